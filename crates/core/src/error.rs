@@ -1,0 +1,355 @@
+//! The error type of openmls-node, with stable string codes.
+//!
+//! Every failure that reaches JavaScript carries one [`ErrorCode`]. The codes are part of the public API:
+//! applications branch on them, so a code is never renamed or reused for a different meaning.
+//! Messages are human readable and never contain key material.
+
+use std::fmt;
+
+use openmls::prelude::*;
+
+/// A stable, machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// An argument was out of range or of the wrong shape (bad length, unknown enum value, ...).
+    InvalidArgument,
+    /// The ciphersuite is unknown or the chosen crypto provider does not support it.
+    UnsupportedCiphersuite,
+    /// Bytes could not be decoded as the expected MLS structure (garbage, truncated, trailing bytes).
+    MalformedMessage,
+    /// The message decoded, but it is not the kind of message this call takes (a Welcome given to
+    /// `processMessage`, say).
+    WrongMessageType,
+    /// The message belongs to another group.
+    WrongGroup,
+    /// The message is for an epoch this group is not in (too old, or from the future).
+    WrongEpoch,
+    /// The message was already processed: its key was deleted for forward secrecy.
+    ReplayedMessage,
+    /// The message was sent by this client itself; MLS does not let a sender decrypt its own messages.
+    OwnMessage,
+    /// Decryption failed: the ciphertext or its sender data is not authentic.
+    DecryptionFailed,
+    /// A signature, membership tag or confirmation tag did not verify.
+    InvalidSignature,
+    /// The sender is not a member of the group.
+    UnknownSender,
+    /// The message decoded and authenticated but breaks an MLS validation rule.
+    ValidationFailed,
+    /// A received commit is invalid.
+    InvalidCommit,
+    /// The KeyPackage is invalid (bad signature, unsupported version, expired lifetime, ...).
+    InvalidKeyPackage,
+    /// No KeyPackage of this client matches the Welcome.
+    NoMatchingKeyPackage,
+    /// The Welcome is invalid or cannot be decrypted.
+    InvalidWelcome,
+    /// A Welcome without the ratchet-tree extension was processed without a ratchet tree.
+    MissingRatchetTree,
+    /// The operation needs a pending commit and there is none.
+    NoPendingCommit,
+    /// The operation is not possible while a commit is pending; merge or clear it first.
+    PendingCommit,
+    /// The group is no longer active: this member was removed.
+    GroupInactive,
+    /// A leaf index does not name a member of the group.
+    UnknownMember,
+    /// A staged commit does not belong to this group or epoch, or was already merged.
+    StaleStagedCommit,
+    /// The identity or signature key is invalid.
+    InvalidIdentity,
+    /// The storage layer failed.
+    Storage,
+    /// A cryptographic primitive failed.
+    Crypto,
+    /// A bug: an internal invariant broke, or a panic was caught at the boundary.
+    Internal,
+}
+
+impl ErrorCode {
+    /// All codes, for documentation and exhaustive tests.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidArgument,
+        ErrorCode::UnsupportedCiphersuite,
+        ErrorCode::MalformedMessage,
+        ErrorCode::WrongMessageType,
+        ErrorCode::WrongGroup,
+        ErrorCode::WrongEpoch,
+        ErrorCode::ReplayedMessage,
+        ErrorCode::OwnMessage,
+        ErrorCode::DecryptionFailed,
+        ErrorCode::InvalidSignature,
+        ErrorCode::UnknownSender,
+        ErrorCode::ValidationFailed,
+        ErrorCode::InvalidCommit,
+        ErrorCode::InvalidKeyPackage,
+        ErrorCode::NoMatchingKeyPackage,
+        ErrorCode::InvalidWelcome,
+        ErrorCode::MissingRatchetTree,
+        ErrorCode::NoPendingCommit,
+        ErrorCode::PendingCommit,
+        ErrorCode::GroupInactive,
+        ErrorCode::UnknownMember,
+        ErrorCode::StaleStagedCommit,
+        ErrorCode::InvalidIdentity,
+        ErrorCode::Storage,
+        ErrorCode::Crypto,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable string form, as seen by JavaScript in `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
+            ErrorCode::UnsupportedCiphersuite => "ERR_UNSUPPORTED_CIPHERSUITE",
+            ErrorCode::MalformedMessage => "ERR_MALFORMED_MESSAGE",
+            ErrorCode::WrongMessageType => "ERR_WRONG_MESSAGE_TYPE",
+            ErrorCode::WrongGroup => "ERR_WRONG_GROUP",
+            ErrorCode::WrongEpoch => "ERR_WRONG_EPOCH",
+            ErrorCode::ReplayedMessage => "ERR_REPLAYED_MESSAGE",
+            ErrorCode::OwnMessage => "ERR_OWN_MESSAGE",
+            ErrorCode::DecryptionFailed => "ERR_DECRYPTION_FAILED",
+            ErrorCode::InvalidSignature => "ERR_INVALID_SIGNATURE",
+            ErrorCode::UnknownSender => "ERR_UNKNOWN_SENDER",
+            ErrorCode::ValidationFailed => "ERR_VALIDATION_FAILED",
+            ErrorCode::InvalidCommit => "ERR_INVALID_COMMIT",
+            ErrorCode::InvalidKeyPackage => "ERR_INVALID_KEY_PACKAGE",
+            ErrorCode::NoMatchingKeyPackage => "ERR_NO_MATCHING_KEY_PACKAGE",
+            ErrorCode::InvalidWelcome => "ERR_INVALID_WELCOME",
+            ErrorCode::MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
+            ErrorCode::NoPendingCommit => "ERR_NO_PENDING_COMMIT",
+            ErrorCode::PendingCommit => "ERR_PENDING_COMMIT",
+            ErrorCode::GroupInactive => "ERR_GROUP_INACTIVE",
+            ErrorCode::UnknownMember => "ERR_UNKNOWN_MEMBER",
+            ErrorCode::StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
+            ErrorCode::InvalidIdentity => "ERR_INVALID_IDENTITY",
+            ErrorCode::Storage => "ERR_STORAGE",
+            ErrorCode::Crypto => "ERR_CRYPTO",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with a stable [`ErrorCode`] and a readable message free of secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A readable explanation.
+    pub message: String,
+}
+
+impl Error {
+    /// Creates an error from a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An [`ErrorCode::InvalidArgument`] error.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// An [`ErrorCode::Internal`] error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    /// Prefixes the message with what was being done, keeping the code.
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The result type of the core crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Builds an [`Error`] from an openmls error: its `Display` text under the given code.
+pub(crate) fn with_code(code: ErrorCode, err: impl fmt::Display) -> Error {
+    Error::new(code, err.to_string())
+}
+
+impl From<tls_codec::Error> for Error {
+    fn from(err: tls_codec::Error) -> Self {
+        with_code(ErrorCode::MalformedMessage, format!("cannot decode MLS structure ({err:?})"))
+    }
+}
+
+impl From<LibraryError> for Error {
+    fn from(err: LibraryError) -> Self {
+        with_code(ErrorCode::Internal, err)
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(err: CryptoError) -> Self {
+        match err {
+            CryptoError::UnsupportedCiphersuite => {
+                with_code(ErrorCode::UnsupportedCiphersuite, "ciphersuite not supported by the crypto provider")
+            }
+            CryptoError::UnsupportedSignatureScheme => {
+                with_code(ErrorCode::UnsupportedCiphersuite, "signature scheme not supported")
+            }
+            other => with_code(ErrorCode::Crypto, format!("crypto operation failed ({other:?})")),
+        }
+    }
+}
+
+impl From<MlsGroupStateError> for Error {
+    fn from(err: MlsGroupStateError) -> Self {
+        let code = match &err {
+            MlsGroupStateError::UseAfterEviction => ErrorCode::GroupInactive,
+            MlsGroupStateError::PendingCommit => ErrorCode::PendingCommit,
+            MlsGroupStateError::NoPendingCommit => ErrorCode::NoPendingCommit,
+            MlsGroupStateError::PendingProposal | MlsGroupStateError::PendingProposalNotFound => {
+                ErrorCode::ValidationFailed
+            }
+            MlsGroupStateError::LibraryError(_) => ErrorCode::Internal,
+        };
+        with_code(code, err)
+    }
+}
+
+/// The code for a message that failed [`ValidationError`] checks.
+fn validation_code(err: &ValidationError) -> ErrorCode {
+    use openmls::framing::errors::{MessageDecryptionError as D, SecretTreeError as S};
+    match err {
+        ValidationError::WrongGroupId => ErrorCode::WrongGroup,
+        ValidationError::WrongEpoch | ValidationError::NoPastEpochData => ErrorCode::WrongEpoch,
+        ValidationError::InvalidSignature
+        | ValidationError::InvalidMembershipTag
+        | ValidationError::MissingMembershipTag
+        | ValidationError::MissingConfirmationTag
+        | ValidationError::InvalidLeafNodeSignature => ErrorCode::InvalidSignature,
+        ValidationError::UnknownMember | ValidationError::UnauthorizedExternalSender => {
+            ErrorCode::UnknownSender
+        }
+        ValidationError::UnableToDecrypt(d) => match d {
+            D::SecretTreeError(S::SecretReuseError) => ErrorCode::ReplayedMessage,
+            D::SecretTreeError(S::TooDistantInThePast) => ErrorCode::ReplayedMessage,
+            D::SecretTreeError(S::RatchetTypeError) => ErrorCode::OwnMessage,
+            D::SecretTreeError(S::IndexOutOfBounds) => ErrorCode::UnknownSender,
+            D::MalformedContent => ErrorCode::MalformedMessage,
+            D::LibraryError(_) => ErrorCode::Internal,
+            _ => ErrorCode::DecryptionFailed,
+        },
+        ValidationError::LibraryError(_) => ErrorCode::Internal,
+        ValidationError::KeyPackageVerifyError(_) => ErrorCode::InvalidKeyPackage,
+        _ => ErrorCode::ValidationFailed,
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(err: ValidationError) -> Self {
+        with_code(validation_code(&err), err)
+    }
+}
+
+impl<S: fmt::Debug + fmt::Display> From<ProcessMessageError<S>> for Error {
+    fn from(err: ProcessMessageError<S>) -> Self {
+        let code = match &err {
+            ProcessMessageError::ValidationError(v) => validation_code(v),
+            ProcessMessageError::GroupStateError(s) => return s.clone().into(),
+            ProcessMessageError::InvalidCommit(_) => ErrorCode::InvalidCommit,
+            ProcessMessageError::StorageError(_) => ErrorCode::Storage,
+            ProcessMessageError::LibraryError(_) => ErrorCode::Internal,
+            ProcessMessageError::IncompatibleWireFormat
+            | ProcessMessageError::UnauthorizedExternalApplicationMessage
+            | ProcessMessageError::UnauthorizedExternalCommitMessage
+            | ProcessMessageError::UnsupportedProposalType => ErrorCode::ValidationFailed,
+        };
+        with_code(code, err)
+    }
+}
+
+impl<S: fmt::Debug + fmt::Display> From<WelcomeError<S>> for Error {
+    fn from(err: WelcomeError<S>) -> Self {
+        let code = match &err {
+            WelcomeError::NoMatchingKeyPackage
+            | WelcomeError::NoMatchingEncryptionKey
+            | WelcomeError::PrivateInitKeyNotFound
+            | WelcomeError::JoinerSecretNotFound => ErrorCode::NoMatchingKeyPackage,
+            WelcomeError::MissingRatchetTree => ErrorCode::MissingRatchetTree,
+            WelcomeError::UnsupportedCiphersuite(_) | WelcomeError::CiphersuiteMismatch => {
+                ErrorCode::UnsupportedCiphersuite
+            }
+            WelcomeError::InvalidGroupInfoSignature | WelcomeError::ConfirmationTagMismatch => {
+                ErrorCode::InvalidSignature
+            }
+            WelcomeError::NotAWelcomeMessage => ErrorCode::WrongMessageType,
+            WelcomeError::MalformedWelcomeMessage => ErrorCode::MalformedMessage,
+            WelcomeError::StorageError(_) => ErrorCode::Storage,
+            WelcomeError::LibraryError(_) => ErrorCode::Internal,
+            _ => ErrorCode::InvalidWelcome,
+        };
+        with_code(code, err)
+    }
+}
+
+impl<S: fmt::Debug + fmt::Display> From<MergeCommitError<S>> for Error {
+    fn from(err: MergeCommitError<S>) -> Self {
+        let code = match &err {
+            MergeCommitError::StorageError(_) => ErrorCode::Storage,
+            _ => ErrorCode::Internal,
+        };
+        with_code(code, err)
+    }
+}
+
+impl<S: fmt::Debug + fmt::Display> From<MergePendingCommitError<S>> for Error {
+    fn from(err: MergePendingCommitError<S>) -> Self {
+        match err {
+            MergePendingCommitError::MlsGroupStateError(s) => s.into(),
+            MergePendingCommitError::MergeCommitError(m) => m.into(),
+        }
+    }
+}
+
+/// Maps the error of an operation that creates a commit (add, remove, self-update, ...).
+///
+/// Those error enums differ per operation, but share their meaningful variants' names, so their
+/// text is classified by the group-state error they wrap where there is one.
+pub(crate) fn commit_error(err: impl fmt::Display + fmt::Debug, state: Option<&MlsGroupStateError>) -> Error {
+    match state {
+        Some(s) => s.clone().into(),
+        None => with_code(ErrorCode::ValidationFailed, err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_prefixed() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(code.as_str().starts_with("ERR_"));
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+        }
+    }
+
+    #[test]
+    fn display_puts_the_code_first() {
+        let e = Error::new(ErrorCode::WrongEpoch, "old");
+        assert_eq!(e.to_string(), "ERR_WRONG_EPOCH: old");
+    }
+}

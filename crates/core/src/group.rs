@@ -1,0 +1,478 @@
+//! A group handle: an openmls [`MlsGroup`] behind a lock, with the provider and signer it uses.
+//!
+//! A [`Group`] is `Send + Sync`. Every operation takes the group's lock for its whole duration, so
+//! the binding may run operations on the libuv thread pool while JavaScript keeps using the handle:
+//! operations on one group are serialized; operations on different groups run in parallel.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::storage::StorageProvider as _;
+use openmls_traits::OpenMlsProvider;
+
+use crate::codec;
+use crate::error::{commit_error, with_code, Error, ErrorCode, Result};
+use crate::identity::CredentialInfo;
+use crate::key_package::check_signer_suite;
+use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
+use crate::provider::Provider;
+
+/// Options for creating a group (the `MlsGroupCreateConfig` subset this version exposes).
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The ciphersuite code point.
+    pub ciphersuite: u16,
+    /// A group id chosen by the application; random when absent.
+    pub group_id: Option<Vec<u8>>,
+    /// Whether Welcome messages carry the ratchet tree (the `ratchet_tree` extension).
+    pub use_ratchet_tree_extension: bool,
+}
+
+/// Options for joining a group from a Welcome.
+#[derive(Debug, Clone, Default)]
+pub struct JoinOptions {
+    /// The ratchet tree, when the Welcome does not carry it.
+    pub ratchet_tree: Option<Vec<u8>>,
+    /// Whether this member's own Welcomes carry the ratchet tree. Defaults to whether the Welcome
+    /// it joined with carried it.
+    pub use_ratchet_tree_extension: Option<bool>,
+}
+
+/// The messages a commit produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutput {
+    /// The commit, to send to the group.
+    pub commit: Vec<u8>,
+    /// The Welcome for new members, when the commit adds any.
+    pub welcome: Option<Vec<u8>>,
+    /// The new epoch's GroupInfo, when the group uses the ratchet-tree extension.
+    pub group_info: Option<Vec<u8>>,
+}
+
+/// A member of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The member's leaf index.
+    pub index: u32,
+    /// The member's credential.
+    pub credential: CredentialInfo,
+    /// The member's signature public key.
+    pub signature_key: Vec<u8>,
+    /// The member's HPKE encryption public key.
+    pub encryption_key: Vec<u8>,
+}
+
+/// A group and everything it needs to operate.
+#[derive(Debug)]
+pub struct Group {
+    provider: Arc<Provider>,
+    signer: RwLock<Arc<SignatureKeyPair>>,
+    state: Mutex<MlsGroup>,
+}
+
+impl Group {
+    fn wrap(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Self {
+        Self {
+            provider,
+            signer: RwLock::new(signer),
+            state: Mutex::new(group),
+        }
+    }
+
+    /// Creates a new group with this client as its only member.
+    pub fn create(
+        provider: Arc<Provider>,
+        signer: Arc<SignatureKeyPair>,
+        credential_with_key: CredentialWithKey,
+        options: CreateOptions,
+    ) -> Result<Self> {
+        let ciphersuite = provider.ciphersuite(options.ciphersuite)?;
+        check_signer_suite(&signer, ciphersuite)?;
+        check_credential_key(&credential_with_key, &signer)?;
+        let mut builder = MlsGroup::builder()
+            .ciphersuite(ciphersuite)
+            .use_ratchet_tree_extension(options.use_ratchet_tree_extension);
+        if let Some(id) = options.group_id {
+            if id.is_empty() {
+                return Err(Error::invalid_argument("the group id must not be empty"));
+            }
+            builder = builder.with_group_id(GroupId::from_slice(&id));
+        }
+        let group = builder
+            .build(provider.as_ref(), signer.as_ref(), credential_with_key)
+            .map_err(|e| match e {
+                NewGroupError::GroupAlreadyExists => {
+                    with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
+                }
+                NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, s),
+                NewGroupError::LibraryError(l) => l.into(),
+                other => with_code(ErrorCode::InvalidArgument, other),
+            })?;
+        Ok(Self::wrap(provider, signer, group))
+    }
+
+    /// Joins a group from a Welcome, using a key package this provider created.
+    ///
+    /// If joining fails, the consumed key package is put back, so the application can retry
+    /// (for example with the ratchet tree it forgot to pass).
+    pub fn join(
+        provider: Arc<Provider>,
+        signer: Arc<SignatureKeyPair>,
+        welcome: &[u8],
+        options: JoinOptions,
+    ) -> Result<Self> {
+        let welcome = codec::decode_welcome(welcome)?;
+        let ratchet_tree = options
+            .ratchet_tree
+            .as_deref()
+            .map(codec::decode_ratchet_tree)
+            .transpose()?;
+        let use_extension = options
+            .use_ratchet_tree_extension
+            .unwrap_or(ratchet_tree.is_none());
+        let config = MlsGroupJoinConfig::builder()
+            .use_ratchet_tree_extension(use_extension)
+            .build();
+
+        let consumed = find_key_package(&provider, &welcome)?;
+        let joined = (|| {
+            let staged = StagedWelcome::new_from_welcome(provider.as_ref(), &config, welcome, ratchet_tree)?;
+            let own_key = staged
+                .own_leaf_node()
+                .map(|leaf| leaf.signature_key().as_slice().to_vec());
+            if own_key.as_deref() != Some(signer.public()) {
+                return Err(Error::invalid_argument(
+                    "the signer does not match the key package this Welcome is for",
+                ));
+            }
+            Ok(staged.into_group(provider.as_ref())?)
+        })();
+        match joined {
+            Ok(group) => Ok(Self::wrap(provider, signer, group)),
+            Err(err) => {
+                if let Some((hash_ref, bundle)) = consumed {
+                    // Best effort: the original error is what the caller needs to see.
+                    let _ = provider.storage().write_key_package(&hash_ref, &bundle);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))
+    }
+
+    fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
+        Ok(self
+            .signer
+            .read()
+            .map_err(|_| Error::internal("signer lock poisoned"))?
+            .clone())
+    }
+
+    fn operational(group: &MlsGroup) -> Result<()> {
+        if !group.is_active() {
+            return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
+        }
+        if group.pending_commit().is_some() {
+            return Err(Error::new(
+                ErrorCode::PendingCommit,
+                "a commit is pending: merge it with mergePendingCommit() or discard it with clearPendingCommit()",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds members by their key packages, as one commit. The commit stays pending until
+    /// [`Group::merge_pending_commit`].
+    pub fn add_members(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
+        if key_packages.is_empty() {
+            return Err(Error::invalid_argument("addMembers needs at least one key package"));
+        }
+        let signer = self.signer()?;
+        let mut group = self.lock()?;
+        Self::operational(&group)?;
+        for kp in key_packages {
+            if kp.ciphersuite() != group.ciphersuite() {
+                return Err(Error::new(
+                    ErrorCode::InvalidKeyPackage,
+                    format!(
+                        "key package is for {:?}, the group uses {:?}",
+                        kp.ciphersuite(),
+                        group.ciphersuite()
+                    ),
+                ));
+            }
+        }
+        let (commit, welcome, group_info) = group
+            .add_members(self.provider.as_ref(), signer.as_ref(), key_packages)
+            .map_err(|e| match &e {
+                AddMembersError::GroupStateError(s) => commit_error(&e, Some(s)),
+                AddMembersError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
+                AddMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                _ => with_code(ErrorCode::InvalidKeyPackage, &e),
+            })?;
+        Ok(CommitOutput {
+            commit: codec::encode_message(&commit)?,
+            welcome: Some(codec::encode_message(&welcome)?),
+            group_info: group_info
+                .map(|gi| codec::encode_message(&MlsMessageOut::from(gi)))
+                .transpose()?,
+        })
+    }
+
+    /// Removes members by leaf index, as one commit (pending until merged).
+    pub fn remove_members(&self, leaf_indices: &[u32]) -> Result<CommitOutput> {
+        if leaf_indices.is_empty() {
+            return Err(Error::invalid_argument("removeMembers needs at least one leaf index"));
+        }
+        let signer = self.signer()?;
+        let mut group = self.lock()?;
+        Self::operational(&group)?;
+        let mut targets = Vec::with_capacity(leaf_indices.len());
+        for &index in leaf_indices {
+            let leaf = LeafNodeIndex::new(index);
+            if group.member_at(leaf).is_none() {
+                return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
+            }
+            if leaf == group.own_leaf_index() {
+                return Err(Error::invalid_argument(
+                    "a member cannot remove itself by commit; leave the group instead",
+                ));
+            }
+            if targets.contains(&leaf) {
+                return Err(Error::invalid_argument(format!("leaf index {index} is listed twice")));
+            }
+            targets.push(leaf);
+        }
+        let (commit, welcome, group_info) = group
+            .remove_members(self.provider.as_ref(), signer.as_ref(), &targets)
+            .map_err(|e| match &e {
+                RemoveMembersError::GroupStateError(s) => commit_error(&e, Some(s)),
+                RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                _ => commit_error(&e, None),
+            })?;
+        Ok(CommitOutput {
+            commit: codec::encode_message(&commit)?,
+            welcome: welcome.as_ref().map(codec::encode_message).transpose()?,
+            group_info: group_info
+                .map(|gi| codec::encode_message(&MlsMessageOut::from(gi)))
+                .transpose()?,
+        })
+    }
+
+    /// Refreshes this member's leaf (new HPKE key, fresh path secrets), as a commit (pending until merged).
+    pub fn self_update(&self) -> Result<CommitOutput> {
+        let signer = self.signer()?;
+        let mut group = self.lock()?;
+        Self::operational(&group)?;
+        let bundle = group
+            .self_update(self.provider.as_ref(), signer.as_ref(), LeafNodeParameters::default())
+            .map_err(|e| match &e {
+                SelfUpdateError::GroupStateError(s) => commit_error(&e, Some(s)),
+                SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                _ => commit_error(&e, None),
+            })?;
+        let (commit, welcome, group_info) = bundle.into_messages();
+        Ok(CommitOutput {
+            commit: codec::encode_message(&commit)?,
+            welcome: welcome.as_ref().map(codec::encode_message).transpose()?,
+            group_info: group_info.as_ref().map(codec::encode_message).transpose()?,
+        })
+    }
+
+    /// Merges this member's pending commit, entering the next epoch.
+    pub fn merge_pending_commit(&self) -> Result<()> {
+        let mut group = self.lock()?;
+        if group.pending_commit().is_none() {
+            return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
+        }
+        group.merge_pending_commit(self.provider.as_ref())?;
+        Ok(())
+    }
+
+    /// Discards this member's pending commit (for example, when the delivery service rejected it).
+    pub fn clear_pending_commit(&self) -> Result<()> {
+        let mut group = self.lock()?;
+        if group.pending_commit().is_none() {
+            return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to clear"));
+        }
+        group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+    }
+
+    /// Whether a commit of this member is pending.
+    pub fn has_pending_commit(&self) -> Result<bool> {
+        Ok(self.lock()?.pending_commit().is_some())
+    }
+
+    /// Encrypts an application message, with optional additional authenticated data.
+    pub fn create_message(&self, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
+        let signer = self.signer()?;
+        let mut group = self.lock()?;
+        if !group.is_active() {
+            return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
+        }
+        group.set_aad(aad.map(<[u8]>::to_vec).unwrap_or_default());
+        let message = group
+            .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
+            .map_err(|e| match &e {
+                CreateMessageError::GroupStateError(s) => s.clone().into(),
+                CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+            });
+        // create_message only clears the AAD on success; never let it leak into the next message.
+        group.set_aad(Vec::new());
+        codec::encode_message(&message?)
+    }
+
+    /// Processes a received message. A commit comes back staged, to be merged with
+    /// [`Group::merge_staged_commit`]. On any error the group is unchanged.
+    pub fn process_message(&self, bytes: &[u8]) -> Result<Processed> {
+        let message = codec::decode_protocol_message(bytes)?;
+        let mut group = self.lock()?;
+        if !group.is_active() {
+            return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
+        }
+        if message.group_id() != group.group_id() {
+            return Err(Error::new(ErrorCode::WrongGroup, "the message belongs to another group"));
+        }
+        check_epoch(&group, message.epoch().as_u64())?;
+        let processed = group.process_message(self.provider.as_ref(), message)?;
+        let epoch = group.epoch().as_u64();
+        Ok(processed::from_openmls(&self.provider, processed, epoch))
+    }
+
+    /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
+    pub fn merge_staged_commit(&self, staged: &StagedCommitHandle) -> Result<()> {
+        let mut group = self.lock()?;
+        let epoch = group.epoch().as_u64();
+        let commit = staged.take_for(group.group_id(), epoch)?;
+        group.merge_staged_commit(self.provider.as_ref(), commit)?;
+        Ok(())
+    }
+
+    /// Stores a received proposal in the proposal queue, for a later commit to cover.
+    pub fn store_pending_proposal(&self, proposal: &QueuedProposalHandle) -> Result<()> {
+        let mut group = self.lock()?;
+        let epoch = group.epoch().as_u64();
+        let proposal = proposal.take_for(group.group_id(), epoch)?;
+        group
+            .store_pending_proposal(self.provider.storage(), proposal)
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+    }
+
+    /// The group's members, in leaf order.
+    pub fn members(&self) -> Result<Vec<MemberInfo>> {
+        Ok(self
+            .lock()?
+            .members()
+            .map(|m| MemberInfo {
+                index: m.index.u32(),
+                credential: CredentialInfo::from(&m.credential),
+                signature_key: m.signature_key,
+                encryption_key: m.encryption_key,
+            })
+            .collect())
+    }
+
+    /// This member's leaf index.
+    pub fn own_leaf_index(&self) -> Result<u32> {
+        Ok(self.lock()?.own_leaf_index().u32())
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> Result<u64> {
+        Ok(self.lock()?.epoch().as_u64())
+    }
+
+    /// The group id.
+    pub fn group_id(&self) -> Result<Vec<u8>> {
+        Ok(self.lock()?.group_id().as_slice().to_vec())
+    }
+
+    /// The ciphersuite code point.
+    pub fn ciphersuite(&self) -> Result<u16> {
+        Ok(u16::from(self.lock()?.ciphersuite()))
+    }
+
+    /// Whether this member is still in the group.
+    pub fn is_active(&self) -> Result<bool> {
+        Ok(self.lock()?.is_active())
+    }
+
+    /// Derives a secret from the epoch's exporter (RFC 9420 §8.5).
+    pub fn export_secret(&self, label: &str, context: &[u8], length: usize) -> Result<Vec<u8>> {
+        let group = self.lock()?;
+        let max = 255 * group.ciphersuite().hash_length();
+        if length == 0 || length > max.min(u16::MAX as usize) {
+            return Err(Error::invalid_argument(format!(
+                "exporter length must be between 1 and {} for this ciphersuite",
+                max.min(u16::MAX as usize)
+            )));
+        }
+        group
+            .export_secret(self.provider.crypto(), label, context, length)
+            .map_err(|e| match e {
+                ExportSecretError::GroupStateError(s) => s.into(),
+                other => with_code(ErrorCode::Crypto, other),
+            })
+    }
+
+    /// The epoch authenticator (RFC 9420 §8.7): equal for all members in the same epoch.
+    pub fn epoch_authenticator(&self) -> Result<Vec<u8>> {
+        Ok(self.lock()?.epoch_authenticator().as_slice().to_vec())
+    }
+
+    /// The ratchet tree, for members joining without the ratchet-tree extension.
+    pub fn export_ratchet_tree(&self) -> Result<Vec<u8>> {
+        codec::encode(&self.lock()?.export_ratchet_tree())
+    }
+}
+
+/// Refuses messages from future epochs, and from past epochs whose secrets this group no longer
+/// keeps, before openmls looks at them: openmls would report those as a too-old ratchet generation,
+/// which reads like a replay.
+fn check_epoch(group: &MlsGroup, message_epoch: u64) -> Result<()> {
+    let current = group.epoch().as_u64();
+    let kept = match group.past_epoch_deletion_policy() {
+        PastEpochDeletionPolicy::MaxEpochs(n) => *n as u64,
+        PastEpochDeletionPolicy::KeepAll => u64::MAX,
+    };
+    if message_epoch > current || current - message_epoch > kept {
+        return Err(Error::new(
+            ErrorCode::WrongEpoch,
+            format!("the message is from epoch {message_epoch}; the group is in epoch {current} and keeps {kept} past epoch(s)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a credential's key is the signer's public key.
+fn check_credential_key(credential_with_key: &CredentialWithKey, signer: &SignatureKeyPair) -> Result<()> {
+    if credential_with_key.signature_key.as_slice() != signer.public() {
+        return Err(Error::invalid_argument(
+            "the credential's signature key is not the signer's public key",
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the stored key package bundle a Welcome is for, so it can be restored if the join fails.
+fn find_key_package(provider: &Provider, welcome: &Welcome) -> Result<Option<(KeyPackageRef, KeyPackageBundle)>> {
+    for secrets in welcome.secrets() {
+        let hash_ref = secrets.new_member();
+        let bundle: Option<KeyPackageBundle> = provider
+            .storage()
+            .key_package(&hash_ref)
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+        if let Some(bundle) = bundle {
+            return Ok(Some((hash_ref, bundle)));
+        }
+    }
+    Ok(None)
+}

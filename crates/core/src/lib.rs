@@ -1,0 +1,19 @@
+//! The N-API-free core of openmls-node.
+//!
+//! Everything the JavaScript binding does is implemented here against plain Rust types, so it can
+//! be tested with `cargo test` and benchmarked natively. The binding crate only converts values and
+//! errors at the N-API boundary.
+
+pub mod codec;
+pub mod error;
+pub mod group;
+pub mod guard;
+pub mod identity;
+pub mod key_package;
+pub mod processed;
+pub mod provider;
+
+pub use error::{Error, ErrorCode, Result};
+pub use openmls;
+pub use openmls_basic_credential::SignatureKeyPair;
+pub use provider::{CryptoProviderKind, Provider};

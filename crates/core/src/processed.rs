@@ -1,0 +1,265 @@
+//! Plain-data views of what openmls hands back after processing a message, and the handles that
+//! carry a staged commit or a queued proposal back into the group.
+
+use std::sync::Mutex;
+
+use openmls::prelude::*;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::identity::CredentialInfo;
+use crate::provider::Provider;
+
+/// Who sent a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderInfo {
+    /// A member, by leaf index.
+    Member(u32),
+    /// An external sender, by its index in the ExternalSenders extension.
+    External(u32),
+    /// A new member proposing to join.
+    NewMemberProposal,
+    /// A new member joining by external commit.
+    NewMemberCommit,
+}
+
+impl From<&Sender> for SenderInfo {
+    fn from(sender: &Sender) -> Self {
+        match sender {
+            Sender::Member(index) => SenderInfo::Member(index.u32()),
+            Sender::External(index) => SenderInfo::External(external_index(index)),
+            Sender::NewMemberProposal => SenderInfo::NewMemberProposal,
+            Sender::NewMemberCommit => SenderInfo::NewMemberCommit,
+        }
+    }
+}
+
+/// The position of an external sender in the ExternalSenders extension. openmls keeps the accessor
+/// crate-private, but the index is a TLS `uint32`, so its encoding gives it back.
+fn external_index(index: &SenderExtensionIndex) -> u32 {
+    use tls_codec::Serialize as _;
+    let bytes = index.tls_serialize_detached().unwrap_or_default();
+    bytes.try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX)
+}
+
+/// A processed message: common fields plus its content.
+#[derive(Debug)]
+pub struct Processed {
+    /// The group the message belongs to.
+    pub group_id: Vec<u8>,
+    /// The epoch the message was sent in.
+    pub epoch: u64,
+    /// Who sent it.
+    pub sender: SenderInfo,
+    /// The authenticated additional data.
+    pub aad: Vec<u8>,
+    /// The sender's credential.
+    pub credential: CredentialInfo,
+    /// What the message carries.
+    pub content: ProcessedContent,
+}
+
+/// What a processed message carries.
+#[derive(Debug)]
+pub enum ProcessedContent {
+    /// Application data.
+    Application(Vec<u8>),
+    /// A proposal, to inspect and then store (or drop).
+    Proposal(QueuedProposalHandle),
+    /// A proposal from a new member to join.
+    ExternalJoinProposal(QueuedProposalHandle),
+    /// A commit, staged: inspect it, then merge it.
+    Commit(StagedCommitHandle),
+    /// This client's own commit, matching its pending commit: merge the pending commit.
+    OwnPendingCommit,
+    /// This client's own private message, which it cannot decrypt.
+    OwnPrivateMessage,
+}
+
+/// Tells a handle's group and epoch, so it is only used where it belongs.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub(crate) group_id: GroupId,
+    pub(crate) epoch: u64,
+}
+
+impl Origin {
+    pub(crate) fn check(&self, group_id: &GroupId, epoch: u64, what: &str) -> Result<()> {
+        if &self.group_id != group_id {
+            return Err(Error::new(ErrorCode::WrongGroup, format!("this {what} belongs to another group")));
+        }
+        if self.epoch != epoch {
+            return Err(Error::new(
+                ErrorCode::StaleStagedCommit,
+                format!("this {what} was made in epoch {}, the group is in epoch {epoch}", self.epoch),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A staged commit waiting to be merged. It can be merged once, into the group and epoch it came from.
+#[derive(Debug)]
+pub struct StagedCommitHandle {
+    pub(crate) origin: Origin,
+    pub(crate) commit: Mutex<Option<StagedCommit>>,
+}
+
+/// A proposal in a staged commit, with its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalView {
+    /// Who proposed it.
+    pub sender: SenderInfo,
+    /// `add`: the new member's credential; `update`: the updated credential.
+    pub credential: Option<CredentialInfo>,
+    /// `add` and `update`: the member's signature key.
+    pub signature_key: Option<Vec<u8>>,
+    /// `remove`: the removed leaf.
+    pub removed: Option<u32>,
+}
+
+/// What a staged commit will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedCommitView {
+    /// Add proposals it covers.
+    pub adds: Vec<ProposalView>,
+    /// Remove proposals it covers.
+    pub removes: Vec<ProposalView>,
+    /// Update proposals it covers.
+    pub updates: Vec<ProposalView>,
+    /// Whether this client is removed by it.
+    pub self_removed: bool,
+    /// The epoch the group enters when it is merged.
+    pub epoch: u64,
+    /// The new epoch's authenticator (absent when this client is removed).
+    pub epoch_authenticator: Option<Vec<u8>>,
+    /// Whether the committer's leaf is refreshed by an update path.
+    pub has_update_path: bool,
+}
+
+impl StagedCommitHandle {
+    pub(crate) fn new(origin: Origin, commit: StagedCommit) -> Self {
+        Self {
+            origin,
+            commit: Mutex::new(Some(commit)),
+        }
+    }
+
+    /// Describes the commit. Fails once it has been merged.
+    pub fn view(&self) -> Result<StagedCommitView> {
+        let guard = self
+            .commit
+            .lock()
+            .map_err(|_| Error::internal("staged commit lock poisoned"))?;
+        let commit = guard
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this staged commit was already merged or discarded"))?;
+        let leaf_view = |sender: &Sender, leaf: &LeafNode| ProposalView {
+            sender: sender.into(),
+            credential: Some(leaf.credential().into()),
+            signature_key: Some(leaf.signature_key().as_slice().to_vec()),
+            removed: None,
+        };
+        Ok(StagedCommitView {
+            adds: commit
+                .add_proposals()
+                .map(|p| leaf_view(p.sender(), p.add_proposal().key_package().leaf_node()))
+                .collect(),
+            removes: commit
+                .remove_proposals()
+                .map(|p| ProposalView {
+                    sender: p.sender().into(),
+                    credential: None,
+                    signature_key: None,
+                    removed: Some(p.remove_proposal().removed().u32()),
+                })
+                .collect(),
+            updates: commit
+                .update_proposals()
+                .map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node()))
+                .collect(),
+            self_removed: commit.self_removed(),
+            epoch: commit.group_context().epoch().as_u64(),
+            epoch_authenticator: commit.epoch_authenticator().map(|a| a.as_slice().to_vec()),
+            has_update_path: commit.update_path_leaf_node().is_some(),
+        })
+    }
+
+    /// Takes the commit out for merging, after checking it belongs to this group and epoch.
+    pub(crate) fn take_for(&self, group_id: &GroupId, epoch: u64) -> Result<StagedCommit> {
+        self.origin.check(group_id, epoch, "staged commit")?;
+        self.commit
+            .lock()
+            .map_err(|_| Error::internal("staged commit lock poisoned"))?
+            .take()
+            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this staged commit was already merged or discarded"))
+    }
+}
+
+/// A proposal received from another member, waiting to be stored in the proposal queue.
+#[derive(Debug)]
+pub struct QueuedProposalHandle {
+    pub(crate) origin: Origin,
+    pub(crate) proposal: Mutex<Option<QueuedProposal>>,
+    /// The proposal type code point (1 = add, 2 = update, 3 = remove, ...).
+    pub proposal_type: u16,
+    /// The proposal reference (RFC 9420 §5.2).
+    pub proposal_ref: Vec<u8>,
+    /// Who proposed it.
+    pub sender: SenderInfo,
+}
+
+impl QueuedProposalHandle {
+    pub(crate) fn new(origin: Origin, proposal: QueuedProposal) -> Self {
+        Self {
+            origin,
+            proposal_type: u16::from(proposal.proposal().proposal_type()),
+            proposal_ref: proposal.proposal_reference_ref().as_slice().to_vec(),
+            sender: proposal.sender().into(),
+            proposal: Mutex::new(Some(proposal)),
+        }
+    }
+
+    pub(crate) fn take_for(&self, group_id: &GroupId, epoch: u64) -> Result<QueuedProposal> {
+        self.origin.check(group_id, epoch, "proposal")?;
+        self.proposal
+            .lock()
+            .map_err(|_| Error::internal("proposal lock poisoned"))?
+            .take()
+            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this proposal was already stored"))
+    }
+}
+
+/// Converts openmls's processed message into the plain view.
+pub(crate) fn from_openmls(_provider: &Provider, message: ProcessedMessage, current_epoch: u64) -> Processed {
+    let group_id = message.group_id().clone();
+    let origin = Origin {
+        group_id: group_id.clone(),
+        epoch: current_epoch,
+    };
+    let epoch = message.epoch().as_u64();
+    let sender = SenderInfo::from(message.sender());
+    let aad = message.aad().to_vec();
+    let credential = CredentialInfo::from(message.credential());
+    let content = match message.into_content() {
+        ProcessedMessageContent::ApplicationMessage(app) => ProcessedContent::Application(app.into_bytes()),
+        ProcessedMessageContent::ProposalMessage(p) => {
+            ProcessedContent::Proposal(QueuedProposalHandle::new(origin, *p))
+        }
+        ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
+            ProcessedContent::ExternalJoinProposal(QueuedProposalHandle::new(origin, *p))
+        }
+        ProcessedMessageContent::StagedCommitMessage(c) => {
+            ProcessedContent::Commit(StagedCommitHandle::new(origin, *c))
+        }
+        ProcessedMessageContent::OwnPendingCommit => ProcessedContent::OwnPendingCommit,
+        ProcessedMessageContent::OwnPrivateMessage => ProcessedContent::OwnPrivateMessage,
+    };
+    Processed {
+        group_id: group_id.as_slice().to_vec(),
+        epoch,
+        sender,
+        aad,
+        credential,
+        content,
+    }
+}

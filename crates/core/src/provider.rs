@@ -1,0 +1,360 @@
+//! The provider: a crypto backend chosen at run time, randomness, and storage.
+//!
+//! openmls takes its crypto, randomness and storage through the [`OpenMlsProvider`] trait, whose
+//! associated types are fixed at compile time. A JavaScript caller picks the crypto backend when it
+//! opens a client, so [`CryptoBackend`] is an enum that forwards each call to the chosen backend.
+//! Storage is the in-memory store for now; persistent storage plugs in beside it.
+
+use openmls_memory_storage::MemoryStorage;
+use openmls_rust_crypto::RustCrypto;
+use openmls_traits::crypto::OpenMlsCrypto;
+use openmls_traits::random::OpenMlsRand;
+use openmls_traits::types::{
+    AeadType, Ciphersuite, CryptoError, ExporterSecret, HashType, HpkeCiphertext, HpkeConfig,
+    HpkeKeyPair, KemOutput, SignatureScheme,
+};
+use openmls_traits::OpenMlsProvider;
+use tls_codec::SecretVLBytes;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Which crypto library backs a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoProviderKind {
+    /// `openmls_rust_crypto`: the RustCrypto crates (the default).
+    RustCrypto,
+    /// `openmls_libcrux_crypto`: Cryspen's formally verified libcrux.
+    Libcrux,
+}
+
+impl CryptoProviderKind {
+    /// The name used in the JavaScript API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CryptoProviderKind::RustCrypto => "rustcrypto",
+            CryptoProviderKind::Libcrux => "libcrux",
+        }
+    }
+
+    /// Parses the JavaScript name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "rustcrypto" => Ok(CryptoProviderKind::RustCrypto),
+            "libcrux" => Ok(CryptoProviderKind::Libcrux),
+            other => Err(Error::invalid_argument(format!(
+                "unknown crypto provider {other:?}; expected \"rustcrypto\" or \"libcrux\""
+            ))),
+        }
+    }
+}
+
+/// A crypto backend chosen at run time. Implements openmls's crypto and randomness traits by
+/// forwarding to the selected library.
+pub enum CryptoBackend {
+    /// RustCrypto.
+    RustCrypto(RustCrypto),
+    /// libcrux.
+    Libcrux(openmls_libcrux_crypto::CryptoProvider),
+}
+
+impl std::fmt::Debug for CryptoBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind().as_str())
+    }
+}
+
+impl CryptoBackend {
+    /// Creates the backend of the given kind.
+    pub fn new(kind: CryptoProviderKind) -> Result<Self> {
+        Ok(match kind {
+            CryptoProviderKind::RustCrypto => CryptoBackend::RustCrypto(RustCrypto::default()),
+            CryptoProviderKind::Libcrux => CryptoBackend::Libcrux(
+                openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| {
+                    Error::new(ErrorCode::Crypto, format!("cannot start libcrux ({e:?})"))
+                })?,
+            ),
+        })
+    }
+
+    /// Which library this is.
+    pub fn kind(&self) -> CryptoProviderKind {
+        match self {
+            CryptoBackend::RustCrypto(_) => CryptoProviderKind::RustCrypto,
+            CryptoBackend::Libcrux(_) => CryptoProviderKind::Libcrux,
+        }
+    }
+}
+
+/// Forwards one method call to whichever backend is selected.
+macro_rules! forward {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            CryptoBackend::RustCrypto(c) => c.$method($($arg),*),
+            CryptoBackend::Libcrux(c) => c.$method($($arg),*),
+        }
+    };
+}
+
+impl OpenMlsCrypto for CryptoBackend {
+    fn supports(&self, ciphersuite: Ciphersuite) -> std::result::Result<(), CryptoError> {
+        forward!(self.supports(ciphersuite))
+    }
+
+    fn supported_ciphersuites(&self) -> Vec<Ciphersuite> {
+        forward!(self.supported_ciphersuites())
+    }
+
+    fn hkdf_extract(
+        &self,
+        hash_type: HashType,
+        salt: &[u8],
+        ikm: &[u8],
+    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+        forward!(self.hkdf_extract(hash_type, salt, ikm))
+    }
+
+    fn hmac(
+        &self,
+        hash_type: HashType,
+        key: &[u8],
+        message: &[u8],
+    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+        forward!(self.hmac(hash_type, key, message))
+    }
+
+    fn hkdf_expand(
+        &self,
+        hash_type: HashType,
+        prk: &[u8],
+        info: &[u8],
+        okm_len: usize,
+    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+        forward!(self.hkdf_expand(hash_type, prk, info, okm_len))
+    }
+
+    fn hash(&self, hash_type: HashType, data: &[u8]) -> std::result::Result<Vec<u8>, CryptoError> {
+        forward!(self.hash(hash_type, data))
+    }
+
+    fn aead_encrypt(
+        &self,
+        alg: AeadType,
+        key: &[u8],
+        data: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+    ) -> std::result::Result<Vec<u8>, CryptoError> {
+        forward!(self.aead_encrypt(alg, key, data, nonce, aad))
+    }
+
+    fn aead_decrypt(
+        &self,
+        alg: AeadType,
+        key: &[u8],
+        ct_tag: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+    ) -> std::result::Result<Vec<u8>, CryptoError> {
+        forward!(self.aead_decrypt(alg, key, ct_tag, nonce, aad))
+    }
+
+    fn signature_key_gen(
+        &self,
+        alg: SignatureScheme,
+    ) -> std::result::Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        forward!(self.signature_key_gen(alg))
+    }
+
+    fn verify_signature(
+        &self,
+        alg: SignatureScheme,
+        data: &[u8],
+        pk: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<(), CryptoError> {
+        forward!(self.verify_signature(alg, data, pk, signature))
+    }
+
+    fn sign(
+        &self,
+        alg: SignatureScheme,
+        data: &[u8],
+        key: &[u8],
+    ) -> std::result::Result<Vec<u8>, CryptoError> {
+        forward!(self.sign(alg, data, key))
+    }
+
+    fn hpke_seal(
+        &self,
+        config: HpkeConfig,
+        pk_r: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ptxt: &[u8],
+    ) -> std::result::Result<HpkeCiphertext, CryptoError> {
+        forward!(self.hpke_seal(config, pk_r, info, aad, ptxt))
+    }
+
+    fn hpke_open(
+        &self,
+        config: HpkeConfig,
+        input: &HpkeCiphertext,
+        sk_r: &[u8],
+        info: &[u8],
+        aad: &[u8],
+    ) -> std::result::Result<Vec<u8>, CryptoError> {
+        forward!(self.hpke_open(config, input, sk_r, info, aad))
+    }
+
+    fn hpke_setup_sender_and_export(
+        &self,
+        config: HpkeConfig,
+        pk_r: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        exporter_length: usize,
+    ) -> std::result::Result<(KemOutput, ExporterSecret), CryptoError> {
+        forward!(self.hpke_setup_sender_and_export(config, pk_r, info, exporter_context, exporter_length))
+    }
+
+    fn hpke_setup_receiver_and_export(
+        &self,
+        config: HpkeConfig,
+        enc: &[u8],
+        sk_r: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        exporter_length: usize,
+    ) -> std::result::Result<ExporterSecret, CryptoError> {
+        forward!(self.hpke_setup_receiver_and_export(
+            config,
+            enc,
+            sk_r,
+            info,
+            exporter_context,
+            exporter_length
+        ))
+    }
+
+    fn derive_hpke_keypair(
+        &self,
+        config: HpkeConfig,
+        ikm: &[u8],
+    ) -> std::result::Result<HpkeKeyPair, CryptoError> {
+        forward!(self.derive_hpke_keypair(config, ikm))
+    }
+}
+
+/// The randomness error of either backend, reduced to its text.
+#[derive(Debug, thiserror::Error)]
+#[error("randomness source failed: {0}")]
+pub struct RandError(String);
+
+impl OpenMlsRand for CryptoBackend {
+    type Error = RandError;
+
+    fn random_array<const N: usize>(&self) -> std::result::Result<[u8; N], Self::Error> {
+        match self {
+            CryptoBackend::RustCrypto(c) => c.random_array().map_err(|e| RandError(format!("{e:?}"))),
+            CryptoBackend::Libcrux(c) => c.random_array().map_err(|e| RandError(format!("{e:?}"))),
+        }
+    }
+
+    fn random_vec(&self, len: usize) -> std::result::Result<Vec<u8>, Self::Error> {
+        match self {
+            CryptoBackend::RustCrypto(c) => c.random_vec(len).map_err(|e| RandError(format!("{e:?}"))),
+            CryptoBackend::Libcrux(c) => c.random_vec(len).map_err(|e| RandError(format!("{e:?}"))),
+        }
+    }
+}
+
+/// An [`OpenMlsProvider`] with a run-time crypto choice and its storage.
+///
+/// It is `Send + Sync`: the backends and the memory store guard their state with locks, so one
+/// provider may serve groups used from several threads.
+#[derive(Debug)]
+pub struct Provider {
+    crypto: CryptoBackend,
+    storage: MemoryStorage,
+}
+
+impl Provider {
+    /// Creates a provider with in-memory storage.
+    pub fn new(kind: CryptoProviderKind) -> Result<Self> {
+        Ok(Self {
+            crypto: CryptoBackend::new(kind)?,
+            storage: MemoryStorage::default(),
+        })
+    }
+
+    /// Which crypto library backs this provider.
+    pub fn kind(&self) -> CryptoProviderKind {
+        self.crypto.kind()
+    }
+
+    /// The ciphersuites the crypto backend supports, by their IANA code points.
+    pub fn supported_ciphersuites(&self) -> Vec<u16> {
+        self.crypto
+            .supported_ciphersuites()
+            .into_iter()
+            .map(u16::from)
+            .collect()
+    }
+
+    /// Parses a ciphersuite code point and checks that this provider supports it.
+    pub fn ciphersuite(&self, code: u16) -> Result<Ciphersuite> {
+        let suite = Ciphersuite::try_from(code).map_err(|_| {
+            Error::new(
+                ErrorCode::UnsupportedCiphersuite,
+                format!("unknown ciphersuite 0x{code:04x}"),
+            )
+        })?;
+        self.crypto.supports(suite).map_err(|_| {
+            Error::new(
+                ErrorCode::UnsupportedCiphersuite,
+                format!("ciphersuite {suite:?} is not supported by the {} provider", self.kind().as_str()),
+            )
+        })?;
+        Ok(suite)
+    }
+}
+
+impl OpenMlsProvider for Provider {
+    type CryptoProvider = CryptoBackend;
+    type RandProvider = CryptoBackend;
+    type StorageProvider = MemoryStorage;
+
+    fn storage(&self) -> &Self::StorageProvider {
+        &self.storage
+    }
+
+    fn crypto(&self) -> &Self::CryptoProvider {
+        &self.crypto
+    }
+
+    fn rand(&self) -> &Self::RandProvider {
+        &self.crypto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_start_and_list_suite_1() {
+        for kind in [CryptoProviderKind::RustCrypto, CryptoProviderKind::Libcrux] {
+            let p = Provider::new(kind).unwrap();
+            assert_eq!(p.kind(), kind);
+            assert!(p.supported_ciphersuites().contains(&1), "{kind:?}");
+            assert!(p.ciphersuite(1).is_ok());
+        }
+    }
+
+    #[test]
+    fn unknown_names_and_suites_are_typed_errors() {
+        assert_eq!(CryptoProviderKind::parse("nss").unwrap_err().code, ErrorCode::InvalidArgument);
+        let p = Provider::new(CryptoProviderKind::RustCrypto).unwrap();
+        assert_eq!(p.ciphersuite(0xdead).unwrap_err().code, ErrorCode::UnsupportedCiphersuite);
+    }
+}
