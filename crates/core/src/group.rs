@@ -13,7 +13,7 @@ use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
 use crate::error::{commit_error, with_code, Error, ErrorCode, Result};
-use crate::identity::CredentialInfo;
+use crate::identity::{check_credential_key, CredentialInfo};
 use crate::key_package::check_signer_suite;
 use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
 use crate::provider::Provider;
@@ -447,16 +447,6 @@ fn check_epoch(group: &MlsGroup, message_epoch: u64) -> Result<()> {
         return Err(Error::new(
             ErrorCode::WrongEpoch,
             format!("the message is from epoch {message_epoch}; the group is in epoch {current} and keeps {kept} past epoch(s)"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that a credential's key is the signer's public key.
-fn check_credential_key(credential_with_key: &CredentialWithKey, signer: &SignatureKeyPair) -> Result<()> {
-    if credential_with_key.signature_key.as_slice() != signer.public() {
-        return Err(Error::invalid_argument(
-            "the credential's signature key is not the signer's public key",
         ));
     }
     Ok(())

@@ -96,6 +96,27 @@ impl From<&Credential> for CredentialInfo {
     }
 }
 
+/// Checks that a credential's key is the signer's public key.
+pub fn check_credential_key(credential_with_key: &CredentialWithKey, signer: &SignatureKeyPair) -> Result<()> {
+    if credential_with_key.signature_key.as_slice() != signer.public() {
+        return Err(Error::invalid_argument(
+            "the credential's signature key is not the signer's public key",
+        ));
+    }
+    Ok(())
+}
+
+/// Builds a credential from its type code point and content. This version accepts basic
+/// credentials (type 1), whose content is the identity.
+pub fn credential(credential_type: u16, content: &[u8]) -> Result<Credential> {
+    match credential_type {
+        1 => Ok(BasicCredential::new(content.to_vec()).into()),
+        other => Err(Error::invalid_argument(format!(
+            "credential type {other} is not supported yet; use a basic credential (type 1)"
+        ))),
+    }
+}
+
 /// Builds the [`CredentialWithKey`] of a basic credential for a signer.
 pub fn basic_credential_with_key(identity: &[u8], signer: &SignatureKeyPair) -> CredentialWithKey {
     CredentialWithKey {

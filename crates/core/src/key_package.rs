@@ -18,6 +18,7 @@ pub fn create_key_package(
     credential_with_key: CredentialWithKey,
 ) -> Result<KeyPackage> {
     check_signer_suite(signer, ciphersuite)?;
+    crate::identity::check_credential_key(&credential_with_key, signer)?;
     let bundle = KeyPackage::builder()
         .build(ciphersuite, provider, signer, credential_with_key)
         .map_err(|e| Error::new(ErrorCode::InvalidKeyPackage, e.to_string()))?;

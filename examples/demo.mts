@@ -1,0 +1,138 @@
+// A three-member MLS session: Alice, Bob and Carol, with an in-process delivery service that only
+// moves bytes. Run it with `npm run demo` (add `-- --crypto libcrux` for the libcrux provider).
+import {
+  BasicCredential,
+  Ciphersuite,
+  KeyPackage,
+  MlsGroup,
+  Provider,
+  SignatureKeyPair,
+  ciphersuiteName,
+  type CryptoProviderName,
+  type ProcessedMessage,
+} from 'openmls-node'
+
+const crypto = (process.argv.includes('--crypto') ? process.argv[process.argv.indexOf('--crypto') + 1] : 'rustcrypto') as CryptoProviderName
+const suite = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+const hex = (b: Uint8Array, n = 4) => Buffer.from(b.subarray(0, n)).toString('hex')
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+
+/** The delivery service: a key package directory and one inbox per client, holding bytes only. */
+class DeliveryService {
+  readonly directory = new Map<string, Uint8Array>()
+  readonly inboxes = new Map<string, Uint8Array[]>()
+  send(to: string[], bytes: Uint8Array) {
+    for (const name of to) this.inboxes.set(name, [...(this.inboxes.get(name) ?? []), bytes])
+  }
+  take(name: string): Uint8Array[] {
+    const messages = this.inboxes.get(name) ?? []
+    this.inboxes.set(name, [])
+    return messages
+  }
+}
+
+class Client {
+  readonly provider = new Provider({ crypto })
+  readonly signer = SignatureKeyPair.forCiphersuite(suite)
+  readonly credentialWithKey
+  group?: MlsGroup
+  constructor(readonly name: string, readonly ds: DeliveryService) {
+    this.credentialWithKey = { credential: new BasicCredential(name), signatureKey: this.signer.publicKey }
+  }
+
+  publishKeyPackage() {
+    const kp = KeyPackage.builder().build({ ciphersuite: suite, provider: this.provider, signer: this.signer, credentialWithKey: this.credentialWithKey })
+    this.ds.directory.set(this.name, kp.toBytes())
+  }
+
+  get others(): string[] {
+    return this.group!.members().map((m) => String(m.credential)).filter((n) => n !== this.name)
+  }
+
+  say(message: string) {
+    this.ds.send(this.others, this.group!.createMessage(message))
+    console.log(`  ${this.name} → group: "${message}"`)
+  }
+
+  /** Processes everything in the inbox, merging commits. */
+  async receive(): Promise<ProcessedMessage[]> {
+    const out: ProcessedMessage[] = []
+    for (const bytes of this.ds.take(this.name)) {
+      const m = await this.group!.processMessage(bytes)
+      out.push(m)
+      const from = String(m.credential)
+      if (m.kind === 'application') console.log(`    ${this.name} got from ${from}: "${text(m.data)}"`)
+      if (m.kind === 'commit') {
+        const removedMe = m.stagedCommit.selfRemoved
+        this.group!.mergeStagedCommit(m.stagedCommit)
+        console.log(removedMe ? `    ${this.name}: I was removed from the group by ${from}` : `    ${this.name} merged a commit from ${from}`)
+      }
+    }
+    return out
+  }
+}
+
+function transcript(step: string, clients: Client[]) {
+  const active = clients.filter((c) => c.group?.isActive)
+  const g = active[0].group!
+  const members = g.members().map((m) => `${m.credential}(${m.index})`).join(', ')
+  const auths = active.map((c) => `${c.name}=${hex(c.group!.epochAuthenticator())}`)
+  const agree = new Set(active.map((c) => hex(c.group!.epochAuthenticator(), 32))).size === 1
+  const epochs = new Set(active.map((c) => c.group!.epoch))
+  console.log(`\n[${step}] epoch ${[...epochs].join('/')}; members: ${members}`)
+  console.log(`  epoch authenticator: ${auths.join('  ')}  ${agree ? '✓ all agree' : '✗ DISAGREE'}`)
+  if (!agree || epochs.size !== 1) throw new Error('members disagree on the group state')
+}
+
+const ds = new DeliveryService()
+const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => new Client(n, ds))
+console.log(`openmls-node demo: ${ciphersuiteName(suite)} on the ${crypto} provider`)
+
+bob.publishKeyPackage()
+carol.publishKeyPackage()
+
+alice.group = MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, config: { ciphersuite: suite, useRatchetTreeExtension: true } })
+console.log(`\nAlice creates group ${hex(alice.group.groupId, 16)}`)
+transcript('create', [alice])
+
+const invitees = ['bob', 'carol'].map((n) => KeyPackage.fromBytes(alice.provider, ds.directory.get(n)!))
+const { welcome } = await alice.group.addMembers(invitees)
+alice.group.mergePendingCommit()
+ds.send(['bob', 'carol'], welcome)
+console.log('\nAlice adds Bob and Carol; the Welcome goes through the delivery service')
+for (const c of [bob, carol]) {
+  c.group = await MlsGroup.joinFromWelcome({ provider: c.provider, signer: c.signer, welcome: ds.take(c.name)[0] })
+  console.log(`  ${c.name} joined at leaf ${c.group.ownLeafIndex}`)
+}
+transcript('add bob, carol', [alice, bob, carol])
+
+console.log('\nEveryone talks')
+alice.say('Hi Bob and Carol!')
+bob.say('Hello from Bob')
+carol.say('Carol here 👋')
+for (const c of [alice, bob, carol]) await c.receive()
+
+console.log('\nBob updates his keys (post-compromise security)')
+const update = await bob.group!.selfUpdate()
+bob.group!.mergePendingCommit()
+ds.send(bob.others, update.commit)
+for (const c of [alice, carol]) await c.receive()
+transcript('bob self-update', [alice, bob, carol])
+
+console.log('\nAlice removes Carol')
+const othersBefore = alice.others
+const removal = await alice.group.removeMembers([carol.group!.ownLeafIndex])
+alice.group.mergePendingCommit()
+ds.send(othersBefore, removal.commit)
+for (const c of [bob, carol]) await c.receive()
+console.log(`  carol's group active: ${carol.group!.isActive}`)
+if (carol.group!.isActive) throw new Error('Carol should have been removed')
+transcript('remove carol', [alice, bob, carol])
+
+console.log('\nAlice and Bob carry on')
+alice.say('Just us now')
+await bob.receive()
+const exported = [alice, bob].map((c) => hex(c.group!.exportSecret('demo', new Uint8Array(), 32), 8))
+console.log(`  exporter("demo"): alice=${exported[0]} bob=${exported[1]} ${exported[0] === exported[1] ? '✓' : '✗'}`)
+if (exported[0] !== exported[1]) throw new Error('exporter mismatch')
+console.log('\nDone: every member agreed on every epoch.')

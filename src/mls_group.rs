@@ -1,0 +1,320 @@
+//! `MlsGroup`: a group handle. Heavy operations come as Promise-returning methods that run on the
+//! libuv thread pool, each with a `*Sync` twin that runs on the calling thread.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, BigInt, Uint8Array};
+use napi_derive::napi;
+use openmls_node_core::group::{CreateOptions, Group, JoinOptions};
+use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
+use openmls_node_core::processed::{Processed, ProcessedContent};
+
+use crate::error::run;
+use crate::key_package::{credential_with_key, KeyPackage};
+use crate::provider::Provider;
+use crate::queued_proposal::QueuedProposal;
+use crate::signature_key_pair::SignatureKeyPair;
+use crate::staged_commit::StagedCommit;
+use crate::task::Job;
+use crate::types::{commit_messages, NativeCommitMessages, NativeCredential, NativeMember, NativeSender};
+
+/// Options for creating a group.
+#[napi(object)]
+pub struct NativeCreateOptions {
+    /// The ciphersuite code point.
+    pub ciphersuite: u32,
+    /// The group id; random when absent.
+    pub group_id: Option<Uint8Array>,
+    /// Whether Welcomes carry the ratchet tree. Default: false.
+    pub use_ratchet_tree_extension: Option<bool>,
+}
+
+/// Options for joining from a Welcome.
+#[napi(object)]
+pub struct NativeJoinOptions {
+    /// The ratchet tree, when the Welcome does not carry it.
+    pub ratchet_tree: Option<Uint8Array>,
+    /// Whether this member's Welcomes carry the ratchet tree. Default: whether the joining Welcome did.
+    pub use_ratchet_tree_extension: Option<bool>,
+}
+
+/// A processed message. `kind` is `application`, `proposal`, `externalJoinProposal`, `commit`,
+/// `ownPendingCommit` or `ownPrivateMessage`; the field of that kind is set.
+#[napi(object, object_from_js = false)]
+pub struct NativeProcessedMessage {
+    /// What the message carries.
+    pub kind: String,
+    /// The group id.
+    pub group_id: Uint8Array,
+    /// The epoch the message was sent in.
+    pub epoch: BigInt,
+    /// Who sent it.
+    pub sender: NativeSender,
+    /// The authenticated additional data.
+    pub authenticated_data: Uint8Array,
+    /// The sender's credential.
+    pub credential: NativeCredential,
+    /// `application`: the plaintext.
+    pub data: Option<Uint8Array>,
+    /// `commit`: the staged commit.
+    pub staged_commit: Option<StagedCommit>,
+    /// `proposal` and `externalJoinProposal`: the proposal.
+    pub proposal: Option<QueuedProposal>,
+}
+
+fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessage> {
+    let mut out = NativeProcessedMessage {
+        kind: String::new(),
+        group_id: Uint8Array::new(p.group_id),
+        epoch: BigInt::from(p.epoch),
+        sender: p.sender.into(),
+        authenticated_data: Uint8Array::new(p.aad),
+        credential: p.credential.into(),
+        data: None,
+        staged_commit: None,
+        proposal: None,
+    };
+    out.kind = match p.content {
+        ProcessedContent::Application(data) => {
+            out.data = Some(Uint8Array::new(data));
+            "application"
+        }
+        ProcessedContent::Proposal(handle) => {
+            out.proposal = Some(QueuedProposal { inner: Arc::new(handle) });
+            "proposal"
+        }
+        ProcessedContent::ExternalJoinProposal(handle) => {
+            out.proposal = Some(QueuedProposal { inner: Arc::new(handle) });
+            "externalJoinProposal"
+        }
+        ProcessedContent::Commit(handle) => {
+            out.staged_commit = Some(StagedCommit { inner: Arc::new(handle) });
+            "commit"
+        }
+        ProcessedContent::OwnPendingCommit => "ownPendingCommit",
+        ProcessedContent::OwnPrivateMessage => "ownPrivateMessage",
+    }
+    .to_string();
+    Ok(out)
+}
+
+fn group_to_js(group: Group) -> napi::Result<MlsGroup> {
+    Ok(MlsGroup { inner: Arc::new(group) })
+}
+
+fn join_job(
+    provider: &Provider,
+    signer: &SignatureKeyPair,
+    welcome: &[u8],
+    options: Option<NativeJoinOptions>,
+) -> impl FnOnce() -> openmls_node_core::Result<Group> + Send + 'static {
+    let provider = provider.inner.clone();
+    let signer = signer.inner.clone();
+    let welcome = welcome.to_vec();
+    let options = JoinOptions {
+        ratchet_tree: options.as_ref().and_then(|o| o.ratchet_tree.as_ref().map(|t| t.to_vec())),
+        use_ratchet_tree_extension: options.as_ref().and_then(|o| o.use_ratchet_tree_extension),
+    };
+    move || Group::join(provider, signer, &welcome, options)
+}
+
+fn key_packages(list: &[&KeyPackage]) -> Vec<OpenMlsKeyPackage> {
+    list.iter().map(|kp| kp.inner.as_ref().clone()).collect()
+}
+
+/// An MLS group, as seen by one member.
+#[napi]
+pub struct MlsGroup {
+    pub(crate) inner: Arc<Group>,
+}
+
+#[napi]
+impl MlsGroup {
+    /// Creates a group with this client as its only member.
+    #[napi(factory)]
+    pub fn create(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        credential_type: u32,
+        credential_content: Uint8Array,
+        options: NativeCreateOptions,
+    ) -> napi::Result<Self> {
+        run(|| {
+            let cwk = credential_with_key(credential_type, &credential_content, signer)?;
+            let options = CreateOptions {
+                ciphersuite: u16::try_from(options.ciphersuite).unwrap_or(0),
+                group_id: options.group_id.map(|g| g.to_vec()),
+                use_ratchet_tree_extension: options.use_ratchet_tree_extension.unwrap_or(false),
+            };
+            let group = Group::create(provider.inner.clone(), signer.inner.clone(), cwk, options)?;
+            Ok(Self { inner: Arc::new(group) })
+        })
+    }
+
+    /// Joins a group from a Welcome, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<MlsGroup>")]
+    pub fn join_from_welcome(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        welcome: Uint8Array,
+        options: Option<NativeJoinOptions>,
+    ) -> AsyncTask<Job<Group, MlsGroup>> {
+        AsyncTask::new(Job::new(join_job(provider, signer, &welcome, options), group_to_js))
+    }
+
+    /// Joins a group from a Welcome, on the calling thread.
+    #[napi]
+    pub fn join_from_welcome_sync(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        welcome: Uint8Array,
+        options: Option<NativeJoinOptions>,
+    ) -> napi::Result<MlsGroup> {
+        run(join_job(provider, signer, &welcome, options)).and_then(group_to_js)
+    }
+
+    /// Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn add_members(&self, key_packages: Vec<&KeyPackage>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
+        let group = self.inner.clone();
+        let kps = self::key_packages(&key_packages);
+        AsyncTask::new(Job::new(move || group.add_members(&kps), commit_messages))
+    }
+
+    /// Adds members as one commit, on the calling thread.
+    #[napi]
+    pub fn add_members_sync(&self, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+        let kps = self::key_packages(&key_packages);
+        run(|| self.inner.add_members(&kps)).map(Into::into)
+    }
+
+    /// Removes members by leaf index as one commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn remove_members(&self, leaf_indices: Vec<u32>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
+        let group = self.inner.clone();
+        AsyncTask::new(Job::new(move || group.remove_members(&leaf_indices), commit_messages))
+    }
+
+    /// Removes members by leaf index as one commit, on the calling thread.
+    #[napi]
+    pub fn remove_members_sync(&self, leaf_indices: Vec<u32>) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.remove_members(&leaf_indices)).map(Into::into)
+    }
+
+    /// Refreshes this member's leaf as a commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn self_update(&self) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
+        let group = self.inner.clone();
+        AsyncTask::new(Job::new(move || group.self_update(), commit_messages))
+    }
+
+    /// Refreshes this member's leaf as a commit, on the calling thread.
+    #[napi]
+    pub fn self_update_sync(&self) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.self_update()).map(Into::into)
+    }
+
+    /// Merges this member's pending commit.
+    #[napi]
+    pub fn merge_pending_commit(&self) -> napi::Result<()> {
+        run(|| self.inner.merge_pending_commit())
+    }
+
+    /// Discards this member's pending commit.
+    #[napi]
+    pub fn clear_pending_commit(&self) -> napi::Result<()> {
+        run(|| self.inner.clear_pending_commit())
+    }
+
+    /// Whether a commit of this member is pending.
+    #[napi(getter)]
+    pub fn has_pending_commit(&self) -> napi::Result<bool> {
+        run(|| self.inner.has_pending_commit())
+    }
+
+    /// Encrypts an application message.
+    #[napi]
+    pub fn create_message(&self, plaintext: Uint8Array, aad: Option<Uint8Array>) -> napi::Result<Uint8Array> {
+        run(|| self.inner.create_message(&plaintext, aad.as_deref())).map(Uint8Array::new)
+    }
+
+    /// Processes a received message, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProcessedMessage>")]
+    pub fn process_message(&self, message: Uint8Array) -> AsyncTask<Job<Processed, NativeProcessedMessage>> {
+        let group = self.inner.clone();
+        let bytes = message.to_vec();
+        AsyncTask::new(Job::new(move || group.process_message(&bytes), processed_to_js))
+    }
+
+    /// Processes a received message, on the calling thread.
+    #[napi]
+    pub fn process_message_sync(&self, message: Uint8Array) -> napi::Result<NativeProcessedMessage> {
+        run(|| self.inner.process_message(&message)).and_then(processed_to_js)
+    }
+
+    /// Merges a staged commit from `processMessage`.
+    #[napi]
+    pub fn merge_staged_commit(&self, staged_commit: &StagedCommit) -> napi::Result<()> {
+        run(|| self.inner.merge_staged_commit(&staged_commit.inner))
+    }
+
+    /// Stores a received proposal in the proposal queue.
+    #[napi]
+    pub fn store_pending_proposal(&self, proposal: &QueuedProposal) -> napi::Result<()> {
+        run(|| self.inner.store_pending_proposal(&proposal.inner))
+    }
+
+    /// The members, in leaf order.
+    #[napi]
+    pub fn members(&self) -> napi::Result<Vec<NativeMember>> {
+        run(|| self.inner.members()).map(|m| m.into_iter().map(Into::into).collect())
+    }
+
+    /// This member's leaf index.
+    #[napi(getter)]
+    pub fn own_leaf_index(&self) -> napi::Result<u32> {
+        run(|| self.inner.own_leaf_index())
+    }
+
+    /// The current epoch.
+    #[napi(getter)]
+    pub fn epoch(&self) -> napi::Result<BigInt> {
+        run(|| self.inner.epoch()).map(BigInt::from)
+    }
+
+    /// The group id.
+    #[napi(getter)]
+    pub fn group_id(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.group_id()).map(Uint8Array::new)
+    }
+
+    /// The ciphersuite code point.
+    #[napi(getter)]
+    pub fn ciphersuite(&self) -> napi::Result<u32> {
+        run(|| self.inner.ciphersuite()).map(u32::from)
+    }
+
+    /// Whether this member is still in the group.
+    #[napi(getter)]
+    pub fn is_active(&self) -> napi::Result<bool> {
+        run(|| self.inner.is_active())
+    }
+
+    /// Derives `length` bytes from the epoch's exporter secret (RFC 9420 §8.5).
+    #[napi]
+    pub fn export_secret(&self, label: String, context: Uint8Array, length: u32) -> napi::Result<Uint8Array> {
+        run(|| self.inner.export_secret(&label, &context, length as usize)).map(Uint8Array::new)
+    }
+
+    /// The epoch authenticator (RFC 9420 §8.7).
+    #[napi]
+    pub fn epoch_authenticator(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.epoch_authenticator()).map(Uint8Array::new)
+    }
+
+    /// The encoded ratchet tree, for joiners whose Welcome does not carry it.
+    #[napi]
+    pub fn export_ratchet_tree(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.export_ratchet_tree()).map(Uint8Array::new)
+    }
+}

@@ -1,0 +1,158 @@
+//! Plain JavaScript objects passed across the boundary (`#[napi(object)]`).
+
+use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi_derive::napi;
+use openmls_node_core::group::{CommitOutput, MemberInfo};
+use openmls_node_core::identity::CredentialInfo;
+use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
+
+/// A credential: its type (1 = basic, 2 = x509) and content (a basic credential's identity).
+#[napi(object)]
+pub struct NativeCredential {
+    /// The credential type code point.
+    pub credential_type: u32,
+    /// The content: the identity of a basic credential.
+    pub serialized_content: Uint8Array,
+}
+
+impl From<CredentialInfo> for NativeCredential {
+    fn from(info: CredentialInfo) -> Self {
+        Self {
+            credential_type: info.credential_type as u32,
+            serialized_content: Uint8Array::new(info.serialized_content),
+        }
+    }
+}
+
+/// Who sent a message: `member` (with `index` = leaf index), `external` (with `index` into the
+/// ExternalSenders extension), `newMemberProposal` or `newMemberCommit`.
+#[napi(object)]
+pub struct NativeSender {
+    /// The sender kind.
+    pub kind: String,
+    /// The leaf index or external sender index, where the kind has one.
+    pub index: Option<u32>,
+}
+
+impl From<SenderInfo> for NativeSender {
+    fn from(sender: SenderInfo) -> Self {
+        let (kind, index) = match sender {
+            SenderInfo::Member(i) => ("member", Some(i)),
+            SenderInfo::External(i) => ("external", Some(i)),
+            SenderInfo::NewMemberProposal => ("newMemberProposal", None),
+            SenderInfo::NewMemberCommit => ("newMemberCommit", None),
+        };
+        Self {
+            kind: kind.into(),
+            index,
+        }
+    }
+}
+
+/// The messages a commit produces, each an encoded `MLSMessage`.
+#[napi(object)]
+pub struct NativeCommitMessages {
+    /// The commit, for the group.
+    pub commit: Uint8Array,
+    /// The Welcome, for added members.
+    pub welcome: Option<Uint8Array>,
+    /// The new epoch's GroupInfo, when the group uses the ratchet-tree extension.
+    pub group_info: Option<Uint8Array>,
+}
+
+impl From<CommitOutput> for NativeCommitMessages {
+    fn from(out: CommitOutput) -> Self {
+        Self {
+            commit: Uint8Array::new(out.commit),
+            welcome: out.welcome.map(Uint8Array::new),
+            group_info: out.group_info.map(Uint8Array::new),
+        }
+    }
+}
+
+/// Converts a core commit output, for [`crate::task::Job`].
+pub fn commit_messages(out: CommitOutput) -> napi::Result<NativeCommitMessages> {
+    Ok(out.into())
+}
+
+/// A member of a group.
+#[napi(object)]
+pub struct NativeMember {
+    /// The member's leaf index.
+    pub index: u32,
+    /// The member's credential.
+    pub credential: NativeCredential,
+    /// The member's signature public key.
+    pub signature_key: Uint8Array,
+    /// The member's HPKE encryption public key.
+    pub encryption_key: Uint8Array,
+}
+
+impl From<MemberInfo> for NativeMember {
+    fn from(m: MemberInfo) -> Self {
+        Self {
+            index: m.index,
+            credential: m.credential.into(),
+            signature_key: Uint8Array::new(m.signature_key),
+            encryption_key: Uint8Array::new(m.encryption_key),
+        }
+    }
+}
+
+/// A proposal covered by a staged commit.
+#[napi(object)]
+pub struct NativeProposalInfo {
+    /// Who proposed it.
+    pub sender: NativeSender,
+    /// Add/update: the member's credential.
+    pub credential: Option<NativeCredential>,
+    /// Add/update: the member's signature key.
+    pub signature_key: Option<Uint8Array>,
+    /// Remove: the removed leaf index.
+    pub removed: Option<u32>,
+}
+
+impl From<ProposalView> for NativeProposalInfo {
+    fn from(v: ProposalView) -> Self {
+        Self {
+            sender: v.sender.into(),
+            credential: v.credential.map(Into::into),
+            signature_key: v.signature_key.map(Uint8Array::new),
+            removed: v.removed,
+        }
+    }
+}
+
+/// What a staged commit will do when merged.
+#[napi(object)]
+pub struct NativeStagedCommitInfo {
+    /// Add proposals it covers.
+    pub add_proposals: Vec<NativeProposalInfo>,
+    /// Remove proposals it covers.
+    pub remove_proposals: Vec<NativeProposalInfo>,
+    /// Update proposals it covers.
+    pub update_proposals: Vec<NativeProposalInfo>,
+    /// Whether this client is removed by it.
+    pub self_removed: bool,
+    /// The epoch after the merge.
+    pub epoch: BigInt,
+    /// The new epoch's authenticator (absent when this client is removed).
+    pub epoch_authenticator: Option<Uint8Array>,
+    /// Whether the commit carries an update path.
+    pub has_update_path: bool,
+}
+
+impl From<StagedCommitView> for NativeStagedCommitInfo {
+    fn from(v: StagedCommitView) -> Self {
+        let list = |l: Vec<ProposalView>| l.into_iter().map(Into::into).collect();
+        Self {
+            add_proposals: list(v.adds),
+            remove_proposals: list(v.removes),
+            update_proposals: list(v.updates),
+            self_removed: v.self_removed,
+            epoch: BigInt::from(v.epoch),
+            epoch_authenticator: v.epoch_authenticator.map(Uint8Array::new),
+            has_update_path: v.has_update_path,
+        }
+    }
+}

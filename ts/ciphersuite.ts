@@ -1,0 +1,49 @@
+/**
+ * MLS ciphersuites by their RFC 9420 names (IANA code points). Which ones a provider supports is
+ * told by {@link Provider.supportedCiphersuites}.
+ */
+export const Ciphersuite = {
+  MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519: 0x0001,
+  MLS_128_DHKEMP256_AES128GCM_SHA256_P256: 0x0002,
+  MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519: 0x0003,
+  MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448: 0x0004,
+  MLS_256_DHKEMP521_AES256GCM_SHA512_P521: 0x0005,
+  MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448: 0x0006,
+  MLS_256_DHKEMP384_AES256GCM_SHA384_P384: 0x0007,
+} as const
+
+/** A ciphersuite code point. */
+export type Ciphersuite = number
+
+/** Signature schemes (TLS SignatureScheme code points). */
+export const SignatureScheme = {
+  ECDSA_SECP256R1_SHA256: 0x0403,
+  ECDSA_SECP384R1_SHA384: 0x0503,
+  ECDSA_SECP521R1_SHA512: 0x0603,
+  ED25519: 0x0807,
+  ED448: 0x0808,
+} as const
+
+/** A signature scheme code point. */
+export type SignatureScheme = number
+
+const SIGNATURE_SCHEME_OF: Record<number, SignatureScheme> = {
+  0x0001: SignatureScheme.ED25519,
+  0x0002: SignatureScheme.ECDSA_SECP256R1_SHA256,
+  0x0003: SignatureScheme.ED25519,
+  0x0004: SignatureScheme.ED448,
+  0x0005: SignatureScheme.ECDSA_SECP521R1_SHA512,
+  0x0006: SignatureScheme.ED448,
+  0x0007: SignatureScheme.ECDSA_SECP384R1_SHA384,
+}
+
+/** The signature scheme a ciphersuite signs with, or `undefined` for an unknown suite. */
+export function signatureSchemeOf(ciphersuite: Ciphersuite): SignatureScheme | undefined {
+  return SIGNATURE_SCHEME_OF[ciphersuite]
+}
+
+/** The name of a ciphersuite code point, for display. */
+export function ciphersuiteName(ciphersuite: Ciphersuite): string {
+  const entry = Object.entries(Ciphersuite).find(([, code]) => code === ciphersuite)
+  return entry ? entry[0] : `0x${ciphersuite.toString(16).padStart(4, '0')}`
+}

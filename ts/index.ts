@@ -1,0 +1,34 @@
+/**
+ * openmls-node: Messaging Layer Security (RFC 9420) for Node.js and Electron, backed by the Rust
+ * openmls crate. Names follow the OpenMLS book.
+ */
+export { Ciphersuite, SignatureScheme, signatureSchemeOf, ciphersuiteName } from './ciphersuite.js'
+export { BasicCredential, OtherCredential, CredentialType, type Credential, type CredentialWithKey } from './credential.js'
+export { OpenMlsError, type ErrorCode } from './errors.js'
+export { KeyPackage, KeyPackageBuilder, type KeyPackageBuildParams } from './key-package.js'
+export {
+  MlsGroup,
+  StagedCommit,
+  QueuedProposal,
+  ProposalType,
+  type AddMembersResult,
+  type CommitMessages,
+  type CreateGroupParams,
+  type JoinFromWelcomeParams,
+  type Member,
+  type MlsGroupCreateConfig,
+  type ProcessedMessage,
+  type ProcessedMessageBase,
+  type Sender,
+  type StagedProposal,
+} from './mls-group.js'
+export { Provider, type CryptoProviderName, type ProviderOptions } from './provider.js'
+export { SignatureKeyPair } from './signature-key-pair.js'
+
+import { native } from './native.js'
+
+/** The version of the openmls crate inside this build. */
+export const openmlsVersion: string = native.openmlsVersion()
+
+/** Every error code the native layer can produce. */
+export const errorCodes: readonly string[] = Object.freeze(native.errorCodes())

@@ -1,0 +1,103 @@
+import { assertBytes, call, OpenMlsError } from './errors.js'
+import { native } from './native.js'
+import { credentialFromNative, type Credential, type CredentialWithKey } from './credential.js'
+import type { Ciphersuite } from './ciphersuite.js'
+import type { Provider } from './provider.js'
+import type { SignatureKeyPair } from './signature-key-pair.js'
+import { fingerprint } from './hex.js'
+
+/** What {@link KeyPackageBuilder.build} needs (the arguments of openmls's `KeyPackageBuilder::build`). */
+export interface KeyPackageBuildParams {
+  /** The ciphersuite the key package is for. */
+  ciphersuite: Ciphersuite
+  /** The provider that stores the key package's private keys. */
+  provider: Provider
+  /** The signer whose public key is in `credentialWithKey`. */
+  signer: SignatureKeyPair
+  /** The credential and signature key of the leaf. */
+  credentialWithKey: CredentialWithKey
+}
+
+/**
+ * Builds key packages, as openmls's `KeyPackage::builder()` does. This version builds key packages
+ * with default lifetime, capabilities and extensions.
+ */
+export class KeyPackageBuilder {
+  /** Creates the key package and stores its private keys in the provider. */
+  build(params: KeyPackageBuildParams): KeyPackage {
+    const { ciphersuite, provider, signer, credentialWithKey } = params
+    const { credential } = credentialWithKey
+    assertBytes(credentialWithKey.signatureKey, 'credentialWithKey.signatureKey')
+    if (!Buffer.from(credentialWithKey.signatureKey).equals(Buffer.from(signer.publicKey))) {
+      throw new OpenMlsError('ERR_INVALID_ARGUMENT', "the credential's signature key is not the signer's public key")
+    }
+    return KeyPackage.fromNative(
+      call(() =>
+        native.KeyPackage.create(provider.native, ciphersuite, signer.native, credential.credentialType, credential.serializedContent),
+      ),
+    )
+  }
+}
+
+/**
+ * A validated key package (the book's "Key packages"): what a client publishes so others can add
+ * it to groups. Received key packages are parsed and validated with {@link KeyPackage.fromBytes}.
+ */
+export class KeyPackage {
+  /** @internal */
+  readonly native: InstanceType<typeof native.KeyPackage>
+
+  private constructor(handle: InstanceType<typeof native.KeyPackage>) {
+    this.native = handle
+  }
+
+  /** @internal */
+  static fromNative(handle: InstanceType<typeof native.KeyPackage>): KeyPackage {
+    return new KeyPackage(handle)
+  }
+
+  /** Starts building a key package. */
+  static builder(): KeyPackageBuilder {
+    return new KeyPackageBuilder()
+  }
+
+  /**
+   * Parses and validates received key package bytes (an `MLSMessage` or a bare `KeyPackage`):
+   * signatures, lifetime, protocol version, and ciphersuite support. Throws `ERR_MALFORMED_MESSAGE`,
+   * `ERR_WRONG_MESSAGE_TYPE`, `ERR_INVALID_KEY_PACKAGE` or `ERR_UNSUPPORTED_CIPHERSUITE`.
+   */
+  static fromBytes(provider: Provider, bytes: Uint8Array): KeyPackage {
+    assertBytes(bytes, 'bytes')
+    return new KeyPackage(call(() => native.KeyPackage.fromBytes(provider.native, bytes)))
+  }
+
+  /** The key package as an encoded `MLSMessage`, ready to publish. */
+  toBytes(): Uint8Array {
+    return call(() => this.native.toBytes())
+  }
+
+  /** The key package's hash reference (RFC 9420 §5.2). */
+  hashRef(provider: Provider): Uint8Array {
+    return call(() => this.native.hashRef(provider.native))
+  }
+
+  /** The ciphersuite. */
+  get ciphersuite(): Ciphersuite {
+    return this.native.ciphersuite
+  }
+
+  /** The leaf's credential. */
+  get credential(): Credential {
+    return credentialFromNative(this.native.credential)
+  }
+
+  /** The leaf's signature public key. */
+  get signatureKey(): Uint8Array {
+    return this.native.signatureKey
+  }
+
+  /** @internal */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `KeyPackage { ciphersuite: ${this.ciphersuite}, credential: '${String(this.credential)}', signatureKey: ${fingerprint(this.signatureKey)}… }`
+  }
+}
