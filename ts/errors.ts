@@ -49,14 +49,31 @@ export class OpenMlsError extends Error {
 
 const CODED = /^(ERR_[A-Z_]+): ([\s\S]*)$/
 
+/** The N-API statuses that mean "this argument has the wrong type". */
+const NAPI_ARGUMENT_STATUSES = new Set([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NameExpected',
+  'FunctionExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'BigintExpected',
+  'DateExpected',
+  'ArrayBufferExpected',
+  'DetachableArraybufferExpected',
+])
+
 /** Converts whatever the native layer threw into an {@link OpenMlsError}. */
 export function toOpenMlsError(error: unknown): OpenMlsError {
   if (error instanceof OpenMlsError) return error
   const message = error instanceof Error ? error.message : String(error)
   const coded = CODED.exec(message)
   if (coded) return new OpenMlsError(coded[1] as ErrorCode, coded[2])
-  // N-API's own argument checks (a string where bytes were expected, ...).
-  if (error instanceof TypeError || (error as { code?: string })?.code === 'InvalidArg') {
+  // N-API's own argument conversions (a string where a number was expected, ...).
+  const napiStatus = (error as { code?: unknown })?.code
+  if (error instanceof TypeError || (typeof napiStatus === 'string' && NAPI_ARGUMENT_STATUSES.has(napiStatus))) {
     return new OpenMlsError('ERR_INVALID_ARGUMENT', message, { cause: error })
   }
   return new OpenMlsError('ERR_INTERNAL', message, { cause: error })
@@ -77,6 +94,13 @@ export async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
     return await fn()
   } catch (error) {
     throw toOpenMlsError(error)
+  }
+}
+
+/** Throws `ERR_INVALID_ARGUMENT` unless `value` is an array of leaf indices (unsigned 32-bit integers). */
+export function assertLeafIndices(value: unknown, name: string): asserts value is number[] {
+  if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', `${name} must be an array of leaf indices (integers from 0 to 2^32-1)`)
   }
 }
 

@@ -1,4 +1,4 @@
-import { assertBytes, call, callAsync, OpenMlsError } from './errors.js'
+import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError } from './errors.js'
 import { native } from './native.js'
 import { credentialFromNative, type Credential, type CredentialWithKey } from './credential.js'
 import { Ciphersuite } from './ciphersuite.js'
@@ -324,11 +324,13 @@ export class MlsGroup {
 
   /** Removes members by leaf index as one commit, off the event loop. Merge with {@link MlsGroup.mergePendingCommit}. */
   async removeMembers(leafIndices: number[]): Promise<CommitMessages> {
+    assertLeafIndices(leafIndices, 'leafIndices')
     return callAsync(() => this.native.removeMembers(leafIndices))
   }
 
   /** {@link MlsGroup.removeMembers} on the calling thread. */
   removeMembersSync(leafIndices: number[]): CommitMessages {
+    assertLeafIndices(leafIndices, 'leafIndices')
     return call(() => this.native.removeMembersSync(leafIndices))
   }
 

@@ -1,4 +1,5 @@
-// The generated N-API binding. Its path is relative to the compiled file (dist/cjs/native.js); its
-// types come from the generated index.d.ts at the package root.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const native: typeof import('../index.js') = require('../../index.js')
+// The generated N-API binding (index.js + index.d.ts at the package root). ts/ and its output
+// directory dist/ sit at the same depth, so this one path serves the source and the build.
+import native = require('../index.js')
+
+export { native }

@@ -1,0 +1,65 @@
+import test from 'ava'
+import { Ciphersuite, OpenMlsError, Provider } from 'openmls-node'
+import { Client, add, applyCommit, assertAgree, assertRoundTrip } from './helpers.mjs'
+
+test('rustcrypto is the default provider and supports suites 1, 2 and 3', (t) => {
+  const p = new Provider()
+  t.is(p.crypto, 'rustcrypto')
+  t.deepEqual([...p.supportedCiphersuites()].sort(), [1, 2, 3])
+})
+
+test('libcrux is selectable and supports the X25519 suites', (t) => {
+  const p = new Provider({ crypto: 'libcrux' })
+  t.is(p.crypto, 'libcrux')
+  t.true(p.supportedCiphersuites().includes(Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519))
+  t.true(p.supportedCiphersuites().includes(Ciphersuite.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519))
+})
+
+test('an unknown provider name is a typed error', (t) => {
+  const e = t.throws(() => new Provider({ crypto: 'openssl' as never }))
+  t.true(e instanceof OpenMlsError)
+  t.is((e as OpenMlsError).code, 'ERR_INVALID_ARGUMENT')
+})
+
+for (const crypto of ['rustcrypto', 'libcrux'] as const) {
+  for (const suite of new Provider({ crypto }).supportedCiphersuites()) {
+    test(`${crypto}: full add / message / update / remove cycle on suite ${suite}`, async (t) => {
+      const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => new Client(n, suite, crypto))
+      alice.createGroup()
+      t.is(alice.g.ciphersuite, suite)
+      await add(alice, [bob, carol])
+      assertAgree(t, [alice, bob, carol])
+      await assertRoundTrip(t, bob, [alice, carol], `suite ${suite} says hi`)
+      const { commit } = await bob.g.selfUpdate()
+      bob.g.mergePendingCommit()
+      for (const c of [alice, carol]) await applyCommit(c, commit)
+      assertAgree(t, [alice, bob, carol])
+      const removal = await carol.g.removeMembers([0])
+      carol.g.mergePendingCommit()
+      await applyCommit(bob, removal.commit)
+      await applyCommit(alice, removal.commit)
+      t.false(alice.g.isActive)
+      assertAgree(t, [bob, carol])
+      await assertRoundTrip(t, carol, [bob], 'two left')
+    })
+  }
+}
+
+test('members on different crypto providers interoperate', async (t) => {
+  const alice = new Client('alice', 1, 'rustcrypto')
+  const bob = new Client('bob', 1, 'libcrux')
+  alice.createGroup()
+  await add(alice, [bob])
+  assertAgree(t, [alice, bob])
+  await assertRoundTrip(t, bob, [alice], 'cross-provider')
+  await assertRoundTrip(t, alice, [bob], 'and back')
+})
+
+test('a suite the provider lacks is ERR_UNSUPPORTED_CIPHERSUITE, for groups and key packages', (t) => {
+  // P-384 signing keys exist, but RustCrypto offers no P-384 ciphersuite.
+  const client = new Client('x', Ciphersuite.MLS_256_DHKEMP384_AES256GCM_SHA384_P384)
+  for (const attempt of [() => client.createGroup(), () => client.keyPackageBytes()]) {
+    const e = t.throws(attempt)
+    t.is((e as OpenMlsError).code, 'ERR_UNSUPPORTED_CIPHERSUITE')
+  }
+})
