@@ -323,17 +323,6 @@ impl<S: fmt::Debug + fmt::Display> From<MergePendingCommitError<S>> for Error {
     }
 }
 
-/// Maps the error of an operation that creates a commit (add, remove, self-update, ...).
-///
-/// Those error enums differ per operation, but share their meaningful variants' names, so their
-/// text is classified by the group-state error they wrap where there is one.
-pub(crate) fn commit_error(err: impl fmt::Display + fmt::Debug, state: Option<&MlsGroupStateError>) -> Error {
-    match state {
-        Some(s) => s.clone().into(),
-        None => with_code(ErrorCode::ValidationFailed, err),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use openmls_traits::storage::StorageProvider as _;
 use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
-use crate::error::{commit_error, with_code, Error, ErrorCode, Result};
+use crate::error::{with_code, Error, ErrorCode, Result};
 use crate::identity::{check_credential_key, CredentialInfo};
 use crate::key_package::check_signer_suite;
 use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
@@ -48,6 +48,17 @@ pub struct CommitOutput {
     pub welcome: Option<Vec<u8>>,
     /// The new epoch's GroupInfo, when the group uses the ratchet-tree extension.
     pub group_info: Option<Vec<u8>>,
+}
+
+impl CommitOutput {
+    /// Encodes the messages openmls returns for a commit.
+    fn encode(commit: &MlsMessageOut, welcome: Option<&MlsMessageOut>, group_info: Option<&MlsMessageOut>) -> Result<Self> {
+        Ok(Self {
+            commit: codec::encode_message(commit)?,
+            welcome: welcome.map(codec::encode_message).transpose()?,
+            group_info: group_info.map(codec::encode_message).transpose()?,
+        })
+    }
 }
 
 /// A member of the group.
@@ -211,18 +222,13 @@ impl Group {
         let (commit, welcome, group_info) = group
             .add_members(self.provider.as_ref(), signer.as_ref(), key_packages)
             .map_err(|e| match &e {
-                AddMembersError::GroupStateError(s) => commit_error(&e, Some(s)),
+                AddMembersError::GroupStateError(s) => s.clone().into(),
                 AddMembersError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
                 AddMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
                 _ => with_code(ErrorCode::InvalidKeyPackage, &e),
             })?;
-        Ok(CommitOutput {
-            commit: codec::encode_message(&commit)?,
-            welcome: Some(codec::encode_message(&welcome)?),
-            group_info: group_info
-                .map(|gi| codec::encode_message(&MlsMessageOut::from(gi)))
-                .transpose()?,
-        })
+        let group_info = group_info.map(MlsMessageOut::from);
+        CommitOutput::encode(&commit, Some(&welcome), group_info.as_ref())
     }
 
     /// Removes members by leaf index, as one commit (pending until merged).
@@ -252,17 +258,12 @@ impl Group {
         let (commit, welcome, group_info) = group
             .remove_members(self.provider.as_ref(), signer.as_ref(), &targets)
             .map_err(|e| match &e {
-                RemoveMembersError::GroupStateError(s) => commit_error(&e, Some(s)),
+                RemoveMembersError::GroupStateError(s) => s.clone().into(),
                 RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                _ => commit_error(&e, None),
+                _ => with_code(ErrorCode::ValidationFailed, &e),
             })?;
-        Ok(CommitOutput {
-            commit: codec::encode_message(&commit)?,
-            welcome: welcome.as_ref().map(codec::encode_message).transpose()?,
-            group_info: group_info
-                .map(|gi| codec::encode_message(&MlsMessageOut::from(gi)))
-                .transpose()?,
-        })
+        let group_info = group_info.map(MlsMessageOut::from);
+        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
     }
 
     /// Refreshes this member's leaf (new HPKE key, fresh path secrets), as a commit (pending until merged).
@@ -273,16 +274,12 @@ impl Group {
         let bundle = group
             .self_update(self.provider.as_ref(), signer.as_ref(), LeafNodeParameters::default())
             .map_err(|e| match &e {
-                SelfUpdateError::GroupStateError(s) => commit_error(&e, Some(s)),
+                SelfUpdateError::GroupStateError(s) => s.clone().into(),
                 SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                _ => commit_error(&e, None),
+                _ => with_code(ErrorCode::ValidationFailed, &e),
             })?;
         let (commit, welcome, group_info) = bundle.into_messages();
-        Ok(CommitOutput {
-            commit: codec::encode_message(&commit)?,
-            welcome: welcome.as_ref().map(codec::encode_message).transpose()?,
-            group_info: group_info.as_ref().map(codec::encode_message).transpose()?,
-        })
+        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
     }
 
     /// Merges this member's pending commit, entering the next epoch.
@@ -344,7 +341,7 @@ impl Group {
         check_epoch(&group, message.epoch().as_u64())?;
         let processed = group.process_message(self.provider.as_ref(), message)?;
         let epoch = group.epoch().as_u64();
-        Ok(processed::from_openmls(&self.provider, processed, epoch))
+        Ok(processed::from_openmls(processed, epoch))
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.

@@ -7,7 +7,6 @@ use openmls::prelude::*;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::CredentialInfo;
-use crate::provider::Provider;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +94,14 @@ impl Origin {
         }
         Ok(())
     }
+}
+
+/// Takes a handle's content out, once: a second take is [`ErrorCode::StaleStagedCommit`].
+fn take_once<T>(slot: &Mutex<Option<T>>, what: &str) -> Result<T> {
+    slot.lock()
+        .map_err(|_| Error::internal(format!("{what} lock poisoned")))?
+        .take()
+        .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, format!("this {what} was already used")))
 }
 
 /// A staged commit waiting to be merged. It can be merged once, into the group and epoch it came from.
@@ -187,11 +194,7 @@ impl StagedCommitHandle {
     /// Takes the commit out for merging, after checking it belongs to this group and epoch.
     pub(crate) fn take_for(&self, group_id: &GroupId, epoch: u64) -> Result<StagedCommit> {
         self.origin.check(group_id, epoch, "staged commit")?;
-        self.commit
-            .lock()
-            .map_err(|_| Error::internal("staged commit lock poisoned"))?
-            .take()
-            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this staged commit was already merged or discarded"))
+        take_once(&self.commit, "staged commit")
     }
 }
 
@@ -221,16 +224,12 @@ impl QueuedProposalHandle {
 
     pub(crate) fn take_for(&self, group_id: &GroupId, epoch: u64) -> Result<QueuedProposal> {
         self.origin.check(group_id, epoch, "proposal")?;
-        self.proposal
-            .lock()
-            .map_err(|_| Error::internal("proposal lock poisoned"))?
-            .take()
-            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this proposal was already stored"))
+        take_once(&self.proposal, "proposal")
     }
 }
 
 /// Converts openmls's processed message into the plain view.
-pub(crate) fn from_openmls(_provider: &Provider, message: ProcessedMessage, current_epoch: u64) -> Processed {
+pub(crate) fn from_openmls(message: ProcessedMessage, current_epoch: u64) -> Processed {
     let group_id = message.group_id().clone();
     let origin = Origin {
         group_id: group_id.clone(),

@@ -50,6 +50,8 @@ impl CryptoProviderKind {
 
 /// A crypto backend chosen at run time. Implements openmls's crypto and randomness traits by
 /// forwarding to the selected library.
+// One backend per provider: the size difference costs nothing, boxing would cost a pointer chase per call.
+#[allow(clippy::large_enum_variant)]
 pub enum CryptoBackend {
     /// RustCrypto.
     RustCrypto(RustCrypto),
