@@ -12,7 +12,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A validated key package. */
 export declare class KeyPackage {
   /** Creates a key package; its private keys are stored in the provider, where a Welcome finds them. */
-  static create(provider: Provider, ciphersuite: number, signer: SignatureKeyPair, credentialType: number, credentialContent: Uint8Array): KeyPackage
+  static create(provider: Provider, ciphersuite: number, signer: SignatureKeyPair, credential: NativeCredential, options?: NativeKeyPackageOptions | undefined | null): KeyPackage
   /** Parses and validates a received key package (an `MLSMessage` or a bare `KeyPackage`). */
   static fromBytes(provider: Provider, bytes: Uint8Array): KeyPackage
   /** The key package as an encoded `MLSMessage`. */
@@ -23,6 +23,14 @@ export declare class KeyPackage {
   get ciphersuite(): number
   /** The credential of the key package's leaf. */
   get credential(): NativeCredential
+  /** The lifetime (Unix seconds). */
+  get lifetime(): NativeLifetime
+  /** Whether this is a last-resort key package. */
+  get lastResort(): boolean
+  /** The key package extensions. */
+  get extensions(): Array<NativeExtension>
+  /** The key package's leaf node. */
+  get leafNode(): NativeLeafNode
   /** The signature public key of the key package's leaf. */
   get signatureKey(): Uint8Array
 }
@@ -30,7 +38,7 @@ export declare class KeyPackage {
 /** An MLS group, as seen by one member. */
 export declare class MlsGroup {
   /** Creates a group with this client as its only member. */
-  static create(provider: Provider, signer: SignatureKeyPair, credentialType: number, credentialContent: Uint8Array, options: NativeCreateOptions): MlsGroup
+  static create(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupId: Uint8Array | undefined | null, config: NativeCreateConfig): MlsGroup
   /** Joins a group from a Welcome, on the libuv thread pool. */
   static joinFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null): Promise<MlsGroup>
   /** Joins a group from a Welcome, on the calling thread. */
@@ -39,6 +47,10 @@ export declare class MlsGroup {
   addMembers(keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
   /** Adds members as one commit, on the calling thread. */
   addMembersSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
+  /** Adds members without refreshing the committer's leaf, on the libuv thread pool. */
+  addMembersWithoutUpdate(keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
+  /** Adds members without refreshing the committer's leaf, on the calling thread. */
+  addMembersWithoutUpdateSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
   /** Removes members by leaf index as one commit, on the libuv thread pool. */
   removeMembers(leafIndices: Array<number>): Promise<NativeCommitMessages>
   /** Removes members by leaf index as one commit, on the calling thread. */
@@ -79,6 +91,18 @@ export declare class MlsGroup {
   exportSecret(label: string, context: Uint8Array, length: number): Uint8Array
   /** The epoch authenticator (RFC 9420 §8.7). */
   epochAuthenticator(): Uint8Array
+  /** The runtime configuration. */
+  configuration(): NativeJoinConfig
+  /** Changes the runtime configuration; absent fields keep their value. */
+  setConfiguration(changes: NativeJoinConfig): void
+  /** The group context extensions. */
+  groupContextExtensions(): Array<NativeExtension>
+  /** This member's leaf node. */
+  ownLeafNode(): NativeLeafNode
+  /** The confirmation tag of the current epoch. */
+  confirmationTag(): Uint8Array
+  /** The resumption PSK of the current epoch, or of a kept past epoch. */
+  resumptionPsk(epoch?: bigint | undefined | null): Uint8Array
   /** The encoded ratchet tree, for joiners whose Welcome does not carry it. */
   exportRatchetTree(): Uint8Array
 }
@@ -129,6 +153,20 @@ export declare class StagedCommit {
 /** Every stable error code the addon can throw. */
 export declare function errorCodes(): Array<string>
 
+/** Leaf capabilities. Absent fields take openmls's defaults. */
+export interface NativeCapabilities {
+  /** Protocol versions (1 = MLS 1.0). */
+  versions?: Array<number>
+  /** Ciphersuites. */
+  ciphersuites?: Array<number>
+  /** Extension types (beyond the default ones). */
+  extensions?: Array<number>
+  /** Proposal types (beyond the default ones). */
+  proposals?: Array<number>
+  /** Credential types. */
+  credentials?: Array<number>
+}
+
 /** The messages a commit produces, each an encoded `MLSMessage`. */
 export interface NativeCommitMessages {
   /** The commit, for the group. */
@@ -139,30 +177,142 @@ export interface NativeCommitMessages {
   groupInfo?: Uint8Array
 }
 
-/** Options for creating a group. */
-export interface NativeCreateOptions {
+/** Everything a group is created with (`MlsGroupCreateConfig`). */
+export interface NativeCreateConfig {
+  /** The runtime configuration. */
+  join?: NativeJoinConfig
   /** The ciphersuite code point. */
   ciphersuite: number
-  /** The group id; random when absent. */
-  groupId?: Uint8Array
-  /** Whether Welcomes carry the ratchet tree. Default: false. */
-  useRatchetTreeExtension?: boolean
+  /** The creator's leaf lifetime. */
+  lifetime?: NativeLifetime
+  /** Group context extensions. */
+  groupContextExtensions?: Array<NativeExtension>
+  /** The creator's leaf node extensions. */
+  leafNodeExtensions?: Array<NativeExtension>
+  /** The creator's capabilities. */
+  capabilities?: NativeCapabilities
 }
 
-/** A credential: its type (1 = basic, 2 = x509) and content (a basic credential's identity). */
+/**
+ * A credential. `credentialType` 1 is basic (`serializedContent` is the identity); 2 is X.509
+ * (`certificates` is the chain, leaf first). Other types carry `serializedContent` as is.
+ */
 export interface NativeCredential {
   /** The credential type code point. */
   credentialType: number
-  /** The content: the identity of a basic credential. */
-  serializedContent: Uint8Array
+  /** The content as on the wire: the identity of a basic credential. */
+  serializedContent?: Uint8Array
+  /** X.509: the certificate chain, leaf first. */
+  certificates?: Array<Uint8Array>
+}
+
+/**
+ * An extension. `kind` is `applicationId`, `ratchetTree` (read only), `requiredCapabilities`,
+ * `externalPub`, `externalSenders`, `lastResort` or `unknown`; the fields of that kind are set.
+ */
+export interface NativeExtension {
+  /** The kind. */
+  kind: string
+  /** The extension type code point (output; input only for `unknown`). */
+  extensionType?: number
+  /** applicationId: the id. */
+  applicationId?: Uint8Array
+  /** requiredCapabilities: extension types. */
+  extensionTypes?: Array<number>
+  /** requiredCapabilities: proposal types. */
+  proposalTypes?: Array<number>
+  /** requiredCapabilities: credential types. */
+  credentialTypes?: Array<number>
+  /** externalPub: the HPKE public key. */
+  publicKey?: Uint8Array
+  /** externalSenders: the senders. */
+  externalSenders?: Array<NativeExternalSender>
+  /** unknown and ratchetTree: the content bytes. */
+  data?: Uint8Array
+}
+
+/** An external sender: who may send proposals to the group from outside. */
+export interface NativeExternalSender {
+  /** Its signature public key. */
+  signatureKey: Uint8Array
+  /** Its credential. */
+  credential: NativeCredential
+}
+
+/**
+ * The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
+ * value, for `setConfiguration`).
+ */
+export interface NativeJoinConfig {
+  /** `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` or `mixedPlaintext`. */
+  wireFormatPolicy?: string
+  /** Pad encrypted messages to a multiple of this many bytes. */
+  paddingSize?: number
+  /** Keep this many past epochs' secrets, to decrypt late messages. */
+  maxPastEpochs?: number
+  /** Keep all past epochs' secrets (overrides `maxPastEpochs`). */
+  keepAllPastEpochs?: boolean
+  /** How many resumption PSKs to keep. */
+  numberOfResumptionPsks?: number
+  /** Whether Welcomes carry the ratchet tree. */
+  useRatchetTreeExtension?: boolean
+  /** The sender ratchet configuration. */
+  senderRatchetConfiguration?: NativeSenderRatchetConfiguration
 }
 
 /** Options for joining from a Welcome. */
 export interface NativeJoinOptions {
   /** The ratchet tree, when the Welcome does not carry it. */
   ratchetTree?: Uint8Array
-  /** Whether this member's Welcomes carry the ratchet tree. Default: whether the joining Welcome did. */
-  useRatchetTreeExtension?: boolean
+  /** The join configuration. `useRatchetTreeExtension` defaults to whether the Welcome carried the tree. */
+  config?: NativeJoinConfig
+  /** Accept leaves whose lifetime is not current. */
+  skipLifetimeValidation?: boolean
+}
+
+/** The options of openmls's `KeyPackageBuilder`. */
+export interface NativeKeyPackageOptions {
+  /** The lifetime; about 12 weeks when absent. */
+  lifetime?: NativeLifetime
+  /** Key package extensions. */
+  keyPackageExtensions?: Array<NativeExtension>
+  /** Leaf node extensions. */
+  leafNodeExtensions?: Array<NativeExtension>
+  /** Leaf capabilities. */
+  capabilities?: NativeCapabilities
+  /** Mark as last resort. */
+  lastResort?: boolean
+}
+
+/** A leaf node. */
+export interface NativeLeafNode {
+  /** The credential. */
+  credential: NativeCredential
+  /** The signature public key. */
+  signatureKey: Uint8Array
+  /** The HPKE encryption public key. */
+  encryptionKey: Uint8Array
+  /** The capabilities. */
+  capabilities: NativeCapabilities
+  /** The leaf node extensions. */
+  extensions: Array<NativeExtension>
+  /** `keyPackage`, `update` or `commit`. */
+  source: string
+  /** The lifetime, for leaves from a key package. */
+  lifetime?: NativeLifetime
+}
+
+/**
+ * A lifetime in seconds since the Unix epoch: `notBefore` and `notAfter`, or `validForSeconds`
+ * from now (with openmls's one-hour allowance for clock skew).
+ */
+export interface NativeLifetime {
+  /** Not valid before (Unix seconds). */
+  notBefore?: number
+  /** Not valid after (Unix seconds). */
+  notAfter?: number
+  /** Valid for this many seconds from now. */
+  validForSeconds?: number
 }
 
 /** A member of a group. */
@@ -223,6 +373,14 @@ export interface NativeSender {
   kind: string
   /** The leaf index or external sender index, where the kind has one. */
   index?: number
+}
+
+/** The sender ratchet configuration. */
+export interface NativeSenderRatchetConfiguration {
+  /** How many past generations are kept to decrypt out-of-order messages. */
+  outOfOrderTolerance: number
+  /** How far ahead of the current generation a message may be. */
+  maximumForwardDistance: number
 }
 
 /** What a staged commit will do when merged. */

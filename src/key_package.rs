@@ -11,7 +11,10 @@ use openmls_node_core::openmls::prelude::{CredentialWithKey, KeyPackage as OpenM
 use crate::error::run;
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
-use crate::types::NativeCredential;
+use crate::config_types::{
+    capabilities_spec, credential_info, extension_specs, lifetime_spec, native_extensions, native_lifetime, NativeCapabilities,
+    NativeCredential, NativeExtension, NativeLeafNode, NativeLifetime,
+};
 
 /// A validated key package.
 #[napi]
@@ -19,15 +22,39 @@ pub struct KeyPackage {
     pub(crate) inner: Arc<OpenMlsKeyPackage>,
 }
 
-/// Builds a `CredentialWithKey` for a signer from a credential's type and content.
+/// Builds a `CredentialWithKey` for a signer from a JavaScript credential.
 pub(crate) fn credential_with_key(
-    credential_type: u32,
-    content: &[u8],
+    credential: &NativeCredential,
     signer: &SignatureKeyPair,
 ) -> openmls_node_core::Result<CredentialWithKey> {
     Ok(CredentialWithKey {
-        credential: identity::credential(u16::try_from(credential_type).unwrap_or(0), content)?,
+        credential: identity::credential_from_info(&credential_info(credential)?)?,
         signature_key: signer.inner.public().into(),
+    })
+}
+
+/// The options of openmls's `KeyPackageBuilder`.
+#[napi(object)]
+pub struct NativeKeyPackageOptions {
+    /// The lifetime; about 12 weeks when absent.
+    pub lifetime: Option<NativeLifetime>,
+    /// Key package extensions.
+    pub key_package_extensions: Option<Vec<NativeExtension>>,
+    /// Leaf node extensions.
+    pub leaf_node_extensions: Option<Vec<NativeExtension>>,
+    /// Leaf capabilities.
+    pub capabilities: Option<NativeCapabilities>,
+    /// Mark as last resort.
+    pub last_resort: Option<bool>,
+}
+
+fn key_package_options(o: &NativeKeyPackageOptions) -> openmls_node_core::Result<core_kp::KeyPackageOptions> {
+    Ok(core_kp::KeyPackageOptions {
+        lifetime: o.lifetime.as_ref().map(lifetime_spec).transpose()?,
+        key_package_extensions: extension_specs(&o.key_package_extensions)?,
+        leaf_node_extensions: extension_specs(&o.leaf_node_extensions)?,
+        capabilities: o.capabilities.as_ref().map(capabilities_spec).transpose()?,
+        last_resort: o.last_resort.unwrap_or(false),
     })
 }
 
@@ -39,13 +66,14 @@ impl KeyPackage {
         provider: &Provider,
         ciphersuite: u32,
         signer: &SignatureKeyPair,
-        credential_type: u32,
-        credential_content: Uint8Array,
+        credential: NativeCredential,
+        options: Option<NativeKeyPackageOptions>,
     ) -> napi::Result<Self> {
         run(|| {
             let suite = provider.inner.ciphersuite(u16::try_from(ciphersuite).unwrap_or(0))?;
-            let cwk = credential_with_key(credential_type, &credential_content, signer)?;
-            let kp = core_kp::create_key_package(&provider.inner, suite, &signer.inner, cwk)?;
+            let cwk = credential_with_key(&credential, signer)?;
+            let options = options.as_ref().map(key_package_options).transpose()?.unwrap_or_default();
+            let kp = core_kp::create_key_package_with(&provider.inner, suite, &signer.inner, cwk, &options)?;
             Ok(Self { inner: Arc::new(kp) })
         })
     }
@@ -82,6 +110,30 @@ impl KeyPackage {
     #[napi(getter)]
     pub fn credential(&self) -> NativeCredential {
         identity::CredentialInfo::from(self.inner.leaf_node().credential()).into()
+    }
+
+    /// The lifetime (Unix seconds).
+    #[napi(getter)]
+    pub fn lifetime(&self) -> NativeLifetime {
+        native_lifetime(core_kp::describe_key_package(&self.inner).lifetime)
+    }
+
+    /// Whether this is a last-resort key package.
+    #[napi(getter)]
+    pub fn last_resort(&self) -> bool {
+        self.inner.last_resort()
+    }
+
+    /// The key package extensions.
+    #[napi(getter)]
+    pub fn extensions(&self) -> Vec<NativeExtension> {
+        native_extensions(core_kp::describe_key_package(&self.inner).extensions)
+    }
+
+    /// The key package's leaf node.
+    #[napi(getter)]
+    pub fn leaf_node(&self) -> NativeLeafNode {
+        core_kp::describe_key_package(&self.inner).leaf_node.into()
     }
 
     /// The signature public key of the key package's leaf.

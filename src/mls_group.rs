@@ -16,26 +16,21 @@ use crate::queued_proposal::QueuedProposal;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_commit::StagedCommit;
 use crate::task::Job;
-use crate::types::{commit_messages, NativeCommitMessages, NativeCredential, NativeMember, NativeSender};
-
-/// Options for creating a group.
-#[napi(object)]
-pub struct NativeCreateOptions {
-    /// The ciphersuite code point.
-    pub ciphersuite: u32,
-    /// The group id; random when absent.
-    pub group_id: Option<Uint8Array>,
-    /// Whether Welcomes carry the ratchet tree. Default: false.
-    pub use_ratchet_tree_extension: Option<bool>,
-}
+use crate::config_types::{
+    create_config_spec, join_config_spec, native_extensions, NativeCreateConfig, NativeCredential, NativeExtension, NativeJoinConfig,
+    NativeLeafNode,
+};
+use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeSender};
 
 /// Options for joining from a Welcome.
 #[napi(object)]
 pub struct NativeJoinOptions {
     /// The ratchet tree, when the Welcome does not carry it.
     pub ratchet_tree: Option<Uint8Array>,
-    /// Whether this member's Welcomes carry the ratchet tree. Default: whether the joining Welcome did.
-    pub use_ratchet_tree_extension: Option<bool>,
+    /// The join configuration. `useRatchetTreeExtension` defaults to whether the Welcome carried the tree.
+    pub config: Option<NativeJoinConfig>,
+    /// Accept leaves whose lifetime is not current.
+    pub skip_lifetime_validation: Option<bool>,
 }
 
 /// A processed message. `kind` is `application`, `proposal`, `externalJoinProposal`, `commit`,
@@ -113,7 +108,8 @@ fn join_job(
     let welcome = welcome.to_vec();
     let options = JoinOptions {
         ratchet_tree: options.as_ref().and_then(|o| o.ratchet_tree.as_ref().map(|t| t.to_vec())),
-        use_ratchet_tree_extension: options.as_ref().and_then(|o| o.use_ratchet_tree_extension),
+        config: options.as_ref().and_then(|o| o.config.as_ref()).map(join_config_spec).unwrap_or_default(),
+        skip_lifetime_validation: options.as_ref().and_then(|o| o.skip_lifetime_validation).unwrap_or(false),
     };
     move || Group::join(provider, signer, &welcome, options)
 }
@@ -135,16 +131,15 @@ impl MlsGroup {
     pub fn create(
         provider: &Provider,
         signer: &SignatureKeyPair,
-        credential_type: u32,
-        credential_content: Uint8Array,
-        options: NativeCreateOptions,
+        credential: NativeCredential,
+        group_id: Option<Uint8Array>,
+        config: NativeCreateConfig,
     ) -> napi::Result<Self> {
         run(|| {
-            let cwk = credential_with_key(credential_type, &credential_content, signer)?;
+            let cwk = credential_with_key(&credential, signer)?;
             let options = CreateOptions {
-                ciphersuite: u16::try_from(options.ciphersuite).unwrap_or(0),
-                group_id: options.group_id.map(|g| g.to_vec()),
-                use_ratchet_tree_extension: options.use_ratchet_tree_extension.unwrap_or(false),
+                group_id: group_id.map(|g| g.to_vec()),
+                config: create_config_spec(&config)?,
             };
             let group = Group::create(provider.inner.clone(), signer.inner.clone(), cwk, options)?;
             Ok(Self { inner: Arc::new(group) })
@@ -186,6 +181,21 @@ impl MlsGroup {
     pub fn add_members_sync(&self, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
         let kps = self::key_packages(&key_packages);
         run(|| self.inner.add_members(&kps)).map(Into::into)
+    }
+
+    /// Adds members without refreshing the committer's leaf, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn add_members_without_update(&self, key_packages: Vec<&KeyPackage>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
+        let group = self.inner.clone();
+        let kps = self::key_packages(&key_packages);
+        AsyncTask::new(Job::new(move || group.add_members_without_update(&kps), commit_messages))
+    }
+
+    /// Adds members without refreshing the committer's leaf, on the calling thread.
+    #[napi]
+    pub fn add_members_without_update_sync(&self, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+        let kps = self::key_packages(&key_packages);
+        run(|| self.inner.add_members_without_update(&kps)).map(Into::into)
     }
 
     /// Removes members by leaf index as one commit, on the libuv thread pool.
@@ -310,6 +320,43 @@ impl MlsGroup {
     #[napi]
     pub fn epoch_authenticator(&self) -> napi::Result<Uint8Array> {
         run(|| self.inner.epoch_authenticator()).map(Uint8Array::new)
+    }
+
+    /// The runtime configuration.
+    #[napi]
+    pub fn configuration(&self) -> napi::Result<NativeJoinConfig> {
+        run(|| self.inner.configuration()).map(Into::into)
+    }
+
+    /// Changes the runtime configuration; absent fields keep their value.
+    #[napi]
+    pub fn set_configuration(&self, changes: NativeJoinConfig) -> napi::Result<()> {
+        run(|| self.inner.set_configuration(&join_config_spec(&changes)))
+    }
+
+    /// The group context extensions.
+    #[napi]
+    pub fn group_context_extensions(&self) -> napi::Result<Vec<NativeExtension>> {
+        run(|| self.inner.group_context_extensions()).map(native_extensions)
+    }
+
+    /// This member's leaf node.
+    #[napi]
+    pub fn own_leaf_node(&self) -> napi::Result<NativeLeafNode> {
+        run(|| self.inner.own_leaf_node()).map(Into::into)
+    }
+
+    /// The confirmation tag of the current epoch.
+    #[napi]
+    pub fn confirmation_tag(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.confirmation_tag()).map(Uint8Array::new)
+    }
+
+    /// The resumption PSK of the current epoch, or of a kept past epoch.
+    #[napi]
+    pub fn resumption_psk(&self, epoch: Option<BigInt>) -> napi::Result<Uint8Array> {
+        let epoch = epoch.map(|e| e.get_u64().1);
+        run(|| self.inner.resumption_psk(epoch)).map(Uint8Array::new)
     }
 
     /// The encoded ratchet tree, for joiners whose Welcome does not carry it.

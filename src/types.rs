@@ -2,27 +2,10 @@
 
 use napi::bindgen_prelude::{BigInt, Uint8Array};
 use napi_derive::napi;
+
+pub use crate::config_types::NativeCredential;
 use openmls_node_core::group::{CommitOutput, MemberInfo};
-use openmls_node_core::identity::CredentialInfo;
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
-
-/// A credential: its type (1 = basic, 2 = x509) and content (a basic credential's identity).
-#[napi(object)]
-pub struct NativeCredential {
-    /// The credential type code point.
-    pub credential_type: u32,
-    /// The content: the identity of a basic credential.
-    pub serialized_content: Uint8Array,
-}
-
-impl From<CredentialInfo> for NativeCredential {
-    fn from(info: CredentialInfo) -> Self {
-        Self {
-            credential_type: info.credential_type as u32,
-            serialized_content: Uint8Array::new(info.serialized_content),
-        }
-    }
-}
 
 /// Who sent a message: `member` (with `index` = leaf index), `external` (with `index` into the
 /// ExternalSenders extension), `newMemberProposal` or `newMemberCommit`.

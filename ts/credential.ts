@@ -1,4 +1,5 @@
-import { assertBytes } from './errors.js'
+import type { NativeCredential } from '../index.js'
+import { assertBytes, OpenMlsError } from './errors.js'
 
 /** Credential type code points. */
 export const CredentialType = {
@@ -36,7 +37,31 @@ export class BasicCredential {
   }
 }
 
-/** A credential of a type this version does not model (for example X.509), kept as bytes. */
+/**
+ * An X.509 credential: a certificate chain, leaf first, as opaque DER bytes. openmls does not
+ * validate certificates; the application does, for example in a credential validation hook.
+ */
+export class X509Credential {
+  /** Always {@link CredentialType.X509}. */
+  readonly credentialType = CredentialType.X509
+  /** The certificate chain, leaf first. */
+  readonly certificates: Uint8Array[]
+
+  constructor(certificates: Uint8Array[]) {
+    if (!Array.isArray(certificates) || certificates.length === 0) {
+      throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'an X.509 credential needs at least one certificate')
+    }
+    certificates.forEach((c, i) => assertBytes(c, `certificates[${i}]`))
+    this.certificates = certificates.map((c) => Uint8Array.from(c))
+  }
+
+  /** The leaf certificate, for display. */
+  toString(): string {
+    return `X509Credential(${this.certificates.length} certificate(s))`
+  }
+}
+
+/** A credential of a type this version does not model, kept as bytes. */
 export class OtherCredential {
   constructor(
     /** The credential type code point. */
@@ -46,8 +71,8 @@ export class OtherCredential {
   ) {}
 }
 
-/** A member's credential. This version creates basic credentials and reads any type. */
-export type Credential = BasicCredential | OtherCredential
+/** A member's credential. */
+export type Credential = BasicCredential | X509Credential | OtherCredential
 
 /** A credential plus the signature public key it is bound to (openmls `CredentialWithKey`). */
 export interface CredentialWithKey {
@@ -55,9 +80,19 @@ export interface CredentialWithKey {
   signatureKey: Uint8Array
 }
 
-/** Builds a credential from the native representation. */
-export function credentialFromNative(native: { credentialType: number; serializedContent: Uint8Array }): Credential {
-  return native.credentialType === CredentialType.Basic
-    ? new BasicCredential(native.serializedContent)
-    : new OtherCredential(native.credentialType, native.serializedContent)
+
+/** Builds a credential from the native representation. @internal */
+export function credentialFromNative(native: NativeCredential): Credential {
+  if (native.credentialType === CredentialType.Basic) return new BasicCredential(native.serializedContent ?? new Uint8Array())
+  if (native.credentialType === CredentialType.X509 && native.certificates) return new X509Credential(native.certificates)
+  return new OtherCredential(native.credentialType, native.serializedContent ?? new Uint8Array())
+}
+
+/** The native representation of a credential. @internal */
+export function credentialToNative(credential: Credential): NativeCredential {
+  if (credential instanceof X509Credential) return { credentialType: credential.credentialType, certificates: credential.certificates }
+  if (credential instanceof BasicCredential || credential instanceof OtherCredential) {
+    return { credentialType: credential.credentialType, serializedContent: credential.serializedContent }
+  }
+  throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'credential must be a BasicCredential, X509Credential or OtherCredential')
 }

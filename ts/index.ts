@@ -3,7 +3,8 @@
  * openmls crate. Names follow the OpenMLS book.
  */
 export { Ciphersuite, SignatureScheme, signatureSchemeOf, ciphersuiteName } from './ciphersuite.js'
-export { BasicCredential, OtherCredential, CredentialType, type Credential, type CredentialWithKey } from './credential.js'
+export { BasicCredential, X509Credential, OtherCredential, CredentialType, type Credential, type CredentialWithKey } from './credential.js'
+export { ExtensionType, type Capabilities, type Extension, type ExternalSender, type LeafNode, type Lifetime } from './extensions.js'
 export { OpenMlsError, type ErrorCode } from './errors.js'
 export { KeyPackage, KeyPackageBuilder, type KeyPackageBuildParams } from './key-package.js'
 export {
@@ -17,6 +18,10 @@ export {
   type JoinFromWelcomeParams,
   type Member,
   type MlsGroupCreateConfig,
+  type MlsGroupJoinConfig,
+  type MlsGroupJoinConfigValues,
+  type SenderRatchetConfiguration,
+  type WireFormatPolicy,
   type ProcessedMessage,
   type ProcessedMessageBase,
   type Sender,

@@ -1,6 +1,17 @@
 import { assertBytes, call, OpenMlsError } from './errors.js'
 import { native } from './native.js'
-import { credentialFromNative, type Credential, type CredentialWithKey } from './credential.js'
+import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
+import {
+  extensionFromNative,
+  extensionsToNative,
+  leafNodeFromNative,
+  lifetimeFromNative,
+  lifetimeToNative,
+  type Capabilities,
+  type Extension,
+  type LeafNode,
+  type Lifetime,
+} from './extensions.js'
 import type { Ciphersuite } from './ciphersuite.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
@@ -19,23 +30,70 @@ export interface KeyPackageBuildParams {
 }
 
 /**
- * Builds key packages, as openmls's `KeyPackage::builder()` does. This version builds key packages
- * with default lifetime, capabilities and extensions.
+ * Builds key packages, as openmls's `KeyPackage::builder()` does: set what you need, then
+ * {@link KeyPackageBuilder.build}. Unset options take openmls's defaults (a lifetime of about
+ * 12 weeks, default capabilities, no extensions).
  */
 export class KeyPackageBuilder {
+  #lifetime?: Lifetime
+  #keyPackageExtensions?: Extension[]
+  #leafNodeExtensions?: Extension[]
+  #capabilities?: Capabilities
+  #lastResort = false
+
+  /** Sets the key package's lifetime. */
+  keyPackageLifetime(lifetime: Lifetime): this {
+    this.#lifetime = lifetime
+    return this
+  }
+
+  /** Sets the key package extensions. */
+  keyPackageExtensions(extensions: Extension[]): this {
+    this.#keyPackageExtensions = extensions
+    return this
+  }
+
+  /** Sets the leaf node extensions. */
+  leafNodeExtensions(extensions: Extension[]): this {
+    this.#leafNodeExtensions = extensions
+    return this
+  }
+
+  /** Sets the leaf's capabilities. */
+  leafNodeCapabilities(capabilities: Capabilities): this {
+    this.#capabilities = capabilities
+    return this
+  }
+
+  /** Marks the key package as last resort: a Welcome does not consume it. */
+  markAsLastResort(): this {
+    this.#lastResort = true
+    return this
+  }
+
   /** Creates the key package and stores its private keys in the provider. */
   build(params: KeyPackageBuildParams): KeyPackage {
     const { ciphersuite, provider, signer, credentialWithKey } = params
-    const { credential } = credentialWithKey
-    assertBytes(credentialWithKey.signatureKey, 'credentialWithKey.signatureKey')
-    if (!Buffer.from(credentialWithKey.signatureKey).equals(Buffer.from(signer.publicKey))) {
-      throw new OpenMlsError('ERR_INVALID_ARGUMENT', "the credential's signature key is not the signer's public key")
-    }
+    assertSignerMatches(credentialWithKey, signer)
     return KeyPackage.fromNative(
       call(() =>
-        native.KeyPackage.create(provider.native, ciphersuite, signer.native, credential.credentialType, credential.serializedContent),
+        native.KeyPackage.create(provider.native, ciphersuite, signer.native, credentialToNative(credentialWithKey.credential), {
+          lifetime: lifetimeToNative(this.#lifetime),
+          keyPackageExtensions: extensionsToNative(this.#keyPackageExtensions),
+          leafNodeExtensions: extensionsToNative(this.#leafNodeExtensions),
+          capabilities: this.#capabilities,
+          lastResort: this.#lastResort,
+        }),
       ),
     )
+  }
+}
+
+/** Throws unless the credential's signature key is the signer's public key. @internal */
+export function assertSignerMatches(credentialWithKey: CredentialWithKey, signer: SignatureKeyPair): void {
+  assertBytes(credentialWithKey.signatureKey, 'credentialWithKey.signatureKey')
+  if (!Buffer.from(credentialWithKey.signatureKey).equals(Buffer.from(signer.publicKey))) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', "the credential's signature key is not the signer's public key")
   }
 }
 
@@ -89,6 +147,26 @@ export class KeyPackage {
   /** The leaf's credential. */
   get credential(): Credential {
     return credentialFromNative(this.native.credential)
+  }
+
+  /** The lifetime, in seconds since the Unix epoch. */
+  get lifetime(): { notBefore: number; notAfter: number } {
+    return lifetimeFromNative(this.native.lifetime)
+  }
+
+  /** Whether this is a last-resort key package. */
+  get lastResort(): boolean {
+    return this.native.lastResort
+  }
+
+  /** The key package extensions. */
+  get extensions(): Extension[] {
+    return this.native.extensions.map(extensionFromNative)
+  }
+
+  /** The leaf node: credential, keys, capabilities and leaf extensions. */
+  get leafNode(): LeafNode {
+    return leafNodeFromNative(this.native.leafNode)
   }
 
   /** The leaf's signature public key. */

@@ -1,6 +1,17 @@
 import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError } from './errors.js'
 import { native } from './native.js'
-import { credentialFromNative, type Credential, type CredentialWithKey } from './credential.js'
+import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
+import {
+  extensionFromNative,
+  extensionsToNative,
+  leafNodeFromNative,
+  lifetimeToNative,
+  type Capabilities,
+  type Extension,
+  type LeafNode,
+  type Lifetime,
+} from './extensions.js'
+import { assertSignerMatches } from './key-package.js'
 import { Ciphersuite } from './ciphersuite.js'
 import type { KeyPackage } from './key-package.js'
 import type { Provider } from './provider.js'
@@ -11,12 +22,68 @@ type NativeGroup = InstanceType<typeof native.MlsGroup>
 type NativeProcessed = ReturnType<NativeGroup['processMessageSync']>
 type NativeSender = NativeProcessed['sender']
 
-/** Group configuration (the subset of openmls's `MlsGroupCreateConfig` this version exposes). */
-export interface MlsGroupCreateConfig {
+/**
+ * Which wire formats a member sends and accepts for handshake messages (application messages are
+ * always encrypted): `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` (send
+ * encrypted, accept both) or `mixedPlaintext` (send plaintext, accept both).
+ */
+export type WireFormatPolicy = 'pureCiphertext' | 'purePlaintext' | 'mixedCiphertext' | 'mixedPlaintext'
+
+/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
+export interface SenderRatchetConfiguration {
+  /** How many past generations are kept to decrypt out-of-order messages. Default 5. */
+  outOfOrderTolerance: number
+  /** How far ahead of the current generation a message may be. Default 1000. */
+  maximumForwardDistance: number
+}
+
+/**
+ * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
+ * configuration"). Omitted fields take openmls's defaults.
+ */
+export interface MlsGroupJoinConfig {
+  wireFormatPolicy?: WireFormatPolicy
+  /** Pad encrypted messages to a multiple of this many bytes. Default 0. */
+  paddingSize?: number
+  /** How many past epochs' secrets to keep, to decrypt late application messages. Default 0. */
+  maxPastEpochs?: number
+  /** Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy). */
+  keepAllPastEpochs?: boolean
+  /** How many resumption PSKs to keep. Default 0. */
+  numberOfResumptionPsks?: number
+  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`. */
+  useRatchetTreeExtension?: boolean
+  senderRatchetConfiguration?: SenderRatchetConfiguration
+}
+
+/** Everything a group is created with (openmls `MlsGroupCreateConfig`). */
+export interface MlsGroupCreateConfig extends MlsGroupJoinConfig {
   /** The ciphersuite. Default: `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`. */
   ciphersuite?: Ciphersuite
-  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default: `false`. */
-  useRatchetTreeExtension?: boolean
+  /** The creator's leaf lifetime. */
+  lifetime?: Lifetime
+  /** Group context extensions (RequiredCapabilities, ExternalSenders, custom ones, ...). */
+  groupContextExtensions?: Extension[]
+  /** The creator's leaf node extensions. */
+  leafNodeExtensions?: Extension[]
+  /** The creator's leaf capabilities (list custom extension and proposal types here). */
+  capabilities?: Capabilities
+}
+
+/** A group's runtime configuration, as read back from it: every field is set. */
+export type MlsGroupJoinConfigValues = Required<Omit<MlsGroupJoinConfig, 'maxPastEpochs'>> & { maxPastEpochs?: number }
+
+function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
+  if (!c) return undefined
+  return {
+    wireFormatPolicy: c.wireFormatPolicy,
+    paddingSize: c.paddingSize,
+    maxPastEpochs: c.maxPastEpochs,
+    keepAllPastEpochs: c.keepAllPastEpochs,
+    numberOfResumptionPsks: c.numberOfResumptionPsks,
+    useRatchetTreeExtension: c.useRatchetTreeExtension,
+    senderRatchetConfiguration: c.senderRatchetConfiguration,
+  }
 }
 
 /** Parameters of {@link MlsGroup.create}. */
@@ -40,8 +107,13 @@ export interface JoinFromWelcomeParams {
   welcome: Uint8Array
   /** The ratchet tree ({@link MlsGroup.exportRatchetTree}), when the Welcome does not carry it. */
   ratchetTree?: Uint8Array
-  /** Whether this member's Welcomes carry the ratchet tree. Default: whether the joining Welcome did. */
-  useRatchetTreeExtension?: boolean
+  /**
+   * This member's runtime configuration. `useRatchetTreeExtension` defaults to whether the
+   * Welcome carried the tree.
+   */
+  config?: MlsGroupJoinConfig
+  /** Accept leaves whose lifetime is not current (for replaying old sessions or test vectors). */
+  skipLifetimeValidation?: boolean
 }
 
 /** The messages a commit produces, each an encoded `MLSMessage`. */
@@ -266,17 +338,16 @@ export class MlsGroup {
   static create(params: CreateGroupParams): MlsGroup {
     const { provider, signer, credentialWithKey, groupId, config = {} } = params
     if (groupId !== undefined) assertBytes(groupId, 'groupId')
-    assertBytes(credentialWithKey.signatureKey, 'credentialWithKey.signatureKey')
-    if (!Buffer.from(credentialWithKey.signatureKey).equals(Buffer.from(signer.publicKey))) {
-      throw new OpenMlsError('ERR_INVALID_ARGUMENT', "the credential's signature key is not the signer's public key")
-    }
-    const { credential } = credentialWithKey
+    assertSignerMatches(credentialWithKey, signer)
     return new MlsGroup(
       call(() =>
-        native.MlsGroup.create(provider.native, signer.native, credential.credentialType, credential.serializedContent, {
+        native.MlsGroup.create(provider.native, signer.native, credentialToNative(credentialWithKey.credential), groupId, {
+          join: joinConfigToNative(config),
           ciphersuite: config.ciphersuite ?? Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
-          groupId,
-          useRatchetTreeExtension: config.useRatchetTreeExtension ?? false,
+          lifetime: lifetimeToNative(config.lifetime),
+          groupContextExtensions: extensionsToNative(config.groupContextExtensions),
+          leafNodeExtensions: extensionsToNative(config.leafNodeExtensions),
+          capabilities: config.capabilities,
         }),
       ),
     )
@@ -305,7 +376,7 @@ export class MlsGroup {
   }
 
   private static joinOptions(params: JoinFromWelcomeParams) {
-    return { ratchetTree: params.ratchetTree, useRatchetTreeExtension: params.useRatchetTreeExtension }
+    return { ratchetTree: params.ratchetTree, config: joinConfigToNative(params.config), skipLifetimeValidation: params.skipLifetimeValidation }
   }
 
   /**
@@ -320,6 +391,19 @@ export class MlsGroup {
   /** {@link MlsGroup.addMembers} on the calling thread. */
   addMembersSync(keyPackages: KeyPackage[]): AddMembersResult {
     return call(() => this.native.addMembersSync(keyPackages.map((kp) => kp.native))) as AddMembersResult
+  }
+
+  /**
+   * Adds members without refreshing this member's own leaf (openmls `add_members_without_update`):
+   * the commit carries an update path only if a queued proposal needs one.
+   */
+  async addMembersWithoutUpdate(keyPackages: KeyPackage[]): Promise<AddMembersResult> {
+    return (await callAsync(() => this.native.addMembersWithoutUpdate(keyPackages.map((kp) => kp.native)))) as AddMembersResult
+  }
+
+  /** {@link MlsGroup.addMembersWithoutUpdate} on the calling thread. */
+  addMembersWithoutUpdateSync(keyPackages: KeyPackage[]): AddMembersResult {
+    return call(() => this.native.addMembersWithoutUpdateSync(keyPackages.map((kp) => kp.native))) as AddMembersResult
   }
 
   /** Removes members by leaf index as one commit, off the event loop. Merge with {@link MlsGroup.mergePendingCommit}. */
@@ -442,6 +526,48 @@ export class MlsGroup {
   /** The epoch authenticator (RFC 9420 §8.7): members compare it out of band to detect forks. */
   epochAuthenticator(): Uint8Array {
     return call(() => this.native.epochAuthenticator())
+  }
+
+  /** This member's runtime configuration, every field filled in. */
+  configuration(): MlsGroupJoinConfigValues {
+    const c = call(() => this.native.configuration())
+    return {
+      wireFormatPolicy: c.wireFormatPolicy as WireFormatPolicy,
+      paddingSize: c.paddingSize ?? 0,
+      ...(c.maxPastEpochs !== undefined && c.maxPastEpochs !== null ? { maxPastEpochs: c.maxPastEpochs } : {}),
+      keepAllPastEpochs: c.keepAllPastEpochs ?? false,
+      numberOfResumptionPsks: c.numberOfResumptionPsks ?? 0,
+      useRatchetTreeExtension: c.useRatchetTreeExtension ?? false,
+      senderRatchetConfiguration: c.senderRatchetConfiguration!,
+    }
+  }
+
+  /** Changes this member's runtime configuration (openmls `set_configuration`); omitted fields keep their value. */
+  setConfiguration(changes: MlsGroupJoinConfig): void {
+    call(() => this.native.setConfiguration(joinConfigToNative(changes)!))
+  }
+
+  /** The group context extensions. */
+  groupContextExtensions(): Extension[] {
+    return call(() => this.native.groupContextExtensions()).map(extensionFromNative)
+  }
+
+  /** This member's own leaf node. */
+  ownLeafNode(): LeafNode {
+    return leafNodeFromNative(call(() => this.native.ownLeafNode()))
+  }
+
+  /** The current epoch's confirmation tag: equal for all members of the same epoch. */
+  confirmationTag(): Uint8Array {
+    return call(() => this.native.confirmationTag())
+  }
+
+  /**
+   * The resumption PSK of the current epoch, or of a past `epoch` the group still keeps (see
+   * `numberOfResumptionPsks`). Treat it as a secret.
+   */
+  resumptionPsk(epoch?: bigint): Uint8Array {
+    return call(() => this.native.resumptionPsk(epoch))
   }
 
   /** The encoded ratchet tree, for joiners whose Welcome does not carry it. */

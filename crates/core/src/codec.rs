@@ -54,6 +54,22 @@ pub fn encode<T: tls_codec::Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::internal(format!("cannot encode ({e:?})")))
 }
 
+/// The content of a TLS variable-length vector encoding (`<V>`): the bytes after the length prefix.
+/// Used for openmls types whose byte accessors are crate-private but whose encoding is one `<V>`.
+pub fn vl_content<T: tls_codec::Serialize>(value: &T) -> Result<Vec<u8>> {
+    let encoded = encode(value)?;
+    let (content, _) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded)?;
+    Ok(content.as_slice().to_vec())
+}
+
+/// A TLS `uint16`-encoded value (protocol versions, ciphersuites) as a number.
+pub fn u16_of<T: tls_codec::Serialize>(value: &T) -> u16 {
+    encode(value)
+        .ok()
+        .and_then(|b| b.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     StaleStagedCommit,
     /// The identity or signature key is invalid.
     InvalidIdentity,
+    /// An extension is malformed or not allowed where it was given.
+    InvalidExtension,
     /// The storage layer failed.
     Storage,
     /// A cryptographic primitive failed.
@@ -92,6 +94,7 @@ impl ErrorCode {
         ErrorCode::UnknownMember,
         ErrorCode::StaleStagedCommit,
         ErrorCode::InvalidIdentity,
+        ErrorCode::InvalidExtension,
         ErrorCode::Storage,
         ErrorCode::Crypto,
         ErrorCode::Internal,
@@ -123,6 +126,7 @@ impl ErrorCode {
             ErrorCode::UnknownMember => "ERR_UNKNOWN_MEMBER",
             ErrorCode::StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
             ErrorCode::InvalidIdentity => "ERR_INVALID_IDENTITY",
+            ErrorCode::InvalidExtension => "ERR_INVALID_EXTENSION",
             ErrorCode::Storage => "ERR_STORAGE",
             ErrorCode::Crypto => "ERR_CRYPTO",
             ErrorCode::Internal => "ERR_INTERNAL",

@@ -13,20 +13,21 @@ use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
 use crate::error::{with_code, Error, ErrorCode, Result};
+use crate::config::{describe_join_config, CreateConfigSpec, JoinConfigSpec};
+use crate::extensions::{self, ExtensionSpec};
 use crate::identity::{check_credential_key, CredentialInfo};
+use crate::leaf::LeafNodeInfo;
 use crate::key_package::check_signer_suite;
 use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
 use crate::provider::Provider;
 
-/// Options for creating a group (the `MlsGroupCreateConfig` subset this version exposes).
-#[derive(Debug, Clone)]
+/// Options for creating a group.
+#[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
-    /// The ciphersuite code point.
-    pub ciphersuite: u16,
     /// A group id chosen by the application; random when absent.
     pub group_id: Option<Vec<u8>>,
-    /// Whether Welcome messages carry the ratchet tree (the `ratchet_tree` extension).
-    pub use_ratchet_tree_extension: bool,
+    /// The group configuration (`MlsGroupCreateConfig`).
+    pub config: CreateConfigSpec,
 }
 
 /// Options for joining a group from a Welcome.
@@ -34,9 +35,11 @@ pub struct CreateOptions {
 pub struct JoinOptions {
     /// The ratchet tree, when the Welcome does not carry it.
     pub ratchet_tree: Option<Vec<u8>>,
-    /// Whether this member's own Welcomes carry the ratchet tree. Defaults to whether the Welcome
-    /// it joined with carried it.
-    pub use_ratchet_tree_extension: Option<bool>,
+    /// The join configuration. `use_ratchet_tree_extension` defaults to whether the Welcome
+    /// carried the tree.
+    pub config: JoinConfigSpec,
+    /// Accept leaves whose lifetime has expired or not yet begun (for test vectors and replays).
+    pub skip_lifetime_validation: bool,
 }
 
 /// The messages a commit produces.
@@ -98,12 +101,11 @@ impl Group {
         credential_with_key: CredentialWithKey,
         options: CreateOptions,
     ) -> Result<Self> {
-        let ciphersuite = provider.ciphersuite(options.ciphersuite)?;
+        let ciphersuite = provider.ciphersuite(options.config.ciphersuite)?;
         check_signer_suite(&signer, ciphersuite)?;
         check_credential_key(&credential_with_key, &signer)?;
-        let mut builder = MlsGroup::builder()
-            .ciphersuite(ciphersuite)
-            .use_ratchet_tree_extension(options.use_ratchet_tree_extension);
+        let credential_type = u16::from(credential_with_key.credential.credential_type());
+        let mut builder = options.config.apply(MlsGroup::builder(), ciphersuite, credential_type)?;
         if let Some(id) = options.group_id {
             if id.is_empty() {
                 return Err(Error::invalid_argument("the group id must not be empty"));
@@ -112,12 +114,15 @@ impl Group {
         }
         let group = builder
             .build(provider.as_ref(), signer.as_ref(), credential_with_key)
-            .map_err(|e| match e {
+            .map_err(|e| match &e {
                 NewGroupError::GroupAlreadyExists => {
                     with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
                 }
-                NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, s),
-                NewGroupError::LibraryError(l) => l.into(),
+                NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
+                NewGroupError::LibraryError(l) => l.clone().into(),
+                NewGroupError::InvalidExtensions(_)
+                | NewGroupError::UnsupportedExtensionType
+                | NewGroupError::UnsupportedProposalType => with_code(ErrorCode::InvalidExtension, e),
                 other => with_code(ErrorCode::InvalidArgument, other),
             })?;
         Ok(Self::wrap(provider, signer, group))
@@ -139,16 +144,22 @@ impl Group {
             .as_deref()
             .map(codec::decode_ratchet_tree)
             .transpose()?;
-        let use_extension = options
-            .use_ratchet_tree_extension
-            .unwrap_or(ratchet_tree.is_none());
-        let config = MlsGroupJoinConfig::builder()
-            .use_ratchet_tree_extension(use_extension)
-            .build();
+        let config = JoinConfigSpec {
+            use_ratchet_tree_extension: Some(options.config.use_ratchet_tree_extension.unwrap_or(ratchet_tree.is_none())),
+            ..options.config.clone()
+        }
+        .to_openmls(None)?;
 
         let consumed = find_key_package(&provider, &welcome)?;
         let joined = (|| {
-            let staged = StagedWelcome::new_from_welcome(provider.as_ref(), &config, welcome, ratchet_tree)?;
+            let mut builder = StagedWelcome::build_from_welcome(provider.as_ref(), &config, welcome)?;
+            if let Some(tree) = ratchet_tree {
+                builder = builder.with_ratchet_tree(tree);
+            }
+            if options.skip_lifetime_validation {
+                builder = builder.skip_lifetime_validation();
+            }
+            let staged = builder.build()?;
             let own_key = staged
                 .own_leaf_node()
                 .map(|leaf| leaf.signature_key().as_slice().to_vec());
@@ -201,6 +212,16 @@ impl Group {
     /// Adds members by their key packages, as one commit. The commit stays pending until
     /// [`Group::merge_pending_commit`].
     pub fn add_members(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
+        self.add(key_packages, true)
+    }
+
+    /// Adds members without refreshing the committer's own leaf (openmls's
+    /// `add_members_without_update`): a path is included only if a queued proposal needs one.
+    pub fn add_members_without_update(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
+        self.add(key_packages, false)
+    }
+
+    fn add(&self, key_packages: &[KeyPackage], with_update: bool) -> Result<CommitOutput> {
         if key_packages.is_empty() {
             return Err(Error::invalid_argument("addMembers needs at least one key package"));
         }
@@ -219,8 +240,12 @@ impl Group {
                 ));
             }
         }
-        let (commit, welcome, group_info) = group
-            .add_members(self.provider.as_ref(), signer.as_ref(), key_packages)
+        let added = if with_update {
+            group.add_members(self.provider.as_ref(), signer.as_ref(), key_packages)
+        } else {
+            group.add_members_without_update(self.provider.as_ref(), signer.as_ref(), key_packages)
+        };
+        let (commit, welcome, group_info) = added
             .map_err(|e| match &e {
                 AddMembersError::GroupStateError(s) => s.clone().into(),
                 AddMembersError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
@@ -423,6 +448,56 @@ impl Group {
     /// The epoch authenticator (RFC 9420 §8.7): equal for all members in the same epoch.
     pub fn epoch_authenticator(&self) -> Result<Vec<u8>> {
         Ok(self.lock()?.epoch_authenticator().as_slice().to_vec())
+    }
+
+    /// The group's runtime configuration.
+    pub fn configuration(&self) -> Result<JoinConfigSpec> {
+        describe_join_config(self.lock()?.configuration())
+    }
+
+    /// Changes the runtime configuration; fields left `None` keep their current value.
+    pub fn set_configuration(&self, changes: &JoinConfigSpec) -> Result<()> {
+        let mut group = self.lock()?;
+        let config = changes.to_openmls(Some(group.configuration()))?;
+        group
+            .set_configuration(self.provider.storage(), &config)
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+    }
+
+    /// The group context extensions.
+    pub fn group_context_extensions(&self) -> Result<Vec<ExtensionSpec>> {
+        Ok(extensions::describe(self.lock()?.extensions().iter()))
+    }
+
+    /// This member's own leaf node.
+    pub fn own_leaf_node(&self) -> Result<LeafNodeInfo> {
+        let group = self.lock()?;
+        group
+            .own_leaf_node()
+            .map(LeafNodeInfo::from)
+            .ok_or_else(|| Error::new(ErrorCode::GroupInactive, "this member has no leaf in the group"))
+    }
+
+    /// The confirmation tag of the current epoch.
+    pub fn confirmation_tag(&self) -> Result<Vec<u8>> {
+        use tls_codec::{DeserializeBytes as _, Serialize as _};
+        let encoded = self.lock()?.confirmation_tag().tls_serialize_detached().map_err(Error::from)?;
+        let (mac, _) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded)?;
+        Ok(mac.as_slice().to_vec())
+    }
+
+    /// The resumption PSK of the current epoch, or of a past epoch the group still keeps
+    /// (`numberOfResumptionPsks`).
+    pub fn resumption_psk(&self, epoch: Option<u64>) -> Result<Vec<u8>> {
+        let group = self.lock()?;
+        match epoch {
+            None => Ok(group.resumption_psk_secret().as_slice().to_vec()),
+            Some(e) if e == group.epoch().as_u64() => Ok(group.resumption_psk_secret().as_slice().to_vec()),
+            Some(e) => group
+                .get_past_resumption_psk(GroupEpoch::from(e))
+                .map(|s| s.as_slice().to_vec())
+                .ok_or_else(|| Error::new(ErrorCode::WrongEpoch, format!("no resumption PSK kept for epoch {e}"))),
+        }
     }
 
     /// The ratchet tree, for members joining without the ratchet-tree extension.

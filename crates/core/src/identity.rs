@@ -106,15 +106,67 @@ pub fn check_credential_key(credential_with_key: &CredentialWithKey, signer: &Si
     Ok(())
 }
 
-/// Builds a credential from its type code point and content. This version accepts basic
-/// credentials (type 1), whose content is the identity.
+/// Credential type code points.
+pub mod credential_type {
+    /// basic: an identity.
+    pub const BASIC: u16 = 1;
+    /// x509: a certificate chain.
+    pub const X509: u16 = 2;
+}
+
+/// Builds a credential from its type and content. For basic credentials the content is the
+/// identity; for X.509 it is the certificate chain as encoded on the wire (see [`x509_content`]).
 pub fn credential(credential_type: u16, content: &[u8]) -> Result<Credential> {
     match credential_type {
-        1 => Ok(BasicCredential::new(content.to_vec()).into()),
-        other => Err(Error::invalid_argument(format!(
-            "credential type {other} is not supported yet; use a basic credential (type 1)"
-        ))),
+        credential_type::BASIC => Ok(BasicCredential::new(content.to_vec()).into()),
+        credential_type::X509 => {
+            x509_certificates(content)?;
+            Ok(Credential::new(CredentialType::X509, content.to_vec()))
+        }
+        other => Ok(Credential::new(CredentialType::from(other), content.to_vec())),
     }
+}
+
+/// Builds a credential from its plain description.
+pub fn credential_from_info(info: &CredentialInfo) -> Result<Credential> {
+    credential(info.credential_type, &info.serialized_content)
+}
+
+/// Encodes an X.509 certificate chain (leaf first) as an X.509 credential's content:
+/// `Certificate certificates<V>`, each certificate an `opaque cert_data<V>`.
+pub fn x509_content(certificates: &[Vec<u8>]) -> Result<Vec<u8>> {
+    if certificates.is_empty() {
+        return Err(Error::invalid_argument("an X.509 credential needs at least one certificate"));
+    }
+    let mut out = Vec::new();
+    for cert in certificates {
+        if cert.is_empty() {
+            return Err(Error::invalid_argument("an X.509 certificate must not be empty"));
+        }
+        out.extend(
+            tls_codec::VLBytes::from(cert.clone())
+                .tls_serialize_detached()
+                .map_err(|e| Error::internal(format!("cannot encode certificate ({e:?})")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Decodes an X.509 credential's content into its certificates.
+pub fn x509_certificates(content: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut rest = content;
+    let mut certificates = Vec::new();
+    while !rest.is_empty() {
+        let (cert, tail) = tls_codec::VLBytes::tls_deserialize_bytes(rest).map_err(|_| {
+            Error::new(ErrorCode::InvalidIdentity, "malformed X.509 certificate chain")
+        })?;
+        certificates.push(cert.as_slice().to_vec());
+        rest = tail;
+    }
+    if certificates.is_empty() {
+        return Err(Error::new(ErrorCode::InvalidIdentity, "empty X.509 certificate chain"));
+    }
+    Ok(certificates)
 }
 
 /// Builds the [`CredentialWithKey`] of a basic credential for a signer.
@@ -155,6 +207,16 @@ mod tests {
         let mut truncated = signer_to_bytes(&a).unwrap();
         truncated.pop();
         assert_eq!(signer_from_bytes(&crypto, &truncated).unwrap_err().code, ErrorCode::InvalidIdentity);
+    }
+
+    #[test]
+    fn x509_credentials_carry_their_chain() {
+        let content = x509_content(&[b"leaf cert".to_vec(), b"ca cert".to_vec()]).unwrap();
+        let cred = credential(credential_type::X509, &content).unwrap();
+        let info = CredentialInfo::from(&cred);
+        assert_eq!(info.credential_type, 2);
+        assert_eq!(x509_certificates(&info.serialized_content).unwrap(), vec![b"leaf cert".to_vec(), b"ca cert".to_vec()]);
+        assert_eq!(credential(credential_type::X509, b"\xff").unwrap_err().code, ErrorCode::InvalidIdentity);
     }
 
     #[test]

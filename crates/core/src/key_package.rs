@@ -6,8 +6,26 @@ use openmls_traits::OpenMlsProvider;
 use tls_codec::DeserializeBytes;
 
 use crate::codec;
+use crate::config::{lifetime_bounds, LifetimeSpec};
+use crate::extensions::{self, CapabilitiesSpec, ExtensionSpec};
+use crate::leaf::LeafNodeInfo;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
+
+/// The options of openmls's `KeyPackageBuilder`.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPackageOptions {
+    /// The key package's lifetime; openmls's default (about 12 weeks) when absent.
+    pub lifetime: Option<LifetimeSpec>,
+    /// Key package extensions.
+    pub key_package_extensions: Vec<ExtensionSpec>,
+    /// Leaf node extensions.
+    pub leaf_node_extensions: Vec<ExtensionSpec>,
+    /// Leaf capabilities.
+    pub capabilities: Option<CapabilitiesSpec>,
+    /// Mark as last resort: it survives being used in a Welcome.
+    pub last_resort: bool,
+}
 
 /// Creates a key package for a ciphersuite. Its private keys are stored in the provider, where a
 /// later Welcome finds them.
@@ -17,12 +35,72 @@ pub fn create_key_package(
     signer: &SignatureKeyPair,
     credential_with_key: CredentialWithKey,
 ) -> Result<KeyPackage> {
+    create_key_package_with(provider, ciphersuite, signer, credential_with_key, &KeyPackageOptions::default())
+}
+
+/// [`create_key_package`] with builder options.
+pub fn create_key_package_with(
+    provider: &Provider,
+    ciphersuite: Ciphersuite,
+    signer: &SignatureKeyPair,
+    credential_with_key: CredentialWithKey,
+    options: &KeyPackageOptions,
+) -> Result<KeyPackage> {
     check_signer_suite(signer, ciphersuite)?;
     crate::identity::check_credential_key(&credential_with_key, signer)?;
-    let bundle = KeyPackage::builder()
+    let mut builder = KeyPackage::builder();
+    if let Some(lifetime) = options.lifetime {
+        builder = builder.key_package_lifetime(lifetime.to_openmls()?);
+    }
+    if !options.key_package_extensions.is_empty() {
+        builder = builder.key_package_extensions(extensions::key_package_extensions(&options.key_package_extensions)?);
+    }
+    if !options.leaf_node_extensions.is_empty() {
+        builder = builder.leaf_node_extensions(extensions::leaf_node_extensions(&options.leaf_node_extensions)?);
+    }
+    let mut used = options.key_package_extensions.clone();
+    used.extend(options.leaf_node_extensions.iter().cloned());
+    if options.last_resort {
+        used.push(ExtensionSpec::LastResort);
+    }
+    let credential_type = u16::from(credential_with_key.credential.credential_type());
+    let capabilities = options.capabilities.clone().unwrap_or_default().covering(&used, credential_type);
+    if capabilities != CapabilitiesSpec::default() {
+        builder = builder.leaf_node_capabilities(capabilities.to_openmls()?);
+    }
+    if options.last_resort {
+        builder = builder.mark_as_last_resort();
+    }
+    let bundle = builder
         .build(ciphersuite, provider, signer, credential_with_key)
-        .map_err(|e| Error::new(ErrorCode::InvalidKeyPackage, e.to_string()))?;
+        .map_err(|e| match e {
+            KeyPackageNewError::UnsupportedCiphersuite(_) => Error::new(ErrorCode::UnsupportedCiphersuite, e.to_string()),
+            other => Error::new(ErrorCode::InvalidKeyPackage, other.to_string()),
+        })?;
     Ok(bundle.key_package().clone())
+}
+
+/// A key package's details beyond its leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPackageInfo {
+    /// (not before, not after), seconds since the Unix epoch.
+    pub lifetime: (u64, u64),
+    /// Whether it is a last-resort key package.
+    pub last_resort: bool,
+    /// Its key package extensions.
+    pub extensions: Vec<ExtensionSpec>,
+    /// Its leaf node.
+    pub leaf_node: LeafNodeInfo,
+}
+
+/// Describes a key package.
+pub fn describe_key_package(key_package: &KeyPackage) -> KeyPackageInfo {
+    KeyPackageInfo {
+        lifetime: lifetime_bounds(key_package.life_time()),
+        last_resort: key_package.last_resort(),
+        extensions: extensions::describe(key_package.extensions().iter()),
+        leaf_node: LeafNodeInfo::from(key_package.leaf_node()),
+    }
 }
 
 /// Checks that a signer's scheme is the one a ciphersuite signs with.

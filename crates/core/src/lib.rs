@@ -5,11 +5,14 @@
 //! errors at the N-API boundary.
 
 pub mod codec;
+pub mod config;
 pub mod error;
+pub mod extensions;
 pub mod group;
 pub mod guard;
 pub mod identity;
 pub mod key_package;
+pub mod leaf;
 pub mod processed;
 pub mod provider;
 

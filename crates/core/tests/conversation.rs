@@ -6,6 +6,7 @@ fn code<T: std::fmt::Debug>(r: openmls_node_core::Result<T>) -> ErrorCode {
     r.unwrap_err().code
 }
 
+use openmls_node_core::config::{CreateConfigSpec, JoinConfigSpec};
 use openmls_node_core::group::{CommitOutput, CreateOptions, Group, JoinOptions};
 use openmls_node_core::identity::{basic_credential_with_key, generate_signer};
 use openmls_node_core::key_package::{create_key_package, key_package_to_bytes, parse_key_package};
@@ -36,7 +37,14 @@ impl Client {
             self.provider.clone(),
             self.signer.clone(),
             basic_credential_with_key(self.name.as_bytes(), &self.signer),
-            CreateOptions { ciphersuite: suite, group_id: None, use_ratchet_tree_extension: tree_ext },
+            CreateOptions {
+                group_id: None,
+                config: CreateConfigSpec {
+                    ciphersuite: suite,
+                    join: JoinConfigSpec { use_ratchet_tree_extension: Some(tree_ext), ..Default::default() },
+                    ..Default::default()
+                },
+            },
         )
         .unwrap()
     }

@@ -1,0 +1,401 @@
+//! JavaScript objects for configuration, extensions, capabilities, lifetimes and leaf nodes, and
+//! their conversion to and from the core crate's plain specs.
+
+use napi::bindgen_prelude::{Uint8Array};
+use napi_derive::napi;
+use openmls_node_core::config::{CreateConfigSpec, JoinConfigSpec, LifetimeSpec, PastEpochs};
+use openmls_node_core::extensions::{CapabilitiesSpec, ExtensionSpec, ExternalSenderSpec};
+use openmls_node_core::identity::{self, CredentialInfo};
+use openmls_node_core::leaf::LeafNodeInfo;
+use openmls_node_core::{Error, Result};
+
+/// A credential. `credentialType` 1 is basic (`serializedContent` is the identity); 2 is X.509
+/// (`certificates` is the chain, leaf first). Other types carry `serializedContent` as is.
+#[napi(object)]
+pub struct NativeCredential {
+    /// The credential type code point.
+    pub credential_type: u32,
+    /// The content as on the wire: the identity of a basic credential.
+    pub serialized_content: Option<Uint8Array>,
+    /// X.509: the certificate chain, leaf first.
+    pub certificates: Option<Vec<Uint8Array>>,
+}
+
+impl From<CredentialInfo> for NativeCredential {
+    fn from(info: CredentialInfo) -> Self {
+        let certificates = (info.credential_type == identity::credential_type::X509)
+            .then(|| identity::x509_certificates(&info.serialized_content).ok())
+            .flatten()
+            .map(|certs| certs.into_iter().map(Uint8Array::new).collect());
+        Self {
+            credential_type: info.credential_type as u32,
+            serialized_content: Some(Uint8Array::new(info.serialized_content)),
+            certificates,
+        }
+    }
+}
+
+fn u16_of(n: u32, what: &str) -> Result<u16> {
+    u16::try_from(n).map_err(|_| Error::invalid_argument(format!("{what} {n} does not fit in 16 bits")))
+}
+
+fn u16s(list: &Option<Vec<u32>>, what: &str) -> Result<Option<Vec<u16>>> {
+    list.as_ref().map(|l| l.iter().map(|&n| u16_of(n, what)).collect()).transpose()
+}
+
+fn u32s(list: Option<Vec<u16>>) -> Option<Vec<u32>> {
+    list.map(|l| l.into_iter().map(u32::from).collect())
+}
+
+/// Converts a JavaScript credential to the core's description.
+pub fn credential_info(c: &NativeCredential) -> Result<CredentialInfo> {
+    let credential_type = u16_of(c.credential_type, "credential type")?;
+    let serialized_content = match (&c.certificates, &c.serialized_content) {
+        (Some(certs), _) => identity::x509_content(&certs.iter().map(|c| c.to_vec()).collect::<Vec<_>>())?,
+        (None, Some(content)) => content.to_vec(),
+        (None, None) => return Err(Error::invalid_argument("a credential needs serializedContent or certificates")),
+    };
+    // Validates the content (an X.509 chain must decode).
+    identity::credential(credential_type, &serialized_content)?;
+    Ok(CredentialInfo { credential_type, serialized_content })
+}
+
+/// An external sender: who may send proposals to the group from outside.
+#[napi(object)]
+pub struct NativeExternalSender {
+    /// Its signature public key.
+    pub signature_key: Uint8Array,
+    /// Its credential.
+    pub credential: NativeCredential,
+}
+
+/// An extension. `kind` is `applicationId`, `ratchetTree` (read only), `requiredCapabilities`,
+/// `externalPub`, `externalSenders`, `lastResort` or `unknown`; the fields of that kind are set.
+#[napi(object)]
+pub struct NativeExtension {
+    /// The kind.
+    pub kind: String,
+    /// The extension type code point (output; input only for `unknown`).
+    pub extension_type: Option<u32>,
+    /// applicationId: the id.
+    pub application_id: Option<Uint8Array>,
+    /// requiredCapabilities: extension types.
+    pub extension_types: Option<Vec<u32>>,
+    /// requiredCapabilities: proposal types.
+    pub proposal_types: Option<Vec<u32>>,
+    /// requiredCapabilities: credential types.
+    pub credential_types: Option<Vec<u32>>,
+    /// externalPub: the HPKE public key.
+    pub public_key: Option<Uint8Array>,
+    /// externalSenders: the senders.
+    pub external_senders: Option<Vec<NativeExternalSender>>,
+    /// unknown and ratchetTree: the content bytes.
+    pub data: Option<Uint8Array>,
+}
+
+fn need<T>(value: Option<T>, kind: &str, field: &str) -> Result<T> {
+    value.ok_or_else(|| Error::invalid_argument(format!("a {kind} extension needs {field}")))
+}
+
+/// Converts a JavaScript extension to the core's description.
+pub fn extension_spec(e: &NativeExtension) -> Result<ExtensionSpec> {
+    let kind = e.kind.as_str();
+    Ok(match kind {
+        "applicationId" => ExtensionSpec::ApplicationId(need(e.application_id.as_ref(), kind, "applicationId")?.to_vec()),
+        "requiredCapabilities" => ExtensionSpec::RequiredCapabilities {
+            extension_types: u16s(&e.extension_types, "extension type")?.unwrap_or_default(),
+            proposal_types: u16s(&e.proposal_types, "proposal type")?.unwrap_or_default(),
+            credential_types: u16s(&e.credential_types, "credential type")?.unwrap_or_default(),
+        },
+        "externalPub" => ExtensionSpec::ExternalPub(need(e.public_key.as_ref(), kind, "publicKey")?.to_vec()),
+        "externalSenders" => ExtensionSpec::ExternalSenders(
+            need(e.external_senders.as_ref(), kind, "externalSenders")?
+                .iter()
+                .map(|s| {
+                    Ok(ExternalSenderSpec {
+                        signature_key: s.signature_key.to_vec(),
+                        credential: credential_info(&s.credential)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        "lastResort" => ExtensionSpec::LastResort,
+        "ratchetTree" => ExtensionSpec::RatchetTree(Vec::new()),
+        "unknown" => ExtensionSpec::Unknown(
+            u16_of(need(e.extension_type, kind, "extensionType")?, "extension type")?,
+            need(e.data.as_ref(), kind, "data")?.to_vec(),
+        ),
+        other => return Err(Error::invalid_argument(format!("unknown extension kind {other:?}"))),
+    })
+}
+
+/// Converts a list of JavaScript extensions.
+pub fn extension_specs(list: &Option<Vec<NativeExtension>>) -> Result<Vec<ExtensionSpec>> {
+    list.as_ref().map(|l| l.iter().map(extension_spec).collect()).transpose().map(Option::unwrap_or_default)
+}
+
+impl From<ExtensionSpec> for NativeExtension {
+    fn from(spec: ExtensionSpec) -> Self {
+        let mut out = NativeExtension {
+            kind: String::new(),
+            extension_type: Some(spec.extension_type() as u32),
+            application_id: None,
+            extension_types: None,
+            proposal_types: None,
+            credential_types: None,
+            public_key: None,
+            external_senders: None,
+            data: None,
+        };
+        out.kind = match spec {
+            ExtensionSpec::ApplicationId(id) => {
+                out.application_id = Some(Uint8Array::new(id));
+                "applicationId"
+            }
+            ExtensionSpec::RatchetTree(data) => {
+                out.data = Some(Uint8Array::new(data));
+                "ratchetTree"
+            }
+            ExtensionSpec::RequiredCapabilities { extension_types, proposal_types, credential_types } => {
+                out.extension_types = u32s(Some(extension_types));
+                out.proposal_types = u32s(Some(proposal_types));
+                out.credential_types = u32s(Some(credential_types));
+                "requiredCapabilities"
+            }
+            ExtensionSpec::ExternalPub(key) => {
+                out.public_key = Some(Uint8Array::new(key));
+                "externalPub"
+            }
+            ExtensionSpec::ExternalSenders(senders) => {
+                out.external_senders = Some(
+                    senders
+                        .into_iter()
+                        .map(|s| NativeExternalSender {
+                            signature_key: Uint8Array::new(s.signature_key),
+                            credential: s.credential.into(),
+                        })
+                        .collect(),
+                );
+                "externalSenders"
+            }
+            ExtensionSpec::LastResort => "lastResort",
+            ExtensionSpec::Unknown(_, data) => {
+                out.data = Some(Uint8Array::new(data));
+                "unknown"
+            }
+        }
+        .to_string();
+        out
+    }
+}
+
+/// Converts extensions for JavaScript.
+pub fn native_extensions(list: Vec<ExtensionSpec>) -> Vec<NativeExtension> {
+    list.into_iter().map(Into::into).collect()
+}
+
+/// Leaf capabilities. Absent fields take openmls's defaults.
+#[napi(object)]
+pub struct NativeCapabilities {
+    /// Protocol versions (1 = MLS 1.0).
+    pub versions: Option<Vec<u32>>,
+    /// Ciphersuites.
+    pub ciphersuites: Option<Vec<u32>>,
+    /// Extension types (beyond the default ones).
+    pub extensions: Option<Vec<u32>>,
+    /// Proposal types (beyond the default ones).
+    pub proposals: Option<Vec<u32>>,
+    /// Credential types.
+    pub credentials: Option<Vec<u32>>,
+}
+
+/// Converts JavaScript capabilities.
+pub fn capabilities_spec(c: &NativeCapabilities) -> Result<CapabilitiesSpec> {
+    Ok(CapabilitiesSpec {
+        versions: u16s(&c.versions, "protocol version")?,
+        ciphersuites: u16s(&c.ciphersuites, "ciphersuite")?,
+        extensions: u16s(&c.extensions, "extension type")?,
+        proposals: u16s(&c.proposals, "proposal type")?,
+        credentials: u16s(&c.credentials, "credential type")?,
+    })
+}
+
+impl From<CapabilitiesSpec> for NativeCapabilities {
+    fn from(c: CapabilitiesSpec) -> Self {
+        Self {
+            versions: u32s(c.versions),
+            ciphersuites: u32s(c.ciphersuites),
+            extensions: u32s(c.extensions),
+            proposals: u32s(c.proposals),
+            credentials: u32s(c.credentials),
+        }
+    }
+}
+
+/// A lifetime in seconds since the Unix epoch: `notBefore` and `notAfter`, or `validForSeconds`
+/// from now (with openmls's one-hour allowance for clock skew).
+#[napi(object)]
+pub struct NativeLifetime {
+    /// Not valid before (Unix seconds).
+    pub not_before: Option<i64>,
+    /// Not valid after (Unix seconds).
+    pub not_after: Option<i64>,
+    /// Valid for this many seconds from now.
+    pub valid_for_seconds: Option<i64>,
+}
+
+fn non_negative(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|_| Error::invalid_argument(format!("lifetime {what} must not be negative")))
+}
+
+/// Converts a JavaScript lifetime.
+pub fn lifetime_spec(l: &NativeLifetime) -> Result<LifetimeSpec> {
+    match (l.valid_for_seconds, l.not_before, l.not_after) {
+        (Some(s), None, None) => Ok(LifetimeSpec::ValidFor(non_negative(s, "validForSeconds")?)),
+        (None, Some(a), Some(b)) => Ok(LifetimeSpec::Range {
+            not_before: non_negative(a, "notBefore")?,
+            not_after: non_negative(b, "notAfter")?,
+        }),
+        _ => Err(Error::invalid_argument("a lifetime is either { notBefore, notAfter } or { validForSeconds }")),
+    }
+}
+
+/// Converts lifetime bounds for JavaScript.
+pub fn native_lifetime((not_before, not_after): (u64, u64)) -> NativeLifetime {
+    NativeLifetime {
+        not_before: Some(i64::try_from(not_before).unwrap_or(i64::MAX)),
+        not_after: Some(i64::try_from(not_after).unwrap_or(i64::MAX)),
+        valid_for_seconds: None,
+    }
+}
+
+/// The sender ratchet configuration.
+#[napi(object)]
+pub struct NativeSenderRatchetConfiguration {
+    /// How many past generations are kept to decrypt out-of-order messages.
+    pub out_of_order_tolerance: u32,
+    /// How far ahead of the current generation a message may be.
+    pub maximum_forward_distance: u32,
+}
+
+/// The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
+/// value, for `setConfiguration`).
+#[napi(object)]
+pub struct NativeJoinConfig {
+    /// `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` or `mixedPlaintext`.
+    pub wire_format_policy: Option<String>,
+    /// Pad encrypted messages to a multiple of this many bytes.
+    pub padding_size: Option<u32>,
+    /// Keep this many past epochs' secrets, to decrypt late messages.
+    pub max_past_epochs: Option<u32>,
+    /// Keep all past epochs' secrets (overrides `maxPastEpochs`).
+    pub keep_all_past_epochs: Option<bool>,
+    /// How many resumption PSKs to keep.
+    pub number_of_resumption_psks: Option<u32>,
+    /// Whether Welcomes carry the ratchet tree.
+    pub use_ratchet_tree_extension: Option<bool>,
+    /// The sender ratchet configuration.
+    pub sender_ratchet_configuration: Option<NativeSenderRatchetConfiguration>,
+}
+
+/// Converts a JavaScript join config.
+pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
+    JoinConfigSpec {
+        wire_format_policy: c.wire_format_policy.clone(),
+        padding_size: c.padding_size.map(|n| n as usize),
+        past_epochs: match (c.keep_all_past_epochs, c.max_past_epochs) {
+            (Some(true), _) => Some(PastEpochs::KeepAll),
+            (_, Some(n)) => Some(PastEpochs::Max(n as usize)),
+            _ => None,
+        },
+        number_of_resumption_psks: c.number_of_resumption_psks.map(|n| n as usize),
+        use_ratchet_tree_extension: c.use_ratchet_tree_extension,
+        sender_ratchet: c
+            .sender_ratchet_configuration
+            .as_ref()
+            .map(|r| (r.out_of_order_tolerance, r.maximum_forward_distance)),
+    }
+}
+
+impl From<JoinConfigSpec> for NativeJoinConfig {
+    fn from(c: JoinConfigSpec) -> Self {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            wire_format_policy: c.wire_format_policy,
+            padding_size: c.padding_size.map(clamp),
+            max_past_epochs: match c.past_epochs {
+                Some(PastEpochs::Max(n)) => Some(clamp(n)),
+                _ => None,
+            },
+            keep_all_past_epochs: Some(matches!(c.past_epochs, Some(PastEpochs::KeepAll))),
+            number_of_resumption_psks: c.number_of_resumption_psks.map(clamp),
+            use_ratchet_tree_extension: c.use_ratchet_tree_extension,
+            sender_ratchet_configuration: c.sender_ratchet.map(|(a, b)| NativeSenderRatchetConfiguration {
+                out_of_order_tolerance: a,
+                maximum_forward_distance: b,
+            }),
+        }
+    }
+}
+
+/// Everything a group is created with (`MlsGroupCreateConfig`).
+#[napi(object)]
+pub struct NativeCreateConfig {
+    /// The runtime configuration.
+    pub join: Option<NativeJoinConfig>,
+    /// The ciphersuite code point.
+    pub ciphersuite: u32,
+    /// The creator's leaf lifetime.
+    pub lifetime: Option<NativeLifetime>,
+    /// Group context extensions.
+    pub group_context_extensions: Option<Vec<NativeExtension>>,
+    /// The creator's leaf node extensions.
+    pub leaf_node_extensions: Option<Vec<NativeExtension>>,
+    /// The creator's capabilities.
+    pub capabilities: Option<NativeCapabilities>,
+}
+
+/// Converts a JavaScript create config.
+pub fn create_config_spec(c: &NativeCreateConfig) -> Result<CreateConfigSpec> {
+    Ok(CreateConfigSpec {
+        join: c.join.as_ref().map(join_config_spec).unwrap_or_default(),
+        ciphersuite: u16_of(c.ciphersuite, "ciphersuite")?,
+        lifetime: c.lifetime.as_ref().map(lifetime_spec).transpose()?,
+        group_context_extensions: extension_specs(&c.group_context_extensions)?,
+        leaf_node_extensions: extension_specs(&c.leaf_node_extensions)?,
+        capabilities: c.capabilities.as_ref().map(capabilities_spec).transpose()?,
+    })
+}
+
+/// A leaf node.
+#[napi(object)]
+pub struct NativeLeafNode {
+    /// The credential.
+    pub credential: NativeCredential,
+    /// The signature public key.
+    pub signature_key: Uint8Array,
+    /// The HPKE encryption public key.
+    pub encryption_key: Uint8Array,
+    /// The capabilities.
+    pub capabilities: NativeCapabilities,
+    /// The leaf node extensions.
+    pub extensions: Vec<NativeExtension>,
+    /// `keyPackage`, `update` or `commit`.
+    pub source: String,
+    /// The lifetime, for leaves from a key package.
+    pub lifetime: Option<NativeLifetime>,
+}
+
+impl From<LeafNodeInfo> for NativeLeafNode {
+    fn from(l: LeafNodeInfo) -> Self {
+        Self {
+            credential: l.credential.into(),
+            signature_key: Uint8Array::new(l.signature_key),
+            encryption_key: Uint8Array::new(l.encryption_key),
+            capabilities: l.capabilities.into(),
+            extensions: native_extensions(l.extensions),
+            source: l.source.to_string(),
+            lifetime: l.lifetime.map(native_lifetime),
+        }
+    }
+}
