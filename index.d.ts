@@ -55,10 +55,65 @@ export declare class MlsGroup {
   removeMembers(leafIndices: Array<number>): Promise<NativeCommitMessages>
   /** Removes members by leaf index as one commit, on the calling thread. */
   removeMembersSync(leafIndices: Array<number>): NativeCommitMessages
-  /** Refreshes this member's leaf as a commit, on the libuv thread pool. */
-  selfUpdate(): Promise<NativeCommitMessages>
+  /** Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool. */
+  selfUpdate(params?: NativeLeafNodeParams | undefined | null): Promise<NativeCommitMessages>
   /** Refreshes this member's leaf as a commit, on the calling thread. */
-  selfUpdateSync(): NativeCommitMessages
+  selfUpdateSync(params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
+  /**
+   * Rotates this member's signature key in a commit signed with the old key, on the libuv thread pool.
+   * The group signs with `newSigner` once the commit is merged.
+   */
+  selfUpdateWithNewSigner(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null): Promise<NativeCommitMessages>
+  /** Rotates this member's signature key, on the calling thread. */
+  selfUpdateWithNewSignerSync(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
+  /** Builds a commit (openmls's commit builder), on the libuv thread pool. */
+  commit(adds: Array<KeyPackage>, options: NativeCommitOptions): Promise<NativeCommitMessages>
+  /** Builds a commit, on the calling thread. */
+  commitSync(adds: Array<KeyPackage>, options: NativeCommitOptions): NativeCommitMessages
+  /** Commits to every queued proposal, on the libuv thread pool. */
+  commitToPendingProposals(): Promise<NativeCommitMessages>
+  /** Commits to every queued proposal, on the calling thread. */
+  commitToPendingProposalsSync(): NativeCommitMessages
+  /** Replaces the group context extensions in a commit, on the libuv thread pool. */
+  updateGroupContextExtensions(extensions: Array<NativeExtension>): Promise<NativeCommitMessages>
+  /** Replaces the group context extensions in a commit, on the calling thread. */
+  updateGroupContextExtensionsSync(extensions: Array<NativeExtension>): NativeCommitMessages
+  /** Replaces members (remove + add, one for one) in one commit, on the libuv thread pool. */
+  swapMembers(leafIndices: Array<number>, keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
+  /** Replaces members in one commit, on the calling thread. */
+  swapMembersSync(leafIndices: Array<number>, keyPackages: Array<KeyPackage>): NativeCommitMessages
+  /** Removes the members holding these credentials in one commit, on the libuv thread pool. */
+  removeMembersByCredential(credentials: Array<NativeCredential>): Promise<NativeCommitMessages>
+  /** Removes the members holding these credentials, on the calling thread. */
+  removeMembersByCredentialSync(credentials: Array<NativeCredential>): NativeCommitMessages
+  /** Proposes adding a member (by reference unless `byValue`). */
+  proposeAddMember(keyPackage: KeyPackage, byValue?: boolean | undefined | null): NativeProposalMessage
+  /** Proposes removing a member by leaf index. */
+  proposeRemoveMember(leafIndex: number, byValue?: boolean | undefined | null): NativeProposalMessage
+  /** Proposes removing the member holding a credential. */
+  proposeRemoveMemberByCredential(credential: NativeCredential, byValue?: boolean | undefined | null): NativeProposalMessage
+  /** Proposes updating this member's leaf. */
+  proposeSelfUpdate(params?: NativeLeafNodeParams | undefined | null): NativeProposalMessage
+  /** Proposes new group context extensions. */
+  proposeGroupContextExtensions(extensions: Array<NativeExtension>): NativeProposalMessage
+  /** Proposes an application-defined proposal. */
+  proposeCustomProposal(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): NativeProposalMessage
+  /** Proposes injecting a PSK. */
+  proposePreSharedKey(psk: NativePsk, byValue?: boolean | undefined | null): NativeProposalMessage
+  /** Leaves with a Remove proposal for this member. */
+  leaveGroup(): Uint8Array
+  /** Leaves with a SelfRemove proposal. */
+  leaveGroupViaSelfRemove(): Uint8Array
+  /** The proposals queued for the next commit. */
+  pendingProposals(): Array<NativeQueuedProposalInfo>
+  /** Removes a queued proposal by reference. */
+  removePendingProposal(proposalRef: Uint8Array): void
+  /** Empties the proposal queue. */
+  clearPendingProposals(): void
+  /** What this member's pending commit will do, if there is one. */
+  pendingCommit(): NativeStagedCommitInfo | null
+  /** Deletes the group's state for good. */
+  delete(): void
   /** Merges this member's pending commit. */
   mergePendingCommit(): void
   /** Discards this member's pending commit. */
@@ -116,6 +171,10 @@ export declare class Provider {
   constructor(crypto?: string | undefined | null)
   /** The crypto backend's name. */
   get crypto(): string
+  /** Stores an external PSK (id and secret), for the commits and joins that inject it. */
+  storeExternalPsk(pskId: Uint8Array, secret: Uint8Array): void
+  /** Deletes a stored external PSK. */
+  deleteExternalPsk(pskId: Uint8Array): void
   /** The ciphersuites the crypto backend supports, as IANA code points. */
   supportedCiphersuites(): Array<number>
 }
@@ -126,6 +185,8 @@ export declare class QueuedProposal {
   get proposalType(): number
   /** The proposal reference. */
   get proposalRef(): Uint8Array
+  /** The proposal's content. */
+  info(): NativeQueuedProposalInfo
   /** Who proposed it. */
   get sender(): NativeSender
 }
@@ -177,6 +238,26 @@ export interface NativeCommitMessages {
   groupInfo?: Uint8Array
 }
 
+/** Options of `MlsGroup.commit` (openmls's commit builder); members to add are passed separately. */
+export interface NativeCommitOptions {
+  /** Members to remove, by leaf index. */
+  removes?: Array<number>
+  /** New group context extensions. */
+  groupContextExtensions?: Array<NativeExtension>
+  /** Custom proposals to include by value. */
+  customProposals?: Array<NativeCustomProposal>
+  /** PSKs to inject. */
+  psks?: Array<NativePsk>
+  /** Whether queued proposals are included. Default: true. */
+  consumeProposalStore?: boolean
+  /** Refresh this member's leaf even if no proposal needs it. Default: false. */
+  forceSelfUpdate?: boolean
+  /** New leaf parameters (implies an update path). */
+  leafNodeParameters?: NativeLeafNodeParams
+  /** References of the queued proposals to include; absent includes all. */
+  acceptedProposals?: Array<Uint8Array>
+}
+
 /** Everything a group is created with (`MlsGroupCreateConfig`). */
 export interface NativeCreateConfig {
   /** The runtime configuration. */
@@ -204,6 +285,14 @@ export interface NativeCredential {
   serializedContent?: Uint8Array
   /** X.509: the certificate chain, leaf first. */
   certificates?: Array<Uint8Array>
+}
+
+/** A custom proposal: an application-defined type and payload. */
+export interface NativeCustomProposal {
+  /** The proposal type code point (not one of RFC 9420's). */
+  proposalType: number
+  /** The payload. */
+  payload: Uint8Array
 }
 
 /**
@@ -237,6 +326,24 @@ export interface NativeExternalSender {
   signatureKey: Uint8Array
   /** Its credential. */
   credential: NativeCredential
+}
+
+/** A group context. */
+export interface NativeGroupContext {
+  /** The protocol version (1 = MLS 1.0). */
+  protocolVersion: number
+  /** The ciphersuite. */
+  ciphersuite: number
+  /** The group id. */
+  groupId: Uint8Array
+  /** The epoch. */
+  epoch: bigint
+  /** The tree hash. */
+  treeHash: Uint8Array
+  /** The confirmed transcript hash. */
+  confirmedTranscriptHash: Uint8Array
+  /** The group context extensions. */
+  extensions: Array<NativeExtension>
 }
 
 /**
@@ -302,6 +409,16 @@ export interface NativeLeafNode {
   lifetime?: NativeLifetime
 }
 
+/** New leaf parameters for a self-update. */
+export interface NativeLeafNodeParams {
+  /** A new credential. */
+  credential?: NativeCredential
+  /** New capabilities. */
+  capabilities?: NativeCapabilities
+  /** New leaf node extensions. */
+  extensions?: Array<NativeExtension>
+}
+
 /**
  * A lifetime in seconds since the Unix epoch: `notBefore` and `notAfter`, or `validForSeconds`
  * from now (with openmls's one-hour allowance for clock skew).
@@ -364,6 +481,78 @@ export interface NativeProposalInfo {
   removed?: number
 }
 
+/** A proposal message and its reference. */
+export interface NativeProposalMessage {
+  /** The proposal, an encoded `MLSMessage`. */
+  message: Uint8Array
+  /** The proposal reference, for rolling it back. */
+  proposalRef: Uint8Array
+}
+
+/** A PSK id: `external` with `pskId`, or `resumption` with `groupId` and `epoch`. */
+export interface NativePsk {
+  /** `external` or `resumption`. */
+  kind: string
+  /** external: the PSK id. */
+  pskId?: Uint8Array
+  /** resumption: the group. */
+  groupId?: Uint8Array
+  /** resumption: the epoch. */
+  epoch?: bigint
+  /** The nonce (output only). */
+  nonce?: Uint8Array
+}
+
+/** A PSK proposal in a staged commit. */
+export interface NativePskProposal {
+  /** Who proposed it. */
+  sender: NativeSender
+  /** The PSK id. */
+  psk: NativePsk
+}
+
+/**
+ * A queued proposal. `kind` is `add`, `update`, `remove`, `preSharedKey`, `reInit`, `externalInit`,
+ * `groupContextExtensions`, `selfRemove` or `custom`; the fields of that kind are set.
+ */
+export interface NativeQueuedProposalInfo {
+  /** The proposal reference. */
+  proposalRef: Uint8Array
+  /** Who proposed it. */
+  sender: NativeSender
+  /** Whether it travels inside the commit. */
+  byValue: boolean
+  /** The proposal type code point. */
+  proposalType: number
+  /** The kind. */
+  kind: string
+  /** add/update: the leaf. */
+  leafNode?: NativeLeafNode
+  /** add: the key package reference. */
+  keyPackageRef?: Uint8Array
+  /** remove: the removed leaf. */
+  removed?: number
+  /** preSharedKey: the PSK id. */
+  psk?: NativePsk
+  /** groupContextExtensions: the extensions. */
+  extensions?: Array<NativeExtension>
+  /** custom: the payload. */
+  payload?: Uint8Array
+}
+
+/**
+ * What a removal means for this member: `weLeft`, `weWereRemovedBy` (sender), `theyLeft` (leafIndex),
+ * `theyWereRemovedBy` (leafIndex, sender) or `weRemovedThem` (leafIndex).
+ */
+export interface NativeRemoveOperation {
+  /** The kind. */
+  kind: string
+  /** The removed member, where it is another one. */
+  leafIndex?: number
+  /** Who removed, where someone else did. */
+  sender?: NativeSender
+}
+
 /**
  * Who sent a message: `member` (with `index` = leaf index), `external` (with `index` into the
  * ExternalSenders extension), `newMemberProposal` or `newMemberCommit`.
@@ -399,6 +588,18 @@ export interface NativeStagedCommitInfo {
   epochAuthenticator?: Uint8Array
   /** Whether the commit carries an update path. */
   hasUpdatePath: boolean
+  /** PSK proposals it covers. */
+  pskProposals: Array<NativePskProposal>
+  /** Every proposal it covers. */
+  queuedProposals: Array<NativeQueuedProposalInfo>
+  /** The committer's new leaf, with an update path. */
+  updatePathLeafNode?: NativeLeafNode
+  /** Credentials to validate before merging. */
+  credentialsToVerify: Array<NativeCredential>
+  /** The group context after the merge. */
+  groupContext: NativeGroupContext
+  /** What each removal means for this member. */
+  removeOperations: Array<NativeRemoveOperation>
 }
 
 /** The version of the openmls crate this addon is built with. */

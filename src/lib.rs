@@ -5,6 +5,7 @@ mod config_types;
 mod error;
 mod key_package;
 mod mls_group;
+mod proposal_types;
 mod provider;
 mod queued_proposal;
 mod signature_key_pair;

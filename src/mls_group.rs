@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, BigInt, Uint8Array};
 use napi_derive::napi;
-use openmls_node_core::group::{CreateOptions, Group, JoinOptions};
+use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions};
 use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
@@ -17,10 +17,11 @@ use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_commit::StagedCommit;
 use crate::task::Job;
 use crate::config_types::{
-    create_config_spec, join_config_spec, native_extensions, NativeCreateConfig, NativeCredential, NativeExtension, NativeJoinConfig,
-    NativeLeafNode,
+    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, NativeCreateConfig,
+    NativeCredential, NativeExtension, NativeJoinConfig, NativeLeafNode,
 };
-use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeSender};
+use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativePsk, NativeQueuedProposalInfo};
+use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeSender, NativeStagedCommitInfo};
 
 /// Options for joining from a Welcome.
 #[napi(object)]
@@ -112,6 +113,75 @@ fn join_job(
         skip_lifetime_validation: options.as_ref().and_then(|o| o.skip_lifetime_validation).unwrap_or(false),
     };
     move || Group::join(provider, signer, &welcome, options)
+}
+
+/// A commit-producing operation on the libuv thread pool.
+type CommitTask = AsyncTask<Job<CommitOutput, NativeCommitMessages>>;
+
+fn commit_task(group: &Arc<Group>, op: impl FnOnce(&Group) -> openmls_node_core::Result<CommitOutput> + Send + 'static) -> CommitTask {
+    let group = group.clone();
+    AsyncTask::new(Job::new(move || op(&group), commit_messages))
+}
+
+/// Options of `MlsGroup.commit` (openmls's commit builder); members to add are passed separately.
+#[napi(object)]
+pub struct NativeCommitOptions {
+    /// Members to remove, by leaf index.
+    pub removes: Option<Vec<u32>>,
+    /// New group context extensions.
+    pub group_context_extensions: Option<Vec<NativeExtension>>,
+    /// Custom proposals to include by value.
+    pub custom_proposals: Option<Vec<NativeCustomProposal>>,
+    /// PSKs to inject.
+    pub psks: Option<Vec<NativePsk>>,
+    /// Whether queued proposals are included. Default: true.
+    pub consume_proposal_store: Option<bool>,
+    /// Refresh this member's leaf even if no proposal needs it. Default: false.
+    pub force_self_update: Option<bool>,
+    /// New leaf parameters (implies an update path).
+    pub leaf_node_parameters: Option<NativeLeafNodeParams>,
+    /// References of the queued proposals to include; absent includes all.
+    pub accepted_proposals: Option<Vec<Uint8Array>>,
+}
+
+/// A custom proposal: an application-defined type and payload.
+#[napi(object)]
+pub struct NativeCustomProposal {
+    /// The proposal type code point (not one of RFC 9420's).
+    pub proposal_type: u32,
+    /// The payload.
+    pub payload: Uint8Array,
+}
+
+fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_core::Result<CommitSpec> {
+    Ok(CommitSpec {
+        adds: key_packages(adds),
+        removes: o.removes.clone().unwrap_or_default(),
+        group_context_extensions: o
+            .group_context_extensions
+            .as_ref()
+            .map(|_| extension_specs(&o.group_context_extensions))
+            .transpose()?,
+        custom_proposals: o
+            .custom_proposals
+            .as_ref()
+            .map(|l| {
+                l.iter()
+                    .map(|c| Ok((custom_type(c.proposal_type)?, c.payload.to_vec())))
+                    .collect::<openmls_node_core::Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        psks: o.psks.as_ref().map(|l| l.iter().map(psk_spec).collect()).transpose()?.unwrap_or_default(),
+        consume_proposal_store: o.consume_proposal_store.unwrap_or(true),
+        force_self_update: o.force_self_update.unwrap_or(false),
+        leaf_node_parameters: o.leaf_node_parameters.as_ref().map(|p| leaf_params_spec(Some(p))).transpose()?,
+        accepted_proposals: o.accepted_proposals.as_ref().map(|l| l.iter().map(|r| r.to_vec()).collect()),
+    })
+}
+
+fn custom_type(n: u32) -> openmls_node_core::Result<u16> {
+    u16::try_from(n).map_err(|_| openmls_node_core::Error::invalid_argument(format!("proposal type {n} does not fit in 16 bits")))
 }
 
 fn key_packages(list: &[&KeyPackage]) -> Vec<OpenMlsKeyPackage> {
@@ -211,17 +281,199 @@ impl MlsGroup {
         run(|| self.inner.remove_members(&leaf_indices)).map(Into::into)
     }
 
-    /// Refreshes this member's leaf as a commit, on the libuv thread pool.
+    /// Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn self_update(&self) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
-        let group = self.inner.clone();
-        AsyncTask::new(Job::new(move || group.self_update(), commit_messages))
+    pub fn self_update(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<CommitTask> {
+        let spec = run(|| leaf_params_spec(params.as_ref()))?;
+        Ok(commit_task(&self.inner, move |g| g.self_update_with(&spec)))
     }
 
     /// Refreshes this member's leaf as a commit, on the calling thread.
     #[napi]
-    pub fn self_update_sync(&self) -> napi::Result<NativeCommitMessages> {
-        run(|| self.inner.self_update()).map(Into::into)
+    pub fn self_update_sync(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.self_update_with(&leaf_params_spec(params.as_ref())?)).map(Into::into)
+    }
+
+    /// Rotates this member's signature key in a commit signed with the old key, on the libuv thread pool.
+    /// The group signs with `newSigner` once the commit is merged.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn self_update_with_new_signer(
+        &self,
+        new_signer: &SignatureKeyPair,
+        credential: NativeCredential,
+        params: Option<NativeLeafNodeParams>,
+    ) -> napi::Result<CommitTask> {
+        let (spec, cred) = run(|| Ok((leaf_params_spec(params.as_ref())?, credential_info(&credential)?)))?;
+        let signer = new_signer.inner.clone();
+        Ok(commit_task(&self.inner, move |g| g.self_update_with_new_signer(signer, &cred, &spec)))
+    }
+
+    /// Rotates this member's signature key, on the calling thread.
+    #[napi]
+    pub fn self_update_with_new_signer_sync(
+        &self,
+        new_signer: &SignatureKeyPair,
+        credential: NativeCredential,
+        params: Option<NativeLeafNodeParams>,
+    ) -> napi::Result<NativeCommitMessages> {
+        run(|| {
+            self.inner
+                .self_update_with_new_signer(new_signer.inner.clone(), &credential_info(&credential)?, &leaf_params_spec(params.as_ref())?)
+        })
+        .map(Into::into)
+    }
+
+    /// Builds a commit (openmls's commit builder), on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn commit(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions) -> napi::Result<CommitTask> {
+        let spec = run(|| commit_spec(&adds, &options))?;
+        Ok(commit_task(&self.inner, move |g| g.commit(spec)))
+    }
+
+    /// Builds a commit, on the calling thread.
+    #[napi]
+    pub fn commit_sync(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.commit(commit_spec(&adds, &options)?)).map(Into::into)
+    }
+
+    /// Commits to every queued proposal, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn commit_to_pending_proposals(&self) -> CommitTask {
+        commit_task(&self.inner, |g| g.commit_to_pending_proposals())
+    }
+
+    /// Commits to every queued proposal, on the calling thread.
+    #[napi]
+    pub fn commit_to_pending_proposals_sync(&self) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.commit_to_pending_proposals()).map(Into::into)
+    }
+
+    /// Replaces the group context extensions in a commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> napi::Result<CommitTask> {
+        let specs = run(|| extension_specs(&Some(extensions)))?;
+        Ok(commit_task(&self.inner, move |g| g.update_group_context_extensions(&specs)))
+    }
+
+    /// Replaces the group context extensions in a commit, on the calling thread.
+    #[napi]
+    pub fn update_group_context_extensions_sync(&self, extensions: Vec<NativeExtension>) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.update_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
+    }
+
+    /// Replaces members (remove + add, one for one) in one commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn swap_members(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>) -> CommitTask {
+        let kps = self::key_packages(&key_packages);
+        commit_task(&self.inner, move |g| g.swap_members(&leaf_indices, &kps))
+    }
+
+    /// Replaces members in one commit, on the calling thread.
+    #[napi]
+    pub fn swap_members_sync(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.swap_members(&leaf_indices, &self::key_packages(&key_packages))).map(Into::into)
+    }
+
+    /// Removes the members holding these credentials in one commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
+    pub fn remove_members_by_credential(&self, credentials: Vec<NativeCredential>) -> napi::Result<CommitTask> {
+        let infos = run(|| credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>())?;
+        Ok(commit_task(&self.inner, move |g| g.remove_members_by_credential(&infos)))
+    }
+
+    /// Removes the members holding these credentials, on the calling thread.
+    #[napi]
+    pub fn remove_members_by_credential_sync(&self, credentials: Vec<NativeCredential>) -> napi::Result<NativeCommitMessages> {
+        run(|| {
+            let infos = credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>()?;
+            self.inner.remove_members_by_credential(&infos)
+        })
+        .map(Into::into)
+    }
+
+    /// Proposes adding a member (by reference unless `byValue`).
+    #[napi]
+    pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_add_member(&key_package.inner, by_value.unwrap_or(false))).map(Into::into)
+    }
+
+    /// Proposes removing a member by leaf index.
+    #[napi]
+    pub fn propose_remove_member(&self, leaf_index: u32, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_remove_member(leaf_index, by_value.unwrap_or(false))).map(Into::into)
+    }
+
+    /// Proposes removing the member holding a credential.
+    #[napi]
+    pub fn propose_remove_member_by_credential(&self, credential: NativeCredential, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_remove_member_by_credential(&credential_info(&credential)?, by_value.unwrap_or(false)))
+            .map(Into::into)
+    }
+
+    /// Proposes updating this member's leaf.
+    #[napi]
+    pub fn propose_self_update(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_self_update(&leaf_params_spec(params.as_ref())?)).map(Into::into)
+    }
+
+    /// Proposes new group context extensions.
+    #[napi]
+    pub fn propose_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
+    }
+
+    /// Proposes an application-defined proposal.
+    #[napi]
+    pub fn propose_custom_proposal(&self, proposal_type: u32, payload: Uint8Array, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_custom_proposal(custom_type(proposal_type)?, &payload, by_value.unwrap_or(false))).map(Into::into)
+    }
+
+    /// Proposes injecting a PSK.
+    #[napi]
+    pub fn propose_pre_shared_key(&self, psk: NativePsk, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.propose_pre_shared_key(&psk_spec(&psk)?, by_value.unwrap_or(false))).map(Into::into)
+    }
+
+    /// Leaves with a Remove proposal for this member.
+    #[napi]
+    pub fn leave_group(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.leave_group()).map(Uint8Array::new)
+    }
+
+    /// Leaves with a SelfRemove proposal.
+    #[napi]
+    pub fn leave_group_via_self_remove(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.leave_group_via_self_remove()).map(Uint8Array::new)
+    }
+
+    /// The proposals queued for the next commit.
+    #[napi]
+    pub fn pending_proposals(&self) -> napi::Result<Vec<NativeQueuedProposalInfo>> {
+        run(|| self.inner.pending_proposals()).map(|l| l.into_iter().map(Into::into).collect())
+    }
+
+    /// Removes a queued proposal by reference.
+    #[napi]
+    pub fn remove_pending_proposal(&self, proposal_ref: Uint8Array) -> napi::Result<()> {
+        run(|| self.inner.remove_pending_proposal(&proposal_ref))
+    }
+
+    /// Empties the proposal queue.
+    #[napi]
+    pub fn clear_pending_proposals(&self) -> napi::Result<()> {
+        run(|| self.inner.clear_pending_proposals())
+    }
+
+    /// What this member's pending commit will do, if there is one.
+    #[napi]
+    pub fn pending_commit(&self) -> napi::Result<Option<NativeStagedCommitInfo>> {
+        run(|| self.inner.pending_commit()).map(|v| v.map(Into::into))
+    }
+
+    /// Deletes the group's state for good.
+    #[napi]
+    pub fn delete(&self) -> napi::Result<()> {
+        run(|| self.inner.delete())
     }
 
     /// Merges this member's pending commit.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use napi::bindgen_prelude::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
@@ -31,6 +32,18 @@ impl Provider {
     #[napi(getter)]
     pub fn crypto(&self) -> String {
         self.inner.kind().as_str().to_string()
+    }
+
+    /// Stores an external PSK (id and secret), for the commits and joins that inject it.
+    #[napi]
+    pub fn store_external_psk(&self, psk_id: Uint8Array, secret: Uint8Array) -> napi::Result<()> {
+        run(|| openmls_node_core::psk::store_external_psk(&self.inner, &psk_id, &secret))
+    }
+
+    /// Deletes a stored external PSK.
+    #[napi]
+    pub fn delete_external_psk(&self, psk_id: Uint8Array) -> napi::Result<()> {
+        run(|| openmls_node_core::psk::delete_external_psk(&self.inner, &psk_id))
     }
 
     /// The ciphersuites the crypto backend supports, as IANA code points.

@@ -28,6 +28,12 @@ impl QueuedProposal {
         Uint8Array::new(self.inner.proposal_ref.clone())
     }
 
+    /// The proposal's content.
+    #[napi]
+    pub fn info(&self) -> napi::Result<crate::proposal_types::NativeQueuedProposalInfo> {
+        crate::error::run(|| self.inner.info()).map(Into::into)
+    }
+
     /// Who proposed it.
     #[napi(getter)]
     pub fn sender(&self) -> NativeSender {

@@ -3,7 +3,8 @@
 use napi::bindgen_prelude::{BigInt, Uint8Array};
 use napi_derive::napi;
 
-pub use crate::config_types::NativeCredential;
+pub use crate::config_types::{NativeCredential, NativeLeafNode};
+use crate::proposal_types::{NativeGroupContext, NativePsk, NativeQueuedProposalInfo, NativeRemoveOperation};
 use openmls_node_core::group::{CommitOutput, MemberInfo};
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
 
@@ -123,6 +124,27 @@ pub struct NativeStagedCommitInfo {
     pub epoch_authenticator: Option<Uint8Array>,
     /// Whether the commit carries an update path.
     pub has_update_path: bool,
+    /// PSK proposals it covers.
+    pub psk_proposals: Vec<NativePskProposal>,
+    /// Every proposal it covers.
+    pub queued_proposals: Vec<NativeQueuedProposalInfo>,
+    /// The committer's new leaf, with an update path.
+    pub update_path_leaf_node: Option<NativeLeafNode>,
+    /// Credentials to validate before merging.
+    pub credentials_to_verify: Vec<NativeCredential>,
+    /// The group context after the merge.
+    pub group_context: NativeGroupContext,
+    /// What each removal means for this member.
+    pub remove_operations: Vec<NativeRemoveOperation>,
+}
+
+/// A PSK proposal in a staged commit.
+#[napi(object)]
+pub struct NativePskProposal {
+    /// Who proposed it.
+    pub sender: NativeSender,
+    /// The PSK id.
+    pub psk: NativePsk,
 }
 
 impl From<StagedCommitView> for NativeStagedCommitInfo {
@@ -136,6 +158,16 @@ impl From<StagedCommitView> for NativeStagedCommitInfo {
             epoch: BigInt::from(v.epoch),
             epoch_authenticator: v.epoch_authenticator.map(Uint8Array::new),
             has_update_path: v.has_update_path,
+            psk_proposals: v
+                .psks
+                .into_iter()
+                .map(|(sender, psk)| NativePskProposal { sender: sender.into(), psk: psk.into() })
+                .collect(),
+            queued_proposals: v.queued_proposals.into_iter().map(Into::into).collect(),
+            update_path_leaf_node: v.update_path_leaf_node.map(Into::into),
+            credentials_to_verify: v.credentials_to_verify.into_iter().map(Into::into).collect(),
+            group_context: v.group_context.into(),
+            remove_operations: v.remove_operations.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -13,6 +13,8 @@ export {
   QueuedProposal,
   ProposalType,
   type AddMembersResult,
+  type CommitOptions,
+  type ProposalMessage,
   type CommitMessages,
   type CreateGroupParams,
   type JoinFromWelcomeParams,
@@ -24,9 +26,18 @@ export {
   type WireFormatPolicy,
   type ProcessedMessage,
   type ProcessedMessageBase,
-  type Sender,
-  type StagedProposal,
 } from './mls-group.js'
+export {
+  type GroupContext,
+  type LeafNodeParameters,
+  type PreSharedKeyId,
+  type Proposal,
+  type ProposalInfo,
+  type RemoveOperation,
+  type Sender,
+  type StagedCommitInfo,
+  type StagedProposal,
+} from './proposals.js'
 export { Provider, type CryptoProviderName, type ProviderOptions } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
 

@@ -12,6 +12,22 @@ import {
   type Lifetime,
 } from './extensions.js'
 import { assertSignerMatches } from './key-package.js'
+import {
+  leafParamsToNative,
+  proposalInfoFromNative,
+  pskToNative,
+  senderFromNative,
+  stagedCommitInfoFromNative,
+  type GroupContext,
+  type LeafNodeParameters,
+  type PreSharedKeyId,
+  type Proposal,
+  type ProposalInfo,
+  type RemoveOperation,
+  type Sender,
+  type StagedCommitInfo,
+  type StagedProposal,
+} from './proposals.js'
 import { Ciphersuite } from './ciphersuite.js'
 import type { KeyPackage } from './key-package.js'
 import type { Provider } from './provider.js'
@@ -20,7 +36,6 @@ import { fingerprint, toHex } from './hex.js'
 
 type NativeGroup = InstanceType<typeof native.MlsGroup>
 type NativeProcessed = ReturnType<NativeGroup['processMessageSync']>
-type NativeSender = NativeProcessed['sender']
 
 /**
  * Which wire formats a member sends and accepts for handshake messages (application messages are
@@ -126,17 +141,40 @@ export interface CommitMessages {
   groupInfo?: Uint8Array
 }
 
+/** A proposal message and its reference. */
+export interface ProposalMessage {
+  /** The proposal, an encoded `MLSMessage`: send it to the group. */
+  message: Uint8Array
+  /** Its reference, to roll it back with {@link MlsGroup.removePendingProposal}. */
+  proposalRef: Uint8Array
+}
+
+/** What {@link MlsGroup.commit} puts in a commit. */
+export interface CommitOptions {
+  /** Members to add (by value). */
+  adds?: KeyPackage[]
+  /** Members to remove, by leaf index (by value). */
+  removes?: number[]
+  /** New group context extensions (by value). */
+  groupContextExtensions?: Extension[]
+  /** Application-defined proposals (by value). */
+  customProposals?: { proposalType: number; payload: Uint8Array }[]
+  /** PSKs to inject (by value). */
+  psks?: PreSharedKeyId[]
+  /** Whether queued proposals are included. Default `true`. */
+  consumeProposalStore?: boolean
+  /** Refresh this member's leaf even if no proposal needs it. Default `false`. */
+  forceSelfUpdate?: boolean
+  /** New leaf parameters for this member (implies an update path). */
+  leafNodeParameters?: LeafNodeParameters
+  /** Decides, per queued proposal, whether the commit covers it. Default: all. */
+  policy?: (proposal: ProposalInfo) => boolean
+}
+
 /** The result of {@link MlsGroup.addMembers}: a Welcome is always present. */
 export interface AddMembersResult extends CommitMessages {
   welcome: Uint8Array
 }
-
-/** Who sent a message. */
-export type Sender =
-  | { type: 'member'; leafIndex: number }
-  | { type: 'external'; senderIndex: number }
-  | { type: 'newMemberProposal' }
-  | { type: 'newMemberCommit' }
 
 /** A member of a group. */
 export interface Member {
@@ -145,17 +183,6 @@ export interface Member {
   credential: Credential
   signatureKey: Uint8Array
   encryptionKey: Uint8Array
-}
-
-/** A proposal covered by a staged commit, with its sender. */
-export interface StagedProposal {
-  sender: Sender
-  /** `add` and `update`: the member's credential. */
-  credential?: Credential
-  /** `add` and `update`: the member's signature key. */
-  signatureKey?: Uint8Array
-  /** `remove`: the removed leaf index. */
-  removed?: number
 }
 
 /** Fields every processed message has. */
@@ -178,19 +205,6 @@ export type ProcessedMessage =
   | (ProcessedMessageBase & { kind: 'commit'; stagedCommit: StagedCommit })
   | (ProcessedMessageBase & { kind: 'ownPendingCommit' })
   | (ProcessedMessageBase & { kind: 'ownPrivateMessage' })
-
-function senderFromNative(sender: NativeSender): Sender {
-  switch (sender.kind) {
-    case 'member':
-      return { type: 'member', leafIndex: sender.index ?? 0 }
-    case 'external':
-      return { type: 'external', senderIndex: sender.index ?? 0 }
-    case 'newMemberProposal':
-      return { type: 'newMemberProposal' }
-    default:
-      return { type: 'newMemberCommit' }
-  }
-}
 
 function processedFromNative(p: NativeProcessed): ProcessedMessage {
   const base: ProcessedMessageBase = {
@@ -215,19 +229,10 @@ function processedFromNative(p: NativeProcessed): ProcessedMessage {
   }
 }
 
-function proposalsFromNative(list: ReturnType<InstanceType<typeof native.StagedCommit>['info']>['addProposals']): StagedProposal[] {
-  return list.map((p) => ({
-    sender: senderFromNative(p.sender),
-    ...(p.credential ? { credential: credentialFromNative(p.credential) } : {}),
-    ...(p.signatureKey ? { signatureKey: p.signatureKey } : {}),
-    ...(p.removed !== undefined && p.removed !== null ? { removed: p.removed } : {}),
-  }))
-}
-
 /**
  * A received commit, validated and staged (openmls `StagedCommit`). Inspect it, then merge it
- * with {@link MlsGroup.mergeStagedCommit}. Its getters describe the commit; they throw
- * `ERR_STALE_STAGED_COMMIT` once it has been merged.
+ * with {@link MlsGroup.mergeStagedCommit}, or drop it. Its getters describe the commit as it was
+ * staged, and stay readable after the merge; merging it twice is `ERR_STALE_STAGED_COMMIT`.
  */
 export class StagedCommit {
   /** @internal */
@@ -238,23 +243,44 @@ export class StagedCommit {
     this.native = handle
   }
 
-  private info() {
-    return call(() => this.native.info())
+  /** Everything the commit will do, in one object. */
+  info(): StagedCommitInfo {
+    return stagedCommitInfoFromNative(call(() => this.native.info()))
   }
 
   /** The Add proposals the commit covers. */
   get addProposals(): StagedProposal[] {
-    return proposalsFromNative(this.info().addProposals)
+    return this.info().addProposals
   }
 
   /** The Remove proposals the commit covers. */
   get removeProposals(): StagedProposal[] {
-    return proposalsFromNative(this.info().removeProposals)
+    return this.info().removeProposals
   }
 
   /** The Update proposals the commit covers. */
   get updateProposals(): StagedProposal[] {
-    return proposalsFromNative(this.info().updateProposals)
+    return this.info().updateProposals
+  }
+
+  /** The PSK proposals the commit covers. */
+  get pskProposals(): StagedCommitInfo['pskProposals'] {
+    return this.info().pskProposals
+  }
+
+  /** Every proposal the commit covers, with its content. */
+  get queuedProposals(): ProposalInfo[] {
+    return this.info().queuedProposals
+  }
+
+  /** The committer's new leaf, when the commit has an update path. */
+  get updatePathLeafNode(): LeafNode | undefined {
+    return this.info().updatePathLeafNode
+  }
+
+  /** The credentials an application should validate before merging (new and changed leaves). */
+  get credentialsToVerify(): Credential[] {
+    return this.info().credentialsToVerify
   }
 
   /** Whether the commit removes this member. */
@@ -269,12 +295,22 @@ export class StagedCommit {
 
   /** The new epoch's authenticator; `undefined` when this member is removed. */
   get epochAuthenticator(): Uint8Array | undefined {
-    return this.info().epochAuthenticator ?? undefined
+    return this.info().epochAuthenticator
   }
 
   /** Whether the committer refreshed its leaf with an update path. */
   get hasUpdatePath(): boolean {
     return this.info().hasUpdatePath
+  }
+
+  /** The group context after the merge. */
+  get groupContext(): GroupContext {
+    return this.info().groupContext
+  }
+
+  /** What each removal means for this member (the book's `RemoveOperation`). */
+  get removeOperations(): RemoveOperation[] {
+    return this.info().removeOperations
   }
 }
 
@@ -315,6 +351,16 @@ export class QueuedProposal {
   /** Who proposed it. */
   get sender(): Sender {
     return senderFromNative(this.native.sender)
+  }
+
+  /** What it proposes. */
+  get proposal(): Proposal {
+    return proposalInfoFromNative(call(() => this.native.info())).proposal
+  }
+
+  /** Whether it came by value (inside a commit) rather than by reference. */
+  get byValue(): boolean {
+    return call(() => this.native.info()).byValue
   }
 }
 
@@ -418,14 +464,186 @@ export class MlsGroup {
     return call(() => this.native.removeMembersSync(leafIndices))
   }
 
-  /** Refreshes this member's leaf (new keys, post-compromise security) as a commit, off the event loop. */
-  async selfUpdate(): Promise<CommitMessages> {
-    return callAsync(() => this.native.selfUpdate())
+  /**
+   * Refreshes this member's leaf (new keys, post-compromise security) as a commit, off the event
+   * loop, optionally with new leaf parameters (capabilities, extensions, credential).
+   */
+  async selfUpdate(params?: LeafNodeParameters): Promise<CommitMessages> {
+    return callAsync(() => call(() => this.native.selfUpdate(leafParamsToNative(params))))
   }
 
   /** {@link MlsGroup.selfUpdate} on the calling thread. */
-  selfUpdateSync(): CommitMessages {
-    return call(() => this.native.selfUpdateSync())
+  selfUpdateSync(params?: LeafNodeParameters): CommitMessages {
+    return call(() => this.native.selfUpdateSync(leafParamsToNative(params)))
+  }
+
+  /**
+   * Rotates this member's signature key: a commit signed with the current key whose new leaf
+   * carries `newSigner`'s key and `credential`. After {@link MlsGroup.mergePendingCommit} the group
+   * signs with `newSigner`; {@link MlsGroup.clearPendingCommit} keeps the old one.
+   */
+  async selfUpdateWithNewSigner(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): Promise<CommitMessages> {
+    const { newSigner, credential, leafNodeParameters } = params
+    return callAsync(() => call(() => this.native.selfUpdateWithNewSigner(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters))))
+  }
+
+  /** {@link MlsGroup.selfUpdateWithNewSigner} on the calling thread. */
+  selfUpdateWithNewSignerSync(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): CommitMessages {
+    const { newSigner, credential, leafNodeParameters } = params
+    return call(() => this.native.selfUpdateWithNewSignerSync(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters)))
+  }
+
+  /**
+   * Builds a commit (the book's `commit_builder()`): members to add and remove, new group context
+   * extensions, custom proposals and PSKs, all by value, plus the queued proposals that `policy`
+   * accepts (all of them by default). The commit stays pending until merged.
+   */
+  async commit(options: CommitOptions = {}): Promise<CommitMessages> {
+    const [adds, native] = this.commitArgs(options)
+    return callAsync(() => call(() => this.native.commit(adds, native)))
+  }
+
+  /** {@link MlsGroup.commit} on the calling thread. */
+  commitSync(options: CommitOptions = {}): CommitMessages {
+    const [adds, native] = this.commitArgs(options)
+    return call(() => this.native.commitSync(adds, native))
+  }
+
+  private commitArgs(options: CommitOptions) {
+    if (options.removes) assertLeafIndices(options.removes, 'removes')
+    const accepted = options.policy ? this.pendingProposals().filter((p) => options.policy!(p)).map((p) => p.proposalRef) : undefined
+    return [
+      (options.adds ?? []).map((kp) => kp.native),
+      {
+        removes: options.removes,
+        groupContextExtensions: extensionsToNative(options.groupContextExtensions),
+        customProposals: options.customProposals,
+        psks: options.psks?.map(pskToNative),
+        consumeProposalStore: options.consumeProposalStore,
+        forceSelfUpdate: options.forceSelfUpdate,
+        leafNodeParameters: leafParamsToNative(options.leafNodeParameters),
+        acceptedProposals: accepted,
+      },
+    ] as const
+  }
+
+  /** Commits to every queued proposal, off the event loop. */
+  async commitToPendingProposals(): Promise<CommitMessages> {
+    return callAsync(() => this.native.commitToPendingProposals())
+  }
+
+  /** {@link MlsGroup.commitToPendingProposals} on the calling thread. */
+  commitToPendingProposalsSync(): CommitMessages {
+    return call(() => this.native.commitToPendingProposalsSync())
+  }
+
+  /** Replaces the group context extensions, as an immediate commit. */
+  async updateGroupContextExtensions(extensions: Extension[]): Promise<CommitMessages> {
+    return callAsync(() => call(() => this.native.updateGroupContextExtensions(extensionsToNative(extensions)!)))
+  }
+
+  /** {@link MlsGroup.updateGroupContextExtensions} on the calling thread. */
+  updateGroupContextExtensionsSync(extensions: Extension[]): CommitMessages {
+    return call(() => this.native.updateGroupContextExtensionsSync(extensionsToNative(extensions)!))
+  }
+
+  /** Replaces members, one for one: removes `leafIndices` and adds `keyPackages` in one commit. */
+  async swapMembers(leafIndices: number[], keyPackages: KeyPackage[]): Promise<AddMembersResult> {
+    assertLeafIndices(leafIndices, 'leafIndices')
+    return (await callAsync(() => this.native.swapMembers(leafIndices, keyPackages.map((k) => k.native)))) as AddMembersResult
+  }
+
+  /** {@link MlsGroup.swapMembers} on the calling thread. */
+  swapMembersSync(leafIndices: number[], keyPackages: KeyPackage[]): AddMembersResult {
+    assertLeafIndices(leafIndices, 'leafIndices')
+    return call(() => this.native.swapMembersSync(leafIndices, keyPackages.map((k) => k.native))) as AddMembersResult
+  }
+
+  /** Removes the members holding these credentials, as one commit. */
+  async removeMembersByCredential(credentials: Credential[]): Promise<CommitMessages> {
+    return callAsync(() => call(() => this.native.removeMembersByCredential(credentials.map(credentialToNative))))
+  }
+
+  /** {@link MlsGroup.removeMembersByCredential} on the calling thread. */
+  removeMembersByCredentialSync(credentials: Credential[]): CommitMessages {
+    return call(() => this.native.removeMembersByCredentialSync(credentials.map(credentialToNative)))
+  }
+
+  /** Proposes adding a member (by reference unless `byValue`). */
+  proposeAddMember(keyPackage: KeyPackage, options: { byValue?: boolean } = {}): ProposalMessage {
+    return call(() => this.native.proposeAddMember(keyPackage.native, options.byValue))
+  }
+
+  /** Proposes removing the member at a leaf index. */
+  proposeRemoveMember(leafIndex: number, options: { byValue?: boolean } = {}): ProposalMessage {
+    assertLeafIndices([leafIndex], 'leafIndex')
+    return call(() => this.native.proposeRemoveMember(leafIndex, options.byValue))
+  }
+
+  /** Proposes removing the member holding a credential. */
+  proposeRemoveMemberByCredential(credential: Credential, options: { byValue?: boolean } = {}): ProposalMessage {
+    return call(() => this.native.proposeRemoveMemberByCredential(credentialToNative(credential), options.byValue))
+  }
+
+  /** Proposes updating this member's leaf (always by reference). */
+  proposeSelfUpdate(params?: LeafNodeParameters): ProposalMessage {
+    return call(() => this.native.proposeSelfUpdate(leafParamsToNative(params)))
+  }
+
+  /** Proposes new group context extensions (always by reference). */
+  proposeGroupContextExtensions(extensions: Extension[]): ProposalMessage {
+    return call(() => this.native.proposeGroupContextExtensions(extensionsToNative(extensions)!))
+  }
+
+  /** Proposes an application-defined proposal; every member must list `proposalType` in its capabilities. */
+  proposeCustomProposal(proposalType: number, payload: Uint8Array, options: { byValue?: boolean } = {}): ProposalMessage {
+    assertBytes(payload, 'payload')
+    return call(() => this.native.proposeCustomProposal(proposalType, payload, options.byValue))
+  }
+
+  /** Proposes injecting a PSK (`ERR_PSK_NOT_FOUND` if this member cannot load it). */
+  proposePreSharedKey(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): ProposalMessage {
+    return call(() => this.native.proposePreSharedKey(pskToNative(psk), options.byValue))
+  }
+
+  /** Leaves the group: a Remove proposal for this member, which another member commits. */
+  leaveGroup(): Uint8Array {
+    return call(() => this.native.leaveGroup())
+  }
+
+  /**
+   * Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
+   * sent in plaintext, so the group needs a mixed or plaintext wire format policy.
+   */
+  leaveGroupViaSelfRemove(): Uint8Array {
+    return call(() => this.native.leaveGroupViaSelfRemove())
+  }
+
+  /** The proposals queued for the next commit. */
+  pendingProposals(): ProposalInfo[] {
+    return call(() => this.native.pendingProposals()).map(proposalInfoFromNative)
+  }
+
+  /** Removes a queued proposal (rollback), by reference. `ERR_UNKNOWN_PROPOSAL` if there is none. */
+  removePendingProposal(proposalRef: Uint8Array): void {
+    assertBytes(proposalRef, 'proposalRef')
+    call(() => this.native.removePendingProposal(proposalRef))
+  }
+
+  /** Empties the proposal queue. */
+  clearPendingProposals(): void {
+    call(() => this.native.clearPendingProposals())
+  }
+
+  /** What this member's pending commit will do, or `undefined` if there is none. */
+  pendingCommit(): StagedCommitInfo | undefined {
+    const info = call(() => this.native.pendingCommit())
+    return info ? stagedCommitInfoFromNative(info) : undefined
+  }
+
+  /** Deletes the group's state for good. The handle throws `ERR_GROUP_INACTIVE` afterwards. */
+  delete(): void {
+    call(() => this.native.delete())
   }
 
   /** Merges this member's pending commit, entering the next epoch. Throws `ERR_NO_PENDING_COMMIT` if there is none. */

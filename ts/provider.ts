@@ -1,4 +1,4 @@
-import { call } from './errors.js'
+import { assertBytes, call } from './errors.js'
 import { native } from './native.js'
 import type { Ciphersuite } from './ciphersuite.js'
 
@@ -29,6 +29,22 @@ export class Provider {
   /** The crypto backend in use. */
   get crypto(): CryptoProviderName {
     return this.native.crypto as CryptoProviderName
+  }
+
+  /**
+   * Stores an external PSK (the book's "PSKs"): every member that processes a commit or Welcome
+   * injecting this PSK must have stored it.
+   */
+  storeExternalPsk(pskId: Uint8Array, secret: Uint8Array): void {
+    assertBytes(pskId, 'pskId')
+    assertBytes(secret, 'secret')
+    call(() => this.native.storeExternalPsk(pskId, secret))
+  }
+
+  /** Deletes a stored external PSK. */
+  deleteExternalPsk(pskId: Uint8Array): void {
+    assertBytes(pskId, 'pskId')
+    call(() => this.native.deleteExternalPsk(pskId))
   }
 
   /** The ciphersuites the crypto backend supports. */

@@ -60,6 +60,10 @@ pub enum ErrorCode {
     InvalidIdentity,
     /// An extension is malformed or not allowed where it was given.
     InvalidExtension,
+    /// No queued proposal has the given reference.
+    UnknownProposal,
+    /// A PSK the operation needs is not stored.
+    PskNotFound,
     /// The storage layer failed.
     Storage,
     /// A cryptographic primitive failed.
@@ -95,6 +99,8 @@ impl ErrorCode {
         ErrorCode::StaleStagedCommit,
         ErrorCode::InvalidIdentity,
         ErrorCode::InvalidExtension,
+        ErrorCode::UnknownProposal,
+        ErrorCode::PskNotFound,
         ErrorCode::Storage,
         ErrorCode::Crypto,
         ErrorCode::Internal,
@@ -127,6 +133,8 @@ impl ErrorCode {
             ErrorCode::StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
             ErrorCode::InvalidIdentity => "ERR_INVALID_IDENTITY",
             ErrorCode::InvalidExtension => "ERR_INVALID_EXTENSION",
+            ErrorCode::UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
+            ErrorCode::PskNotFound => "ERR_PSK_NOT_FOUND",
             ErrorCode::Storage => "ERR_STORAGE",
             ErrorCode::Crypto => "ERR_CRYPTO",
             ErrorCode::Internal => "ERR_INTERNAL",
@@ -272,6 +280,7 @@ impl<S: fmt::Debug + fmt::Display> From<ProcessMessageError<S>> for Error {
         let code = match &err {
             ProcessMessageError::ValidationError(v) => validation_code(v),
             ProcessMessageError::GroupStateError(s) => return s.clone().into(),
+            ProcessMessageError::InvalidCommit(c) if format!("{c:?}").contains("KeyNotFound") => ErrorCode::PskNotFound,
             ProcessMessageError::InvalidCommit(_) => ErrorCode::InvalidCommit,
             ProcessMessageError::StorageError(_) => ErrorCode::Storage,
             ProcessMessageError::LibraryError(_) => ErrorCode::Internal,
@@ -325,6 +334,42 @@ impl<S: fmt::Debug + fmt::Display> From<MergePendingCommitError<S>> for Error {
             MergePendingCommitError::MergeCommitError(m) => m.into(),
         }
     }
+}
+
+/// Classifies the error of an openmls operation that creates a proposal or a commit.
+///
+/// openmls 0.9 has a separate error enum per operation (`ProposalError`, `CreateCommitError`,
+/// `SelfUpdateError`, `LeaveGroupError`, ...), nested several levels deep, whose meaningful variants
+/// share names. Their `Debug` form names the whole chain of variants, so the innermost meaningful
+/// one is found by name, in order of precedence. openmls is pinned to an exact version, and the
+/// test suite asserts the resulting codes.
+pub(crate) fn classify(err: impl fmt::Display + fmt::Debug, fallback: ErrorCode) -> Error {
+    const RULES: &[(&str, ErrorCode)] = &[
+        ("LibraryError", ErrorCode::Internal),
+        ("UseAfterEviction", ErrorCode::GroupInactive),
+        ("PendingCommit", ErrorCode::PendingCommit),
+        ("NoPendingCommit", ErrorCode::NoPendingCommit),
+        ("KeyNotFound", ErrorCode::PskNotFound),
+        ("ProposalNotFound", ErrorCode::UnknownProposal),
+        ("MissingProposal", ErrorCode::UnknownProposal),
+        ("UnknownMemberRemoval", ErrorCode::UnknownMember),
+        ("UnknownMember", ErrorCode::UnknownMember),
+        ("InvalidExtension", ErrorCode::InvalidExtension),
+        ("ExtensionTypeNotValid", ErrorCode::InvalidExtension),
+        ("ExtensionsNotInCapabilities", ErrorCode::InvalidExtension),
+        ("UnsupportedExtension", ErrorCode::InvalidExtension),
+        ("InsufficientCapabilities", ErrorCode::InvalidKeyPackage),
+        ("KeyPackage", ErrorCode::InvalidKeyPackage),
+        ("StorageError", ErrorCode::Storage),
+        ("KeyStoreError", ErrorCode::Storage),
+    ];
+    let debug = format!("{err:?}");
+    let code = RULES
+        .iter()
+        .find(|(name, _)| debug.contains(name))
+        .map(|(_, code)| *code)
+        .unwrap_or(fallback);
+    with_code(code, err)
 }
 
 #[cfg(test)]

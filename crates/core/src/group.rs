@@ -4,6 +4,12 @@
 //! the binding may run operations on the libuv thread pool while JavaScript keeps using the handle:
 //! operations on one group are serialized; operations on different groups run in parallel.
 
+mod commits;
+mod proposals;
+
+pub use commits::CommitSpec;
+pub use proposals::ProposalOutput;
+
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use openmls::prelude::*;
@@ -77,11 +83,26 @@ pub struct MemberInfo {
     pub encryption_key: Vec<u8>,
 }
 
+/// New leaf parameters for a self-update (openmls `LeafNodeParameters`). `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct LeafNodeParamsSpec {
+    /// A new credential (same signature key, unless rotating the signer).
+    pub credential: Option<CredentialInfo>,
+    /// New capabilities.
+    pub capabilities: Option<crate::extensions::CapabilitiesSpec>,
+    /// New leaf node extensions.
+    pub extensions: Option<Vec<ExtensionSpec>>,
+}
+
 /// A group and everything it needs to operate.
 #[derive(Debug)]
 pub struct Group {
-    provider: Arc<Provider>,
+    pub(crate) provider: Arc<Provider>,
     signer: RwLock<Arc<SignatureKeyPair>>,
+    /// The signer a pending key-rotation commit switches to when it is merged.
+    pending_signer: Mutex<Option<Arc<SignatureKeyPair>>>,
+    /// Set once the group was deleted; every later call fails.
+    deleted: std::sync::atomic::AtomicBool,
     state: Mutex<MlsGroup>,
 }
 
@@ -90,6 +111,8 @@ impl Group {
         Self {
             provider,
             signer: RwLock::new(signer),
+            pending_signer: Mutex::new(None),
+            deleted: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(group),
         }
     }
@@ -182,13 +205,16 @@ impl Group {
         }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
+        if self.deleted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::new(ErrorCode::GroupInactive, "this group was deleted"));
+        }
         self.state
             .lock()
             .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))
     }
 
-    fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
+    pub(crate) fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
         Ok(self
             .signer
             .read()
@@ -196,7 +222,7 @@ impl Group {
             .clone())
     }
 
-    fn operational(group: &MlsGroup) -> Result<()> {
+    pub(crate) fn operational(group: &MlsGroup) -> Result<()> {
         if !group.is_active() {
             return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
         }
@@ -314,6 +340,19 @@ impl Group {
             return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
         }
         group.merge_pending_commit(self.provider.as_ref())?;
+        self.adopt_pending_signer(true)
+    }
+
+    /// After a merge or a discard, the signer of a key-rotation commit is adopted or dropped.
+    fn adopt_pending_signer(&self, adopt: bool) -> Result<()> {
+        let pending = self
+            .pending_signer
+            .lock()
+            .map_err(|_| Error::internal("signer lock poisoned"))?
+            .take();
+        if let (true, Some(new_signer)) = (adopt, pending) {
+            *self.signer.write().map_err(|_| Error::internal("signer lock poisoned"))? = new_signer;
+        }
         Ok(())
     }
 
@@ -325,7 +364,8 @@ impl Group {
         }
         group
             .clear_pending_commit(self.provider.storage())
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+        self.adopt_pending_signer(false)
     }
 
     /// Whether a commit of this member is pending.
@@ -365,8 +405,7 @@ impl Group {
         }
         check_epoch(&group, message.epoch().as_u64())?;
         let processed = group.process_message(self.provider.as_ref(), message)?;
-        let epoch = group.epoch().as_u64();
-        Ok(processed::from_openmls(processed, epoch))
+        Ok(processed::from_openmls(processed, &group, self.provider.crypto()))
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
@@ -375,7 +414,8 @@ impl Group {
         let epoch = group.epoch().as_u64();
         let commit = staged.take_for(group.group_id(), epoch)?;
         group.merge_staged_commit(self.provider.as_ref(), commit)?;
-        Ok(())
+        // Another member's commit won: this member's own pending commit (if any) is gone.
+        self.adopt_pending_signer(false)
     }
 
     /// Stores a received proposal in the proposal queue, for a later commit to cover.
@@ -498,6 +538,16 @@ impl Group {
                 .map(|s| s.as_slice().to_vec())
                 .ok_or_else(|| Error::new(ErrorCode::WrongEpoch, format!("no resumption PSK kept for epoch {e}"))),
         }
+    }
+
+    /// Deletes the group's state from the provider's storage for good. The handle is unusable afterwards.
+    pub fn delete(&self) -> Result<()> {
+        let mut group = self.lock()?;
+        group
+            .delete(self.provider.storage())
+            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+        self.deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     /// The ratchet tree, for members joining without the ratchet-tree extension.

@@ -14,7 +14,9 @@ pub mod identity;
 pub mod key_package;
 pub mod leaf;
 pub mod processed;
+pub mod proposal;
 pub mod provider;
+pub mod psk;
 
 pub use error::{Error, ErrorCode, Result};
 pub use openmls;

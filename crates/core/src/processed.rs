@@ -6,7 +6,11 @@ use std::sync::Mutex;
 use openmls::prelude::*;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::extensions::ExtensionSpec;
 use crate::identity::CredentialInfo;
+use crate::leaf::LeafNodeInfo;
+use crate::proposal::QueuedProposalInfo;
+use crate::psk::PskIdInfo;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +113,7 @@ fn take_once<T>(slot: &Mutex<Option<T>>, what: &str) -> Result<T> {
 pub struct StagedCommitHandle {
     pub(crate) origin: Origin,
     pub(crate) commit: Mutex<Option<StagedCommit>>,
+    view: StagedCommitView,
 }
 
 /// A proposal in a staged commit, with its sender.
@@ -141,54 +146,146 @@ pub struct StagedCommitView {
     pub epoch_authenticator: Option<Vec<u8>>,
     /// Whether the committer's leaf is refreshed by an update path.
     pub has_update_path: bool,
+    /// PSK proposals it covers.
+    pub psks: Vec<(SenderInfo, PskIdInfo)>,
+    /// Every proposal it covers, in order, with its content.
+    pub queued_proposals: Vec<QueuedProposalInfo>,
+    /// The committer's new leaf, when the commit has an update path.
+    pub update_path_leaf_node: Option<LeafNodeInfo>,
+    /// The credentials the application should validate before merging (new and changed leaves).
+    pub credentials_to_verify: Vec<CredentialInfo>,
+    /// The group context after the merge.
+    pub group_context: GroupContextInfo,
+    /// What each removal means for this member (the book's `RemoveOperation`).
+    pub remove_operations: Vec<RemoveOperationInfo>,
+}
+
+/// A group context as plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupContextInfo {
+    /// The protocol version (1 = MLS 1.0).
+    pub protocol_version: u16,
+    /// The ciphersuite.
+    pub ciphersuite: u16,
+    /// The group id.
+    pub group_id: Vec<u8>,
+    /// The epoch.
+    pub epoch: u64,
+    /// The tree hash.
+    pub tree_hash: Vec<u8>,
+    /// The confirmed transcript hash.
+    pub confirmed_transcript_hash: Vec<u8>,
+    /// The group context extensions.
+    pub extensions: Vec<ExtensionSpec>,
+}
+
+impl From<&GroupContext> for GroupContextInfo {
+    fn from(c: &GroupContext) -> Self {
+        Self {
+            protocol_version: crate::codec::u16_of(&c.protocol_version()),
+            ciphersuite: u16::from(c.ciphersuite()),
+            group_id: c.group_id().as_slice().to_vec(),
+            epoch: c.epoch().as_u64(),
+            tree_hash: c.tree_hash().to_vec(),
+            confirmed_transcript_hash: c.confirmed_transcript_hash().to_vec(),
+            extensions: crate::extensions::describe(c.extensions().iter()),
+        }
+    }
+}
+
+/// What a removal means for this member (openmls's `RemoveOperation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveOperationInfo {
+    /// This member asked to leave, and the commit removes it.
+    WeLeft,
+    /// Someone removed this member.
+    WeWereRemovedBy(SenderInfo),
+    /// Another member asked to leave and is removed.
+    TheyLeft(u32),
+    /// Another member was removed by someone.
+    TheyWereRemovedBy(u32, SenderInfo),
+    /// This member removed another one.
+    WeRemovedThem(u32),
+}
+
+/// Describes a staged commit, with the pre-merge group for the removal interpretation.
+pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, crypto: &impl OpenMlsCrypto) -> StagedCommitView {
+    let leaf_view = |sender: &Sender, leaf: &LeafNode| ProposalView {
+        sender: sender.into(),
+        credential: Some(leaf.credential().into()),
+        signature_key: Some(leaf.signature_key().as_slice().to_vec()),
+        removed: None,
+    };
+    let own = group.own_leaf_index();
+    let mut remove_operations: Vec<RemoveOperationInfo> = commit
+        .remove_proposals()
+        .filter_map(|p| RemoveOperation::new(p, group).ok())
+        .map(|op| match op {
+            RemoveOperation::WeLeft => RemoveOperationInfo::WeLeft,
+            RemoveOperation::WeWereRemovedBy(s) => RemoveOperationInfo::WeWereRemovedBy((&s).into()),
+            RemoveOperation::TheyLeft(i) => RemoveOperationInfo::TheyLeft(i.u32()),
+            RemoveOperation::TheyWereRemovedBy((i, s)) => RemoveOperationInfo::TheyWereRemovedBy(i.u32(), (&s).into()),
+            RemoveOperation::WeRemovedThem(i) => RemoveOperationInfo::WeRemovedThem(i.u32()),
+        })
+        .collect();
+    // SelfRemove proposals are not Remove proposals, but they remove their sender all the same.
+    for q in commit.queued_proposals() {
+        if let (Proposal::SelfRemove, Sender::Member(leaf)) = (q.proposal(), q.sender()) {
+            remove_operations.push(if *leaf == own {
+                RemoveOperationInfo::WeLeft
+            } else {
+                RemoveOperationInfo::TheyLeft(leaf.u32())
+            });
+        }
+    }
+    StagedCommitView {
+        adds: commit
+            .add_proposals()
+            .map(|p| leaf_view(p.sender(), p.add_proposal().key_package().leaf_node()))
+            .collect(),
+        removes: commit
+            .remove_proposals()
+            .map(|p| ProposalView {
+                sender: p.sender().into(),
+                credential: None,
+                signature_key: None,
+                removed: Some(p.remove_proposal().removed().u32()),
+            })
+            .collect(),
+        updates: commit
+            .update_proposals()
+            .map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node()))
+            .collect(),
+        self_removed: commit.self_removed(),
+        epoch: commit.group_context().epoch().as_u64(),
+        epoch_authenticator: commit.epoch_authenticator().map(|a| a.as_slice().to_vec()),
+        has_update_path: commit.update_path_leaf_node().is_some(),
+        psks: commit
+            .psk_proposals()
+            .filter_map(|p| {
+                crate::proposal::psk_id_of(p.psk_proposal()).map(|id| (SenderInfo::from(p.sender()), crate::psk::describe(&id)))
+            })
+            .collect(),
+        queued_proposals: commit.queued_proposals().map(|q| QueuedProposalInfo::from_openmls(q, crypto)).collect(),
+        update_path_leaf_node: commit.update_path_leaf_node().map(LeafNodeInfo::from),
+        credentials_to_verify: commit.credentials_to_verify().map(CredentialInfo::from).collect(),
+        group_context: GroupContextInfo::from(commit.group_context()),
+        remove_operations,
+    }
 }
 
 impl StagedCommitHandle {
-    pub(crate) fn new(origin: Origin, commit: StagedCommit) -> Self {
+    pub(crate) fn new(origin: Origin, commit: StagedCommit, view: StagedCommitView) -> Self {
         Self {
             origin,
             commit: Mutex::new(Some(commit)),
+            view,
         }
     }
 
-    /// Describes the commit. Fails once it has been merged.
+    /// Describes the commit: a snapshot taken when it was staged, still readable after the merge.
     pub fn view(&self) -> Result<StagedCommitView> {
-        let guard = self
-            .commit
-            .lock()
-            .map_err(|_| Error::internal("staged commit lock poisoned"))?;
-        let commit = guard
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this staged commit was already merged or discarded"))?;
-        let leaf_view = |sender: &Sender, leaf: &LeafNode| ProposalView {
-            sender: sender.into(),
-            credential: Some(leaf.credential().into()),
-            signature_key: Some(leaf.signature_key().as_slice().to_vec()),
-            removed: None,
-        };
-        Ok(StagedCommitView {
-            adds: commit
-                .add_proposals()
-                .map(|p| leaf_view(p.sender(), p.add_proposal().key_package().leaf_node()))
-                .collect(),
-            removes: commit
-                .remove_proposals()
-                .map(|p| ProposalView {
-                    sender: p.sender().into(),
-                    credential: None,
-                    signature_key: None,
-                    removed: Some(p.remove_proposal().removed().u32()),
-                })
-                .collect(),
-            updates: commit
-                .update_proposals()
-                .map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node()))
-                .collect(),
-            self_removed: commit.self_removed(),
-            epoch: commit.group_context().epoch().as_u64(),
-            epoch_authenticator: commit.epoch_authenticator().map(|a| a.as_slice().to_vec()),
-            has_update_path: commit.update_path_leaf_node().is_some(),
-        })
+        Ok(self.view.clone())
     }
 
     /// Takes the commit out for merging, after checking it belongs to this group and epoch.
@@ -209,17 +306,24 @@ pub struct QueuedProposalHandle {
     pub proposal_ref: Vec<u8>,
     /// Who proposed it.
     pub sender: SenderInfo,
+    info: QueuedProposalInfo,
 }
 
 impl QueuedProposalHandle {
-    pub(crate) fn new(origin: Origin, proposal: QueuedProposal) -> Self {
+    pub(crate) fn new(origin: Origin, proposal: QueuedProposal, crypto: &impl OpenMlsCrypto) -> Self {
         Self {
+            info: QueuedProposalInfo::from_openmls(&proposal, crypto),
             origin,
             proposal_type: u16::from(proposal.proposal().proposal_type()),
             proposal_ref: proposal.proposal_reference_ref().as_slice().to_vec(),
             sender: proposal.sender().into(),
             proposal: Mutex::new(Some(proposal)),
         }
+    }
+
+    /// What the proposal proposes.
+    pub fn info(&self) -> Result<QueuedProposalInfo> {
+        Ok(self.info.clone())
     }
 
     pub(crate) fn take_for(&self, group_id: &GroupId, epoch: u64) -> Result<QueuedProposal> {
@@ -229,7 +333,8 @@ impl QueuedProposalHandle {
 }
 
 /// Converts openmls's processed message into the plain view.
-pub(crate) fn from_openmls(message: ProcessedMessage, current_epoch: u64) -> Processed {
+pub(crate) fn from_openmls(message: ProcessedMessage, group: &MlsGroup, crypto: &impl OpenMlsCrypto) -> Processed {
+    let current_epoch = group.epoch().as_u64();
     let group_id = message.group_id().clone();
     let origin = Origin {
         group_id: group_id.clone(),
@@ -242,13 +347,14 @@ pub(crate) fn from_openmls(message: ProcessedMessage, current_epoch: u64) -> Pro
     let content = match message.into_content() {
         ProcessedMessageContent::ApplicationMessage(app) => ProcessedContent::Application(app.into_bytes()),
         ProcessedMessageContent::ProposalMessage(p) => {
-            ProcessedContent::Proposal(QueuedProposalHandle::new(origin, *p))
+            ProcessedContent::Proposal(QueuedProposalHandle::new(origin, *p, crypto))
         }
         ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
-            ProcessedContent::ExternalJoinProposal(QueuedProposalHandle::new(origin, *p))
+            ProcessedContent::ExternalJoinProposal(QueuedProposalHandle::new(origin, *p, crypto))
         }
         ProcessedMessageContent::StagedCommitMessage(c) => {
-            ProcessedContent::Commit(StagedCommitHandle::new(origin, *c))
+            let view = describe_staged_commit(&c, group, crypto);
+            ProcessedContent::Commit(StagedCommitHandle::new(origin, *c, view))
         }
         ProcessedMessageContent::OwnPendingCommit => ProcessedContent::OwnPendingCommit,
         ProcessedMessageContent::OwnPrivateMessage => ProcessedContent::OwnPrivateMessage,

@@ -1,0 +1,257 @@
+//! JavaScript objects for proposals, PSKs, staged-commit details and group contexts.
+
+use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi_derive::napi;
+use openmls_node_core::group::{LeafNodeParamsSpec, ProposalOutput};
+use openmls_node_core::processed::{GroupContextInfo, RemoveOperationInfo};
+use openmls_node_core::proposal::{ProposalContent, QueuedProposalInfo};
+use openmls_node_core::psk::{PskIdInfo, PskSpec};
+use openmls_node_core::{Error, Result};
+
+use crate::config_types::{
+    capabilities_spec, credential_info, extension_specs, native_extensions, NativeCapabilities, NativeCredential,
+    NativeExtension, NativeLeafNode,
+};
+use crate::types::NativeSender;
+
+/// A proposal message and its reference.
+#[napi(object)]
+pub struct NativeProposalMessage {
+    /// The proposal, an encoded `MLSMessage`.
+    pub message: Uint8Array,
+    /// The proposal reference, for rolling it back.
+    pub proposal_ref: Uint8Array,
+}
+
+impl From<ProposalOutput> for NativeProposalMessage {
+    fn from(p: ProposalOutput) -> Self {
+        Self {
+            message: Uint8Array::new(p.message),
+            proposal_ref: Uint8Array::new(p.proposal_ref),
+        }
+    }
+}
+
+/// New leaf parameters for a self-update.
+#[napi(object)]
+pub struct NativeLeafNodeParams {
+    /// A new credential.
+    pub credential: Option<NativeCredential>,
+    /// New capabilities.
+    pub capabilities: Option<NativeCapabilities>,
+    /// New leaf node extensions.
+    pub extensions: Option<Vec<NativeExtension>>,
+}
+
+/// Converts JavaScript leaf parameters.
+pub fn leaf_params_spec(p: Option<&NativeLeafNodeParams>) -> Result<LeafNodeParamsSpec> {
+    let Some(p) = p else { return Ok(LeafNodeParamsSpec::default()) };
+    Ok(LeafNodeParamsSpec {
+        credential: p.credential.as_ref().map(credential_info).transpose()?,
+        capabilities: p.capabilities.as_ref().map(capabilities_spec).transpose()?,
+        extensions: p.extensions.as_ref().map(|_| extension_specs(&p.extensions)).transpose()?,
+    })
+}
+
+/// A PSK id: `external` with `pskId`, or `resumption` with `groupId` and `epoch`.
+#[napi(object)]
+pub struct NativePsk {
+    /// `external` or `resumption`.
+    pub kind: String,
+    /// external: the PSK id.
+    pub psk_id: Option<Uint8Array>,
+    /// resumption: the group.
+    pub group_id: Option<Uint8Array>,
+    /// resumption: the epoch.
+    pub epoch: Option<BigInt>,
+    /// The nonce (output only).
+    pub nonce: Option<Uint8Array>,
+}
+
+/// Converts a JavaScript PSK id.
+pub fn psk_spec(p: &NativePsk) -> Result<PskSpec> {
+    match p.kind.as_str() {
+        "external" => Ok(PskSpec::External {
+            psk_id: p
+                .psk_id
+                .as_ref()
+                .ok_or_else(|| Error::invalid_argument("an external PSK needs pskId"))?
+                .to_vec(),
+        }),
+        "resumption" => Ok(PskSpec::Resumption {
+            group_id: p
+                .group_id
+                .as_ref()
+                .ok_or_else(|| Error::invalid_argument("a resumption PSK needs groupId"))?
+                .to_vec(),
+            epoch: p
+                .epoch
+                .as_ref()
+                .map(|e| e.get_u64().1)
+                .ok_or_else(|| Error::invalid_argument("a resumption PSK needs epoch"))?,
+        }),
+        other => Err(Error::invalid_argument(format!("unknown PSK kind {other:?}"))),
+    }
+}
+
+impl From<PskIdInfo> for NativePsk {
+    fn from(info: PskIdInfo) -> Self {
+        let nonce = Some(Uint8Array::new(info.nonce));
+        match info.psk {
+            PskSpec::External { psk_id } => Self {
+                kind: "external".into(),
+                psk_id: Some(Uint8Array::new(psk_id)),
+                group_id: None,
+                epoch: None,
+                nonce,
+            },
+            PskSpec::Resumption { group_id, epoch } => Self {
+                kind: "resumption".into(),
+                psk_id: None,
+                group_id: Some(Uint8Array::new(group_id)),
+                epoch: Some(BigInt::from(epoch)),
+                nonce,
+            },
+        }
+    }
+}
+
+/// A queued proposal. `kind` is `add`, `update`, `remove`, `preSharedKey`, `reInit`, `externalInit`,
+/// `groupContextExtensions`, `selfRemove` or `custom`; the fields of that kind are set.
+#[napi(object)]
+pub struct NativeQueuedProposalInfo {
+    /// The proposal reference.
+    pub proposal_ref: Uint8Array,
+    /// Who proposed it.
+    pub sender: NativeSender,
+    /// Whether it travels inside the commit.
+    pub by_value: bool,
+    /// The proposal type code point.
+    pub proposal_type: u32,
+    /// The kind.
+    pub kind: String,
+    /// add/update: the leaf.
+    pub leaf_node: Option<NativeLeafNode>,
+    /// add: the key package reference.
+    pub key_package_ref: Option<Uint8Array>,
+    /// remove: the removed leaf.
+    pub removed: Option<u32>,
+    /// preSharedKey: the PSK id.
+    pub psk: Option<NativePsk>,
+    /// groupContextExtensions: the extensions.
+    pub extensions: Option<Vec<NativeExtension>>,
+    /// custom: the payload.
+    pub payload: Option<Uint8Array>,
+}
+
+impl From<QueuedProposalInfo> for NativeQueuedProposalInfo {
+    fn from(q: QueuedProposalInfo) -> Self {
+        let mut out = Self {
+            proposal_ref: Uint8Array::new(q.proposal_ref),
+            sender: q.sender.into(),
+            by_value: q.by_value,
+            proposal_type: q.content.proposal_type() as u32,
+            kind: String::new(),
+            leaf_node: None,
+            key_package_ref: None,
+            removed: None,
+            psk: None,
+            extensions: None,
+            payload: None,
+        };
+        out.kind = match q.content {
+            ProposalContent::Add { leaf_node, key_package_ref } => {
+                out.leaf_node = Some(leaf_node.into());
+                out.key_package_ref = Some(Uint8Array::new(key_package_ref));
+                "add"
+            }
+            ProposalContent::Update { leaf_node } => {
+                out.leaf_node = Some(leaf_node.into());
+                "update"
+            }
+            ProposalContent::Remove { removed } => {
+                out.removed = Some(removed);
+                "remove"
+            }
+            ProposalContent::PreSharedKey { psk } => {
+                out.psk = Some(psk.into());
+                "preSharedKey"
+            }
+            ProposalContent::ReInit => "reInit",
+            ProposalContent::ExternalInit => "externalInit",
+            ProposalContent::GroupContextExtensions { extensions } => {
+                out.extensions = Some(native_extensions(extensions));
+                "groupContextExtensions"
+            }
+            ProposalContent::SelfRemove => "selfRemove",
+            ProposalContent::Custom { payload, .. } => {
+                out.payload = Some(Uint8Array::new(payload));
+                "custom"
+            }
+        }
+        .to_string();
+        out
+    }
+}
+
+/// A group context.
+#[napi(object)]
+pub struct NativeGroupContext {
+    /// The protocol version (1 = MLS 1.0).
+    pub protocol_version: u32,
+    /// The ciphersuite.
+    pub ciphersuite: u32,
+    /// The group id.
+    pub group_id: Uint8Array,
+    /// The epoch.
+    pub epoch: BigInt,
+    /// The tree hash.
+    pub tree_hash: Uint8Array,
+    /// The confirmed transcript hash.
+    pub confirmed_transcript_hash: Uint8Array,
+    /// The group context extensions.
+    pub extensions: Vec<NativeExtension>,
+}
+
+impl From<GroupContextInfo> for NativeGroupContext {
+    fn from(c: GroupContextInfo) -> Self {
+        Self {
+            protocol_version: c.protocol_version as u32,
+            ciphersuite: c.ciphersuite as u32,
+            group_id: Uint8Array::new(c.group_id),
+            epoch: BigInt::from(c.epoch),
+            tree_hash: Uint8Array::new(c.tree_hash),
+            confirmed_transcript_hash: Uint8Array::new(c.confirmed_transcript_hash),
+            extensions: native_extensions(c.extensions),
+        }
+    }
+}
+
+/// What a removal means for this member: `weLeft`, `weWereRemovedBy` (sender), `theyLeft` (leafIndex),
+/// `theyWereRemovedBy` (leafIndex, sender) or `weRemovedThem` (leafIndex).
+#[napi(object)]
+pub struct NativeRemoveOperation {
+    /// The kind.
+    pub kind: String,
+    /// The removed member, where it is another one.
+    pub leaf_index: Option<u32>,
+    /// Who removed, where someone else did.
+    pub sender: Option<NativeSender>,
+}
+
+impl From<RemoveOperationInfo> for NativeRemoveOperation {
+    fn from(op: RemoveOperationInfo) -> Self {
+        let (kind, leaf_index, sender) = match op {
+            RemoveOperationInfo::WeLeft => ("weLeft", None, None),
+            RemoveOperationInfo::WeWereRemovedBy(s) => ("weWereRemovedBy", None, Some(s.into())),
+            RemoveOperationInfo::TheyLeft(i) => ("theyLeft", Some(i), None),
+            RemoveOperationInfo::TheyWereRemovedBy(i, s) => ("theyWereRemovedBy", Some(i), Some(s.into())),
+            RemoveOperationInfo::WeRemovedThem(i) => ("weRemovedThem", Some(i), None),
+        };
+        Self {
+            kind: kind.into(),
+            leaf_index,
+            sender,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import type {
+  NativeGroupContext,
+  NativePsk,
+  NativeQueuedProposalInfo,
+  NativeRemoveOperation,
+  NativeSender,
+  NativeStagedCommitInfo,
+} from '../index.js'
+import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
+import { extensionFromNative, extensionsToNative, leafNodeFromNative, type Capabilities, type Extension, type LeafNode } from './extensions.js'
+
+/** Who sent a message. */
+export type Sender =
+  | { type: 'member'; leafIndex: number }
+  | { type: 'external'; senderIndex: number }
+  | { type: 'newMemberProposal' }
+  | { type: 'newMemberCommit' }
+
+/** @internal */
+export function senderFromNative(sender: NativeSender): Sender {
+  switch (sender.kind) {
+    case 'member':
+      return { type: 'member', leafIndex: sender.index ?? 0 }
+    case 'external':
+      return { type: 'external', senderIndex: sender.index ?? 0 }
+    case 'newMemberProposal':
+      return { type: 'newMemberProposal' }
+    default:
+      return { type: 'newMemberCommit' }
+  }
+}
+
+/**
+ * A pre-shared key id (the book's "PSKs"): an external PSK the members stored with
+ * {@link Provider.storeExternalPsk}, or the resumption PSK of a past epoch of a group.
+ */
+export type PreSharedKeyId =
+  | { type: 'external'; pskId: Uint8Array; nonce?: Uint8Array }
+  | { type: 'resumption'; groupId: Uint8Array; epoch: bigint; nonce?: Uint8Array }
+
+/** @internal */
+export function pskToNative(psk: PreSharedKeyId): NativePsk {
+  return psk.type === 'external'
+    ? { kind: 'external', pskId: psk.pskId }
+    : { kind: 'resumption', groupId: psk.groupId, epoch: psk.epoch }
+}
+
+/** @internal */
+export function pskFromNative(n: NativePsk): PreSharedKeyId {
+  return n.kind === 'external'
+    ? { type: 'external', pskId: n.pskId!, ...(n.nonce ? { nonce: n.nonce } : {}) }
+    : { type: 'resumption', groupId: n.groupId!, epoch: n.epoch!, ...(n.nonce ? { nonce: n.nonce } : {}) }
+}
+
+/** New leaf parameters for a self-update (openmls `LeafNodeParameters`). Omitted fields keep their value. */
+export interface LeafNodeParameters {
+  credential?: Credential
+  capabilities?: Capabilities
+  extensions?: Extension[]
+}
+
+/** @internal */
+export function leafParamsToNative(p: LeafNodeParameters | undefined) {
+  if (!p) return undefined
+  return {
+    credential: p.credential ? credentialToNative(p.credential) : undefined,
+    capabilities: p.capabilities,
+    extensions: extensionsToNative(p.extensions),
+  }
+}
+
+/** What a proposal proposes, discriminated by `type`. */
+export type Proposal =
+  | { type: 'add'; leafNode: LeafNode; keyPackageRef: Uint8Array }
+  | { type: 'update'; leafNode: LeafNode }
+  | { type: 'remove'; removed: number }
+  | { type: 'preSharedKey'; psk: PreSharedKeyId }
+  | { type: 'reInit' }
+  | { type: 'externalInit' }
+  | { type: 'groupContextExtensions'; extensions: Extension[] }
+  | { type: 'selfRemove' }
+  | { type: 'custom'; proposalType: number; payload: Uint8Array }
+
+/** A queued proposal: its reference, sender, framing and content. */
+export interface ProposalInfo {
+  proposalRef: Uint8Array
+  sender: Sender
+  /** Whether it travels inside the commit (by value) rather than as its own message (by reference). */
+  byValue: boolean
+  proposalType: number
+  proposal: Proposal
+}
+
+/** @internal */
+export function proposalInfoFromNative(n: NativeQueuedProposalInfo): ProposalInfo {
+  const proposal = ((): Proposal => {
+    switch (n.kind) {
+      case 'add':
+        return { type: 'add', leafNode: leafNodeFromNative(n.leafNode!), keyPackageRef: n.keyPackageRef! }
+      case 'update':
+        return { type: 'update', leafNode: leafNodeFromNative(n.leafNode!) }
+      case 'remove':
+        return { type: 'remove', removed: n.removed! }
+      case 'preSharedKey':
+        return { type: 'preSharedKey', psk: pskFromNative(n.psk!) }
+      case 'groupContextExtensions':
+        return { type: 'groupContextExtensions', extensions: (n.extensions ?? []).map(extensionFromNative) }
+      case 'custom':
+        return { type: 'custom', proposalType: n.proposalType, payload: n.payload! }
+      default:
+        return { type: n.kind as 'reInit' | 'externalInit' | 'selfRemove' }
+    }
+  })()
+  return { proposalRef: n.proposalRef, sender: senderFromNative(n.sender), byValue: n.byValue, proposalType: n.proposalType, proposal }
+}
+
+/** A group context (RFC 9420 §8.1). */
+export interface GroupContext {
+  protocolVersion: number
+  ciphersuite: number
+  groupId: Uint8Array
+  epoch: bigint
+  treeHash: Uint8Array
+  confirmedTranscriptHash: Uint8Array
+  extensions: Extension[]
+}
+
+/** @internal */
+export function groupContextFromNative(n: NativeGroupContext): GroupContext {
+  return { ...n, extensions: n.extensions.map(extensionFromNative) }
+}
+
+/**
+ * What a removal in a commit means for this member (the book's "Interpreting remove operations").
+ */
+export type RemoveOperation =
+  | { type: 'weLeft' }
+  | { type: 'weWereRemovedBy'; sender: Sender }
+  | { type: 'theyLeft'; leafIndex: number }
+  | { type: 'theyWereRemovedBy'; leafIndex: number; sender: Sender }
+  | { type: 'weRemovedThem'; leafIndex: number }
+
+function removeOperationFromNative(n: NativeRemoveOperation): RemoveOperation {
+  switch (n.kind) {
+    case 'weLeft':
+      return { type: 'weLeft' }
+    case 'weWereRemovedBy':
+      return { type: 'weWereRemovedBy', sender: senderFromNative(n.sender!) }
+    case 'theyLeft':
+      return { type: 'theyLeft', leafIndex: n.leafIndex! }
+    case 'theyWereRemovedBy':
+      return { type: 'theyWereRemovedBy', leafIndex: n.leafIndex!, sender: senderFromNative(n.sender!) }
+    default:
+      return { type: 'weRemovedThem', leafIndex: n.leafIndex! }
+  }
+}
+
+/** A proposal covered by a staged commit, with its sender (add/update: the leaf's credential and key; remove: the leaf). */
+export interface StagedProposal {
+  sender: Sender
+  credential?: Credential
+  signatureKey?: Uint8Array
+  removed?: number
+}
+
+/** Everything a staged (or pending) commit will do when merged. */
+export interface StagedCommitInfo {
+  addProposals: StagedProposal[]
+  removeProposals: StagedProposal[]
+  updateProposals: StagedProposal[]
+  pskProposals: { sender: Sender; psk: PreSharedKeyId }[]
+  /** Every proposal the commit covers, with its content. */
+  queuedProposals: ProposalInfo[]
+  /** The committer's new leaf, when the commit has an update path. */
+  updatePathLeafNode?: LeafNode
+  /** The credentials to validate (new and changed leaves) before merging. */
+  credentialsToVerify: Credential[]
+  /** Whether the commit removes this member. */
+  selfRemoved: boolean
+  /** The epoch the group enters. */
+  epoch: bigint
+  /** The new epoch's authenticator; absent when this member is removed. */
+  epochAuthenticator?: Uint8Array
+  hasUpdatePath: boolean
+  /** The group context after the merge. */
+  groupContext: GroupContext
+  /** What each removal means for this member. */
+  removeOperations: RemoveOperation[]
+}
+
+function stagedProposals(list: NativeStagedCommitInfo['addProposals']): StagedProposal[] {
+  return list.map((p) => ({
+    sender: senderFromNative(p.sender),
+    ...(p.credential ? { credential: credentialFromNative(p.credential) } : {}),
+    ...(p.signatureKey ? { signatureKey: p.signatureKey } : {}),
+    ...(p.removed !== undefined && p.removed !== null ? { removed: p.removed } : {}),
+  }))
+}
+
+/** @internal */
+export function stagedCommitInfoFromNative(n: NativeStagedCommitInfo): StagedCommitInfo {
+  return {
+    addProposals: stagedProposals(n.addProposals),
+    removeProposals: stagedProposals(n.removeProposals),
+    updateProposals: stagedProposals(n.updateProposals),
+    pskProposals: n.pskProposals.map((p) => ({ sender: senderFromNative(p.sender), psk: pskFromNative(p.psk) })),
+    queuedProposals: n.queuedProposals.map(proposalInfoFromNative),
+    ...(n.updatePathLeafNode ? { updatePathLeafNode: leafNodeFromNative(n.updatePathLeafNode) } : {}),
+    credentialsToVerify: n.credentialsToVerify.map(credentialFromNative),
+    selfRemoved: n.selfRemoved,
+    epoch: n.epoch,
+    ...(n.epochAuthenticator ? { epochAuthenticator: n.epochAuthenticator } : {}),
+    hasUpdatePath: n.hasUpdatePath,
+    groupContext: groupContextFromNative(n.groupContext),
+    removeOperations: n.removeOperations.map(removeOperationFromNative),
+  }
+}
