@@ -146,6 +146,19 @@ export declare class MlsGroup {
   exportSecret(label: string, context: Uint8Array, length: number): Uint8Array
   /** The epoch authenticator (RFC 9420 §8.7). */
   epochAuthenticator(): Uint8Array
+  /**
+   * Joins by external commit from a GroupInfo, on the libuv thread pool. The commit is already
+   * merged on this side: send it to the group.
+   */
+  static joinByExternalCommit(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupInfo: Uint8Array, options?: NativeExternalJoinOptions | undefined | null): Promise<NativeExternalJoin>
+  /** Joins by external commit, on the calling thread. */
+  static joinByExternalCommitSync(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupInfo: Uint8Array, options?: NativeExternalJoinOptions | undefined | null): NativeExternalJoin
+  /** Exports a signed GroupInfo (for external joins), optionally with the ratchet tree. */
+  exportGroupInfo(withRatchetTree: boolean): Uint8Array
+  /** Sets the additional authenticated data of the next message this member sends. */
+  setAad(aad: Uint8Array): void
+  /** The additional authenticated data set for the next message. */
+  aad(): Uint8Array
   /** The runtime configuration. */
   configuration(): NativeJoinConfig
   /** Changes the runtime configuration; absent fields keep their value. */
@@ -160,6 +173,16 @@ export declare class MlsGroup {
   resumptionPsk(epoch?: bigint | undefined | null): Uint8Array
   /** The encoded ratchet tree, for joiners whose Welcome does not carry it. */
   exportRatchetTree(): Uint8Array
+}
+
+/** A decrypted Welcome (openmls `ProcessedWelcome`): inspect it, then stage it. */
+export declare class ProcessedWelcome {
+  /** Decrypts a Welcome with a key package held by `provider`, signed by `signer`. */
+  static newFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, config?: NativeJoinConfig | undefined | null): ProcessedWelcome
+  /** The unverified GroupInfo and PSKs. */
+  info(): NativeWelcomeInfo
+  /** Verifies and stages the Welcome. */
+  intoStagedWelcome(ratchetTree?: Uint8Array | undefined | null, skipLifetimeValidation?: boolean | undefined | null): StagedWelcome
 }
 
 /**
@@ -210,6 +233,23 @@ export declare class StagedCommit {
   /** Describes what the commit does. */
   info(): NativeStagedCommitInfo
 }
+
+/** A verified Welcome (openmls `StagedWelcome`): accept it with `intoGroup`, or drop it. */
+export declare class StagedWelcome {
+  /** The sender, members and group context. */
+  info(): NativeStagedWelcomeInfo
+  /** Accepts the Welcome and returns the group. */
+  intoGroup(): MlsGroup
+}
+
+/**
+ * A proposal from an external sender (`ExternalProposal::new_*`): `kind` is `add` (with
+ * `keyPackage`), `remove` (with `removed`) or `groupContextExtensions` (with `extensions`).
+ */
+export declare function createExternalProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, kind: string, keyPackage?: KeyPackage | undefined | null, removed?: number | undefined | null, extensions?: Array<NativeExtension> | undefined | null): Uint8Array
+
+/** A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer. */
+export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): Uint8Array
 
 /** Every stable error code the addon can throw. */
 export declare function errorCodes(): Array<string>
@@ -318,6 +358,30 @@ export interface NativeExtension {
   externalSenders?: Array<NativeExternalSender>
   /** unknown and ratchetTree: the content bytes. */
   data?: Uint8Array
+}
+
+/** The result of an external join: the group, and the commit to send. */
+export interface NativeExternalJoin {
+  /** The joined group (the commit is already merged). */
+  group: MlsGroup
+  /** The commit and, with the ratchet-tree extension, the new GroupInfo. */
+  messages: NativeCommitMessages
+}
+
+/** Options of an external join. */
+export interface NativeExternalJoinOptions {
+  /** The ratchet tree, when the GroupInfo does not carry it. */
+  ratchetTree?: Uint8Array
+  /** The joiner's runtime configuration. */
+  config?: NativeJoinConfig
+  /** Additional authenticated data for the commit. */
+  aad?: Uint8Array
+  /** External PSKs to inject. */
+  psks?: Array<NativePsk>
+  /** SelfRemove proposals (encoded PublicMessages) to cover, e.g. of this client's old leaf. */
+  selfRemoveProposals?: Array<Uint8Array>
+  /** Accept leaves outside their lifetime. */
+  skipLifetimeValidation?: boolean
 }
 
 /** An external sender: who may send proposals to the group from outside. */
@@ -442,6 +506,30 @@ export interface NativeMember {
   signatureKey: Uint8Array
   /** The member's HPKE encryption public key. */
   encryptionKey: Uint8Array
+}
+
+/** What a message shows before processing. Nothing here is authenticated yet. */
+export interface NativeMessageInfo {
+  /** `publicMessage`, `privateMessage`, `welcome`, `groupInfo` or `keyPackage`. */
+  wireFormat: string
+  /** The group id (group messages and GroupInfos). */
+  groupId?: Uint8Array
+  /** The epoch (group messages and GroupInfos). */
+  epoch?: bigint
+  /** `application`, `proposal` or `commit` (group messages). */
+  contentType?: string
+  /** The sender (public messages). */
+  sender?: NativeSender
+  /** The additional authenticated data (private messages). */
+  authenticatedData?: Uint8Array
+  /** The ciphersuite (Welcomes, GroupInfos, key packages). */
+  ciphersuite?: number
+  /** The key package references a Welcome is for. */
+  welcomeKeyPackageRefs: Array<Uint8Array>
+  /** The group context (GroupInfos). */
+  groupContext?: NativeGroupContext
+  /** The GroupInfo extensions. */
+  groupInfoExtensions: Array<NativeExtension>
 }
 
 /**
@@ -602,5 +690,36 @@ export interface NativeStagedCommitInfo {
   removeOperations: Array<NativeRemoveOperation>
 }
 
+/** A verified Welcome: who sent it, the members, and the group context. */
+export interface NativeStagedWelcomeInfo {
+  /** The member who sent the Welcome. */
+  welcomeSender: NativeMember
+  /** This member's leaf index. */
+  ownLeafIndex: number
+  /** The members. */
+  members: Array<NativeMember>
+  /** The group context. */
+  groupContext: NativeGroupContext
+}
+
+/** The unverified GroupInfo of a Welcome. */
+export interface NativeWelcomeInfo {
+  /** The ciphersuite. */
+  ciphersuite: number
+  /** The group id (unverified). */
+  groupId: Uint8Array
+  /** The epoch (unverified). */
+  epoch: bigint
+  /** The GroupInfo extensions. */
+  extensions: Array<NativeExtension>
+  /** Whether the GroupInfo carries the ratchet tree. */
+  hasRatchetTree: boolean
+  /** The PSKs the Welcome needs. */
+  psks: Array<NativePsk>
+}
+
 /** The version of the openmls crate this addon is built with. */
 export declare function openmlsVersion(): string
+
+/** Parses any MLS message without processing it. */
+export declare function parseMessage(bytes: Uint8Array): NativeMessageInfo

@@ -5,11 +5,14 @@ mod config_types;
 mod error;
 mod key_package;
 mod mls_group;
+mod mls_message;
+mod processed_welcome;
 mod proposal_types;
 mod provider;
 mod queued_proposal;
 mod signature_key_pair;
 mod staged_commit;
+mod staged_welcome;
 mod task;
 mod types;
 

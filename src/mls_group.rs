@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, BigInt, Uint8Array};
 use napi_derive::napi;
+use openmls_node_core::external::ExternalJoinOptions;
 use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions};
 use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
@@ -182,6 +183,61 @@ fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_co
 
 fn custom_type(n: u32) -> openmls_node_core::Result<u16> {
     u16::try_from(n).map_err(|_| openmls_node_core::Error::invalid_argument(format!("proposal type {n} does not fit in 16 bits")))
+}
+
+/// Options of an external join.
+#[napi(object)]
+pub struct NativeExternalJoinOptions {
+    /// The ratchet tree, when the GroupInfo does not carry it.
+    pub ratchet_tree: Option<Uint8Array>,
+    /// The joiner's runtime configuration.
+    pub config: Option<NativeJoinConfig>,
+    /// Additional authenticated data for the commit.
+    pub aad: Option<Uint8Array>,
+    /// External PSKs to inject.
+    pub psks: Option<Vec<NativePsk>>,
+    /// SelfRemove proposals (encoded PublicMessages) to cover, e.g. of this client's old leaf.
+    pub self_remove_proposals: Option<Vec<Uint8Array>>,
+    /// Accept leaves outside their lifetime.
+    pub skip_lifetime_validation: Option<bool>,
+}
+
+/// The result of an external join: the group, and the commit to send.
+#[napi(object, object_from_js = false)]
+pub struct NativeExternalJoin {
+    /// The joined group (the commit is already merged).
+    pub group: MlsGroup,
+    /// The commit and, with the ratchet-tree extension, the new GroupInfo.
+    pub messages: NativeCommitMessages,
+}
+
+type ExternalJoinWork = Box<dyn FnOnce() -> openmls_node_core::Result<(Group, CommitOutput)> + Send>;
+
+fn external_join_job(
+    provider: &Provider,
+    signer: &SignatureKeyPair,
+    credential: &NativeCredential,
+    group_info: &[u8],
+    options: Option<&NativeExternalJoinOptions>,
+) -> openmls_node_core::Result<ExternalJoinWork> {
+    let cwk = credential_with_key(credential, signer)?;
+    let options = ExternalJoinOptions {
+        ratchet_tree: options.and_then(|o| o.ratchet_tree.as_ref()).map(|t| t.to_vec()),
+        config: options.and_then(|o| o.config.as_ref()).map(join_config_spec).unwrap_or_default(),
+        aad: options.and_then(|o| o.aad.as_ref()).map(|a| a.to_vec()),
+        psks: options.and_then(|o| o.psks.as_ref()).map(|l| l.iter().map(psk_spec).collect()).transpose()?.unwrap_or_default(),
+        self_remove_proposals: options
+            .and_then(|o| o.self_remove_proposals.as_ref())
+            .map(|l| l.iter().map(|m| m.to_vec()).collect())
+            .unwrap_or_default(),
+        skip_lifetime_validation: options.and_then(|o| o.skip_lifetime_validation).unwrap_or(false),
+    };
+    let (provider, signer, group_info) = (provider.inner.clone(), signer.inner.clone(), group_info.to_vec());
+    Ok(Box::new(move || Group::join_by_external_commit(provider, signer, cwk, &group_info, options)))
+}
+
+fn external_join_to_js((group, messages): (Group, CommitOutput)) -> napi::Result<NativeExternalJoin> {
+    Ok(NativeExternalJoin { group: MlsGroup { inner: Arc::new(group) }, messages: messages.into() })
 }
 
 fn key_packages(list: &[&KeyPackage]) -> Vec<OpenMlsKeyPackage> {
@@ -572,6 +628,51 @@ impl MlsGroup {
     #[napi]
     pub fn epoch_authenticator(&self) -> napi::Result<Uint8Array> {
         run(|| self.inner.epoch_authenticator()).map(Uint8Array::new)
+    }
+
+    /// Joins by external commit from a GroupInfo, on the libuv thread pool. The commit is already
+    /// merged on this side: send it to the group.
+    #[napi(ts_return_type = "Promise<NativeExternalJoin>")]
+    pub fn join_by_external_commit(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        credential: NativeCredential,
+        group_info: Uint8Array,
+        options: Option<NativeExternalJoinOptions>,
+    ) -> napi::Result<AsyncTask<Job<(Group, CommitOutput), NativeExternalJoin>>> {
+        let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
+        Ok(AsyncTask::new(Job::new(work, external_join_to_js)))
+    }
+
+    /// Joins by external commit, on the calling thread.
+    #[napi]
+    pub fn join_by_external_commit_sync(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        credential: NativeCredential,
+        group_info: Uint8Array,
+        options: Option<NativeExternalJoinOptions>,
+    ) -> napi::Result<NativeExternalJoin> {
+        let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
+        run(work).and_then(external_join_to_js)
+    }
+
+    /// Exports a signed GroupInfo (for external joins), optionally with the ratchet tree.
+    #[napi]
+    pub fn export_group_info(&self, with_ratchet_tree: bool) -> napi::Result<Uint8Array> {
+        run(|| self.inner.export_group_info(with_ratchet_tree)).map(Uint8Array::new)
+    }
+
+    /// Sets the additional authenticated data of the next message this member sends.
+    #[napi]
+    pub fn set_aad(&self, aad: Uint8Array) -> napi::Result<()> {
+        run(|| self.inner.set_aad(&aad))
+    }
+
+    /// The additional authenticated data set for the next message.
+    #[napi]
+    pub fn aad(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.aad()).map(Uint8Array::new)
     }
 
     /// The runtime configuration.

@@ -17,6 +17,8 @@ export {
   type ProposalMessage,
   type CommitMessages,
   type CreateGroupParams,
+  type ExternalJoinParams,
+  type ExternalJoinResult,
   type JoinFromWelcomeParams,
   type Member,
   type MlsGroupCreateConfig,
@@ -38,6 +40,8 @@ export {
   type StagedCommitInfo,
   type StagedProposal,
 } from './proposals.js'
+export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
+export { ProcessedWelcome, StagedWelcome, type CredentialValidator, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
 export { Provider, type CryptoProviderName, type ProviderOptions } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
 

@@ -12,6 +12,7 @@ import {
   type Lifetime,
 } from './extensions.js'
 import { assertSignerMatches } from './key-package.js'
+import { ProcessedWelcome, registerGroupFactory, type CredentialValidator } from './welcome.js'
 import {
   leafParamsToNative,
   proposalInfoFromNative,
@@ -88,7 +89,8 @@ export interface MlsGroupCreateConfig extends MlsGroupJoinConfig {
 /** A group's runtime configuration, as read back from it: every field is set. */
 export type MlsGroupJoinConfigValues = Required<Omit<MlsGroupJoinConfig, 'maxPastEpochs'>> & { maxPastEpochs?: number }
 
-function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
+/** @internal */
+export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
   if (!c) return undefined
   return {
     wireFormatPolicy: c.wireFormatPolicy,
@@ -129,6 +131,37 @@ export interface JoinFromWelcomeParams {
   config?: MlsGroupJoinConfig
   /** Accept leaves whose lifetime is not current (for replaying old sessions or test vectors). */
   skipLifetimeValidation?: boolean
+  /**
+   * Asked to accept every member's credential before the group is created; a refusal throws
+   * `ERR_CREDENTIAL_REJECTED` and drops the Welcome. The validator also becomes the group's
+   * (see {@link MlsGroup.setCredentialValidator}).
+   */
+  validateCredential?: CredentialValidator
+}
+
+/** Parameters of {@link MlsGroup.joinByExternalCommit}. */
+export interface ExternalJoinParams {
+  provider: Provider
+  signer: SignatureKeyPair
+  credentialWithKey: CredentialWithKey
+  /** The group's GroupInfo ({@link MlsGroup.exportGroupInfo}), as an `MLSMessage`. */
+  groupInfo: Uint8Array
+  /** The ratchet tree, when the GroupInfo does not carry it. */
+  ratchetTree?: Uint8Array
+  config?: MlsGroupJoinConfig
+  /** Additional authenticated data for the commit. */
+  aad?: Uint8Array
+  /** External PSKs to inject (every member must have stored them). */
+  psks?: PreSharedKeyId[]
+  /** SelfRemove proposals (PublicMessages) the commit should cover, e.g. one from this client's old leaf. */
+  selfRemoveProposals?: Uint8Array[]
+  skipLifetimeValidation?: boolean
+}
+
+/** The result of an external join. */
+export interface ExternalJoinResult extends CommitMessages {
+  /** The joined group; the commit is already merged on this side. */
+  group: MlsGroup
 }
 
 /** The messages a commit produces, each an encoded `MLSMessage`. */
@@ -314,6 +347,10 @@ export class StagedCommit {
   }
 }
 
+function rejected(credential: Credential): OpenMlsError {
+  return new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential validator rejected ${String(credential)}; the commit was not merged`)
+}
+
 /** Proposal type code points. */
 export const ProposalType = {
   Add: 1,
@@ -375,9 +412,24 @@ export class QueuedProposal {
 export class MlsGroup {
   /** @internal */
   readonly native: NativeGroup
+  #validator?: CredentialValidator
 
   private constructor(handle: NativeGroup) {
     this.native = handle
+  }
+
+  /** @internal */
+  static fromNative(handle: NativeGroup): MlsGroup {
+    return new MlsGroup(handle)
+  }
+
+  /**
+   * Sets the credential validator (the book's "Credential validation"): {@link MlsGroup.processMessage}
+   * asks it about every credential a commit adds or changes (`credentials_to_verify`), and throws
+   * `ERR_CREDENTIAL_REJECTED` (leaving the group unchanged) if it refuses one. `undefined` removes it.
+   */
+  setCredentialValidator(validator: CredentialValidator | undefined): void {
+    this.#validator = validator
   }
 
   /** Creates a group with the caller as its only member. */
@@ -404,9 +456,71 @@ export class MlsGroup {
    * off the event loop. If joining fails, the key package stays available for a retry.
    */
   static async joinFromWelcome(params: JoinFromWelcomeParams): Promise<MlsGroup> {
-    const { provider, signer, welcome } = MlsGroup.checkJoin(params)
+    const { provider, signer, welcome, validateCredential } = MlsGroup.checkJoin(params)
+    if (validateCredential) {
+      const staged = ProcessedWelcome.newFromWelcome({ provider, signer, welcome, config: params.config }).intoStagedWelcome(params)
+      await staged.validate(validateCredential)
+      const group = staged.intoGroup()
+      group.setCredentialValidator(validateCredential)
+      return group
+    }
     const handle = await callAsync(() => native.MlsGroup.joinFromWelcome(provider.native, signer.native, welcome, MlsGroup.joinOptions(params)))
     return new MlsGroup(handle)
+  }
+
+  /**
+   * Joins by external commit from the group's GroupInfo (the book's "Join a group with an external
+   * commit"), off the event loop. Send the returned `commit` to the group; it is already merged here.
+   * An old leaf of this client (same signature key) is replaced: that is how a client resyncs.
+   */
+  static async joinByExternalCommit(params: ExternalJoinParams): Promise<ExternalJoinResult> {
+    const r = await callAsync(() => call(() => native.MlsGroup.joinByExternalCommit(...MlsGroup.externalJoinArgs(params))))
+    return { group: new MlsGroup(r.group), ...r.messages }
+  }
+
+  /** {@link MlsGroup.joinByExternalCommit} on the calling thread. */
+  static joinByExternalCommitSync(params: ExternalJoinParams): ExternalJoinResult {
+    const r = call(() => native.MlsGroup.joinByExternalCommitSync(...MlsGroup.externalJoinArgs(params)))
+    return { group: new MlsGroup(r.group), ...r.messages }
+  }
+
+  private static externalJoinArgs(p: ExternalJoinParams) {
+    assertBytes(p.groupInfo, 'groupInfo')
+    assertSignerMatches(p.credentialWithKey, p.signer)
+    return [
+      p.provider.native,
+      p.signer.native,
+      credentialToNative(p.credentialWithKey.credential),
+      p.groupInfo,
+      {
+        ratchetTree: p.ratchetTree,
+        config: joinConfigToNative(p.config),
+        aad: p.aad,
+        psks: p.psks?.map(pskToNative),
+        selfRemoveProposals: p.selfRemoveProposals,
+        skipLifetimeValidation: p.skipLifetimeValidation,
+      },
+    ] as const
+  }
+
+  /** A signed GroupInfo for external joiners (with the ExternalPub extension), optionally carrying the ratchet tree. */
+  exportGroupInfo(options: { withRatchetTree?: boolean } = {}): Uint8Array {
+    return call(() => this.native.exportGroupInfo(options.withRatchetTree ?? true))
+  }
+
+  /**
+   * Sets the additional authenticated data of the next message this member sends: application
+   * message, proposal or commit (the book's "Using Additional Authenticated Data"). It applies to
+   * one message.
+   */
+  setAad(aad: Uint8Array): void {
+    assertBytes(aad, 'aad')
+    call(() => this.native.setAad(aad))
+  }
+
+  /** The additional authenticated data set for the next message. */
+  get aad(): Uint8Array {
+    return call(() => this.native.aad())
   }
 
   /** {@link MlsGroup.joinFromWelcome} on the calling thread. */
@@ -675,13 +789,27 @@ export class MlsGroup {
    */
   async processMessage(message: Uint8Array): Promise<ProcessedMessage> {
     assertBytes(message, 'message')
-    return processedFromNative(await callAsync(() => this.native.processMessage(message)))
+    const processed = processedFromNative(await callAsync(() => this.native.processMessage(message)))
+    if (this.#validator && processed.kind === 'commit') {
+      for (const credential of processed.stagedCommit.credentialsToVerify) {
+        if (!(await this.#validator(credential, { source: 'commit', groupId: processed.groupId }))) throw rejected(credential)
+      }
+    }
+    return processed
   }
 
-  /** {@link MlsGroup.processMessage} on the calling thread. */
+  /** {@link MlsGroup.processMessage} on the calling thread. A validator must answer synchronously here. */
   processMessageSync(message: Uint8Array): ProcessedMessage {
     assertBytes(message, 'message')
-    return processedFromNative(call(() => this.native.processMessageSync(message)))
+    const processed = processedFromNative(call(() => this.native.processMessageSync(message)))
+    if (this.#validator && processed.kind === 'commit') {
+      for (const credential of processed.stagedCommit.credentialsToVerify) {
+        const verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId })
+        if (typeof verdict !== 'boolean') throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator')
+        if (!verdict) throw rejected(credential)
+      }
+    }
+    return processed
   }
 
   /** Merges a staged commit from {@link MlsGroup.processMessage}, entering the next epoch. */
@@ -802,3 +930,5 @@ export class MlsGroup {
     }
   }
 }
+
+registerGroupFactory(MlsGroup.fromNative, joinConfigToNative)

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     UnknownProposal,
     /// A PSK the operation needs is not stored.
     PskNotFound,
+    /// The application's credential validator rejected a credential.
+    CredentialRejected,
     /// The storage layer failed.
     Storage,
     /// A cryptographic primitive failed.
@@ -101,6 +103,7 @@ impl ErrorCode {
         ErrorCode::InvalidExtension,
         ErrorCode::UnknownProposal,
         ErrorCode::PskNotFound,
+        ErrorCode::CredentialRejected,
         ErrorCode::Storage,
         ErrorCode::Crypto,
         ErrorCode::Internal,
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::InvalidExtension => "ERR_INVALID_EXTENSION",
             ErrorCode::UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
             ErrorCode::PskNotFound => "ERR_PSK_NOT_FOUND",
+            ErrorCode::CredentialRejected => "ERR_CREDENTIAL_REJECTED",
             ErrorCode::Storage => "ERR_STORAGE",
             ErrorCode::Crypto => "ERR_CRYPTO",
             ErrorCode::Internal => "ERR_INTERNAL",

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_traits::storage::StorageProvider as _;
 use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
@@ -57,6 +56,17 @@ pub struct CommitOutput {
     pub welcome: Option<Vec<u8>>,
     /// The new epoch's GroupInfo, when the group uses the ratchet-tree extension.
     pub group_info: Option<Vec<u8>>,
+}
+
+impl From<&Member> for MemberInfo {
+    fn from(m: &Member) -> Self {
+        Self {
+            index: m.index.u32(),
+            credential: CredentialInfo::from(&m.credential),
+            signature_key: m.signature_key.clone(),
+            encryption_key: m.encryption_key.clone(),
+        }
+    }
 }
 
 impl CommitOutput {
@@ -151,7 +161,8 @@ impl Group {
         Ok(Self::wrap(provider, signer, group))
     }
 
-    /// Joins a group from a Welcome, using a key package this provider created.
+    /// Joins a group from a Welcome, using a key package this provider created: the two-phase
+    /// join of [`crate::welcome`] with every check passing.
     ///
     /// If joining fails, the consumed key package is put back, so the application can retry
     /// (for example with the ratchet tree it forgot to pass).
@@ -161,48 +172,14 @@ impl Group {
         welcome: &[u8],
         options: JoinOptions,
     ) -> Result<Self> {
-        let welcome = codec::decode_welcome(welcome)?;
-        let ratchet_tree = options
-            .ratchet_tree
-            .as_deref()
-            .map(codec::decode_ratchet_tree)
-            .transpose()?;
-        let config = JoinConfigSpec {
-            use_ratchet_tree_extension: Some(options.config.use_ratchet_tree_extension.unwrap_or(ratchet_tree.is_none())),
-            ..options.config.clone()
-        }
-        .to_openmls(None)?;
+        crate::welcome::PendingWelcome::new(provider, signer, welcome, options.config)?
+            .stage(options.ratchet_tree.as_deref(), options.skip_lifetime_validation)?
+            .into_group()
+    }
 
-        let consumed = find_key_package(&provider, &welcome)?;
-        let joined = (|| {
-            let mut builder = StagedWelcome::build_from_welcome(provider.as_ref(), &config, welcome)?;
-            if let Some(tree) = ratchet_tree {
-                builder = builder.with_ratchet_tree(tree);
-            }
-            if options.skip_lifetime_validation {
-                builder = builder.skip_lifetime_validation();
-            }
-            let staged = builder.build()?;
-            let own_key = staged
-                .own_leaf_node()
-                .map(|leaf| leaf.signature_key().as_slice().to_vec());
-            if own_key.as_deref() != Some(signer.public()) {
-                return Err(Error::invalid_argument(
-                    "the signer does not match the key package this Welcome is for",
-                ));
-            }
-            Ok(staged.into_group(provider.as_ref())?)
-        })();
-        match joined {
-            Ok(group) => Ok(Self::wrap(provider, signer, group)),
-            Err(err) => {
-                if let Some((hash_ref, bundle)) = consumed {
-                    // Best effort: the original error is what the caller needs to see.
-                    let _ = provider.storage().write_key_package(&hash_ref, &bundle);
-                }
-                Err(err)
-            }
-        }
+    /// Wraps an openmls group with the provider and signer it uses.
+    pub(crate) fn from_parts(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Self {
+        Self::wrap(provider, signer, group)
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
@@ -373,14 +350,28 @@ impl Group {
         Ok(self.lock()?.pending_commit().is_some())
     }
 
-    /// Encrypts an application message, with optional additional authenticated data.
+    /// Sets the additional authenticated data of the next message this member sends (application
+    /// message, proposal or commit). openmls clears it after that message.
+    pub fn set_aad(&self, aad: &[u8]) -> Result<()> {
+        self.lock()?.set_aad(aad.to_vec());
+        Ok(())
+    }
+
+    /// The additional authenticated data set for the next message.
+    pub fn aad(&self) -> Result<Vec<u8>> {
+        Ok(self.lock()?.aad().to_vec())
+    }
+
+    /// Encrypts an application message. `aad`, when given, replaces what [`Group::set_aad`] set.
     pub fn create_message(&self, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
         let signer = self.signer()?;
         let mut group = self.lock()?;
         if !group.is_active() {
             return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
         }
-        group.set_aad(aad.map(<[u8]>::to_vec).unwrap_or_default());
+        if let Some(aad) = aad {
+            group.set_aad(aad.to_vec());
+        }
         let message = group
             .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
             .map_err(|e| match &e {
@@ -430,16 +421,7 @@ impl Group {
 
     /// The group's members, in leaf order.
     pub fn members(&self) -> Result<Vec<MemberInfo>> {
-        Ok(self
-            .lock()?
-            .members()
-            .map(|m| MemberInfo {
-                index: m.index.u32(),
-                credential: CredentialInfo::from(&m.credential),
-                signature_key: m.signature_key,
-                encryption_key: m.encryption_key,
-            })
-            .collect())
+        Ok(self.lock()?.members().map(|m| MemberInfo::from(&m)).collect())
     }
 
     /// This member's leaf index.
@@ -574,17 +556,3 @@ fn check_epoch(group: &MlsGroup, message_epoch: u64) -> Result<()> {
     Ok(())
 }
 
-/// Finds the stored key package bundle a Welcome is for, so it can be restored if the join fails.
-fn find_key_package(provider: &Provider, welcome: &Welcome) -> Result<Option<(KeyPackageRef, KeyPackageBundle)>> {
-    for secrets in welcome.secrets() {
-        let hash_ref = secrets.new_member();
-        let bundle: Option<KeyPackageBundle> = provider
-            .storage()
-            .key_package(&hash_ref)
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
-        if let Some(bundle) = bundle {
-            return Ok(Some((hash_ref, bundle)));
-        }
-    }
-    Ok(None)
-}

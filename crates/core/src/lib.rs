@@ -8,15 +8,18 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod extensions;
+pub mod external;
 pub mod group;
 pub mod guard;
 pub mod identity;
 pub mod key_package;
 pub mod leaf;
+pub mod message;
 pub mod processed;
 pub mod proposal;
 pub mod provider;
 pub mod psk;
+pub mod welcome;
 
 pub use error::{Error, ErrorCode, Result};
 pub use openmls;

@@ -1,0 +1,74 @@
+//! `ProcessedWelcome`: a decrypted Welcome whose GroupInfo is not verified yet.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi_derive::napi;
+use openmls_node_core::welcome::PendingWelcome;
+
+use crate::config_types::{join_config_spec, native_extensions, NativeExtension, NativeJoinConfig};
+use crate::error::run;
+use crate::proposal_types::NativePsk;
+use crate::provider::Provider;
+use crate::signature_key_pair::SignatureKeyPair;
+use crate::staged_welcome::StagedWelcome;
+
+/// The unverified GroupInfo of a Welcome.
+#[napi(object)]
+pub struct NativeWelcomeInfo {
+    /// The ciphersuite.
+    pub ciphersuite: u32,
+    /// The group id (unverified).
+    pub group_id: Uint8Array,
+    /// The epoch (unverified).
+    pub epoch: BigInt,
+    /// The GroupInfo extensions.
+    pub extensions: Vec<NativeExtension>,
+    /// Whether the GroupInfo carries the ratchet tree.
+    pub has_ratchet_tree: bool,
+    /// The PSKs the Welcome needs.
+    pub psks: Vec<NativePsk>,
+}
+
+/// A decrypted Welcome (openmls `ProcessedWelcome`): inspect it, then stage it.
+#[napi]
+pub struct ProcessedWelcome {
+    inner: Arc<PendingWelcome>,
+}
+
+#[napi]
+impl ProcessedWelcome {
+    /// Decrypts a Welcome with a key package held by `provider`, signed by `signer`.
+    #[napi(factory)]
+    pub fn new_from_welcome(
+        provider: &Provider,
+        signer: &SignatureKeyPair,
+        welcome: Uint8Array,
+        config: Option<NativeJoinConfig>,
+    ) -> napi::Result<Self> {
+        let config = config.as_ref().map(join_config_spec).unwrap_or_default();
+        run(|| PendingWelcome::new(provider.inner.clone(), signer.inner.clone(), &welcome, config))
+            .map(|w| Self { inner: Arc::new(w) })
+    }
+
+    /// The unverified GroupInfo and PSKs.
+    #[napi]
+    pub fn info(&self) -> NativeWelcomeInfo {
+        let i = self.inner.info().clone();
+        NativeWelcomeInfo {
+            ciphersuite: i.ciphersuite as u32,
+            group_id: Uint8Array::new(i.group_id),
+            epoch: BigInt::from(i.epoch),
+            extensions: native_extensions(i.extensions),
+            has_ratchet_tree: i.has_ratchet_tree,
+            psks: i.psks.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Verifies and stages the Welcome.
+    #[napi]
+    pub fn into_staged_welcome(&self, ratchet_tree: Option<Uint8Array>, skip_lifetime_validation: Option<bool>) -> napi::Result<StagedWelcome> {
+        run(|| self.inner.stage(ratchet_tree.as_deref(), skip_lifetime_validation.unwrap_or(false)))
+            .map(|s| StagedWelcome { inner: Arc::new(s) })
+    }
+}

@@ -1,0 +1,90 @@
+import { assertBytes, call } from './errors.js'
+import { native } from './native.js'
+import { extensionFromNative, extensionsToNative, type Extension } from './extensions.js'
+import { groupContextFromNative, senderFromNative, type GroupContext, type Sender } from './proposals.js'
+import type { KeyPackage } from './key-package.js'
+import type { SignatureKeyPair } from './signature-key-pair.js'
+
+/** What an MLS message shows before processing (the book's "Deserializing messages"). Nothing is authenticated yet. */
+export type MessageInfo =
+  | { wireFormat: 'publicMessage'; groupId: Uint8Array; epoch: bigint; contentType: ContentType; sender: Sender }
+  | { wireFormat: 'privateMessage'; groupId: Uint8Array; epoch: bigint; contentType: ContentType; authenticatedData: Uint8Array }
+  | { wireFormat: 'welcome'; ciphersuite: number; keyPackageRefs: Uint8Array[] }
+  | { wireFormat: 'groupInfo'; groupId: Uint8Array; epoch: bigint; ciphersuite: number; groupContext: GroupContext; extensions: Extension[] }
+  | { wireFormat: 'keyPackage'; ciphersuite: number }
+
+/** The content type of a group message. */
+export type ContentType = 'application' | 'proposal' | 'commit'
+
+/** Reading MLS messages (openmls `MlsMessageIn`). */
+export const MlsMessage = {
+  /**
+   * Parses any MLS message into its body type, so an application can route it (to a group, to the
+   * join flow, to the key package directory) before processing it.
+   */
+  parse(bytes: Uint8Array): MessageInfo {
+    assertBytes(bytes, 'bytes')
+    const m = call(() => native.parseMessage(bytes))
+    switch (m.wireFormat) {
+      case 'publicMessage':
+        return { wireFormat: 'publicMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, sender: senderFromNative(m.sender!) }
+      case 'privateMessage':
+        return { wireFormat: 'privateMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, authenticatedData: m.authenticatedData! }
+      case 'welcome':
+        return { wireFormat: 'welcome', ciphersuite: m.ciphersuite!, keyPackageRefs: m.welcomeKeyPackageRefs }
+      case 'groupInfo':
+        return {
+          wireFormat: 'groupInfo',
+          groupId: m.groupId!,
+          epoch: m.epoch!,
+          ciphersuite: m.ciphersuite!,
+          groupContext: groupContextFromNative(m.groupContext!),
+          extensions: m.groupInfoExtensions.map(extensionFromNative),
+        }
+      default:
+        return { wireFormat: 'keyPackage', ciphersuite: m.ciphersuite! }
+    }
+  },
+}
+
+/** Where an external proposal goes: the group's id and current epoch. */
+export interface ExternalProposalTarget {
+  groupId: Uint8Array
+  epoch: bigint
+}
+
+/**
+ * A new member's proposal to join a group (openmls `JoinProposal`, the book's "External
+ * proposal"): signed with the key package's signer; members see it as `externalJoinProposal`.
+ */
+export const JoinProposal = {
+  create(params: ExternalProposalTarget & { signer: SignatureKeyPair; keyPackage: KeyPackage }): Uint8Array {
+    assertBytes(params.groupId, 'groupId')
+    return call(() => native.createJoinProposal(params.signer.native, params.keyPackage.native, params.groupId, params.epoch))
+  },
+}
+
+/** Who sends an external proposal: a signer listed at `senderIndex` in the group's ExternalSenders extension. */
+export interface ExternalSenderParams extends ExternalProposalTarget {
+  signer: SignatureKeyPair
+  senderIndex: number
+}
+
+/**
+ * Proposals from an external sender (openmls `ExternalProposal`): a Node delivery service that is
+ * listed in a group's ExternalSenders extension can propose adds, removes and group context
+ * extensions with its own signer.
+ */
+export const ExternalProposal = {
+  add(params: ExternalSenderParams & { keyPackage: KeyPackage }): Uint8Array {
+    return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'add', params.keyPackage.native))
+  },
+  remove(params: ExternalSenderParams & { removed: number }): Uint8Array {
+    return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'remove', undefined, params.removed))
+  },
+  groupContextExtensions(params: ExternalSenderParams & { extensions: Extension[] }): Uint8Array {
+    return call(() =>
+      native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'groupContextExtensions', undefined, undefined, extensionsToNative(params.extensions)),
+    )
+  },
+}

@@ -1,0 +1,148 @@
+import type { NativeMember } from '../index.js'
+import { assertBytes, call, OpenMlsError } from './errors.js'
+import { native } from './native.js'
+import { credentialFromNative, type Credential } from './credential.js'
+import { extensionFromNative, type Extension } from './extensions.js'
+import { groupContextFromNative, pskFromNative, type GroupContext, type PreSharedKeyId } from './proposals.js'
+import type { Provider } from './provider.js'
+import type { SignatureKeyPair } from './signature-key-pair.js'
+import type { Member, MlsGroup, MlsGroupJoinConfig } from './mls-group.js'
+
+/** @internal */
+export function memberFromNative(m: NativeMember): Member {
+  return { index: m.index, credential: credentialFromNative(m.credential), signatureKey: m.signatureKey, encryptionKey: m.encryptionKey }
+}
+
+/**
+ * Decides whether a credential is acceptable (the book's "Credential validation"): the application
+ * checks it against its Authentication Service. `context` says where it was found.
+ */
+export type CredentialValidator = (
+  credential: Credential,
+  context: { source: 'welcome' | 'commit'; signatureKey?: Uint8Array; groupId: Uint8Array },
+) => boolean | Promise<boolean>
+
+/** The unverified GroupInfo a Welcome carries. */
+export interface UnverifiedGroupInfo {
+  ciphersuite: number
+  groupId: Uint8Array
+  epoch: bigint
+  /** GroupInfo extensions (ratchet tree, external pub, ...). */
+  extensions: Extension[]
+  hasRatchetTree: boolean
+}
+
+/** Parameters of {@link ProcessedWelcome.newFromWelcome}. */
+export interface ProcessWelcomeParams {
+  provider: Provider
+  signer: SignatureKeyPair
+  welcome: Uint8Array
+  config?: MlsGroupJoinConfig
+}
+
+/**
+ * A decrypted Welcome whose GroupInfo is not verified yet (openmls `ProcessedWelcome`, the book's
+ * "Examining a welcome message"). Creating it consumes the key package the Welcome is for
+ * (unless last resort); if staging fails, the key package is put back.
+ */
+export class ProcessedWelcome {
+  /** @internal */
+  readonly native: InstanceType<typeof native.ProcessedWelcome>
+  #groupId: Uint8Array
+
+  private constructor(handle: InstanceType<typeof native.ProcessedWelcome>) {
+    this.native = handle
+    this.#groupId = handle.info().groupId
+  }
+
+  /** Decrypts a Welcome with a key package this provider created. */
+  static newFromWelcome(params: ProcessWelcomeParams): ProcessedWelcome {
+    assertBytes(params.welcome, 'welcome')
+    return new ProcessedWelcome(
+      call(() => native.ProcessedWelcome.newFromWelcome(params.provider.native, params.signer.native, params.welcome, joinConfigToNative(params.config))),
+    )
+  }
+
+  /** The GroupInfo, before verification: use it to decide whether to continue, not to trust it. */
+  get unverifiedGroupInfo(): UnverifiedGroupInfo {
+    const i = this.native.info()
+    return { ciphersuite: i.ciphersuite, groupId: i.groupId, epoch: i.epoch, extensions: i.extensions.map(extensionFromNative), hasRatchetTree: i.hasRatchetTree }
+  }
+
+  /** The PSKs the Welcome needs (store external ones before staging). */
+  get psks(): PreSharedKeyId[] {
+    return this.native.info().psks.map(pskFromNative)
+  }
+
+  /** Verifies the Welcome and stages it. Pass the ratchet tree if the GroupInfo does not carry it. */
+  intoStagedWelcome(options: { ratchetTree?: Uint8Array; skipLifetimeValidation?: boolean } = {}): StagedWelcome {
+    if (options.ratchetTree !== undefined) assertBytes(options.ratchetTree, 'ratchetTree')
+    return new StagedWelcome(call(() => this.native.intoStagedWelcome(options.ratchetTree, options.skipLifetimeValidation)), this.#groupId)
+  }
+}
+
+/**
+ * A verified Welcome (openmls `StagedWelcome`): inspect the sender, the members and the group
+ * context, then accept it with {@link StagedWelcome.intoGroup}, or drop it.
+ */
+export class StagedWelcome {
+  /** @internal */
+  readonly native: InstanceType<typeof native.StagedWelcome>
+  readonly #groupId: Uint8Array
+
+  /** @internal */
+  constructor(handle: InstanceType<typeof native.StagedWelcome>, groupId: Uint8Array) {
+    this.native = handle
+    this.#groupId = groupId
+  }
+
+  /** The member who sent the Welcome. */
+  get welcomeSender(): Member {
+    return memberFromNative(this.native.info().welcomeSender)
+  }
+
+  /** This member's leaf index. */
+  get ownLeafIndex(): number {
+    return this.native.info().ownLeafIndex
+  }
+
+  /** The group's members. */
+  get members(): Member[] {
+    return this.native.info().members.map(memberFromNative)
+  }
+
+  /** The group context: protocol version, ciphersuite, extensions (with RequiredCapabilities), tree hash, transcript hash. */
+  get groupContext(): GroupContext {
+    return groupContextFromNative(this.native.info().groupContext)
+  }
+
+  /**
+   * Runs a credential validator over every member; throws `ERR_CREDENTIAL_REJECTED` on the first
+   * refusal (the Welcome is then dropped).
+   */
+  async validate(validator: CredentialValidator): Promise<void> {
+    for (const m of this.members) {
+      if (!(await validator(m.credential, { source: 'welcome', signatureKey: m.signatureKey, groupId: this.#groupId }))) {
+        throw new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential of member ${m.index} was rejected`)
+      }
+    }
+  }
+
+  /** Accepts the Welcome: the group is stored and returned. */
+  intoGroup(): MlsGroup {
+    return groupFromNative(call(() => this.native.intoGroup()))
+  }
+}
+
+// Set by mls-group.ts, which imports this module (avoids a runtime import cycle).
+let groupFromNative: (handle: InstanceType<typeof native.MlsGroup>) => MlsGroup
+let joinConfigToNative: (c: MlsGroupJoinConfig | undefined) => ReturnType<typeof import('./mls-group.js').joinConfigToNative>
+
+/** @internal */
+export function registerGroupFactory(
+  factory: typeof groupFromNative,
+  configToNative: typeof joinConfigToNative,
+): void {
+  groupFromNative = factory
+  joinConfigToNative = configToNative
+}
