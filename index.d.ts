@@ -723,3 +723,6 @@ export declare function openmlsVersion(): string
 
 /** Parses any MLS message without processing it. */
 export declare function parseMessage(bytes: Uint8Array): NativeMessageInfo
+
+/** The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite. */
+export declare function signatureSchemeFor(ciphersuite: number): number

@@ -865,3 +865,4 @@ module.exports.createJoinProposal = nativeBinding.createJoinProposal
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.openmlsVersion = nativeBinding.openmlsVersion
 module.exports.parseMessage = nativeBinding.parseMessage
+module.exports.signatureSchemeFor = nativeBinding.signatureSchemeFor

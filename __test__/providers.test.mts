@@ -1,11 +1,15 @@
 import test from 'ava'
-import { Ciphersuite, OpenMlsError, Provider } from 'openmls-node'
+import { Ciphersuite, OpenMlsError, Provider, ciphersuiteName } from 'openmls-node'
 import { Client, add, applyCommit, assertAgree, assertRoundTrip } from './helpers.mjs'
 
-test('rustcrypto is the default provider and supports suites 1, 2 and 3', (t) => {
+test('rustcrypto is the default provider: suites 1, 2, 3 and the ML-KEM post-quantum suites', (t) => {
   const p = new Provider()
   t.is(p.crypto, 'rustcrypto')
-  t.deepEqual([...p.supportedCiphersuites()].sort(), [1, 2, 3])
+  const suites = p.supportedCiphersuites()
+  for (const s of [1, 2, 3, Ciphersuite.MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519, Ciphersuite.MLS_192_MLKEM768_AES256GCM_SHA384_MLDSA65]) {
+    t.true(suites.includes(s), ciphersuiteName(s))
+  }
+  t.false(suites.includes(Ciphersuite.MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519), 'X-Wing is libcrux only')
 })
 
 test('libcrux is selectable and supports the X25519 suites', (t) => {
@@ -13,6 +17,7 @@ test('libcrux is selectable and supports the X25519 suites', (t) => {
   t.is(p.crypto, 'libcrux')
   t.true(p.supportedCiphersuites().includes(Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519))
   t.true(p.supportedCiphersuites().includes(Ciphersuite.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519))
+  t.true(p.supportedCiphersuites().includes(Ciphersuite.MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519), 'X-Wing (0x004D)')
 })
 
 test('an unknown provider name is a typed error', (t) => {
@@ -23,7 +28,7 @@ test('an unknown provider name is a typed error', (t) => {
 
 for (const crypto of ['rustcrypto', 'libcrux'] as const) {
   for (const suite of new Provider({ crypto }).supportedCiphersuites()) {
-    test(`${crypto}: full add / message / update / remove cycle on suite ${suite}`, async (t) => {
+    test(`${crypto}: full add / message / update / remove cycle on ${ciphersuiteName(suite)}`, async (t) => {
       const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => new Client(n, suite, crypto))
       alice.createGroup()
       t.is(alice.g.ciphersuite, suite)

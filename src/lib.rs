@@ -24,6 +24,18 @@ pub fn openmls_version() -> String {
     "0.9.2".to_string()
 }
 
+/// The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite.
+#[napi]
+pub fn signature_scheme_for(ciphersuite: u32) -> napi::Result<u32> {
+    error::run(|| {
+        let code = u16::try_from(ciphersuite).map_err(|_| openmls_node_core::Error::invalid_argument("ciphersuite out of range"))?;
+        let suite = openmls_node_core::openmls::prelude::Ciphersuite::try_from(code).map_err(|_| {
+            openmls_node_core::Error::new(openmls_node_core::ErrorCode::UnsupportedCiphersuite, format!("unknown ciphersuite 0x{code:04x}"))
+        })?;
+        Ok(suite.signature_algorithm() as u32)
+    })
+}
+
 /// Every stable error code the addon can throw.
 #[napi]
 pub fn error_codes() -> Vec<String> {
