@@ -153,6 +153,12 @@ export declare class MlsGroup {
   static joinByExternalCommit(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupInfo: Uint8Array, options?: NativeExternalJoinOptions | undefined | null): Promise<NativeExternalJoin>
   /** Joins by external commit, on the calling thread. */
   static joinByExternalCommitSync(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupInfo: Uint8Array, options?: NativeExternalJoinOptions | undefined | null): NativeExternalJoin
+  /** The members outside `ownPartition`, whom a fork re-add replaces. */
+  forkComplement(ownPartition: Array<number>): Array<NativeMember>
+  /** Recovers from a fork by re-adding the members outside `ownPartition` with fresh key packages. */
+  recoverForkByReadding(ownPartition: Array<number>, keyPackages: Array<KeyPackage>): NativeCommitMessages
+  /** Recovers from a fork by rebooting into a new group that invites `keyPackages`. */
+  reboot(newGroupId: Uint8Array, keyPackages: Array<KeyPackage>, extensions?: Array<NativeExtension> | undefined | null): NativeExternalJoin
   /** Exports a signed GroupInfo (for external joins), optionally with the ratchet tree. */
   exportGroupInfo(withRatchetTree: boolean): Uint8Array
   /** Sets the additional authenticated data of the next message this member sends. */
@@ -182,7 +188,7 @@ export declare class ProcessedWelcome {
   /** The unverified GroupInfo and PSKs. */
   info(): NativeWelcomeInfo
   /** Verifies and stages the Welcome. */
-  intoStagedWelcome(ratchetTree?: Uint8Array | undefined | null, skipLifetimeValidation?: boolean | undefined | null): StagedWelcome
+  intoStagedWelcome(ratchetTree?: Uint8Array | undefined | null, skipLifetimeValidation?: boolean | undefined | null, replaceOldGroup?: boolean | undefined | null): StagedWelcome
 }
 
 /**
@@ -439,6 +445,8 @@ export interface NativeJoinOptions {
   config?: NativeJoinConfig
   /** Accept leaves whose lifetime is not current. */
   skipLifetimeValidation?: boolean
+  /** Replace a stored group with the same id (rejoining after a fork or lost state). */
+  replaceOldGroup?: boolean
 }
 
 /** The options of openmls's `KeyPackageBuilder`. */

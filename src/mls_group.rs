@@ -33,6 +33,8 @@ pub struct NativeJoinOptions {
     pub config: Option<NativeJoinConfig>,
     /// Accept leaves whose lifetime is not current.
     pub skip_lifetime_validation: Option<bool>,
+    /// Replace a stored group with the same id (rejoining after a fork or lost state).
+    pub replace_old_group: Option<bool>,
 }
 
 /// A processed message. `kind` is `application`, `proposal`, `externalJoinProposal`, `commit`,
@@ -112,6 +114,7 @@ fn join_job(
         ratchet_tree: options.as_ref().and_then(|o| o.ratchet_tree.as_ref().map(|t| t.to_vec())),
         config: options.as_ref().and_then(|o| o.config.as_ref()).map(join_config_spec).unwrap_or_default(),
         skip_lifetime_validation: options.as_ref().and_then(|o| o.skip_lifetime_validation).unwrap_or(false),
+        replace_old_group: options.as_ref().and_then(|o| o.replace_old_group).unwrap_or(false),
     };
     move || Group::join(provider, signer, &welcome, options)
 }
@@ -655,6 +658,28 @@ impl MlsGroup {
     ) -> napi::Result<NativeExternalJoin> {
         let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
         run(work).and_then(external_join_to_js)
+    }
+
+    /// The members outside `ownPartition`, whom a fork re-add replaces.
+    #[napi]
+    pub fn fork_complement(&self, own_partition: Vec<u32>) -> napi::Result<Vec<NativeMember>> {
+        run(|| self.inner.fork_complement(&own_partition)).map(|l| l.into_iter().map(Into::into).collect())
+    }
+
+    /// Recovers from a fork by re-adding the members outside `ownPartition` with fresh key packages.
+    #[napi]
+    pub fn recover_fork_by_readding(&self, own_partition: Vec<u32>, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+        run(|| self.inner.recover_fork_by_readding(&own_partition, self::key_packages(&key_packages))).map(Into::into)
+    }
+
+    /// Recovers from a fork by rebooting into a new group that invites `keyPackages`.
+    #[napi]
+    pub fn reboot(&self, new_group_id: Uint8Array, key_packages: Vec<&KeyPackage>, extensions: Option<Vec<NativeExtension>>) -> napi::Result<NativeExternalJoin> {
+        run(|| {
+            let specs = extensions.as_ref().map(|_| extension_specs(&extensions)).transpose()?;
+            self.inner.reboot(&new_group_id, specs.as_deref(), self::key_packages(&key_packages))
+        })
+        .and_then(external_join_to_js)
     }
 
     /// Exports a signed GroupInfo (for external joins), optionally with the ratchet tree.

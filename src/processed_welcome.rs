@@ -67,8 +67,13 @@ impl ProcessedWelcome {
 
     /// Verifies and stages the Welcome.
     #[napi]
-    pub fn into_staged_welcome(&self, ratchet_tree: Option<Uint8Array>, skip_lifetime_validation: Option<bool>) -> napi::Result<StagedWelcome> {
-        run(|| self.inner.stage(ratchet_tree.as_deref(), skip_lifetime_validation.unwrap_or(false)))
+    pub fn into_staged_welcome(
+        &self,
+        ratchet_tree: Option<Uint8Array>,
+        skip_lifetime_validation: Option<bool>,
+        replace_old_group: Option<bool>,
+    ) -> napi::Result<StagedWelcome> {
+        run(|| self.inner.stage(ratchet_tree.as_deref(), skip_lifetime_validation.unwrap_or(false), replace_old_group.unwrap_or(false)))
             .map(|s| StagedWelcome { inner: Arc::new(s) })
     }
 }

@@ -12,7 +12,7 @@ import {
   type Lifetime,
 } from './extensions.js'
 import { assertSignerMatches } from './key-package.js'
-import { ProcessedWelcome, registerGroupFactory, type CredentialValidator } from './welcome.js'
+import { memberFromNative, ProcessedWelcome, registerGroupFactory, type CredentialValidator } from './welcome.js'
 import {
   leafParamsToNative,
   proposalInfoFromNative,
@@ -131,6 +131,8 @@ export interface JoinFromWelcomeParams {
   config?: MlsGroupJoinConfig
   /** Accept leaves whose lifetime is not current (for replaying old sessions or test vectors). */
   skipLifetimeValidation?: boolean
+  /** Replace a group with the same id this provider already stores (rejoining after a fork). */
+  replaceOldGroup?: boolean
   /**
    * Asked to accept every member's credential before the group is created; a refusal throws
    * `ERR_CREDENTIAL_REJECTED` and drops the Welcome. The validator also becomes the group's
@@ -503,6 +505,36 @@ export class MlsGroup {
     ] as const
   }
 
+  /**
+   * The members outside `ownPartition` (this member's side of a fork, including itself), whom
+   * {@link MlsGroup.recoverForkByReadding} replaces. Fetch a fresh key package for each.
+   */
+  forkComplement(ownPartition: number[]): Member[] {
+    assertLeafIndices(ownPartition, 'ownPartition')
+    return call(() => this.native.forkComplement(ownPartition)).map(memberFromNative)
+  }
+
+  /**
+   * Fork resolution by re-adding (the book's "readd"): removes the members outside `ownPartition`
+   * and adds them back from `keyPackages` (one per member of {@link MlsGroup.forkComplement}, in
+   * the same order), in one commit. They rejoin from the Welcome with `replaceOldGroup: true`.
+   */
+  recoverForkByReadding(ownPartition: number[], keyPackages: KeyPackage[]): AddMembersResult {
+    assertLeafIndices(ownPartition, 'ownPartition')
+    return call(() => this.native.recoverForkByReadding(ownPartition, keyPackages.map((k) => k.native))) as AddMembersResult
+  }
+
+  /**
+   * Fork resolution by rebooting (the book's "reboot"): creates a new group `newGroupId` with this
+   * group's configuration and extensions (or `extensions`) and invites `keyPackages`. The new
+   * group's commit is pending: merge it with {@link MlsGroup.mergePendingCommit}.
+   */
+  reboot(params: { newGroupId: Uint8Array; keyPackages: KeyPackage[]; extensions?: Extension[] }): ExternalJoinResult {
+    assertBytes(params.newGroupId, 'newGroupId')
+    const r = call(() => this.native.reboot(params.newGroupId, params.keyPackages.map((k) => k.native), extensionsToNative(params.extensions)))
+    return { group: new MlsGroup(r.group), ...r.messages }
+  }
+
   /** A signed GroupInfo for external joiners (with the ExternalPub extension), optionally carrying the ratchet tree. */
   exportGroupInfo(options: { withRatchetTree?: boolean } = {}): Uint8Array {
     return call(() => this.native.exportGroupInfo(options.withRatchetTree ?? true))
@@ -536,7 +568,12 @@ export class MlsGroup {
   }
 
   private static joinOptions(params: JoinFromWelcomeParams) {
-    return { ratchetTree: params.ratchetTree, config: joinConfigToNative(params.config), skipLifetimeValidation: params.skipLifetimeValidation }
+    return {
+      ratchetTree: params.ratchetTree,
+      config: joinConfigToNative(params.config),
+      skipLifetimeValidation: params.skipLifetimeValidation,
+      replaceOldGroup: params.replaceOldGroup,
+    }
   }
 
   /**

@@ -75,9 +75,12 @@ export class ProcessedWelcome {
   }
 
   /** Verifies the Welcome and stages it. Pass the ratchet tree if the GroupInfo does not carry it. */
-  intoStagedWelcome(options: { ratchetTree?: Uint8Array; skipLifetimeValidation?: boolean } = {}): StagedWelcome {
+  intoStagedWelcome(options: { ratchetTree?: Uint8Array; skipLifetimeValidation?: boolean; replaceOldGroup?: boolean } = {}): StagedWelcome {
     if (options.ratchetTree !== undefined) assertBytes(options.ratchetTree, 'ratchetTree')
-    return new StagedWelcome(call(() => this.native.intoStagedWelcome(options.ratchetTree, options.skipLifetimeValidation)), this.#groupId)
+    return new StagedWelcome(
+      call(() => this.native.intoStagedWelcome(options.ratchetTree, options.skipLifetimeValidation, options.replaceOldGroup)),
+      this.#groupId,
+    )
   }
 }
 

@@ -5,6 +5,7 @@
 //! operations on one group are serialized; operations on different groups run in parallel.
 
 mod commits;
+mod fork;
 mod proposals;
 
 pub use commits::CommitSpec;
@@ -45,6 +46,8 @@ pub struct JoinOptions {
     pub config: JoinConfigSpec,
     /// Accept leaves whose lifetime has expired or not yet begun (for test vectors and replays).
     pub skip_lifetime_validation: bool,
+    /// Replace a stored group with the same id (rejoining after a fork or a lost state).
+    pub replace_old_group: bool,
 }
 
 /// The messages a commit produces.
@@ -173,7 +176,7 @@ impl Group {
         options: JoinOptions,
     ) -> Result<Self> {
         crate::welcome::PendingWelcome::new(provider, signer, welcome, options.config)?
-            .stage(options.ratchet_tree.as_deref(), options.skip_lifetime_validation)?
+            .stage(options.ratchet_tree.as_deref(), options.skip_lifetime_validation, options.replace_old_group)?
             .into_group()
     }
 

@@ -83,7 +83,7 @@ impl PendingWelcome {
 
     /// Verifies the Welcome against the ratchet tree (from the Welcome or given) and stages it.
     /// If staging fails, the key package is put back so the application can retry.
-    pub fn stage(&self, ratchet_tree: Option<&[u8]>, skip_lifetime_validation: bool) -> Result<StagedWelcomeHandle> {
+    pub fn stage(&self, ratchet_tree: Option<&[u8]>, skip_lifetime_validation: bool, replace_old_group: bool) -> Result<StagedWelcomeHandle> {
         let processed = self
             .processed
             .lock()
@@ -97,6 +97,9 @@ impl PendingWelcome {
             }
             if skip_lifetime_validation {
                 builder = builder.skip_lifetime_validation();
+            }
+            if replace_old_group {
+                builder = builder.replace_old_group();
             }
             let staged = builder.build()?;
             let own_key = staged.own_leaf_node().map(|l| l.signature_key().as_slice().to_vec());
