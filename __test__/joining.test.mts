@@ -246,3 +246,75 @@ test('setAad applies to the next message only, handshake or application', async 
   const m = await bob.g.processMessage(alice.g.createMessage('plain'))
   t.is(m.authenticatedData.length, 0)
 })
+
+test('an external join can cover a pending SelfRemove proposal', async (t) => {
+  const [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((n) => new Client(n))
+  const config = { useRatchetTreeExtension: true, wireFormatPolicy: 'mixedPlaintext' as const, capabilities: { proposals: [10] } }
+  alice.group = MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, config })
+  const kps = [bob, carol].map((c) =>
+    KeyPackage.fromBytes(alice.provider, KeyPackage.builder().leafNodeCapabilities({ proposals: [10] }).build({ ciphersuite: 1, provider: c.provider, signer: c.signer, credentialWithKey: c.credentialWithKey }).toBytes()),
+  )
+  const { welcome } = await alice.g.addMembers(kps)
+  alice.g.mergePendingCommit()
+  for (const c of [bob, carol]) c.group = await MlsGroup.joinFromWelcome({ provider: c.provider, signer: c.signer, welcome, config })
+  const selfRemove = carol.g.leaveGroupViaSelfRemove()
+  for (const c of [alice, bob]) {
+    const p = await c.g.processMessage(selfRemove)
+    if (p.kind === 'proposal') c.g.storePendingProposal(p.proposal)
+  }
+  const { group, commit } = await MlsGroup.joinByExternalCommit({
+    provider: dave.provider,
+    signer: dave.signer,
+    credentialWithKey: dave.credentialWithKey,
+    groupInfo: alice.g.exportGroupInfo(),
+    selfRemoveProposals: [selfRemove],
+    config,
+  })
+  dave.group = group
+  const staged = await applyCommit(alice, commit)
+  t.deepEqual(staged.stagedCommit.removeOperations, [{ type: 'theyLeft', leafIndex: 2 }])
+  await applyCommit(bob, commit)
+  t.deepEqual(alice.g.members().map((m) => String(m.credential)).sort(), ['alice', 'bob', 'dave'])
+  assertAgree(t, [alice, bob, dave])
+})
+
+test('an external sender can propose new group context extensions', async (t) => {
+  const ds = SignatureKeyPair.forCiphersuite(1)
+  const senders = [{ signatureKey: ds.publicKey, credential: new BasicCredential('ds') }]
+  const [alice, bob] = ['alice', 'bob'].map((n) => new Client(n))
+  alice.group = MlsGroup.create({
+    provider: alice.provider,
+    signer: alice.signer,
+    credentialWithKey: alice.credentialWithKey,
+    config: { useRatchetTreeExtension: true, groupContextExtensions: [{ type: 'externalSenders', senders }] },
+  })
+  await add(alice, [bob])
+  const extensions = [{ type: 'externalSenders' as const, senders }, { type: 'requiredCapabilities' as const, extensionTypes: [], proposalTypes: [], credentialTypes: [1] }]
+  const proposal = ExternalProposal.groupContextExtensions({ signer: ds, senderIndex: 0, groupId: alice.g.groupId, epoch: alice.g.epoch, extensions })
+  for (const c of [alice, bob]) {
+    const p = await c.g.processMessage(proposal)
+    if (p.kind !== 'proposal') return t.fail(p.kind)
+    t.is(p.proposal.proposal.type, 'groupContextExtensions')
+    c.g.storePendingProposal(p.proposal)
+  }
+  const { commit } = await alice.g.commitToPendingProposals()
+  alice.g.mergePendingCommit()
+  await applyCommit(bob, commit)
+  t.deepEqual(bob.g.groupContextExtensions(), extensions)
+  assertAgree(t, [alice, bob])
+})
+
+test('a sender processing its own messages: ownPendingCommit for a plaintext commit, ownPrivateMessage otherwise', async (t) => {
+  const [alice, bob] = ['alice', 'bob'].map((n) => new Client(n))
+  alice.group = MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, config: { useRatchetTreeExtension: true, wireFormatPolicy: 'mixedPlaintext' } })
+  await add(alice, [bob])
+  const own = await alice.g.processMessage(alice.g.createMessage('echo'))
+  t.is(own.kind, 'ownPrivateMessage')
+  const { commit } = await alice.g.selfUpdate()
+  const echoed = await alice.g.processMessage(commit)
+  t.is(echoed.kind, 'ownPendingCommit')
+  alice.g.mergePendingCommit()
+  bob.g.setConfiguration({ wireFormatPolicy: 'mixedPlaintext' })
+  await applyCommit(bob, commit)
+  assertAgree(t, [alice, bob])
+})

@@ -861,12 +861,7 @@ export class MlsGroup {
 
   /** The group's members, in leaf order. */
   members(): Member[] {
-    return call(() => this.native.members()).map((m) => ({
-      index: m.index,
-      credential: credentialFromNative(m.credential),
-      signatureKey: m.signatureKey,
-      encryptionKey: m.encryptionKey,
-    }))
+    return call(() => this.native.members()).map(memberFromNative)
   }
 
   /** This member's leaf index. */
