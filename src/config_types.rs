@@ -306,7 +306,9 @@ pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
         past_epochs: match (c.keep_all_past_epochs, c.max_past_epochs) {
             (Some(true), _) => Some(PastEpochs::KeepAll),
             (_, Some(n)) => Some(PastEpochs::Max(n as usize)),
-            _ => None,
+            // Turning KeepAll off without a number returns to openmls's default of none kept.
+            (Some(false), None) => Some(PastEpochs::Max(0)),
+            (None, None) => None,
         },
         number_of_resumption_psks: c.number_of_resumption_psks.map(|n| n as usize),
         use_ratchet_tree_extension: c.use_ratchet_tree_extension,

@@ -19,6 +19,7 @@ export {
   type CreateGroupParams,
   type ExternalJoinParams,
   type ExternalJoinResult,
+  type RebootResult,
   type JoinFromWelcomeParams,
   type Member,
   type MlsGroupCreateConfig,
@@ -46,9 +47,10 @@ export { Provider, type CryptoProviderName, type ProviderOptions } from './provi
 export { SignatureKeyPair } from './signature-key-pair.js'
 
 import { native } from './native.js'
+import type { ErrorCode } from './errors.js'
 
 /** The version of the openmls crate inside this build. */
 export const openmlsVersion: string = native.openmlsVersion()
 
 /** Every error code the native layer can produce. */
-export const errorCodes: readonly string[] = Object.freeze(native.errorCodes())
+export const errorCodes: readonly ErrorCode[] = Object.freeze(native.errorCodes() as ErrorCode[])

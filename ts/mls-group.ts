@@ -160,6 +160,11 @@ export interface ExternalJoinParams {
   skipLifetimeValidation?: boolean
 }
 
+/** The result of {@link MlsGroup.reboot}: the new group, whose commit is pending until merged. */
+export interface RebootResult extends AddMembersResult {
+  group: MlsGroup
+}
+
 /** The result of an external join. */
 export interface ExternalJoinResult extends CommitMessages {
   /** The joined group; the commit is already merged on this side. */
@@ -349,6 +354,28 @@ export class StagedCommit {
   }
 }
 
+function checkNewSigner<T extends { leafNodeParameters?: LeafNodeParameters }>(params: T): T {
+  if (params.leafNodeParameters?.credential !== undefined) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'with a new signer, pass the credential as `credential`, not in leafNodeParameters')
+  }
+  return params
+}
+
+/** The credentials a commit brings in, each with the signature key it is bound to where there is one. */
+function credentialsWithKeys(staged: StagedCommit): { credential: Credential; signatureKey?: Uint8Array }[] {
+  const info = staged.info()
+  const keyed = [...info.addProposals, ...info.updateProposals]
+    .filter((p) => p.credential !== undefined)
+    .map((p) => ({ credential: p.credential!, signatureKey: p.signatureKey }))
+  if (info.updatePathLeafNode) keyed.push({ credential: info.updatePathLeafNode.credential, signatureKey: info.updatePathLeafNode.signatureKey })
+  return info.credentialsToVerify.map((credential) => keyed.find((k) => sameCredential(k.credential, credential)) ?? { credential })
+}
+
+function sameCredential(a: Credential, b: Credential): boolean {
+  const bytes = (c: Credential) => Buffer.from(credentialToNative(c).serializedContent ?? Buffer.concat((credentialToNative(c).certificates ?? []).map((x) => Buffer.from(x))))
+  return a.credentialType === b.credentialType && bytes(a).equals(bytes(b))
+}
+
 function rejected(credential: Credential): OpenMlsError {
   return new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential validator rejected ${String(credential)}; the commit was not merged`)
 }
@@ -362,6 +389,7 @@ export const ProposalType = {
   Reinit: 5,
   ExternalInit: 6,
   GroupContextExtensions: 7,
+  SelfRemove: 10,
 } as const
 
 /**
@@ -427,8 +455,9 @@ export class MlsGroup {
 
   /**
    * Sets the credential validator (the book's "Credential validation"): {@link MlsGroup.processMessage}
-   * asks it about every credential a commit adds or changes (`credentials_to_verify`), and throws
-   * `ERR_CREDENTIAL_REJECTED` (leaving the group unchanged) if it refuses one. `undefined` removes it.
+   * asks it about every credential a commit adds or changes (`credentials_to_verify`, with the
+   * signature key it is bound to), and throws `ERR_CREDENTIAL_REJECTED` if it refuses one. Nothing
+   * is merged; the commit's key has been used, so it cannot be processed again. `undefined` removes it.
    */
   setCredentialValidator(validator: CredentialValidator | undefined): void {
     this.#validator = validator
@@ -529,10 +558,10 @@ export class MlsGroup {
    * group's configuration and extensions (or `extensions`) and invites `keyPackages`. The new
    * group's commit is pending: merge it with {@link MlsGroup.mergePendingCommit}.
    */
-  reboot(params: { newGroupId: Uint8Array; keyPackages: KeyPackage[]; extensions?: Extension[] }): ExternalJoinResult {
+  reboot(params: { newGroupId: Uint8Array; keyPackages: KeyPackage[]; extensions?: Extension[] }): RebootResult {
     assertBytes(params.newGroupId, 'newGroupId')
     const r = call(() => this.native.reboot(params.newGroupId, params.keyPackages.map((k) => k.native), extensionsToNative(params.extensions)))
-    return { group: new MlsGroup(r.group), ...r.messages }
+    return { group: new MlsGroup(r.group), ...r.messages } as RebootResult
   }
 
   /** A signed GroupInfo for external joiners (with the ExternalPub extension), optionally carrying the ratchet tree. */
@@ -634,13 +663,13 @@ export class MlsGroup {
    * signs with `newSigner`; {@link MlsGroup.clearPendingCommit} keeps the old one.
    */
   async selfUpdateWithNewSigner(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): Promise<CommitMessages> {
-    const { newSigner, credential, leafNodeParameters } = params
+    const { newSigner, credential, leafNodeParameters } = checkNewSigner(params)
     return callAsync(() => call(() => this.native.selfUpdateWithNewSigner(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters))))
   }
 
   /** {@link MlsGroup.selfUpdateWithNewSigner} on the calling thread. */
   selfUpdateWithNewSignerSync(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): CommitMessages {
-    const { newSigner, credential, leafNodeParameters } = params
+    const { newSigner, credential, leafNodeParameters } = checkNewSigner(params)
     return call(() => this.native.selfUpdateWithNewSignerSync(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters)))
   }
 
@@ -828,8 +857,10 @@ export class MlsGroup {
     assertBytes(message, 'message')
     const processed = processedFromNative(await callAsync(() => this.native.processMessage(message)))
     if (this.#validator && processed.kind === 'commit') {
-      for (const credential of processed.stagedCommit.credentialsToVerify) {
-        if (!(await this.#validator(credential, { source: 'commit', groupId: processed.groupId }))) throw rejected(credential)
+      for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+        if (!(await this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) }))) {
+          throw rejected(credential)
+        }
       }
     }
     return processed
@@ -838,10 +869,13 @@ export class MlsGroup {
   /** {@link MlsGroup.processMessage} on the calling thread. A validator must answer synchronously here. */
   processMessageSync(message: Uint8Array): ProcessedMessage {
     assertBytes(message, 'message')
+    if (this.#validator?.constructor.name === 'AsyncFunction') {
+      throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator; use processMessage')
+    }
     const processed = processedFromNative(call(() => this.native.processMessageSync(message)))
     if (this.#validator && processed.kind === 'commit') {
-      for (const credential of processed.stagedCommit.credentialsToVerify) {
-        const verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId })
+      for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+        const verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
         if (typeof verdict !== 'boolean') throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator')
         if (!verdict) throw rejected(credential)
       }

@@ -50,6 +50,8 @@ pub enum ErrorCode {
     NoPendingCommit,
     /// The operation is not possible while a commit is pending; merge or clear it first.
     PendingCommit,
+    /// Application messages cannot be sent while proposals are queued; commit them first.
+    PendingProposals,
     /// The group is no longer active: this member was removed.
     GroupInactive,
     /// A leaf index does not name a member of the group.
@@ -96,6 +98,7 @@ impl ErrorCode {
         ErrorCode::MissingRatchetTree,
         ErrorCode::NoPendingCommit,
         ErrorCode::PendingCommit,
+        ErrorCode::PendingProposals,
         ErrorCode::GroupInactive,
         ErrorCode::UnknownMember,
         ErrorCode::StaleStagedCommit,
@@ -131,6 +134,7 @@ impl ErrorCode {
             ErrorCode::MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
             ErrorCode::NoPendingCommit => "ERR_NO_PENDING_COMMIT",
             ErrorCode::PendingCommit => "ERR_PENDING_COMMIT",
+            ErrorCode::PendingProposals => "ERR_PENDING_PROPOSALS",
             ErrorCode::GroupInactive => "ERR_GROUP_INACTIVE",
             ErrorCode::UnknownMember => "ERR_UNKNOWN_MEMBER",
             ErrorCode::StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
@@ -235,9 +239,8 @@ impl From<MlsGroupStateError> for Error {
             MlsGroupStateError::UseAfterEviction => ErrorCode::GroupInactive,
             MlsGroupStateError::PendingCommit => ErrorCode::PendingCommit,
             MlsGroupStateError::NoPendingCommit => ErrorCode::NoPendingCommit,
-            MlsGroupStateError::PendingProposal | MlsGroupStateError::PendingProposalNotFound => {
-                ErrorCode::ValidationFailed
-            }
+            MlsGroupStateError::PendingProposal => ErrorCode::PendingProposals,
+            MlsGroupStateError::PendingProposalNotFound => ErrorCode::UnknownProposal,
             MlsGroupStateError::LibraryError(_) => ErrorCode::Internal,
         };
         with_code(code, err)
@@ -314,6 +317,7 @@ impl<S: fmt::Debug + fmt::Display> From<WelcomeError<S>> for Error {
             WelcomeError::NotAWelcomeMessage => ErrorCode::WrongMessageType,
             WelcomeError::MalformedWelcomeMessage => ErrorCode::MalformedMessage,
             WelcomeError::StorageError(_) => ErrorCode::Storage,
+            WelcomeError::Psk(_) if format!("{err:?}").contains("KeyNotFound") => ErrorCode::PskNotFound,
             WelcomeError::LibraryError(_) => ErrorCode::Internal,
             _ => ErrorCode::InvalidWelcome,
         };
