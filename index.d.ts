@@ -193,13 +193,37 @@ export declare class ProcessedWelcome {
 
 /**
  * The OpenMLS provider: a crypto backend (`"rustcrypto"`, the default, or `"libcrux"`) and
- * in-memory storage for keys and group state.
+ * storage (in memory, or an SQLite file) for keys and group state.
  */
 export declare class Provider {
-  /** Creates a provider with the named crypto backend. */
-  constructor(crypto?: string | undefined | null)
+  /** Creates a provider with the named crypto backend, in memory or over an SQLite file. */
+  constructor(crypto?: string | undefined | null, storage?: NativeStorageOptions | undefined | null)
+  /** Creates an in-memory provider from a snapshot made by `exportSnapshot`. */
+  static importSnapshot(snapshot: Uint8Array, crypto?: string | undefined | null, encryptionKey?: Uint8Array | undefined | null): Provider
+  /** The whole state (keys, groups, identity) as bytes: an SQLite image, encrypted values included. */
+  exportSnapshot(): Uint8Array
   /** The crypto backend's name. */
   get crypto(): string
+  /** Whether state is kept in a file. */
+  get persistent(): boolean
+  /** Closes the storage: releases the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`. */
+  close(): void
+  /** The ids of the groups stored in this provider. */
+  listGroups(): Array<Uint8Array>
+  /** Loads a stored group, on the libuv thread pool. */
+  loadGroup(groupId: Uint8Array): Promise<MlsGroup>
+  /** Loads a stored group, on the calling thread. */
+  loadGroupSync(groupId: Uint8Array): MlsGroup
+  /** Stores the client's identity (signer and credential), to get it back after reopening. */
+  setIdentity(signer: SignatureKeyPair, credential: NativeCredential): void
+  /** The stored identity, if any. */
+  identity(): NativeIdentity | null
+  /** The key packages this provider holds: published, not yet consumed (last-resort ones stay). */
+  keyPackages(): Array<NativeKeyPackageEntry>
+  /** Deletes a held key package and its private keys. Returns whether it existed. */
+  deleteKeyPackage(keyPackageRef: Uint8Array): boolean
+  /** Deletes the held key packages whose lifetime ended before `now` (Unix seconds; default: now). */
+  deleteExpiredKeyPackages(now?: number | undefined | null): number
   /** Stores an external PSK (id and secret), for the commits and joins that inject it. */
   storeExternalPsk(pskId: Uint8Array, secret: Uint8Array): void
   /** Deletes a stored external PSK. */
@@ -416,6 +440,14 @@ export interface NativeGroupContext {
   extensions: Array<NativeExtension>
 }
 
+/** The stored identity of a client. */
+export interface NativeIdentity {
+  /** The signer. */
+  signer: SignatureKeyPair
+  /** The credential. */
+  credential: NativeCredential
+}
+
 /**
  * The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
  * value, for `setConfiguration`).
@@ -447,6 +479,20 @@ export interface NativeJoinOptions {
   skipLifetimeValidation?: boolean
   /** Replace a stored group with the same id (rejoining after a fork or lost state). */
   replaceOldGroup?: boolean
+}
+
+/** A key package this provider holds the private keys of. */
+export interface NativeKeyPackageEntry {
+  /** Its hash reference. */
+  keyPackageRef: Uint8Array
+  /** The ciphersuite. */
+  ciphersuite: number
+  /** The lifetime. */
+  lifetime: NativeLifetime
+  /** Whether it is last resort. */
+  lastResort: boolean
+  /** The key package, as an `MLSMessage`. */
+  keyPackage: Uint8Array
 }
 
 /** The options of openmls's `KeyPackageBuilder`. */
@@ -708,6 +754,18 @@ export interface NativeStagedWelcomeInfo {
   members: Array<NativeMember>
   /** The group context. */
   groupContext: NativeGroupContext
+}
+
+/** Where a provider keeps its state. */
+export interface NativeStorageOptions {
+  /** The SQLite database file. Absent: in memory. */
+  path?: string
+  /** A 32-byte key that encrypts everything stored. */
+  encryptionKey?: Uint8Array
+  /** Open the file read-only. */
+  readOnly?: boolean
+  /** Cap the database size in pages (simulates a full disk; for tests). */
+  maxPageCount?: number
 }
 
 /** The unverified GroupInfo of a Welcome. */

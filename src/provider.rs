@@ -2,36 +2,181 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Uint8Array;
+use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi_derive::napi;
+use openmls_node_core::registry;
+use openmls_node_core::storage::StorageOptions;
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
+use crate::config_types::{credential_info, native_lifetime, NativeCredential, NativeLifetime};
 use crate::error::run;
+use crate::mls_group::MlsGroup;
+use crate::signature_key_pair::SignatureKeyPair;
+use crate::task::Job;
+
+/// Where a provider keeps its state.
+#[napi(object)]
+pub struct NativeStorageOptions {
+    /// The SQLite database file. Absent: in memory.
+    pub path: Option<String>,
+    /// A 32-byte key that encrypts everything stored.
+    pub encryption_key: Option<Uint8Array>,
+    /// Open the file read-only.
+    pub read_only: Option<bool>,
+    /// Cap the database size in pages (simulates a full disk; for tests).
+    pub max_page_count: Option<u32>,
+}
+
+/// The stored identity of a client.
+#[napi(object, object_from_js = false)]
+pub struct NativeIdentity {
+    /// The signer.
+    pub signer: SignatureKeyPair,
+    /// The credential.
+    pub credential: NativeCredential,
+}
+
+/// A key package this provider holds the private keys of.
+#[napi(object)]
+pub struct NativeKeyPackageEntry {
+    /// Its hash reference.
+    pub key_package_ref: Uint8Array,
+    /// The ciphersuite.
+    pub ciphersuite: u32,
+    /// The lifetime.
+    pub lifetime: NativeLifetime,
+    /// Whether it is last resort.
+    pub last_resort: bool,
+    /// The key package, as an `MLSMessage`.
+    pub key_package: Uint8Array,
+}
 
 /// The OpenMLS provider: a crypto backend (`"rustcrypto"`, the default, or `"libcrux"`) and
-/// in-memory storage for keys and group state.
+/// storage (in memory, or an SQLite file) for keys and group state.
 #[napi]
 pub struct Provider {
     pub(crate) inner: Arc<CoreProvider>,
 }
 
+fn kind(crypto: Option<&str>) -> openmls_node_core::Result<CryptoProviderKind> {
+    CryptoProviderKind::parse(crypto.unwrap_or("rustcrypto"))
+}
+
 #[napi]
 impl Provider {
-    /// Creates a provider with the named crypto backend.
+    /// Creates a provider with the named crypto backend, in memory or over an SQLite file.
     #[napi(constructor)]
-    pub fn new(crypto: Option<String>) -> napi::Result<Self> {
+    pub fn new(crypto: Option<String>, storage: Option<NativeStorageOptions>) -> napi::Result<Self> {
         run(|| {
-            let kind = CryptoProviderKind::parse(crypto.as_deref().unwrap_or("rustcrypto"))?;
-            Ok(Self {
-                inner: Arc::new(CoreProvider::new(kind)?),
-            })
+            let options = StorageOptions {
+                path: storage.as_ref().and_then(|s| s.path.clone()).map(Into::into),
+                key: storage.as_ref().and_then(|s| s.encryption_key.as_ref()).map(|k| k.to_vec()),
+                read_only: storage.as_ref().and_then(|s| s.read_only).unwrap_or(false),
+                max_page_count: storage.as_ref().and_then(|s| s.max_page_count).map(u64::from),
+            };
+            Ok(Self { inner: Arc::new(CoreProvider::open(kind(crypto.as_deref())?, &options)?) })
         })
+    }
+
+    /// Creates an in-memory provider from a snapshot made by `exportSnapshot`.
+    #[napi(factory)]
+    pub fn import_snapshot(snapshot: Uint8Array, crypto: Option<String>, encryption_key: Option<Uint8Array>) -> napi::Result<Self> {
+        run(|| {
+            let provider = CoreProvider::import_snapshot(kind(crypto.as_deref())?, &snapshot, encryption_key.map(|k| k.to_vec()))?;
+            Ok(Self { inner: Arc::new(provider) })
+        })
+    }
+
+    /// The whole state (keys, groups, identity) as bytes: an SQLite image, encrypted values included.
+    #[napi]
+    pub fn export_snapshot(&self) -> napi::Result<Uint8Array> {
+        run(|| self.inner.export_snapshot()).map(Uint8Array::new)
     }
 
     /// The crypto backend's name.
     #[napi(getter)]
     pub fn crypto(&self) -> String {
         self.inner.kind().as_str().to_string()
+    }
+
+    /// Whether state is kept in a file.
+    #[napi(getter)]
+    pub fn persistent(&self) -> bool {
+        self.inner.is_persistent()
+    }
+
+    /// Closes the storage: releases the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`.
+    #[napi]
+    pub fn close(&self) -> napi::Result<()> {
+        run(|| self.inner.close())
+    }
+
+    /// The ids of the groups stored in this provider.
+    #[napi]
+    pub fn list_groups(&self) -> napi::Result<Vec<Uint8Array>> {
+        run(|| registry::list_groups(&self.inner)).map(|l| l.into_iter().map(Uint8Array::new).collect())
+    }
+
+    /// Loads a stored group, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<MlsGroup>")]
+    pub fn load_group(&self, group_id: Uint8Array) -> AsyncTask<Job<openmls_node_core::group::Group, MlsGroup>> {
+        let provider = self.inner.clone();
+        let id = group_id.to_vec();
+        AsyncTask::new(Job::new(move || registry::load_group(provider, &id), |g| Ok(MlsGroup { inner: Arc::new(g) })))
+    }
+
+    /// Loads a stored group, on the calling thread.
+    #[napi]
+    pub fn load_group_sync(&self, group_id: Uint8Array) -> napi::Result<MlsGroup> {
+        run(|| registry::load_group(self.inner.clone(), &group_id)).map(|g| MlsGroup { inner: Arc::new(g) })
+    }
+
+    /// Stores the client's identity (signer and credential), to get it back after reopening.
+    #[napi]
+    pub fn set_identity(&self, signer: &SignatureKeyPair, credential: NativeCredential) -> napi::Result<()> {
+        run(|| registry::set_identity(&self.inner, &signer.inner, &credential_info(&credential)?))
+    }
+
+    /// The stored identity, if any.
+    #[napi]
+    pub fn identity(&self) -> napi::Result<Option<NativeIdentity>> {
+        run(|| registry::identity(&self.inner)).map(|id| {
+            id.map(|(signer, credential)| NativeIdentity {
+                signer: SignatureKeyPair { inner: Arc::new(signer) },
+                credential: credential.into(),
+            })
+        })
+    }
+
+    /// The key packages this provider holds: published, not yet consumed (last-resort ones stay).
+    #[napi]
+    pub fn key_packages(&self) -> napi::Result<Vec<NativeKeyPackageEntry>> {
+        run(|| registry::key_packages(&self.inner)).map(|l| {
+            l.into_iter()
+                .map(|k| NativeKeyPackageEntry {
+                    key_package_ref: Uint8Array::new(k.key_package_ref),
+                    ciphersuite: u32::from(k.ciphersuite),
+                    lifetime: native_lifetime(k.lifetime),
+                    last_resort: k.last_resort,
+                    key_package: Uint8Array::new(k.key_package),
+                })
+                .collect()
+        })
+    }
+
+    /// Deletes a held key package and its private keys. Returns whether it existed.
+    #[napi]
+    pub fn delete_key_package(&self, key_package_ref: Uint8Array) -> napi::Result<bool> {
+        run(|| registry::delete_key_package(&self.inner, &key_package_ref))
+    }
+
+    /// Deletes the held key packages whose lifetime ended before `now` (Unix seconds; default: now).
+    #[napi]
+    pub fn delete_expired_key_packages(&self, now: Option<i64>) -> napi::Result<u32> {
+        let now = now.map(|n| n.max(0) as u64).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        });
+        run(|| registry::delete_expired_key_packages(&self.inner, now)).map(|n| n as u32)
     }
 
     /// Stores an external PSK (id and secret), for the commits and joins that inject it.

@@ -43,7 +43,7 @@ export {
 } from './proposals.js'
 export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
 export { ProcessedWelcome, StagedWelcome, type CredentialValidator, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
-export { Provider, type CryptoProviderName, type ProviderOptions } from './provider.js'
+export { Provider, type CryptoProviderName, type KeyPackageEntry, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
 
 import { native } from './native.js'

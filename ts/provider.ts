@@ -1,14 +1,52 @@
-import { assertBytes, call } from './errors.js'
+import { assertBytes, call, callAsync, OpenMlsError } from './errors.js'
 import { native } from './native.js'
 import type { Ciphersuite } from './ciphersuite.js'
+import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
+import { lifetimeFromNative } from './extensions.js'
+import { MlsGroup } from './mls-group.js'
+import { SignatureKeyPair } from './signature-key-pair.js'
 
 /** The crypto libraries a {@link Provider} can use. */
 export type CryptoProviderName = 'rustcrypto' | 'libcrux'
+
+/** Where a provider keeps its state: an SQLite file (`openmls_sqlite_storage`, bundled SQLite). */
+export interface StorageOptions {
+  /** The database file; created if missing. */
+  path: string
+  /**
+   * 32 random bytes: everything stored (keys, group state, group ids, the identity) is encrypted
+   * with it. Keep it in the OS keychain. A wrong key is `ERR_WRONG_STORAGE_KEY`.
+   */
+  encryptionKey?: Uint8Array
+  /** Open read-only: reading and loading work, every write is `ERR_STORAGE_READONLY`. */
+  readOnly?: boolean
+  /** Cap the database size in pages. A test hook that simulates a full disk (`ERR_STORAGE_FULL`). */
+  maxPageCount?: number
+}
 
 /** Options for {@link Provider}. */
 export interface ProviderOptions {
   /** The crypto library: `'rustcrypto'` (default, RustCrypto crates) or `'libcrux'` (Cryspen's verified libcrux). */
   crypto?: CryptoProviderName
+  /** Persistent storage. Without it, state lives in memory for the life of the provider. */
+  storage?: StorageOptions
+}
+
+/** A key package the provider holds the private keys of (see {@link Provider.keyPackages}). */
+export interface KeyPackageEntry {
+  keyPackageRef: Uint8Array
+  ciphersuite: Ciphersuite
+  lifetime: { notBefore: number; notAfter: number }
+  /** Last-resort key packages stay after a Welcome uses them. */
+  lastResort: boolean
+  /** The key package, as published (`MLSMessage`). */
+  keyPackage: Uint8Array
+}
+
+/** A client's stored identity (see {@link Provider.setIdentity}). */
+export interface StoredIdentity {
+  signer: SignatureKeyPair
+  credential: Credential
 }
 
 /**
@@ -16,19 +54,98 @@ export interface ProviderOptions {
  * keys and group state. Key packages, groups and joins made with one provider stay in it: a
  * Welcome can only be joined with the provider that created the key package it is for.
  *
- * Storage is in memory in this version: it lives as long as the process.
+ * Storage is in memory by default, or an SQLite file (`storage: { path }`): every operation on the
+ * provider's groups runs in one SQLite transaction, so after a crash the store holds the state
+ * of the last completed operation. One provider at a time may open a file (`ERR_STORAGE_LOCKED`).
  */
 export class Provider {
   /** @internal */
   readonly native: InstanceType<typeof native.Provider>
 
   constructor(options: ProviderOptions = {}) {
-    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto'))
+    const storage = options.storage
+    if (storage) {
+      if (typeof storage.path !== 'string' || storage.path.length === 0) {
+        throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.path must be a non-empty string')
+      }
+      if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
+    }
+    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', storage))
+  }
+
+  /** Creates an in-memory provider from a snapshot made by {@link Provider.exportSnapshot}. */
+  static importSnapshot(snapshot: Uint8Array, options: { crypto?: CryptoProviderName; encryptionKey?: Uint8Array } = {}): Provider {
+    assertBytes(snapshot, 'snapshot')
+    const provider = Object.create(Provider.prototype) as Provider
+    ;(provider as { native: unknown }).native = call(() => native.Provider.importSnapshot(snapshot, options.crypto ?? 'rustcrypto', options.encryptionKey))
+    return provider
+  }
+
+  /**
+   * The whole state as bytes (an SQLite image): for applications that keep their own storage, and
+   * for backups. With an encryption key, the values in it stay encrypted.
+   */
+  exportSnapshot(): Uint8Array {
+    return call(() => this.native.exportSnapshot())
   }
 
   /** The crypto backend in use. */
   get crypto(): CryptoProviderName {
     return this.native.crypto as CryptoProviderName
+  }
+
+  /** Whether state is kept in a file. */
+  get persistent(): boolean {
+    return this.native.persistent
+  }
+
+  /** Closes the storage, releasing the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`. */
+  close(): void {
+    call(() => this.native.close())
+  }
+
+  /** The ids of the groups stored in this provider. */
+  listGroups(): Uint8Array[] {
+    return call(() => this.native.listGroups())
+  }
+
+  /** Loads a stored group (after a restart), off the event loop. `ERR_UNKNOWN_GROUP` if there is none. */
+  async loadGroup(groupId: Uint8Array): Promise<MlsGroup> {
+    assertBytes(groupId, 'groupId')
+    return MlsGroup.fromNative(await callAsync(() => this.native.loadGroup(groupId)))
+  }
+
+  /** {@link Provider.loadGroup} on the calling thread. */
+  loadGroupSync(groupId: Uint8Array): MlsGroup {
+    assertBytes(groupId, 'groupId')
+    return MlsGroup.fromNative(call(() => this.native.loadGroupSync(groupId)))
+  }
+
+  /** Stores the client's identity, so reopening the same file gives it back. */
+  setIdentity(identity: StoredIdentity): void {
+    call(() => this.native.setIdentity(identity.signer.native, credentialToNative(identity.credential)))
+  }
+
+  /** The stored identity, or `undefined`. */
+  identity(): StoredIdentity | undefined {
+    const id = call(() => this.native.identity())
+    return id ? { signer: SignatureKeyPair.fromNative(id.signer), credential: credentialFromNative(id.credential) } : undefined
+  }
+
+  /** The key packages this provider holds: published and not yet consumed (last-resort ones stay). */
+  keyPackages(): KeyPackageEntry[] {
+    return call(() => this.native.keyPackages()).map((k) => ({ ...k, lifetime: lifetimeFromNative(k.lifetime) }))
+  }
+
+  /** Deletes a held key package and its private keys; returns whether it existed. */
+  deleteKeyPackage(keyPackageRef: Uint8Array): boolean {
+    assertBytes(keyPackageRef, 'keyPackageRef')
+    return call(() => this.native.deleteKeyPackage(keyPackageRef))
+  }
+
+  /** Deletes the held key packages whose lifetime ended before `now` (Unix seconds, default now); returns how many. */
+  deleteExpiredKeyPackages(now?: number): number {
+    return call(() => this.native.deleteExpiredKeyPackages(now))
   }
 
   /**
@@ -54,6 +171,6 @@ export class Provider {
 
   /** @internal */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `Provider { crypto: '${this.crypto}' }`
+    return `Provider { crypto: '${this.crypto}', persistent: ${this.persistent} }`
   }
 }

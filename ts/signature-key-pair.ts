@@ -16,6 +16,11 @@ export class SignatureKeyPair {
     this.native = handle
   }
 
+  /** @internal */
+  static fromNative(handle: InstanceType<typeof native.SignatureKeyPair>): SignatureKeyPair {
+    return new SignatureKeyPair(handle)
+  }
+
   /** Generates a key pair for a signature scheme. */
   static generate(signatureScheme: SignatureScheme): SignatureKeyPair {
     return new SignatureKeyPair(call(() => native.SignatureKeyPair.generate(signatureScheme)))

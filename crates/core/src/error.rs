@@ -68,8 +68,24 @@ pub enum ErrorCode {
     PskNotFound,
     /// The application's credential validator rejected a credential.
     CredentialRejected,
+    /// No group with this id is stored.
+    UnknownGroup,
     /// The storage layer failed.
     Storage,
+    /// The database is corrupt, truncated, or not an openmls-node database.
+    StorageCorrupt,
+    /// The database is open elsewhere (another provider in this process, or another process).
+    StorageLocked,
+    /// The disk (or the database's size limit) is full; the operation was rolled back.
+    StorageFull,
+    /// The database is read-only; the operation was rolled back.
+    StorageReadOnly,
+    /// The database was written by a newer openmls-node.
+    StorageVersion,
+    /// The storage key is wrong or missing (or given for an unencrypted database).
+    WrongStorageKey,
+    /// The provider was closed.
+    StorageClosed,
     /// A cryptographic primitive failed.
     Crypto,
     /// A bug: an internal invariant broke, or a panic was caught at the boundary.
@@ -107,7 +123,15 @@ impl ErrorCode {
         ErrorCode::UnknownProposal,
         ErrorCode::PskNotFound,
         ErrorCode::CredentialRejected,
+        ErrorCode::UnknownGroup,
         ErrorCode::Storage,
+        ErrorCode::StorageCorrupt,
+        ErrorCode::StorageLocked,
+        ErrorCode::StorageFull,
+        ErrorCode::StorageReadOnly,
+        ErrorCode::StorageVersion,
+        ErrorCode::WrongStorageKey,
+        ErrorCode::StorageClosed,
         ErrorCode::Crypto,
         ErrorCode::Internal,
     ];
@@ -143,7 +167,15 @@ impl ErrorCode {
             ErrorCode::UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
             ErrorCode::PskNotFound => "ERR_PSK_NOT_FOUND",
             ErrorCode::CredentialRejected => "ERR_CREDENTIAL_REJECTED",
+            ErrorCode::UnknownGroup => "ERR_UNKNOWN_GROUP",
             ErrorCode::Storage => "ERR_STORAGE",
+            ErrorCode::StorageCorrupt => "ERR_STORAGE_CORRUPT",
+            ErrorCode::StorageLocked => "ERR_STORAGE_LOCKED",
+            ErrorCode::StorageFull => "ERR_STORAGE_FULL",
+            ErrorCode::StorageReadOnly => "ERR_STORAGE_READONLY",
+            ErrorCode::StorageVersion => "ERR_STORAGE_VERSION",
+            ErrorCode::WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
+            ErrorCode::StorageClosed => "ERR_STORAGE_CLOSED",
             ErrorCode::Crypto => "ERR_CRYPTO",
             ErrorCode::Internal => "ERR_INTERNAL",
         }

@@ -79,6 +79,19 @@ impl Group {
         if options.skip_lifetime_validation {
             builder = builder.skip_lifetime_validation();
         }
+        provider.clone().atomically(|| Self::external_join_in_tx(provider, signer, credential_with_key, group_info, builder, &options, ciphersuite))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn external_join_in_tx(
+        provider: Arc<Provider>,
+        signer: Arc<SignatureKeyPair>,
+        credential_with_key: CredentialWithKey,
+        group_info: VerifiableGroupInfo,
+        builder: openmls::group::ExternalCommitBuilder,
+        options: &ExternalJoinOptions,
+        ciphersuite: Ciphersuite,
+    ) -> Result<(Group, CommitOutput)> {
         let mut psks = Vec::new();
         for psk in &options.psks {
             if let PskSpec::External { psk_id } = psk {
@@ -105,6 +118,7 @@ impl Group {
             .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
             .finalize(provider.as_ref())
             .map_err(|e| classify(e, ErrorCode::Storage))?;
+        crate::registry::register_group(&provider, group.group_id(), &signer)?;
         let (commit, welcome, group_info) = bundle.into_messages();
         let output = CommitOutput {
             commit: codec::encode_message(&commit)?,

@@ -148,19 +148,23 @@ impl Group {
             }
             builder = builder.with_group_id(GroupId::from_slice(&id));
         }
-        let group = builder
-            .build(provider.as_ref(), signer.as_ref(), credential_with_key)
-            .map_err(|e| match &e {
-                NewGroupError::GroupAlreadyExists => {
-                    with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
-                }
-                NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
-                NewGroupError::LibraryError(l) => l.clone().into(),
-                NewGroupError::InvalidExtensions(_)
-                | NewGroupError::UnsupportedExtensionType
-                | NewGroupError::UnsupportedProposalType => with_code(ErrorCode::InvalidExtension, e),
-                other => with_code(ErrorCode::InvalidArgument, other),
-            })?;
+        let group = provider.atomically(|| {
+            let group = builder
+                .build(provider.as_ref(), signer.as_ref(), credential_with_key)
+                .map_err(|e| match &e {
+                    NewGroupError::GroupAlreadyExists => {
+                        with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
+                    }
+                    NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
+                    NewGroupError::LibraryError(l) => l.clone().into(),
+                    NewGroupError::InvalidExtensions(_)
+                    | NewGroupError::UnsupportedExtensionType
+                    | NewGroupError::UnsupportedProposalType => with_code(ErrorCode::InvalidExtension, e),
+                    other => with_code(ErrorCode::InvalidArgument, other),
+                })?;
+            crate::registry::register_group(&provider, group.group_id(), &signer)?;
+            Ok(group)
+        })?;
         Ok(Self::wrap(provider, signer, group))
     }
 
@@ -183,6 +187,37 @@ impl Group {
     /// Wraps an openmls group with the provider and signer it uses.
     pub(crate) fn from_parts(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Self {
         Self::wrap(provider, signer, group)
+    }
+
+    /// Runs one operation as one storage transaction. If it fails, the transaction is rolled back
+    /// and the in-memory group is reloaded from storage, so no half-done operation is visible.
+    pub(crate) fn tx<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = self.provider.atomically(f);
+        if result.is_err() && !crate::storage::in_transaction() {
+            if let Err(reload) = self.reload() {
+                return Err(reload);
+            }
+        }
+        result
+    }
+
+    /// Replaces the in-memory group with what storage holds.
+    fn reload(&self) -> Result<()> {
+        if self.deleted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Same lock order as every operation: the provider's transaction first, then the group.
+        self.provider.atomically(|| {
+            let mut state = self.state.lock().map_err(|_| Error::internal("group state poisoned"))?;
+            let group_id = state.group_id().clone();
+            match MlsGroup::load(self.provider.storage(), &group_id).map_err(|e| crate::storage::store_error(&e))? {
+                Some(group) => {
+                    *state = group;
+                    Ok(())
+                }
+                None => Err(Error::internal("the group vanished from storage")),
+            }
+        })
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
@@ -218,13 +253,17 @@ impl Group {
     /// Adds members by their key packages, as one commit. The commit stays pending until
     /// [`Group::merge_pending_commit`].
     pub fn add_members(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.add(key_packages, true)
+        self.tx(|| {
+            self.add(key_packages, true)
+        })
     }
 
     /// Adds members without refreshing the committer's own leaf (openmls's
     /// `add_members_without_update`): a path is included only if a queued proposal needs one.
     pub fn add_members_without_update(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.add(key_packages, false)
+        self.tx(|| {
+            self.add(key_packages, false)
+        })
     }
 
     fn add(&self, key_packages: &[KeyPackage], with_update: bool) -> Result<CommitOutput> {
@@ -264,63 +303,69 @@ impl Group {
 
     /// Removes members by leaf index, as one commit (pending until merged).
     pub fn remove_members(&self, leaf_indices: &[u32]) -> Result<CommitOutput> {
-        if leaf_indices.is_empty() {
-            return Err(Error::invalid_argument("removeMembers needs at least one leaf index"));
-        }
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let mut targets = Vec::with_capacity(leaf_indices.len());
-        for &index in leaf_indices {
-            let leaf = LeafNodeIndex::new(index);
-            if group.member_at(leaf).is_none() {
-                return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
+        self.tx(|| {
+            if leaf_indices.is_empty() {
+                return Err(Error::invalid_argument("removeMembers needs at least one leaf index"));
             }
-            if leaf == group.own_leaf_index() {
-                return Err(Error::invalid_argument(
-                    "a member cannot remove itself by commit; leave the group instead",
-                ));
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let mut targets = Vec::with_capacity(leaf_indices.len());
+            for &index in leaf_indices {
+                let leaf = LeafNodeIndex::new(index);
+                if group.member_at(leaf).is_none() {
+                    return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
+                }
+                if leaf == group.own_leaf_index() {
+                    return Err(Error::invalid_argument(
+                        "a member cannot remove itself by commit; leave the group instead",
+                    ));
+                }
+                if targets.contains(&leaf) {
+                    return Err(Error::invalid_argument(format!("leaf index {index} is listed twice")));
+                }
+                targets.push(leaf);
             }
-            if targets.contains(&leaf) {
-                return Err(Error::invalid_argument(format!("leaf index {index} is listed twice")));
-            }
-            targets.push(leaf);
-        }
-        let (commit, welcome, group_info) = group
-            .remove_members(self.provider.as_ref(), signer.as_ref(), &targets)
-            .map_err(|e| match &e {
-                RemoveMembersError::GroupStateError(s) => s.clone().into(),
-                RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                _ => with_code(ErrorCode::ValidationFailed, &e),
-            })?;
-        let group_info = group_info.map(MlsMessageOut::from);
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+            let (commit, welcome, group_info) = group
+                .remove_members(self.provider.as_ref(), signer.as_ref(), &targets)
+                .map_err(|e| match &e {
+                    RemoveMembersError::GroupStateError(s) => s.clone().into(),
+                    RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                    _ => with_code(ErrorCode::ValidationFailed, &e),
+                })?;
+            let group_info = group_info.map(MlsMessageOut::from);
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Refreshes this member's leaf (new HPKE key, fresh path secrets), as a commit (pending until merged).
     pub fn self_update(&self) -> Result<CommitOutput> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let bundle = group
-            .self_update(self.provider.as_ref(), signer.as_ref(), LeafNodeParameters::default())
-            .map_err(|e| match &e {
-                SelfUpdateError::GroupStateError(s) => s.clone().into(),
-                SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                _ => with_code(ErrorCode::ValidationFailed, &e),
-            })?;
-        let (commit, welcome, group_info) = bundle.into_messages();
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let bundle = group
+                .self_update(self.provider.as_ref(), signer.as_ref(), LeafNodeParameters::default())
+                .map_err(|e| match &e {
+                    SelfUpdateError::GroupStateError(s) => s.clone().into(),
+                    SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                    _ => with_code(ErrorCode::ValidationFailed, &e),
+                })?;
+            let (commit, welcome, group_info) = bundle.into_messages();
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Merges this member's pending commit, entering the next epoch.
     pub fn merge_pending_commit(&self) -> Result<()> {
-        let mut group = self.lock()?;
-        if group.pending_commit().is_none() {
-            return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
-        }
-        group.merge_pending_commit(self.provider.as_ref())?;
-        self.adopt_pending_signer(true)
+        self.tx(|| {
+            let mut group = self.lock()?;
+            if group.pending_commit().is_none() {
+                return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
+            }
+            group.merge_pending_commit(self.provider.as_ref())?;
+            self.adopt_pending_signer(true)
+        })
     }
 
     /// After a merge or a discard, the signer of a key-rotation commit is adopted or dropped.
@@ -338,14 +383,16 @@ impl Group {
 
     /// Discards this member's pending commit (for example, when the delivery service rejected it).
     pub fn clear_pending_commit(&self) -> Result<()> {
-        let mut group = self.lock()?;
-        if group.pending_commit().is_none() {
-            return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to clear"));
-        }
-        group
-            .clear_pending_commit(self.provider.storage())
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
-        self.adopt_pending_signer(false)
+        self.tx(|| {
+            let mut group = self.lock()?;
+            if group.pending_commit().is_none() {
+                return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to clear"));
+            }
+            group
+                .clear_pending_commit(self.provider.storage())
+                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+            self.adopt_pending_signer(false)
+        })
     }
 
     /// Whether a commit of this member is pending.
@@ -367,59 +414,67 @@ impl Group {
 
     /// Encrypts an application message. `aad`, when given, replaces what [`Group::set_aad`] set.
     pub fn create_message(&self, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        if !group.is_active() {
-            return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
-        }
-        if let Some(aad) = aad {
-            group.set_aad(aad.to_vec());
-        }
-        let message = group
-            .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
-            .map_err(|e| match &e {
-                CreateMessageError::GroupStateError(s) => s.clone().into(),
-                CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-            });
-        // create_message only clears the AAD on success; never let it leak into the next message.
-        group.set_aad(Vec::new());
-        codec::encode_message(&message?)
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            if !group.is_active() {
+                return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
+            }
+            if let Some(aad) = aad {
+                group.set_aad(aad.to_vec());
+            }
+            let message = group
+                .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
+                .map_err(|e| match &e {
+                    CreateMessageError::GroupStateError(s) => s.clone().into(),
+                    CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                });
+            // create_message only clears the AAD on success; never let it leak into the next message.
+            group.set_aad(Vec::new());
+            codec::encode_message(&message?)
+        })
     }
 
     /// Processes a received message. A commit comes back staged, to be merged with
     /// [`Group::merge_staged_commit`]. On any error the group is unchanged.
     pub fn process_message(&self, bytes: &[u8]) -> Result<Processed> {
-        let message = codec::decode_protocol_message(bytes)?;
-        let mut group = self.lock()?;
-        if !group.is_active() {
-            return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
-        }
-        if message.group_id() != group.group_id() {
-            return Err(Error::new(ErrorCode::WrongGroup, "the message belongs to another group"));
-        }
-        check_epoch(&group, message.epoch().as_u64())?;
-        let processed = group.process_message(self.provider.as_ref(), message)?;
-        Ok(processed::from_openmls(processed, &group, self.provider.crypto()))
+        self.tx(|| {
+            let message = codec::decode_protocol_message(bytes)?;
+            let mut group = self.lock()?;
+            if !group.is_active() {
+                return Err(Error::new(ErrorCode::GroupInactive, "this member was removed from the group"));
+            }
+            if message.group_id() != group.group_id() {
+                return Err(Error::new(ErrorCode::WrongGroup, "the message belongs to another group"));
+            }
+            check_epoch(&group, message.epoch().as_u64())?;
+            let processed = group.process_message(self.provider.as_ref(), message)?;
+            Ok(processed::from_openmls(processed, &group, self.provider.crypto()))
+        })
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
     pub fn merge_staged_commit(&self, staged: &StagedCommitHandle) -> Result<()> {
-        let mut group = self.lock()?;
-        let epoch = group.epoch().as_u64();
-        let commit = staged.take_for(group.group_id(), epoch)?;
-        group.merge_staged_commit(self.provider.as_ref(), commit)?;
-        // Another member's commit won: this member's own pending commit (if any) is gone.
-        self.adopt_pending_signer(false)
+        self.tx(|| {
+            let mut group = self.lock()?;
+            let epoch = group.epoch().as_u64();
+            let commit = staged.take_for(group.group_id(), epoch)?;
+            group.merge_staged_commit(self.provider.as_ref(), commit)?;
+            // Another member's commit won: this member's own pending commit (if any) is gone.
+            self.adopt_pending_signer(false)
+        })
     }
 
     /// Stores a received proposal in the proposal queue, for a later commit to cover.
     pub fn store_pending_proposal(&self, proposal: &QueuedProposalHandle) -> Result<()> {
-        let mut group = self.lock()?;
-        let epoch = group.epoch().as_u64();
-        let proposal = proposal.take_for(group.group_id(), epoch)?;
-        group
-            .store_pending_proposal(self.provider.storage(), proposal)
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+        self.tx(|| {
+            let mut group = self.lock()?;
+            let epoch = group.epoch().as_u64();
+            let proposal = proposal.take_for(group.group_id(), epoch)?;
+            group
+                .store_pending_proposal(self.provider.storage(), proposal)
+                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+        })
     }
 
     /// The group's members, in leaf order.
@@ -482,11 +537,13 @@ impl Group {
 
     /// Changes the runtime configuration; fields left `None` keep their current value.
     pub fn set_configuration(&self, changes: &JoinConfigSpec) -> Result<()> {
-        let mut group = self.lock()?;
-        let config = changes.to_openmls(Some(group.configuration()))?;
-        group
-            .set_configuration(self.provider.storage(), &config)
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+        self.tx(|| {
+            let mut group = self.lock()?;
+            let config = changes.to_openmls(Some(group.configuration()))?;
+            group
+                .set_configuration(self.provider.storage(), &config)
+                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+        })
     }
 
     /// The group context extensions.
@@ -527,12 +584,15 @@ impl Group {
 
     /// Deletes the group's state from the provider's storage for good. The handle is unusable afterwards.
     pub fn delete(&self) -> Result<()> {
-        let mut group = self.lock()?;
-        group
-            .delete(self.provider.storage())
-            .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
-        self.deleted.store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        self.tx(|| {
+            let mut group = self.lock()?;
+            group
+                .delete(self.provider.storage())
+                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+            crate::registry::unregister_group(&self.provider, group.group_id())?;
+            self.deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
     }
 
     /// The ratchet tree, for members joining without the ratchet-tree extension.

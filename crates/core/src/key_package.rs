@@ -71,8 +71,8 @@ pub fn create_key_package_with(
     if options.last_resort {
         builder = builder.mark_as_last_resort();
     }
-    let bundle = builder
-        .build(ciphersuite, provider, signer, credential_with_key)
+    let bundle = provider
+        .atomically(|| Ok(builder.build(ciphersuite, provider, signer, credential_with_key)))?
         .map_err(|e| match e {
             KeyPackageNewError::UnsupportedCiphersuite(_) => Error::new(ErrorCode::UnsupportedCiphersuite, e.to_string()),
             other => Error::new(ErrorCode::InvalidKeyPackage, other.to_string()),

@@ -19,6 +19,8 @@ pub mod processed;
 pub mod proposal;
 pub mod provider;
 pub mod psk;
+pub mod registry;
+pub mod storage;
 pub mod welcome;
 
 pub use error::{Error, ErrorCode, Result};

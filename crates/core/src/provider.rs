@@ -5,7 +5,6 @@
 //! opens a client, so [`CryptoBackend`] is an enum that forwards each call to the chosen backend.
 //! Storage is the in-memory store for now; persistent storage plugs in beside it.
 
-use openmls_memory_storage::MemoryStorage;
 use openmls_rust_crypto::RustCrypto;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::random::OpenMlsRand;
@@ -17,6 +16,7 @@ use openmls_traits::OpenMlsProvider;
 use tls_codec::SecretVLBytes;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::storage::{Storage, StorageOptions, Store};
 
 /// Which crypto library backs a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,21 +272,59 @@ impl OpenMlsRand for CryptoBackend {
 
 /// An [`OpenMlsProvider`] with a run-time crypto choice and its storage.
 ///
-/// It is `Send + Sync`: the backends and the memory store guard their state with locks, so one
-/// provider may serve groups used from several threads.
+/// It is `Send + Sync`: the crypto backends guard their state with locks, and storage is used only
+/// inside [`Provider::atomically`], which serializes operations.
 #[derive(Debug)]
 pub struct Provider {
     crypto: CryptoBackend,
-    storage: MemoryStorage,
+    storage: Storage,
 }
 
 impl Provider {
     /// Creates a provider with in-memory storage.
     pub fn new(kind: CryptoProviderKind) -> Result<Self> {
+        Self::open(kind, &StorageOptions::default())
+    }
+
+    /// Creates a provider over storage: in memory, or an SQLite file (optionally encrypted).
+    pub fn open(kind: CryptoProviderKind, options: &StorageOptions) -> Result<Self> {
         Ok(Self {
             crypto: CryptoBackend::new(kind)?,
-            storage: MemoryStorage::default(),
+            storage: Storage::open(options)?,
         })
+    }
+
+    /// Creates an in-memory provider from a snapshot made by [`Provider::export_snapshot`].
+    pub fn import_snapshot(kind: CryptoProviderKind, snapshot: &[u8], key: Option<Vec<u8>>) -> Result<Self> {
+        Ok(Self {
+            crypto: CryptoBackend::new(kind)?,
+            storage: Storage::import(&StorageOptions { key, ..Default::default() }, snapshot)?,
+        })
+    }
+
+    /// The whole state (keys, groups, identity) as bytes.
+    pub fn export_snapshot(&self) -> Result<Vec<u8>> {
+        self.storage.export()
+    }
+
+    /// Runs `f` as one storage transaction: all of its writes are committed, or none.
+    pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.storage.atomically(f).map_err(crate::storage::refine)
+    }
+
+    /// Closes the storage, releasing the file and its lock.
+    pub fn close(&self) -> Result<()> {
+        self.storage.close()
+    }
+
+    /// Whether the provider keeps its state in a file.
+    pub fn is_persistent(&self) -> bool {
+        self.storage.is_file()
+    }
+
+    /// The storage, for this crate's own tables.
+    pub(crate) fn storage_handle(&self) -> &Storage {
+        &self.storage
     }
 
     /// Which crypto library backs this provider.
@@ -324,10 +362,10 @@ impl Provider {
 impl OpenMlsProvider for Provider {
     type CryptoProvider = CryptoBackend;
     type RandProvider = CryptoBackend;
-    type StorageProvider = MemoryStorage;
+    type StorageProvider = Store;
 
     fn storage(&self) -> &Self::StorageProvider {
-        &self.storage
+        self.storage.store()
     }
 
     fn crypto(&self) -> &Self::CryptoProvider {

@@ -70,9 +70,11 @@ pub fn store_external_psk(provider: &Provider, psk_id: &[u8], secret: &[u8]) -> 
         return Err(Error::invalid_argument("an external PSK needs a non-empty id and secret"));
     }
     // The nonce is not part of what is stored: storage is keyed by the PSK id alone.
-    PreSharedKeyId::external(psk_id.to_vec(), Vec::new())
-        .store(provider, secret)
-        .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot store the PSK ({e:?})")))
+    provider.atomically(|| {
+        PreSharedKeyId::external(psk_id.to_vec(), Vec::new())
+            .store(provider, secret)
+            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot store the PSK ({e:?})")))
+    })
 }
 
 /// Any stored PSK bundle, read without knowing its (crate-private) type: the storage codec is serde.
@@ -87,19 +89,23 @@ impl openmls_traits::storage::traits::PskBundle<{ openmls_traits::storage::CURRE
 pub fn has_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<bool> {
     use openmls_traits::storage::StorageProvider as _;
     use openmls_traits::OpenMlsProvider as _;
-    let bundle: Option<StoredPsk> = provider
-        .storage()
-        .psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
-        .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot read the PSK store ({e:?})")))?;
-    Ok(bundle.is_some())
+    provider.atomically(|| {
+        let bundle: Option<StoredPsk> = provider
+            .storage()
+            .psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
+            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot read the PSK store ({e:?})")))?;
+        Ok(bundle.is_some())
+    })
 }
 
 /// Deletes a stored external PSK.
 pub fn delete_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<()> {
     use openmls_traits::storage::StorageProvider as _;
     use openmls_traits::OpenMlsProvider as _;
-    provider
-        .storage()
-        .delete_psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
-        .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot delete the PSK ({e:?})")))
+    provider.atomically(|| {
+        provider
+            .storage()
+            .delete_psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
+            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot delete the PSK ({e:?})")))
+    })
 }

@@ -55,15 +55,13 @@ impl PendingWelcome {
     /// Decrypts a Welcome with a key package this provider holds (`ProcessedWelcome::new_from_welcome`).
     pub fn new(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, welcome: &[u8], config: JoinConfigSpec) -> Result<Self> {
         let welcome = codec::decode_welcome(welcome)?;
-        let consumed = find_key_package(&provider, &welcome)?;
         let join_config = config.to_openmls(None)?;
-        let processed = match ProcessedWelcome::new_from_welcome(provider.as_ref(), &join_config, welcome) {
-            Ok(p) => p,
-            Err(e) => {
-                restore(&provider, &consumed);
-                return Err(e.into());
-            }
-        };
+        // One transaction: a Welcome that fails to decrypt consumes nothing.
+        let (processed, consumed) = provider.atomically(|| {
+            let consumed = find_key_package(&provider, &welcome)?;
+            let processed = ProcessedWelcome::new_from_welcome(provider.as_ref(), &join_config, welcome)?;
+            Ok((processed, consumed))
+        })?;
         let group_info = processed.unverified_group_info();
         let info = WelcomeInfo {
             ciphersuite: u16::from(group_info.ciphersuite()),
@@ -90,7 +88,7 @@ impl PendingWelcome {
             .map_err(|_| Error::internal("welcome lock poisoned"))?
             .take()
             .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this welcome was already staged"))?;
-        let staged = (|| {
+        let staged = self.provider.atomically(|| {
             let mut builder = openmls::group::JoinBuilder::new(self.provider.as_ref(), processed);
             if let Some(tree) = ratchet_tree {
                 builder = builder.with_ratchet_tree(codec::decode_ratchet_tree(tree)?);
@@ -107,11 +105,15 @@ impl PendingWelcome {
                 return Err(Error::invalid_argument("the signer does not match the key package this Welcome is for"));
             }
             Ok(staged)
-        })();
+        });
         let staged = match staged {
             Ok(s) => s,
             Err(e) => {
-                restore(&self.provider, &self.consumed);
+                // The key package was consumed when the Welcome was decrypted: put it back.
+                let _ = self.provider.atomically(|| {
+                    restore(&self.provider, &self.consumed);
+                    Ok(())
+                });
                 return Err(e);
             }
         };
@@ -182,11 +184,15 @@ impl StagedWelcomeHandle {
             .map_err(|_| Error::internal("welcome lock poisoned"))?
             .take()
             .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this welcome was already turned into a group"))?;
-        let mut group = staged.into_group(self.provider.as_ref())?;
-        let config = self.config.to_openmls(Some(group.configuration()))?;
-        group
-            .set_configuration(self.provider.storage(), &config)
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))?;
+        let group = self.provider.atomically(|| {
+            let mut group = staged.into_group(self.provider.as_ref())?;
+            let config = self.config.to_openmls(Some(group.configuration()))?;
+            group
+                .set_configuration(self.provider.storage(), &config)
+                .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))?;
+            crate::registry::register_group(&self.provider, group.group_id(), &self.signer)?;
+            Ok(group)
+        })?;
         Ok(Group::from_parts(self.provider.clone(), self.signer.clone(), group))
     }
 }

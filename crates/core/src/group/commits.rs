@@ -42,150 +42,162 @@ pub struct CommitSpec {
 impl Group {
     /// Builds and stages a commit (pending until merged), the book's `commit_builder()`.
     pub fn commit(&self, spec: CommitSpec) -> Result<CommitOutput> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        for index in &spec.removes {
-            if group.member_at(LeafNodeIndex::new(*index)).is_none() {
-                return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
-            }
-        }
-        for psk in &spec.psks {
-            self.check_psk_available(&group, psk)?;
-        }
-        let accepted: Option<HashSet<Vec<u8>>> = match &spec.accepted_proposals {
-            None => None,
-            Some(refs) => {
-                let queued: HashSet<Vec<u8>> =
-                    group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
-                if let Some(unknown) = refs.iter().find(|r| !queued.contains(*r)) {
-                    return Err(Error::new(
-                        ErrorCode::UnknownProposal,
-                        format!("no queued proposal has reference {}", hex(unknown)),
-                    ));
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            for index in &spec.removes {
+                if group.member_at(LeafNodeIndex::new(*index)).is_none() {
+                    return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
                 }
-                Some(refs.iter().cloned().collect())
             }
-        };
-        let leaf_params = spec.leaf_node_parameters.as_ref().map(|p| self.leaf_node_parameters_of(&group, p)).transpose()?;
-        let ciphersuite = group.ciphersuite();
-        let mut proposals = Vec::new();
-        for (proposal_type, payload) in &spec.custom_proposals {
-            proposals.push(Proposal::Custom(Box::new(CustomProposal::new(*proposal_type, payload.clone()))));
-        }
-        for psk in &spec.psks {
-            proposals.push(Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(
-                psk.to_openmls(&self.provider, ciphersuite)?,
-            ))));
-        }
-        let queued_refs: HashSet<Vec<u8>> =
-            group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
+            for psk in &spec.psks {
+                self.check_psk_available(&group, psk)?;
+            }
+            let accepted: Option<HashSet<Vec<u8>>> = match &spec.accepted_proposals {
+                None => None,
+                Some(refs) => {
+                    let queued: HashSet<Vec<u8>> =
+                        group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
+                    if let Some(unknown) = refs.iter().find(|r| !queued.contains(*r)) {
+                        return Err(Error::new(
+                            ErrorCode::UnknownProposal,
+                            format!("no queued proposal has reference {}", hex(unknown)),
+                        ));
+                    }
+                    Some(refs.iter().cloned().collect())
+                }
+            };
+            let leaf_params = spec.leaf_node_parameters.as_ref().map(|p| self.leaf_node_parameters_of(&group, p)).transpose()?;
+            let ciphersuite = group.ciphersuite();
+            let mut proposals = Vec::new();
+            for (proposal_type, payload) in &spec.custom_proposals {
+                proposals.push(Proposal::Custom(Box::new(CustomProposal::new(*proposal_type, payload.clone()))));
+            }
+            for psk in &spec.psks {
+                proposals.push(Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(
+                    psk.to_openmls(&self.provider, ciphersuite)?,
+                ))));
+            }
+            let queued_refs: HashSet<Vec<u8>> =
+                group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
 
-        let mut builder = group
-            .commit_builder()
-            .consume_proposal_store(spec.consume_proposal_store)
-            .force_self_update(spec.force_self_update)
-            .propose_adds(spec.adds.iter().cloned())
-            .propose_removals(spec.removes.iter().map(|&i| LeafNodeIndex::new(i)))
-            .add_proposals(proposals);
-        if let Some(specs) = &spec.group_context_extensions {
-            builder = builder
-                .propose_group_context_extensions(extensions::group_context_extensions(specs)?)
-                .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
-        }
-        if let Some(params) = leaf_params {
-            builder = builder.leaf_node_parameters(params);
-        }
-        let bundle = builder
-            .load_psks(self.provider.storage())
-            .map_err(|e| classify(e, ErrorCode::PskNotFound))?
-            .build(self.provider.rand(), self.provider.crypto(), signer.as_ref(), |p| {
-                let reference = p.proposal_reference_ref().as_slice();
-                // The builder's own by-value proposals are not in the queue: always included.
-                match &accepted {
-                    Some(set) if queued_refs.contains(reference) => set.contains(reference),
-                    _ => true,
-                }
-            })
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
-            .stage_commit(self.provider.as_ref())
-            .map_err(|e| classify(e, ErrorCode::Storage))?;
-        let (commit, welcome, group_info) = bundle.into_messages();
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+            let mut builder = group
+                .commit_builder()
+                .consume_proposal_store(spec.consume_proposal_store)
+                .force_self_update(spec.force_self_update)
+                .propose_adds(spec.adds.iter().cloned())
+                .propose_removals(spec.removes.iter().map(|&i| LeafNodeIndex::new(i)))
+                .add_proposals(proposals);
+            if let Some(specs) = &spec.group_context_extensions {
+                builder = builder
+                    .propose_group_context_extensions(extensions::group_context_extensions(specs)?)
+                    .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
+            }
+            if let Some(params) = leaf_params {
+                builder = builder.leaf_node_parameters(params);
+            }
+            let bundle = builder
+                .load_psks(self.provider.storage())
+                .map_err(|e| classify(e, ErrorCode::PskNotFound))?
+                .build(self.provider.rand(), self.provider.crypto(), signer.as_ref(), |p| {
+                    let reference = p.proposal_reference_ref().as_slice();
+                    // The builder's own by-value proposals are not in the queue: always included.
+                    match &accepted {
+                        Some(set) if queued_refs.contains(reference) => set.contains(reference),
+                        _ => true,
+                    }
+                })
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
+                .stage_commit(self.provider.as_ref())
+                .map_err(|e| classify(e, ErrorCode::Storage))?;
+            let (commit, welcome, group_info) = bundle.into_messages();
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Commits to every queued proposal.
     pub fn commit_to_pending_proposals(&self) -> Result<CommitOutput> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let (commit, welcome, group_info) = group
-            .commit_to_pending_proposals(self.provider.as_ref(), signer.as_ref())
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        let group_info = group_info.map(MlsMessageOut::from);
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let (commit, welcome, group_info) = group
+                .commit_to_pending_proposals(self.provider.as_ref(), signer.as_ref())
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let group_info = group_info.map(MlsMessageOut::from);
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Replaces the group context extensions, as an immediate commit.
     pub fn update_group_context_extensions(&self, specs: &[ExtensionSpec]) -> Result<CommitOutput> {
-        let extensions = extensions::group_context_extensions(specs)?;
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let (commit, welcome, group_info) = group
-            .update_group_context_extensions(self.provider.as_ref(), extensions, signer.as_ref())
-            .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
-        let group_info = group_info.map(MlsMessageOut::from);
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        self.tx(|| {
+            let extensions = extensions::group_context_extensions(specs)?;
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let (commit, welcome, group_info) = group
+                .update_group_context_extensions(self.provider.as_ref(), extensions, signer.as_ref())
+                .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
+            let group_info = group_info.map(MlsMessageOut::from);
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Replaces members: removes `leaf_indices` and adds `key_packages`, one for one, in one commit.
     pub fn swap_members(&self, leaf_indices: &[u32], key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        if leaf_indices.is_empty() || leaf_indices.len() != key_packages.len() {
-            return Err(Error::invalid_argument("swapMembers needs as many key packages as leaf indices, at least one"));
-        }
-        for &index in leaf_indices {
-            self.check_member(index)?;
-        }
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let indices: Vec<LeafNodeIndex> = leaf_indices.iter().map(|&i| LeafNodeIndex::new(i)).collect();
-        let messages = group
-            .swap_members(self.provider.as_ref(), signer.as_ref(), &indices, key_packages)
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        CommitOutput::encode(&messages.commit, Some(&messages.welcome), messages.group_info.as_ref())
+        self.tx(|| {
+            if leaf_indices.is_empty() || leaf_indices.len() != key_packages.len() {
+                return Err(Error::invalid_argument("swapMembers needs as many key packages as leaf indices, at least one"));
+            }
+            for &index in leaf_indices {
+                self.check_member(index)?;
+            }
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let indices: Vec<LeafNodeIndex> = leaf_indices.iter().map(|&i| LeafNodeIndex::new(i)).collect();
+            let messages = group
+                .swap_members(self.provider.as_ref(), signer.as_ref(), &indices, key_packages)
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            CommitOutput::encode(&messages.commit, Some(&messages.welcome), messages.group_info.as_ref())
+        })
     }
 
     /// Removes the members holding these credentials, as one commit.
     pub fn remove_members_by_credential(&self, credentials: &[CredentialInfo]) -> Result<CommitOutput> {
-        let indices = {
-            let group = self.lock()?;
-            credentials
-                .iter()
-                .map(|c| {
-                    let credential = identity::credential_from_info(c)?;
-                    group
-                        .member_leaf_index(&credential)
-                        .map(|i| i.u32())
-                        .ok_or_else(|| Error::new(ErrorCode::UnknownMember, "no member has this credential"))
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
-        self.remove_members(&indices)
+        self.tx(|| {
+            let indices = {
+                let group = self.lock()?;
+                credentials
+                    .iter()
+                    .map(|c| {
+                        let credential = identity::credential_from_info(c)?;
+                        group
+                            .member_leaf_index(&credential)
+                            .map(|i| i.u32())
+                            .ok_or_else(|| Error::new(ErrorCode::UnknownMember, "no member has this credential"))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+            self.remove_members(&indices)
+        })
     }
 
     /// Refreshes this member's leaf with new parameters (capabilities, extensions, credential), as a commit.
     pub fn self_update_with(&self, params: &LeafNodeParamsSpec) -> Result<CommitOutput> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let params = self.leaf_node_parameters_of(&group, params)?;
-        let bundle = group
-            .self_update(self.provider.as_ref(), signer.as_ref(), params)
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        let (commit, welcome, group_info) = bundle.into_messages();
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let params = self.leaf_node_parameters_of(&group, params)?;
+            let bundle = group
+                .self_update(self.provider.as_ref(), signer.as_ref(), params)
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let (commit, welcome, group_info) = bundle.into_messages();
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// Rotates this member's signature key: a commit signed with the old key whose new leaf carries
@@ -196,28 +208,30 @@ impl Group {
         credential: &CredentialInfo,
         params: &LeafNodeParamsSpec,
     ) -> Result<CommitOutput> {
-        let old_signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        check_signer_suite(&new_signer, group.ciphersuite())?;
-        let credential_with_key = CredentialWithKey {
-            credential: identity::credential_from_info(credential)?,
-            signature_key: new_signer.public().into(),
-        };
-        let mut params_spec = params.clone();
-        params_spec.credential = Some(credential.clone());
-        let leaf_params = self.leaf_node_parameters_for(&group, &params_spec, new_signer.public())?;
-        let bundle = group
-            .self_update_with_new_signer(
-                self.provider.as_ref(),
-                old_signer.as_ref(),
-                NewSignerBundle { signer: new_signer.as_ref(), credential_with_key },
-                leaf_params,
-            )
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        *self.pending_signer.lock().map_err(|_| Error::internal("signer lock poisoned"))? = Some(new_signer);
-        let (commit, welcome, group_info) = bundle.into_messages();
-        CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        self.tx(|| {
+            let old_signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            check_signer_suite(&new_signer, group.ciphersuite())?;
+            let credential_with_key = CredentialWithKey {
+                credential: identity::credential_from_info(credential)?,
+                signature_key: new_signer.public().into(),
+            };
+            let mut params_spec = params.clone();
+            params_spec.credential = Some(credential.clone());
+            let leaf_params = self.leaf_node_parameters_for(&group, &params_spec, new_signer.public())?;
+            let bundle = group
+                .self_update_with_new_signer(
+                    self.provider.as_ref(),
+                    old_signer.as_ref(),
+                    NewSignerBundle { signer: new_signer.as_ref(), credential_with_key },
+                    leaf_params,
+                )
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            *self.pending_signer.lock().map_err(|_| Error::internal("signer lock poisoned"))? = Some(new_signer);
+            let (commit, welcome, group_info) = bundle.into_messages();
+            CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
+        })
     }
 
     /// What this member's pending commit will do, if there is one.

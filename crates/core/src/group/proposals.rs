@@ -44,66 +44,80 @@ impl Group {
 
     /// Proposes adding a member.
     pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: bool) -> Result<ProposalOutput> {
-        self.propose_with(Propose::Add(key_package.clone()), by_value)
+        self.tx(|| {
+            self.propose_with(Propose::Add(key_package.clone()), by_value)
+        })
     }
 
     /// Proposes removing the member at a leaf index.
     pub fn propose_remove_member(&self, leaf_index: u32, by_value: bool) -> Result<ProposalOutput> {
-        self.check_member(leaf_index)?;
-        self.propose_with(Propose::Remove(leaf_index), by_value)
+        self.tx(|| {
+            self.check_member(leaf_index)?;
+            self.propose_with(Propose::Remove(leaf_index), by_value)
+        })
     }
 
     /// Proposes removing the member with this credential.
     pub fn propose_remove_member_by_credential(&self, credential: &CredentialInfo, by_value: bool) -> Result<ProposalOutput> {
-        let credential = crate::identity::credential_from_info(credential)?;
-        if self.lock()?.member_leaf_index(&credential).is_none() {
-            return Err(Error::new(ErrorCode::UnknownMember, "no member has this credential"));
-        }
-        self.propose_with(Propose::RemoveCredential(credential), by_value)
+        self.tx(|| {
+            let credential = crate::identity::credential_from_info(credential)?;
+            if self.lock()?.member_leaf_index(&credential).is_none() {
+                return Err(Error::new(ErrorCode::UnknownMember, "no member has this credential"));
+            }
+            self.propose_with(Propose::RemoveCredential(credential), by_value)
+        })
     }
 
     /// Proposes updating this member's leaf (always by reference, as openmls requires).
     pub fn propose_self_update(&self, params: &LeafNodeParamsSpec) -> Result<ProposalOutput> {
-        let params = {
-            let group = self.lock()?;
-            self.leaf_node_parameters_of(&group, params)?
-        };
-        self.propose_with(Propose::Update(params), false)
+        self.tx(|| {
+            let params = {
+                let group = self.lock()?;
+                self.leaf_node_parameters_of(&group, params)?
+            };
+            self.propose_with(Propose::Update(params), false)
+        })
     }
 
     /// Proposes replacing the group context extensions (always by reference).
     pub fn propose_group_context_extensions(&self, specs: &[ExtensionSpec]) -> Result<ProposalOutput> {
-        let extensions = extensions::group_context_extensions(specs)?;
-        self.propose_with(Propose::GroupContextExtensions(extensions), false)
+        self.tx(|| {
+            let extensions = extensions::group_context_extensions(specs)?;
+            self.propose_with(Propose::GroupContextExtensions(extensions), false)
+        })
     }
 
     /// Proposes an application-defined proposal. Every member must list its type in its capabilities.
     pub fn propose_custom_proposal(&self, proposal_type: u16, payload: &[u8], by_value: bool) -> Result<ProposalOutput> {
-        if proposal_type <= 10 {
-            return Err(Error::invalid_argument(format!(
-                "proposal type {proposal_type} is reserved by RFC 9420; custom proposals use other code points"
-            )));
-        }
-        self.propose_with(Propose::Custom(CustomProposal::new(proposal_type, payload.to_vec())), by_value)
+        self.tx(|| {
+            if proposal_type <= 10 {
+                return Err(Error::invalid_argument(format!(
+                    "proposal type {proposal_type} is reserved by RFC 9420; custom proposals use other code points"
+                )));
+            }
+            self.propose_with(Propose::Custom(CustomProposal::new(proposal_type, payload.to_vec())), by_value)
+        })
     }
 
     /// Proposes injecting a PSK: an external one the members stored, or a resumption PSK of an
     /// epoch the group keeps. Fails with `ERR_PSK_NOT_FOUND` if this member cannot load it.
     pub fn propose_pre_shared_key(&self, psk: &PskSpec, by_value: bool) -> Result<ProposalOutput> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        self.check_psk_available(&group, psk)?;
-        let id = psk.to_openmls(&self.provider, group.ciphersuite())?;
-        let result = if by_value {
-            group.propose_pre_shared_key_by_value(self.provider.as_ref(), signer.as_ref(), id)
-        } else {
-            group.propose_pre_shared_key(self.provider.as_ref(), signer.as_ref(), id)
-        };
-        let (message, proposal_ref) = result.map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        Ok(ProposalOutput {
-            message: codec::encode_message(&message)?,
-            proposal_ref: proposal_ref.as_slice().to_vec(),
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            self.check_psk_available(&group, psk)?;
+            let id = psk.to_openmls(&self.provider, group.ciphersuite())?;
+            let result = if by_value {
+                group.propose_pre_shared_key_by_value(self.provider.as_ref(), signer.as_ref(), id)
+            } else {
+                group.propose_pre_shared_key(self.provider.as_ref(), signer.as_ref(), id)
+            };
+            let (message, proposal_ref) = result.map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            Ok(ProposalOutput {
+                message: codec::encode_message(&message)?,
+                proposal_ref: proposal_ref.as_slice().to_vec(),
+            })
         })
     }
 
@@ -125,33 +139,37 @@ impl Group {
 
     /// Leaves the group with a Remove proposal for this member, for another member to commit.
     pub fn leave_group(&self) -> Result<Vec<u8>> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let message = group
-            .leave_group(self.provider.as_ref(), signer.as_ref())
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        codec::encode_message(&message)
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let message = group
+                .leave_group(self.provider.as_ref(), signer.as_ref())
+                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            codec::encode_message(&message)
+        })
     }
 
     /// Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
     /// sent as a PublicMessage, so the group's policy must accept plaintext handshakes.
     pub fn leave_group_via_self_remove(&self) -> Result<Vec<u8>> {
-        let signer = self.signer()?;
-        let mut group = self.lock()?;
-        Self::operational(&group)?;
-        let message = group
-            .leave_group_via_self_remove(self.provider.as_ref(), signer.as_ref())
-            .map_err(|e| {
-                if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
-                    Error::invalid_argument(
-                        "SelfRemove is sent in plaintext; use a mixed or plaintext wire format policy (or leaveGroup)",
-                    )
-                } else {
-                    classify(e, ErrorCode::ValidationFailed)
-                }
-            })?;
-        codec::encode_message(&message)
+        self.tx(|| {
+            let signer = self.signer()?;
+            let mut group = self.lock()?;
+            Self::operational(&group)?;
+            let message = group
+                .leave_group_via_self_remove(self.provider.as_ref(), signer.as_ref())
+                .map_err(|e| {
+                    if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
+                        Error::invalid_argument(
+                            "SelfRemove is sent in plaintext; use a mixed or plaintext wire format policy (or leaveGroup)",
+                        )
+                    } else {
+                        classify(e, ErrorCode::ValidationFailed)
+                    }
+                })?;
+            codec::encode_message(&message)
+        })
     }
 
     /// The proposals queued for the next commit.
@@ -165,22 +183,26 @@ impl Group {
 
     /// Removes one queued proposal (rollback), by reference.
     pub fn remove_pending_proposal(&self, proposal_ref: &[u8]) -> Result<()> {
-        let mut group = self.lock()?;
-        let found = group
-            .pending_proposals()
-            .find(|p| p.proposal_reference_ref().as_slice() == proposal_ref)
-            .map(|p| p.proposal_reference_ref().clone())
-            .ok_or_else(|| Error::new(ErrorCode::UnknownProposal, "no queued proposal has this reference"))?;
-        group
-            .remove_pending_proposal(self.provider.storage(), &found)
-            .map_err(|e| classify(e, ErrorCode::UnknownProposal))
+        self.tx(|| {
+            let mut group = self.lock()?;
+            let found = group
+                .pending_proposals()
+                .find(|p| p.proposal_reference_ref().as_slice() == proposal_ref)
+                .map(|p| p.proposal_reference_ref().clone())
+                .ok_or_else(|| Error::new(ErrorCode::UnknownProposal, "no queued proposal has this reference"))?;
+            group
+                .remove_pending_proposal(self.provider.storage(), &found)
+                .map_err(|e| classify(e, ErrorCode::UnknownProposal))
+        })
     }
 
     /// Empties the proposal queue.
     pub fn clear_pending_proposals(&self) -> Result<()> {
-        self.lock()?
-            .clear_pending_proposals(self.provider.storage())
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))
+        self.tx(|| {
+            self.lock()?
+                .clear_pending_proposals(self.provider.storage())
+                .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))
+        })
     }
 
     /// Checks that a leaf index names a member.

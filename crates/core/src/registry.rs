@@ -1,0 +1,220 @@
+//! What a provider remembers beyond openmls's own tables: which groups it holds, its identity, and
+//! its key package inventory. All of it goes through the storage codec, so it is encrypted with
+//! the rest when the provider has a key.
+
+use std::sync::Arc;
+
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::storage::StorageProvider as _;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::group::Group;
+use crate::identity::{self, CredentialInfo};
+use crate::provider::Provider;
+use crate::storage::{decode_value, encode_value, store_error};
+
+fn sql_err(e: rusqlite::Error) -> Error {
+    store_error(&e)
+}
+
+/// Records a group and stores the signer it uses, so the group can be loaded after a restart.
+pub(crate) fn register_group(provider: &Provider, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
+    signer.store(provider.storage()).map_err(|e| store_error(&e))?;
+    provider
+        .storage_handle()
+        .sql()
+        .execute(
+            "INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)",
+            [encode_value(&group_id.as_slice().to_vec())?],
+        )
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Forgets a group.
+pub(crate) fn unregister_group(provider: &Provider, group_id: &GroupId) -> Result<()> {
+    provider
+        .storage_handle()
+        .sql()
+        .execute(
+            "DELETE FROM openmls_node_groups WHERE group_id = ?1",
+            [encode_value(&group_id.as_slice().to_vec())?],
+        )
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+/// The ids of the groups this provider holds.
+pub fn list_groups(provider: &Provider) -> Result<Vec<Vec<u8>>> {
+    provider.atomically(|| {
+        let conn = provider.storage_handle().sql();
+        let mut stmt = conn.prepare("SELECT group_id FROM openmls_node_groups").map_err(sql_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
+        let mut ids = Vec::new();
+        for row in rows {
+            ids.push(decode_value::<Vec<u8>>(&row.map_err(sql_err)?)?);
+        }
+        ids.sort();
+        Ok(ids)
+    })
+}
+
+/// Loads a stored group, with the signer its leaf uses.
+pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Group> {
+    let group = provider.atomically(|| {
+        let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "no group with this id is stored"))?;
+        let signer = match group.own_leaf_node() {
+            Some(leaf) => SignatureKeyPair::read(
+                provider.storage(),
+                leaf.signature_key().as_slice(),
+                group.ciphersuite().signature_algorithm(),
+            )
+            .ok_or_else(|| Error::new(ErrorCode::Storage, "the group's signature key is not stored"))?,
+            // A member removed from the group: any stored identity will do for a read-only handle.
+            None => identity_of(&provider)?
+                .map(|(s, _)| s)
+                .ok_or_else(|| Error::new(ErrorCode::Storage, "no signer is stored for this inactive group"))?,
+        };
+        Ok((group, signer))
+    })?;
+    Ok(Group::from_parts(provider, Arc::new(group.1), group.0))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredIdentity {
+    signer: Vec<u8>,
+    credential_type: u16,
+    credential: Vec<u8>,
+}
+
+/// Stores the client's identity: its signer and credential.
+pub fn set_identity(provider: &Provider, signer: &SignatureKeyPair, credential: &CredentialInfo) -> Result<()> {
+    let stored = StoredIdentity {
+        signer: identity::signer_to_bytes(signer)?,
+        credential_type: credential.credential_type,
+        credential: credential.serialized_content.clone(),
+    };
+    provider.atomically(|| {
+        provider
+            .storage_handle()
+            .sql()
+            .execute(
+                "INSERT INTO openmls_node_identity (id, identity) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET identity = excluded.identity",
+                [encode_value(&stored)?],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    })
+}
+
+/// The stored identity, if any.
+pub fn identity(provider: &Provider) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
+    provider.atomically(|| identity_of(provider))
+}
+
+fn identity_of(provider: &Provider) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
+    use rusqlite::OptionalExtension as _;
+    let row: Option<Vec<u8>> = provider
+        .storage_handle()
+        .sql()
+        .query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: StoredIdentity = decode_value(&row)?;
+    let signer = identity::signer_from_bytes(provider.crypto(), &stored.signer)?;
+    Ok(Some((
+        signer,
+        CredentialInfo {
+            credential_type: stored.credential_type,
+            serialized_content: stored.credential,
+        },
+    )))
+}
+
+/// A key package this provider published and still holds the private keys of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPackageEntry {
+    /// Its hash reference.
+    pub key_package_ref: Vec<u8>,
+    /// The ciphersuite.
+    pub ciphersuite: u16,
+    /// (not before, not after), Unix seconds.
+    pub lifetime: (u64, u64),
+    /// Whether it is a last-resort key package (kept after use).
+    pub last_resort: bool,
+    /// The key package, encoded as an `MLSMessage`.
+    pub key_package: Vec<u8>,
+}
+
+/// The key packages this provider holds: published and not yet consumed by a Welcome (last-resort
+/// ones stay until deleted).
+pub fn key_packages(provider: &Provider) -> Result<Vec<KeyPackageEntry>> {
+    provider.atomically(|| {
+        let conn = provider.storage_handle().sql();
+        let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let bundle: KeyPackageBundle = decode_value(&row.map_err(sql_err)?)?;
+            let kp = bundle.key_package();
+            out.push(KeyPackageEntry {
+                key_package_ref: kp.hash_ref(provider.crypto())?.as_slice().to_vec(),
+                ciphersuite: u16::from(kp.ciphersuite()),
+                lifetime: crate::config::lifetime_bounds(kp.life_time()),
+                last_resort: kp.last_resort(),
+                key_package: crate::key_package::key_package_to_bytes(kp)?,
+            });
+        }
+        out.sort_by(|a, b| a.lifetime.1.cmp(&b.lifetime.1).then(a.key_package_ref.cmp(&b.key_package_ref)));
+        Ok(out)
+    })
+}
+
+/// Deletes one held key package (and its private keys), by reference.
+pub fn delete_key_package(provider: &Provider, key_package_ref: &[u8]) -> Result<bool> {
+    provider.atomically(|| {
+        let found = key_packages_in_tx(provider)?
+            .into_iter()
+            .find(|(r, _)| r.as_slice() == key_package_ref);
+        let Some((hash_ref, bundle)) = found else { return Ok(false) };
+        provider.storage().delete_key_package(&hash_ref).map_err(|e| store_error(&e))?;
+        let encryption_key = bundle.key_package().leaf_node().encryption_key().clone();
+        provider
+            .storage()
+            .delete_encryption_key_pair(&encryption_key)
+            .map_err(|e| store_error(&e))?;
+        Ok(true)
+    })
+}
+
+/// Deletes the held key packages whose lifetime ended before `now` (Unix seconds). Returns how many.
+pub fn delete_expired_key_packages(provider: &Provider, now: u64) -> Result<usize> {
+    let expired: Vec<Vec<u8>> = key_packages(provider)?
+        .into_iter()
+        .filter(|k| k.lifetime.1 < now)
+        .map(|k| k.key_package_ref)
+        .collect();
+    provider.atomically(|| {
+        for r in &expired {
+            delete_key_package(provider, r)?;
+        }
+        Ok(expired.len())
+    })
+}
+
+fn key_packages_in_tx(provider: &Provider) -> Result<Vec<(KeyPackageRef, KeyPackageBundle)>> {
+    let conn = provider.storage_handle().sql();
+    let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
+    let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let bundle: KeyPackageBundle = decode_value(&row.map_err(sql_err)?)?;
+        out.push((bundle.key_package().hash_ref(provider.crypto())?, bundle));
+    }
+    Ok(out)
+}
