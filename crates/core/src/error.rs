@@ -385,6 +385,10 @@ impl<S: fmt::Debug + fmt::Display> From<MergePendingCommitError<S>> for Error {
 /// test suite asserts the resulting codes.
 pub(crate) fn classify(err: impl fmt::Display + fmt::Debug, fallback: ErrorCode) -> Error {
     const RULES: &[(&str, ErrorCode)] = &[
+        ("DiskFull", ErrorCode::StorageFull),
+        ("ReadOnly", ErrorCode::StorageReadOnly),
+        ("DatabaseBusy", ErrorCode::StorageLocked),
+        ("DatabaseLocked", ErrorCode::StorageLocked),
         ("LibraryError", ErrorCode::Internal),
         ("UseAfterEviction", ErrorCode::GroupInactive),
         ("PendingCommit", ErrorCode::PendingCommit),

@@ -293,9 +293,7 @@ impl Group {
         let (commit, welcome, group_info) = added
             .map_err(|e| match &e {
                 AddMembersError::GroupStateError(s) => s.clone().into(),
-                AddMembersError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
-                AddMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                _ => with_code(ErrorCode::InvalidKeyPackage, &e),
+                _ => crate::error::classify(&e, ErrorCode::InvalidKeyPackage),
             })?;
         let group_info = group_info.map(MlsMessageOut::from);
         CommitOutput::encode(&commit, Some(&welcome), group_info.as_ref())

@@ -352,6 +352,10 @@ impl Storage {
         self.conn.borrow()
     }
 
+    fn read_only(&self) -> bool {
+        self.connection().is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
+    }
+
     /// Commits (and checkpoints) on success, rolls back on error.
     fn finish<T>(&self, result: Result<T>) -> Result<T> {
         let conn = self.connection();
@@ -390,6 +394,11 @@ impl Storage {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             TX_DEPTH.with(|d| d.set(d.get() - 1));
             match result {
+                // openmls reports some failed writes as library errors: on a read-only database,
+                // a failed operation is a read-only error.
+                Ok(Err(e)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) && self.read_only() => {
+                    self.finish::<T>(Err(Error::new(ErrorCode::StorageReadOnly, format!("the database is read-only ({})", e.message))))
+                }
                 Ok(r) => self.finish(r),
                 Err(panic) => {
                     let _ = self.connection().execute_batch("ROLLBACK");
