@@ -1,5 +1,9 @@
 // A three-member MLS session: Alice, Bob and Carol, with an in-process delivery service that only
 // moves bytes. Run it with `npm run demo` (add `-- --crypto libcrux` for the libcrux provider).
+// With `-- --state ./demo-state`, every client keeps its state in an SQLite file there, and a second
+// run continues the same group.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import {
   BasicCredential,
   Ciphersuite,
@@ -12,7 +16,10 @@ import {
   type ProcessedMessage,
 } from 'openmls-node'
 
-const crypto = (process.argv.includes('--crypto') ? process.argv[process.argv.indexOf('--crypto') + 1] : 'rustcrypto') as CryptoProviderName
+const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined)
+const crypto = (arg('--crypto') ?? 'rustcrypto') as CryptoProviderName
+const stateDir = arg('--state')
+if (stateDir) mkdirSync(stateDir, { recursive: true })
 const suite = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 const hex = (b: Uint8Array, n = 4) => Buffer.from(b.subarray(0, n)).toString('hex')
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
@@ -32,11 +39,16 @@ class DeliveryService {
 }
 
 class Client {
-  readonly provider = new Provider({ crypto })
-  readonly signer = SignatureKeyPair.forCiphersuite(suite)
+  readonly provider: Provider
+  readonly signer: SignatureKeyPair
   readonly credentialWithKey
   group?: MlsGroup
   constructor(readonly name: string, readonly ds: DeliveryService) {
+    this.provider = new Provider({ crypto, ...(stateDir ? { storage: { path: join(stateDir, `${name}.db`) } } : {}) })
+    // A persistent client gets its identity back from its file.
+    const stored = this.provider.identity()
+    this.signer = stored?.signer ?? SignatureKeyPair.forCiphersuite(suite)
+    if (!stored) this.provider.setIdentity({ signer: this.signer, credential: new BasicCredential(name) })
     this.credentialWithKey = { credential: new BasicCredential(name), signatureKey: this.signer.publicKey }
   }
 
@@ -86,7 +98,27 @@ function transcript(step: string, clients: Client[]) {
 
 const ds = new DeliveryService()
 const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => new Client(n, ds))
-console.log(`openmls-node demo: ${ciphersuiteName(suite)} on the ${crypto} provider`)
+console.log(`openmls-node demo: ${ciphersuiteName(suite)} on the ${crypto} provider${stateDir ? `, state in ${stateDir}` : ''}`)
+
+const [savedGroup] = alice.provider.listGroups()
+if (savedGroup) {
+  // A later run with --state: Alice and Bob pick up where the last run left off.
+  alice.group = await alice.provider.loadGroup(savedGroup)
+  bob.group = await bob.provider.loadGroup(savedGroup)
+  console.log(`\nContinuing group ${hex(savedGroup, 16)} from ${stateDir}`)
+  transcript('reloaded', [alice, bob])
+  alice.say('Good to see you again, Bob')
+  bob.say('Still here, state and all')
+  for (const c of [alice, bob]) await c.receive()
+  const update = await bob.group.selfUpdate()
+  bob.group.mergePendingCommit()
+  ds.send(['alice'], update.commit)
+  await alice.receive()
+  transcript('bob self-update', [alice, bob])
+  for (const c of [alice, bob, carol]) c.provider.close()
+  console.log('\nDone: the group continued from disk.')
+  process.exit(0)
+}
 
 bob.publishKeyPackage()
 carol.publishKeyPackage()
@@ -135,4 +167,5 @@ await bob.receive()
 const exported = [alice, bob].map((c) => hex(c.group!.exportSecret('demo', new Uint8Array(), 32), 8))
 console.log(`  exporter("demo"): alice=${exported[0]} bob=${exported[1]} ${exported[0] === exported[1] ? '✓' : '✗'}`)
 if (exported[0] !== exported[1]) throw new Error('exporter mismatch')
-console.log('\nDone: every member agreed on every epoch.')
+for (const c of [alice, bob, carol]) c.provider.close()
+console.log(`\nDone: every member agreed on every epoch.${stateDir ? ` Run again with --state ${stateDir} to continue.` : ''}`)
