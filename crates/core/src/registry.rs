@@ -155,21 +155,19 @@ pub struct KeyPackageEntry {
 /// ones stay until deleted).
 pub fn key_packages(provider: &Provider) -> Result<Vec<KeyPackageEntry>> {
     provider.atomically(|| {
-        let conn = provider.storage_handle().sql();
-        let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
-        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let bundle: KeyPackageBundle = decode_value(&row.map_err(sql_err)?)?;
-            let kp = bundle.key_package();
-            out.push(KeyPackageEntry {
-                key_package_ref: kp.hash_ref(provider.crypto())?.as_slice().to_vec(),
-                ciphersuite: u16::from(kp.ciphersuite()),
-                lifetime: crate::config::lifetime_bounds(kp.life_time()),
-                last_resort: kp.last_resort(),
-                key_package: crate::key_package::key_package_to_bytes(kp)?,
-            });
-        }
+        let mut out = key_packages_in_tx(provider)?
+            .into_iter()
+            .map(|(hash_ref, bundle)| {
+                let kp = bundle.key_package();
+                Ok(KeyPackageEntry {
+                    key_package_ref: hash_ref.as_slice().to_vec(),
+                    ciphersuite: u16::from(kp.ciphersuite()),
+                    lifetime: crate::config::lifetime_bounds(kp.life_time()),
+                    last_resort: kp.last_resort(),
+                    key_package: crate::key_package::key_package_to_bytes(kp)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         out.sort_by(|a, b| a.lifetime.1.cmp(&b.lifetime.1).then(a.key_package_ref.cmp(&b.key_package_ref)));
         Ok(out)
     })
@@ -207,6 +205,7 @@ pub fn delete_expired_key_packages(provider: &Provider, now: u64) -> Result<usiz
     })
 }
 
+/// Every held key package bundle with its reference. Inside a transaction.
 fn key_packages_in_tx(provider: &Provider) -> Result<Vec<(KeyPackageRef, KeyPackageBundle)>> {
     let conn = provider.storage_handle().sql();
     let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
