@@ -14,6 +14,8 @@ mod signature_key_pair;
 mod staged_commit;
 mod staged_welcome;
 mod task;
+#[cfg(feature = "test-vectors")]
+mod testing;
 mod types;
 
 use napi_derive::napi;

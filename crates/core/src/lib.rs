@@ -23,6 +23,9 @@ pub mod registry;
 pub mod storage;
 pub mod welcome;
 
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
+
 pub use error::{Error, ErrorCode, Result};
 pub use openmls;
 pub use openmls_basic_credential::SignatureKeyPair;
