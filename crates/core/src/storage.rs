@@ -338,9 +338,10 @@ impl Storage {
     /// Runs `f` with this thread marked as the connection's user and the codec key set.
     fn with_owner<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.conn.0.owner.store(thread_token(), Ordering::SeqCst);
-        CODEC_KEY.with(|k| *k.borrow_mut() = self.key.clone());
+        // Another provider's transaction may be running on this thread around this one: keep its key.
+        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        CODEC_KEY.with(|k| *k.borrow_mut() = None);
+        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
         self.conn.0.owner.store(0, Ordering::SeqCst);
         match result {
             Ok(r) => r,
