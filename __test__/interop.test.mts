@@ -70,6 +70,16 @@ async function pair(creator: Peer, joiner: Peer, treeInWelcome: boolean) {
   await joiner.join(welcome!, treeInWelcome ? undefined : creator.ratchetTree())
 }
 
+/** Alice's group (openmls-node) listing a delivery service as external sender, with Bob (ts-mls) and Carol (openmls-node) to add. */
+async function externalSendersGroup(suite: number) {
+  const ds = SignatureKeyPair.forCiphersuite(suite)
+  const alice = new OpenmlsPeer('alice', suite)
+  const bob = new TsMlsPeer('bob', suite)
+  const carol = new OpenmlsPeer('carol', suite)
+  await alice.create(newGroupId(), [{ type: 'externalSenders', senders: [{ signatureKey: ds.publicKey, credential: new BasicCredential('delivery-service') }] }])
+  return { ds, alice, bob, carol }
+}
+
 for (const suite of SUITES) {
   for (const lib of LIBS) {
     const peer = (name: string, l: Lib, wire: Wire = 'ciphertext', treeInWelcome = false) => makePeer(l, name, suite, wire, treeInWelcome)
@@ -304,11 +314,7 @@ for (const suite of SUITES) {
   // vector. So a ts-mls member cannot read an RFC-encoded ExternalSenders extension (a CodecError
   // when it processes an external proposal), and the item-5 flow through a ts-mls member fails.
   test(`suite ${suite}: ExternalSenders — ts-mls 1.6.4 cannot decode the RFC 9420 §12.1.8.1 encoding openmls-node uses (asserted incompatibility)`, async (t) => {
-    const ds = SignatureKeyPair.forCiphersuite(suite)
-    const alice = new OpenmlsPeer('alice', suite)
-    const bob = new TsMlsPeer('bob', suite)
-    const carol = new OpenmlsPeer('carol', suite)
-    await alice.create(newGroupId(), [{ type: 'externalSenders', senders: [{ signatureKey: ds.publicKey, credential: new BasicCredential('delivery-service') }] }])
+    const { ds, alice, bob, carol } = await externalSendersGroup(suite)
     // ts-mls joins fine: joinGroup does not look at external_senders.
     let out = await alice.add([await bob.keyPackage(), await carol.keyPackage()])
     await bob.join(out.welcome!, alice.ratchetTree())
@@ -343,11 +349,7 @@ for (const suite of SUITES) {
   // The full item-5 flow, kept as a known failure so that it flips when ts-mls reads the RFC
   // encoding: an openmls-node DS's external Remove, stored and committed by a ts-mls member.
   test.failing(`suite ${suite}: ExternalSenders — an openmls-node DS's external proposal committed by a ts-mls member (known failure: ts-mls 1.6.4)`, async (t) => {
-    const ds = SignatureKeyPair.forCiphersuite(suite)
-    const alice = new OpenmlsPeer('alice', suite)
-    const bob = new TsMlsPeer('bob', suite)
-    const carol = new OpenmlsPeer('carol', suite)
-    await alice.create(newGroupId(), [{ type: 'externalSenders', senders: [{ signatureKey: ds.publicKey, credential: new BasicCredential('delivery-service') }] }])
+    const { ds, alice, bob, carol } = await externalSendersGroup(suite)
     let out = await alice.add([await bob.keyPackage(), await carol.keyPackage()])
     await bob.join(out.welcome!, alice.ratchetTree())
     await carol.join(out.welcome!, alice.ratchetTree())

@@ -299,10 +299,9 @@ impl MlsGroup {
 
     /// Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn add_members(&self, key_packages: Vec<&KeyPackage>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
-        let group = self.inner.clone();
+    pub fn add_members(&self, key_packages: Vec<&KeyPackage>) -> CommitTask {
         let kps = self::key_packages(&key_packages);
-        AsyncTask::new(Job::new(move || group.add_members(&kps), commit_messages))
+        commit_task(&self.inner, move |g| g.add_members(&kps))
     }
 
     /// Adds members as one commit, on the calling thread.
@@ -314,10 +313,9 @@ impl MlsGroup {
 
     /// Adds members without refreshing the committer's leaf, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn add_members_without_update(&self, key_packages: Vec<&KeyPackage>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
-        let group = self.inner.clone();
+    pub fn add_members_without_update(&self, key_packages: Vec<&KeyPackage>) -> CommitTask {
         let kps = self::key_packages(&key_packages);
-        AsyncTask::new(Job::new(move || group.add_members_without_update(&kps), commit_messages))
+        commit_task(&self.inner, move |g| g.add_members_without_update(&kps))
     }
 
     /// Adds members without refreshing the committer's leaf, on the calling thread.
@@ -329,9 +327,8 @@ impl MlsGroup {
 
     /// Removes members by leaf index as one commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn remove_members(&self, leaf_indices: Vec<u32>) -> AsyncTask<Job<openmls_node_core::group::CommitOutput, NativeCommitMessages>> {
-        let group = self.inner.clone();
-        AsyncTask::new(Job::new(move || group.remove_members(&leaf_indices), commit_messages))
+    pub fn remove_members(&self, leaf_indices: Vec<u32>) -> CommitTask {
+        commit_task(&self.inner, move |g| g.remove_members(&leaf_indices))
     }
 
     /// Removes members by leaf index as one commit, on the calling thread.

@@ -66,6 +66,8 @@ impl ProcessedWelcome {
     }
 
     /// Verifies and stages the Welcome.
+    // The book's name; a napi method cannot consume its JavaScript object.
+    #[allow(clippy::wrong_self_convention)]
     #[napi]
     pub fn into_staged_welcome(
         &self,

@@ -44,6 +44,8 @@ impl StagedWelcome {
     }
 
     /// Accepts the Welcome and returns the group.
+    // The book's name; a napi method cannot consume its JavaScript object.
+    #[allow(clippy::wrong_self_convention)]
     #[napi]
     pub fn into_group(&self) -> napi::Result<MlsGroup> {
         run(|| self.inner.into_group()).map(|g| MlsGroup { inner: Arc::new(g) })

@@ -194,9 +194,7 @@ impl Group {
     pub(crate) fn tx<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let result = self.provider.atomically(f);
         if result.is_err() && !crate::storage::in_transaction() {
-            if let Err(reload) = self.reload() {
-                return Err(reload);
-            }
+            self.reload()?;
         }
         result
     }
