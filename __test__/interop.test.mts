@@ -71,7 +71,7 @@ async function pair(creator: Peer, joiner: Peer, treeInWelcome: boolean) {
 }
 
 /** Alice's group (openmls-node) listing a delivery service as external sender, with Bob (ts-mls) and Carol (openmls-node) to add. */
-async function externalSendersGroup(suite: number) {
+async function externalSendersGroup(suite: Suite) {
   const ds = SignatureKeyPair.forCiphersuite(suite)
   const alice = new OpenmlsPeer('alice', suite)
   const bob = new TsMlsPeer('bob', suite)
