@@ -101,9 +101,9 @@ export declare class MlsGroup {
   /** Proposes injecting a PSK. */
   proposePreSharedKey(psk: NativePsk, byValue?: boolean | undefined | null): NativeProposalMessage
   /** Leaves with a Remove proposal for this member. */
-  leaveGroup(): Uint8Array
+  leaveGroup(): NativeProposalMessage
   /** Leaves with a SelfRemove proposal. */
-  leaveGroupViaSelfRemove(): Uint8Array
+  leaveGroupViaSelfRemove(): NativeProposalMessage
   /** The proposals queued for the next commit. */
   pendingProposals(): Array<NativeQueuedProposalInfo>
   /** Removes a queued proposal by reference. */
@@ -122,10 +122,20 @@ export declare class MlsGroup {
   get hasPendingCommit(): boolean
   /** Encrypts an application message. */
   createMessage(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Uint8Array
-  /** Processes a received message, on the libuv thread pool. */
-  processMessage(message: Uint8Array): Promise<NativeProcessedMessage>
+  /**
+   * Processes a received message, on the libuv thread pool. With `reviewCommits`, a commit is
+   * staged without using up its key, for the application's credential check.
+   */
+  processMessage(message: Uint8Array, reviewCommits?: boolean | undefined | null): Promise<NativeProcessedMessage>
   /** Processes a received message, on the calling thread. */
-  processMessageSync(message: Uint8Array): NativeProcessedMessage
+  processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): NativeProcessedMessage
+  /**
+   * Releases this handle and its memory now, instead of when it is garbage collected. Later
+   * calls fail with `ERR_STALE_HANDLE`; stored state is untouched (`loadGroup` reads it again).
+   */
+  free(): void
+  /** Whether `other` is the same native group handle as this one. */
+  isSameHandle(other: MlsGroup): boolean
   /** Merges a staged commit from `processMessage`. */
   mergeStagedCommit(stagedCommit: StagedCommit): void
   /** Stores a received proposal in the proposal queue. */
@@ -279,7 +289,7 @@ export declare class StagedWelcome {
 export declare function createExternalProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, kind: string, keyPackage?: KeyPackage | undefined | null, removed?: number | undefined | null, extensions?: Array<NativeExtension> | undefined | null): Uint8Array
 
 /** A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer. */
-export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): Uint8Array
+export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): NativeProposalMessage
 
 /** Every stable error code the addon can throw. */
 export declare function errorCodes(): Array<string>

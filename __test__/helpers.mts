@@ -7,12 +7,13 @@ import {
   OpenMlsError,
   Provider,
   SignatureKeyPair,
+  type Ciphersuite,
   type CryptoProviderName,
   type ErrorCode,
   type ProcessedMessage,
 } from 'openmls-node'
 
-export const X25519 = 0x0001
+export const X25519: Ciphersuite = 0x0001
 
 export class Client {
   readonly provider: Provider
@@ -21,7 +22,7 @@ export class Client {
 
   constructor(
     readonly name: string,
-    readonly suite = X25519,
+    readonly suite: Ciphersuite = X25519,
     crypto: CryptoProviderName = 'rustcrypto',
   ) {
     this.provider = new Provider({ crypto })

@@ -422,7 +422,7 @@ async function externalAddProposal(joiner: Peer, member: Peer): Promise<Uint8Arr
   }
   const o = joiner as OpenmlsPeer
   const keyPackage = KeyPackage.fromBytes(o.provider, await o.keyPackage())
-  return JoinProposal.create({ signer: o.signer, keyPackage, groupId: member.groupId, epoch: member.epoch })
+  return JoinProposal.create({ signer: o.signer, keyPackage, groupId: member.groupId, epoch: member.epoch }).message
 }
 
 /** Decodes ExternalSenders extension data per RFC 9420 §12.1.8.1: `ExternalSender external_senders<V>`. */

@@ -44,8 +44,9 @@ test('the two-phase Welcome shows the unverified GroupInfo, then the sender, mem
   t.is(ctx.confirmedTranscriptHash.length, 32)
   bob.group = staged.intoGroup()
   assertAgree(t, [alice, bob])
-  await assertCode(t, () => staged.intoGroup(), 'ERR_STALE_STAGED_COMMIT')
-  await assertCode(t, () => processed.intoStagedWelcome(), 'ERR_STALE_STAGED_COMMIT')
+  await assertCode(t, () => staged.intoGroup(), 'ERR_WELCOME_USED')
+  // Staging again decrypts again, but the group consumed the key package.
+  await assertCode(t, () => processed.intoStagedWelcome(), 'ERR_NO_MATCHING_KEY_PACKAGE')
 })
 
 test('a credential validator vets every member on join, and every new credential in commits', async (t) => {
@@ -148,10 +149,12 @@ test('a join proposal from a new member is committed by a member', async (t) => 
   const [alice, dave] = ['alice', 'dave'].map((n) => new Client(n))
   alice.createGroup(true)
   const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: dave.provider, signer: dave.signer, credentialWithKey: dave.credentialWithKey })
-  const proposal = JoinProposal.create({ signer: dave.signer, keyPackage: kp, groupId: alice.g.groupId, epoch: alice.g.epoch })
+  const { message: proposal, proposalRef } = JoinProposal.create({ signer: dave.signer, keyPackage: kp, groupId: alice.g.groupId, epoch: alice.g.epoch })
   t.is(MlsMessage.parse(proposal).wireFormat, 'publicMessage')
   const seen = await alice.g.processMessage(proposal)
   if (seen.kind !== 'externalJoinProposal') return t.fail(seen.kind)
+  // The reference JoinProposal.create returns is the one the members compute (RFC 9420 §5.2).
+  t.deepEqual(Buffer.from(seen.proposal.proposalRef), Buffer.from(proposalRef))
   t.deepEqual(seen.sender, { type: 'newMemberProposal' })
   alice.g.storePendingProposal(seen.proposal)
   const { welcome } = await alice.g.commitToPendingProposals()
@@ -257,7 +260,7 @@ test('an external join can cover a pending SelfRemove proposal', async (t) => {
   const { welcome } = await alice.g.addMembers(kps)
   alice.g.mergePendingCommit()
   for (const c of [bob, carol]) c.group = await MlsGroup.joinFromWelcome({ provider: c.provider, signer: c.signer, welcome, config })
-  const selfRemove = carol.g.leaveGroupViaSelfRemove()
+  const selfRemove = carol.g.leaveGroupViaSelfRemove().message
   for (const c of [alice, bob]) {
     const p = await c.g.processMessage(selfRemove)
     if (p.kind === 'proposal') c.g.storePendingProposal(p.proposal)

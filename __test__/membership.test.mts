@@ -212,8 +212,9 @@ test('swapping members replaces one leaf with a new member in one commit', async
 
 test('leaving with a Remove proposal: the committer and the leaver interpret it', async (t) => {
   const { alice, bob, carol } = await trio()
-  const leave = bob.g.leaveGroup()
-  for (const c of [alice, carol]) await receiveProposal(c, leave)
+  const { message: leave, proposalRef } = bob.g.leaveGroup()
+  t.true(bob.g.pendingProposals().some((p) => Buffer.from(p.proposalRef).equals(Buffer.from(proposalRef))))
+  for (const c of [alice, carol]) t.deepEqual(Buffer.from((await receiveProposal(c, leave)).proposal.proposalRef), Buffer.from(proposalRef))
   const { commit } = await alice.g.commitToPendingProposals()
   alice.g.mergePendingCommit()
   const atCarol = await applyCommit(carol, commit)
@@ -230,7 +231,7 @@ test('leaving with SelfRemove needs a plaintext-capable policy', async (t) => {
   const { alice: a0 } = await trio({}, { proposals: [10] })
   await assertCode(t, () => a0.g.leaveGroupViaSelfRemove(), 'ERR_INVALID_ARGUMENT')
   const { alice, bob, carol } = await trio({ wireFormatPolicy: 'mixedPlaintext' }, { proposals: [10] })
-  const leave = carol.g.leaveGroupViaSelfRemove()
+  const leave = carol.g.leaveGroupViaSelfRemove().message
   for (const c of [alice, bob]) {
     const p = await receiveProposal(c, leave)
     t.is(p.proposal.proposal.type, 'selfRemove')

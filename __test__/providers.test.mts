@@ -6,7 +6,7 @@ test('rustcrypto is the default provider: suites 1, 2, 3 and the ML-KEM post-qua
   const p = new Provider()
   t.is(p.crypto, 'rustcrypto')
   const suites = p.supportedCiphersuites()
-  for (const s of [1, 2, 3, Ciphersuite.MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519, Ciphersuite.MLS_192_MLKEM768_AES256GCM_SHA384_MLDSA65]) {
+  for (const s of [Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, Ciphersuite.MLS_128_DHKEMP256_AES128GCM_SHA256_P256, Ciphersuite.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519, Ciphersuite.MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519, Ciphersuite.MLS_192_MLKEM768_AES256GCM_SHA384_MLDSA65]) {
     t.true(suites.includes(s), ciphersuiteName(s))
   }
   t.false(suites.includes(Ciphersuite.MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519), 'X-Wing is libcrux only')

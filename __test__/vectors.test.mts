@@ -67,7 +67,7 @@ for (const file of ['passive-client-welcome.json', 'passive-client-handling-comm
     test.serial(`${file} on ${crypto}: every case of a supported suite passes`, async (t) => {
       t.truthy(testing, 'run through `npm run test:vectors`, which loads the test-only addon')
       const cases: Case[] = load(file)
-      const supported = new Provider({ crypto }).supportedCiphersuites()
+      const supported: number[] = new Provider({ crypto }).supportedCiphersuites()
       const bySuite = new Map<number, Case[]>()
       for (const c of cases) bySuite.set(c.cipher_suite, [...(bySuite.get(c.cipher_suite) ?? []), c])
       const failures: string[] = []

@@ -1,7 +1,7 @@
 //! JavaScript objects for configuration, extensions, capabilities, lifetimes and leaf nodes, and
 //! their conversion to and from the core crate's plain specs.
 
-use napi::bindgen_prelude::{Uint8Array};
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::config::{CreateConfigSpec, JoinConfigSpec, LifetimeSpec, PastEpochs};
 use openmls_node_core::extensions::{CapabilitiesSpec, ExtensionSpec, ExternalSenderSpec};

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, BigInt, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, BigInt};
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::external::ExternalJoinOptions;
 use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions};
@@ -97,8 +98,8 @@ fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessage> {
     Ok(out)
 }
 
-fn group_to_js(group: Group) -> napi::Result<MlsGroup> {
-    Ok(MlsGroup { inner: Arc::new(group) })
+fn group_to_js(group: Arc<Group>) -> napi::Result<MlsGroup> {
+    Ok(MlsGroup { inner: group })
 }
 
 fn join_job(
@@ -106,7 +107,7 @@ fn join_job(
     signer: &SignatureKeyPair,
     welcome: &[u8],
     options: Option<NativeJoinOptions>,
-) -> impl FnOnce() -> openmls_node_core::Result<Group> + Send + 'static {
+) -> impl FnOnce() -> openmls_node_core::Result<Arc<Group>> + Send + 'static {
     let provider = provider.inner.clone();
     let signer = signer.inner.clone();
     let welcome = welcome.to_vec();
@@ -214,7 +215,7 @@ pub struct NativeExternalJoin {
     pub messages: NativeCommitMessages,
 }
 
-type ExternalJoinWork = Box<dyn FnOnce() -> openmls_node_core::Result<(Group, CommitOutput)> + Send>;
+type ExternalJoinWork = Box<dyn FnOnce() -> openmls_node_core::Result<(Arc<Group>, CommitOutput)> + Send>;
 
 fn external_join_job(
     provider: &Provider,
@@ -239,8 +240,16 @@ fn external_join_job(
     Ok(Box::new(move || Group::join_by_external_commit(provider, signer, cwk, &group_info, options)))
 }
 
-fn external_join_to_js((group, messages): (Group, CommitOutput)) -> napi::Result<NativeExternalJoin> {
-    Ok(NativeExternalJoin { group: MlsGroup { inner: Arc::new(group) }, messages: messages.into() })
+fn external_join_to_js((group, messages): (Arc<Group>, CommitOutput)) -> napi::Result<NativeExternalJoin> {
+    Ok(NativeExternalJoin { group: MlsGroup { inner: group }, messages: messages.into() })
+}
+
+fn process(group: &Group, bytes: &[u8], review_commits: bool) -> openmls_node_core::Result<Processed> {
+    if review_commits {
+        group.process_message_for_review(bytes)
+    } else {
+        group.process_message(bytes)
+    }
 }
 
 fn key_packages(list: &[&KeyPackage]) -> Vec<OpenMlsKeyPackage> {
@@ -270,8 +279,7 @@ impl MlsGroup {
                 group_id: group_id.map(|g| g.to_vec()),
                 config: create_config_spec(&config)?,
             };
-            let group = Group::create(provider.inner.clone(), signer.inner.clone(), cwk, options)?;
-            Ok(Self { inner: Arc::new(group) })
+            Ok(Self { inner: Group::create(provider.inner.clone(), signer.inner.clone(), cwk, options)? })
         })
     }
 
@@ -282,7 +290,7 @@ impl MlsGroup {
         signer: &SignatureKeyPair,
         welcome: Uint8Array,
         options: Option<NativeJoinOptions>,
-    ) -> AsyncTask<Job<Group, MlsGroup>> {
+    ) -> AsyncTask<Job<Arc<Group>, MlsGroup>> {
         AsyncTask::new(Job::new(join_job(provider, signer, &welcome, options), group_to_js))
     }
 
@@ -492,14 +500,14 @@ impl MlsGroup {
 
     /// Leaves with a Remove proposal for this member.
     #[napi]
-    pub fn leave_group(&self) -> napi::Result<Uint8Array> {
-        run(|| self.inner.leave_group()).map(Uint8Array::new)
+    pub fn leave_group(&self) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.leave_group()).map(Into::into)
     }
 
     /// Leaves with a SelfRemove proposal.
     #[napi]
-    pub fn leave_group_via_self_remove(&self) -> napi::Result<Uint8Array> {
-        run(|| self.inner.leave_group_via_self_remove()).map(Uint8Array::new)
+    pub fn leave_group_via_self_remove(&self) -> napi::Result<NativeProposalMessage> {
+        run(|| self.inner.leave_group_via_self_remove()).map(Into::into)
     }
 
     /// The proposals queued for the next commit.
@@ -556,18 +564,33 @@ impl MlsGroup {
         run(|| self.inner.create_message(&plaintext, aad.as_deref())).map(Uint8Array::new)
     }
 
-    /// Processes a received message, on the libuv thread pool.
+    /// Processes a received message, on the libuv thread pool. With `reviewCommits`, a commit is
+    /// staged without using up its key, for the application's credential check.
     #[napi(ts_return_type = "Promise<NativeProcessedMessage>")]
-    pub fn process_message(&self, message: Uint8Array) -> AsyncTask<Job<Processed, NativeProcessedMessage>> {
+    pub fn process_message(&self, message: Uint8Array, review_commits: Option<bool>) -> AsyncTask<Job<Processed, NativeProcessedMessage>> {
         let group = self.inner.clone();
         let bytes = message.to_vec();
-        AsyncTask::new(Job::new(move || group.process_message(&bytes), processed_to_js))
+        let review = review_commits.unwrap_or(false);
+        AsyncTask::new(Job::new(move || process(&group, &bytes, review), processed_to_js))
     }
 
     /// Processes a received message, on the calling thread.
     #[napi]
-    pub fn process_message_sync(&self, message: Uint8Array) -> napi::Result<NativeProcessedMessage> {
-        run(|| self.inner.process_message(&message)).and_then(processed_to_js)
+    pub fn process_message_sync(&self, message: Uint8Array, review_commits: Option<bool>) -> napi::Result<NativeProcessedMessage> {
+        run(|| process(&self.inner, &message, review_commits.unwrap_or(false))).and_then(processed_to_js)
+    }
+
+    /// Releases this handle and its memory now, instead of when it is garbage collected. Later
+    /// calls fail with `ERR_STALE_HANDLE`; stored state is untouched (`loadGroup` reads it again).
+    #[napi]
+    pub fn free(&self) {
+        self.inner.dispose()
+    }
+
+    /// Whether `other` is the same native group handle as this one.
+    #[napi]
+    pub fn is_same_handle(&self, other: &MlsGroup) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Merges a staged commit from `processMessage`.
@@ -639,7 +662,7 @@ impl MlsGroup {
         credential: NativeCredential,
         group_info: Uint8Array,
         options: Option<NativeExternalJoinOptions>,
-    ) -> napi::Result<AsyncTask<Job<(Group, CommitOutput), NativeExternalJoin>>> {
+    ) -> napi::Result<AsyncTask<Job<(Arc<Group>, CommitOutput), NativeExternalJoin>>> {
         let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
         Ok(AsyncTask::new(Job::new(work, external_join_to_js)))
     }

@@ -1,6 +1,7 @@
 //! Parsing any MLS message for routing, and creating proposals from outside a group.
 
-use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi::bindgen_prelude::BigInt;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::external::{self, ExternalProposalSpec};
 use openmls_node_core::message;
@@ -8,7 +9,7 @@ use openmls_node_core::message;
 use crate::config_types::{extension_specs, native_extensions, NativeExtension};
 use crate::error::run;
 use crate::key_package::KeyPackage;
-use crate::proposal_types::NativeGroupContext;
+use crate::proposal_types::{NativeGroupContext, NativeProposalMessage};
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::types::NativeSender;
 
@@ -56,8 +57,16 @@ pub fn parse_message(bytes: Uint8Array) -> napi::Result<NativeMessageInfo> {
 
 /// A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer.
 #[napi]
-pub fn create_join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: Uint8Array, epoch: BigInt) -> napi::Result<Uint8Array> {
-    run(|| external::join_proposal(&signer.inner, &key_package.inner, &group_id, epoch.get_u64().1)).map(Uint8Array::new)
+pub fn create_join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: Uint8Array, epoch: BigInt) -> napi::Result<NativeProposalMessage> {
+    run(|| external::join_proposal(&signer.inner, &key_package.inner, &group_id, epoch_of(&epoch)?)).map(Into::into)
+}
+
+/// A bigint epoch, refused unless it is from 0 to 2^64-1.
+fn epoch_of(epoch: &BigInt) -> openmls_node_core::Result<u64> {
+    match epoch.get_u64() {
+        (false, value, true) => Ok(value),
+        _ => Err(openmls_node_core::Error::invalid_argument("epoch must be a bigint from 0 to 2^64-1")),
+    }
 }
 
 /// A proposal from an external sender (`ExternalProposal::new_*`): `kind` is `add` (with
@@ -84,7 +93,7 @@ pub fn create_external_proposal(
             }
             other => return Err(openmls_node_core::Error::invalid_argument(format!("unknown external proposal kind {other:?}"))),
         };
-        external::external_proposal(&signer.inner, sender_index, &group_id, epoch.get_u64().1, proposal)
+        external::external_proposal(&signer.inner, sender_index, &group_id, epoch_of(&epoch)?, proposal)
     })
     .map(Uint8Array::new)
 }

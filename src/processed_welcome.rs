@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi::bindgen_prelude::BigInt;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::welcome::PendingWelcome;
 

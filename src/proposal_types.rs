@@ -1,6 +1,7 @@
 //! JavaScript objects for proposals, PSKs, staged-commit details and group contexts.
 
-use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi::bindgen_prelude::BigInt;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::group::{LeafNodeParamsSpec, ProposalOutput};
 use openmls_node_core::processed::{GroupContextInfo, RemoveOperationInfo};

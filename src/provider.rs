@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Uint8Array};
+use napi::bindgen_prelude::AsyncTask;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::registry;
 use openmls_node_core::storage::StorageOptions;
@@ -119,16 +120,16 @@ impl Provider {
 
     /// Loads a stored group, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<MlsGroup>")]
-    pub fn load_group(&self, group_id: Uint8Array) -> AsyncTask<Job<openmls_node_core::group::Group, MlsGroup>> {
+    pub fn load_group(&self, group_id: Uint8Array) -> AsyncTask<Job<Arc<openmls_node_core::group::Group>, MlsGroup>> {
         let provider = self.inner.clone();
         let id = group_id.to_vec();
-        AsyncTask::new(Job::new(move || registry::load_group(provider, &id), |g| Ok(MlsGroup { inner: Arc::new(g) })))
+        AsyncTask::new(Job::new(move || registry::load_group(provider, &id), |g| Ok(MlsGroup { inner: g })))
     }
 
     /// Loads a stored group, on the calling thread.
     #[napi]
     pub fn load_group_sync(&self, group_id: Uint8Array) -> napi::Result<MlsGroup> {
-        run(|| registry::load_group(self.inner.clone(), &group_id)).map(|g| MlsGroup { inner: Arc::new(g) })
+        run(|| registry::load_group(self.inner.clone(), &group_id)).map(|inner| MlsGroup { inner })
     }
 
     /// Stores the client's identity (signer and credential), to get it back after reopening.

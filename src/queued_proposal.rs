@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Uint8Array;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::processed::QueuedProposalHandle;
 

@@ -48,6 +48,6 @@ impl StagedWelcome {
     #[allow(clippy::wrong_self_convention)]
     #[napi]
     pub fn into_group(&self) -> napi::Result<MlsGroup> {
-        run(|| self.inner.into_group()).map(|g| MlsGroup { inner: Arc::new(g) })
+        run(|| self.inner.into_group()).map(|inner| MlsGroup { inner })
     }
 }

@@ -1,6 +1,7 @@
 //! Plain JavaScript objects passed across the boundary (`#[napi(object)]`).
 
-use napi::bindgen_prelude::{BigInt, Uint8Array};
+use napi::bindgen_prelude::BigInt;
+use crate::bytes::Uint8Array;
 use napi_derive::napi;
 
 pub use crate::config_types::{NativeCredential, NativeLeafNode};

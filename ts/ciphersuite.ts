@@ -25,8 +25,8 @@ export const Ciphersuite = {
   MLS_128_MLKEM768_AES256GCM_SHA384_Ed25519: 0xf042,
 } as const
 
-/** A ciphersuite code point. */
-export type Ciphersuite = number
+/** A ciphersuite code point: one of {@link Ciphersuite}'s. */
+export type Ciphersuite = (typeof Ciphersuite)[keyof typeof Ciphersuite]
 
 /** Signature schemes (TLS SignatureScheme code points). */
 export const SignatureScheme = {
@@ -40,20 +40,20 @@ export const SignatureScheme = {
   MLDSA87: 0x0906,
 } as const
 
-/** A signature scheme code point. */
-export type SignatureScheme = number
+/** A signature scheme code point: one of {@link SignatureScheme}'s. */
+export type SignatureScheme = (typeof SignatureScheme)[keyof typeof SignatureScheme]
 
 /** The signature scheme a ciphersuite signs with (as openmls defines it), or `undefined` for an unknown suite. */
 export function signatureSchemeOf(ciphersuite: Ciphersuite): SignatureScheme | undefined {
   try {
-    return native.signatureSchemeFor(ciphersuite)
+    return native.signatureSchemeFor(ciphersuite) as SignatureScheme
   } catch {
     return undefined
   }
 }
 
 /** The name of a ciphersuite code point, for display. */
-export function ciphersuiteName(ciphersuite: Ciphersuite): string {
+export function ciphersuiteName(ciphersuite: number): string {
   const entry = Object.entries(Ciphersuite).find(([, code]) => code === ciphersuite)
   return entry ? entry[0] : `0x${ciphersuite.toString(16).padStart(4, '0')}`
 }

@@ -21,13 +21,17 @@ export type ErrorCode =
   | 'ERR_PENDING_COMMIT'
   | 'ERR_PENDING_PROPOSALS'
   | 'ERR_GROUP_INACTIVE'
+  | 'ERR_STALE_HANDLE'
+  | 'ERR_GROUP_BUSY'
   | 'ERR_UNKNOWN_MEMBER'
   | 'ERR_STALE_STAGED_COMMIT'
+  | 'ERR_WELCOME_USED'
   | 'ERR_INVALID_IDENTITY'
   | 'ERR_INVALID_EXTENSION'
   | 'ERR_UNKNOWN_PROPOSAL'
   | 'ERR_PSK_NOT_FOUND'
   | 'ERR_CREDENTIAL_REJECTED'
+  | 'ERR_VALIDATOR_FAILED'
   | 'ERR_UNKNOWN_GROUP'
   | 'ERR_STORAGE'
   | 'ERR_STORAGE_CORRUPT'
@@ -90,6 +94,13 @@ export function toOpenMlsError(error: unknown): OpenMlsError {
     return new OpenMlsError('ERR_INVALID_ARGUMENT', message, { cause: error })
   }
   return new OpenMlsError('ERR_INTERNAL', message, { cause: error })
+}
+
+/** The error of a credential validator that threw instead of answering. @internal */
+export function validatorFailed(error: unknown): OpenMlsError {
+  return new OpenMlsError('ERR_VALIDATOR_FAILED', 'the credential validator threw instead of answering; nothing changed, retry once it can answer', {
+    cause: error,
+  })
 }
 
 /** Runs a native call, rethrowing its error as an {@link OpenMlsError}. */

@@ -1,4 +1,5 @@
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
+import { integer, integers, seconds, U16 } from './numbers.js'
 import type { NativeExtension, NativeLeafNode } from '../index.js'
 
 /** Extension type code points (RFC 9420 §17.3). */
@@ -37,7 +38,12 @@ export function extensionToNative(e: Extension): NativeExtension {
     case 'applicationId':
       return { kind: e.type, applicationId: e.applicationId }
     case 'requiredCapabilities':
-      return { kind: e.type, extensionTypes: e.extensionTypes, proposalTypes: e.proposalTypes, credentialTypes: e.credentialTypes }
+      return {
+        kind: e.type,
+        extensionTypes: integers(e.extensionTypes, 'requiredCapabilities.extensionTypes', 0, U16),
+        proposalTypes: integers(e.proposalTypes, 'requiredCapabilities.proposalTypes', 0, U16),
+        credentialTypes: integers(e.credentialTypes, 'requiredCapabilities.credentialTypes', 0, U16),
+      }
     case 'externalPub':
       return { kind: e.type, publicKey: e.publicKey }
     case 'externalSenders':
@@ -47,7 +53,7 @@ export function extensionToNative(e: Extension): NativeExtension {
     case 'ratchetTree':
       return { kind: e.type, data: e.data }
     case 'unknown':
-      return { kind: e.type, extensionType: e.extensionType, data: e.data }
+      return { kind: e.type, extensionType: integer(e.extensionType, 'extensionType', 0, U16), data: e.data }
     default:
       return { kind: String((e as { type: unknown }).type) }
   }
@@ -139,5 +145,19 @@ export function leafNodeFromNative(n: NativeLeafNode): LeafNode {
 /** @internal */
 export function lifetimeToNative(l: Lifetime | undefined): { notBefore?: number; notAfter?: number; validForSeconds?: number } | undefined {
   if (l === undefined) return undefined
-  return 'validForSeconds' in l ? { validForSeconds: l.validForSeconds } : { notBefore: l.notBefore, notAfter: l.notAfter }
+  return 'validForSeconds' in l
+    ? { validForSeconds: seconds(l.validForSeconds, 'lifetime.validForSeconds') }
+    : { notBefore: seconds(l.notBefore, 'lifetime.notBefore'), notAfter: seconds(l.notAfter, 'lifetime.notAfter') }
+}
+
+/** @internal */
+export function capabilitiesToNative(c: Capabilities | undefined): Capabilities | undefined {
+  if (c === undefined) return undefined
+  return {
+    versions: integers(c.versions, 'capabilities.versions', 0, U16),
+    ciphersuites: integers(c.ciphersuites, 'capabilities.ciphersuites', 0, U16),
+    extensions: integers(c.extensions, 'capabilities.extensions', 0, U16),
+    proposals: integers(c.proposals, 'capabilities.proposals', 0, U16),
+    credentials: integers(c.credentials, 'capabilities.credentials', 0, U16),
+  }
 }

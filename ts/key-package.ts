@@ -1,7 +1,9 @@
 import { assertBytes, call, OpenMlsError } from './errors.js'
 import { native } from './native.js'
 import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
+import { integer, U16 } from './numbers.js'
 import {
+  capabilitiesToNative,
   extensionFromNative,
   extensionsToNative,
   leafNodeFromNative,
@@ -77,11 +79,11 @@ export class KeyPackageBuilder {
     assertSignerMatches(credentialWithKey, signer)
     return KeyPackage.fromNative(
       call(() =>
-        native.KeyPackage.create(provider.native, ciphersuite, signer.native, credentialToNative(credentialWithKey.credential), {
+        native.KeyPackage.create(provider.native, integer(ciphersuite, 'ciphersuite', 0, U16), signer.native, credentialToNative(credentialWithKey.credential), {
           lifetime: lifetimeToNative(this.#lifetime),
           keyPackageExtensions: extensionsToNative(this.#keyPackageExtensions),
           leafNodeExtensions: extensionsToNative(this.#leafNodeExtensions),
-          capabilities: this.#capabilities,
+          capabilities: capabilitiesToNative(this.#capabilities),
           lastResort: this.#lastResort,
         }),
       ),
@@ -141,7 +143,7 @@ export class KeyPackage {
 
   /** The ciphersuite. */
   get ciphersuite(): Ciphersuite {
-    return this.native.ciphersuite
+    return this.native.ciphersuite as Ciphersuite
   }
 
   /** The leaf's credential. */

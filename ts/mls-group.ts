@@ -1,7 +1,9 @@
-import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError } from './errors.js'
+import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError, validatorFailed } from './errors.js'
+import { integer, optionalInteger, uint64, U16, U32 } from './numbers.js'
 import { native } from './native.js'
 import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
 import {
+  capabilitiesToNative,
   extensionFromNative,
   extensionsToNative,
   leafNodeFromNative,
@@ -92,14 +94,18 @@ export type MlsGroupJoinConfigValues = Required<Omit<MlsGroupJoinConfig, 'maxPas
 /** @internal */
 export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
   if (!c) return undefined
+  const ratchet = c.senderRatchetConfiguration
   return {
     wireFormatPolicy: c.wireFormatPolicy,
-    paddingSize: c.paddingSize,
-    maxPastEpochs: c.maxPastEpochs,
+    paddingSize: optionalInteger(c.paddingSize, 'paddingSize', 0, U32),
+    maxPastEpochs: optionalInteger(c.maxPastEpochs, 'maxPastEpochs', 0, U32),
     keepAllPastEpochs: c.keepAllPastEpochs,
-    numberOfResumptionPsks: c.numberOfResumptionPsks,
+    numberOfResumptionPsks: optionalInteger(c.numberOfResumptionPsks, 'numberOfResumptionPsks', 0, U32),
     useRatchetTreeExtension: c.useRatchetTreeExtension,
-    senderRatchetConfiguration: c.senderRatchetConfiguration,
+    senderRatchetConfiguration: ratchet && {
+      outOfOrderTolerance: integer(ratchet.outOfOrderTolerance, 'senderRatchetConfiguration.outOfOrderTolerance', 0, U32),
+      maximumForwardDistance: integer(ratchet.maximumForwardDistance, 'senderRatchetConfiguration.maximumForwardDistance', 0, U32),
+    },
   }
 }
 
@@ -377,7 +383,10 @@ function sameCredential(a: Credential, b: Credential): boolean {
 }
 
 function rejected(credential: Credential): OpenMlsError {
-  return new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential validator rejected ${String(credential)}; the commit was not merged`)
+  return new OpenMlsError(
+    'ERR_CREDENTIAL_REJECTED',
+    `the credential validator rejected ${String(credential)}; nothing changed, and the commit can be processed again if the verdict changes`,
+  )
 }
 
 /** Proposal type code points. */
@@ -442,15 +451,68 @@ export class QueuedProposal {
 export class MlsGroup {
   /** @internal */
   readonly native: NativeGroup
+  /** The provider whose storage holds this group. */
+  readonly provider: Provider
   #validator?: CredentialValidator
+  /** The last queued Promise operation: the next one starts when it settles. */
+  #tail: Promise<unknown> = Promise.resolve()
+  /** How many Promise operations are queued or running. */
+  #queued = 0
 
-  private constructor(handle: NativeGroup) {
+  private constructor(handle: NativeGroup, provider: Provider) {
     this.native = handle
+    this.provider = provider
   }
 
-  /** @internal */
-  static fromNative(handle: NativeGroup): MlsGroup {
-    return new MlsGroup(handle)
+  /**
+   * The handle for a native group: one per group per provider, so every way of getting a group
+   * (create, join, `loadGroup`) shares one state and one operation queue.
+   * @internal
+   */
+  static fromNative(handle: NativeGroup, provider: Provider): MlsGroup {
+    return provider.adoptGroup(handle, (h) => new MlsGroup(h, provider))
+  }
+
+  /**
+   * Runs a Promise operation after every earlier one on this group has settled, so operations
+   * take effect in call order whatever order the thread pool finishes them in.
+   */
+  #enqueue<T>(op: () => Promise<T>): Promise<T> {
+    this.#queued++
+    const run = this.#tail.then(op).finally(() => {
+      this.#queued--
+    })
+    this.#tail = run.catch(() => undefined)
+    return run
+  }
+
+  /** Refuses a synchronous operation that would overtake a queued Promise operation. */
+  #assertIdle(operation: string): void {
+    if (this.#queued > 0) {
+      throw new OpenMlsError(
+        'ERR_GROUP_BUSY',
+        `${operation} would overtake ${this.#queued} Promise operation(s) on this group that have not settled; await them first, or use the Promise form`,
+      )
+    }
+  }
+
+  /** A native commit-producing call, queued behind earlier Promise operations. */
+  #commitAsync<T>(start: () => Promise<T>): Promise<T> {
+    return this.#enqueue(() => callAsync(start))
+  }
+
+  /**
+   * Releases this handle and its native memory now, rather than when it is garbage collected.
+   * Stored state is untouched: {@link Provider.loadGroup} returns a fresh handle. Later calls on
+   * this one throw `ERR_STALE_HANDLE`.
+   */
+  free(): void {
+    this.native.free()
+  }
+
+  /** {@link MlsGroup.free}, for `using group = ...`. */
+  [Symbol.dispose](): void {
+    this.free()
   }
 
   /**
@@ -468,17 +530,18 @@ export class MlsGroup {
     const { provider, signer, credentialWithKey, groupId, config = {} } = params
     if (groupId !== undefined) assertBytes(groupId, 'groupId')
     assertSignerMatches(credentialWithKey, signer)
-    return new MlsGroup(
+    return MlsGroup.fromNative(
       call(() =>
         native.MlsGroup.create(provider.native, signer.native, credentialToNative(credentialWithKey.credential), groupId, {
           join: joinConfigToNative(config),
-          ciphersuite: config.ciphersuite ?? Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
+          ciphersuite: integer(config.ciphersuite ?? Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, 'ciphersuite', 0, U16),
           lifetime: lifetimeToNative(config.lifetime),
           groupContextExtensions: extensionsToNative(config.groupContextExtensions),
           leafNodeExtensions: extensionsToNative(config.leafNodeExtensions),
-          capabilities: config.capabilities,
+          capabilities: capabilitiesToNative(config.capabilities),
         }),
       ),
+      provider,
     )
   }
 
@@ -496,7 +559,7 @@ export class MlsGroup {
       return group
     }
     const handle = await callAsync(() => native.MlsGroup.joinFromWelcome(provider.native, signer.native, welcome, MlsGroup.joinOptions(params)))
-    return new MlsGroup(handle)
+    return MlsGroup.fromNative(handle, provider)
   }
 
   /**
@@ -506,13 +569,13 @@ export class MlsGroup {
    */
   static async joinByExternalCommit(params: ExternalJoinParams): Promise<ExternalJoinResult> {
     const r = await callAsync(() => call(() => native.MlsGroup.joinByExternalCommit(...MlsGroup.externalJoinArgs(params))))
-    return { group: new MlsGroup(r.group), ...r.messages }
+    return { group: MlsGroup.fromNative(r.group, params.provider), ...r.messages }
   }
 
   /** {@link MlsGroup.joinByExternalCommit} on the calling thread. */
   static joinByExternalCommitSync(params: ExternalJoinParams): ExternalJoinResult {
     const r = call(() => native.MlsGroup.joinByExternalCommitSync(...MlsGroup.externalJoinArgs(params)))
-    return { group: new MlsGroup(r.group), ...r.messages }
+    return { group: MlsGroup.fromNative(r.group, params.provider), ...r.messages }
   }
 
   private static externalJoinArgs(p: ExternalJoinParams) {
@@ -550,6 +613,7 @@ export class MlsGroup {
    */
   recoverForkByReadding(ownPartition: number[], keyPackages: KeyPackage[]): AddMembersResult {
     assertLeafIndices(ownPartition, 'ownPartition')
+    this.#assertIdle('recoverForkByReadding')
     return call(() => this.native.recoverForkByReadding(ownPartition, keyPackages.map((k) => k.native))) as AddMembersResult
   }
 
@@ -560,8 +624,9 @@ export class MlsGroup {
    */
   reboot(params: { newGroupId: Uint8Array; keyPackages: KeyPackage[]; extensions?: Extension[] }): RebootResult {
     assertBytes(params.newGroupId, 'newGroupId')
+    this.#assertIdle('reboot')
     const r = call(() => this.native.reboot(params.newGroupId, params.keyPackages.map((k) => k.native), extensionsToNative(params.extensions)))
-    return { group: new MlsGroup(r.group), ...r.messages } as RebootResult
+    return { group: MlsGroup.fromNative(r.group, this.provider), ...r.messages } as RebootResult
   }
 
   /** A signed GroupInfo for external joiners (with the ExternalPub extension), optionally carrying the ratchet tree. */
@@ -576,6 +641,7 @@ export class MlsGroup {
    */
   setAad(aad: Uint8Array): void {
     assertBytes(aad, 'aad')
+    this.#assertIdle('setAad')
     call(() => this.native.setAad(aad))
   }
 
@@ -587,7 +653,7 @@ export class MlsGroup {
   /** {@link MlsGroup.joinFromWelcome} on the calling thread. */
   static joinFromWelcomeSync(params: JoinFromWelcomeParams): MlsGroup {
     const { provider, signer, welcome } = MlsGroup.checkJoin(params)
-    return new MlsGroup(call(() => native.MlsGroup.joinFromWelcomeSync(provider.native, signer.native, welcome, MlsGroup.joinOptions(params))))
+    return MlsGroup.fromNative(call(() => native.MlsGroup.joinFromWelcomeSync(provider.native, signer.native, welcome, MlsGroup.joinOptions(params))), provider)
   }
 
   private static checkJoin(params: JoinFromWelcomeParams): JoinFromWelcomeParams {
@@ -611,11 +677,12 @@ export class MlsGroup {
    * {@link MlsGroup.mergePendingCommit}.
    */
   async addMembers(keyPackages: KeyPackage[]): Promise<AddMembersResult> {
-    return (await callAsync(() => this.native.addMembers(keyPackages.map((kp) => kp.native)))) as AddMembersResult
+    return (await this.#commitAsync(() => this.native.addMembers(keyPackages.map((kp) => kp.native)))) as AddMembersResult
   }
 
   /** {@link MlsGroup.addMembers} on the calling thread. */
   addMembersSync(keyPackages: KeyPackage[]): AddMembersResult {
+    this.#assertIdle('addMembersSync')
     return call(() => this.native.addMembersSync(keyPackages.map((kp) => kp.native))) as AddMembersResult
   }
 
@@ -624,23 +691,25 @@ export class MlsGroup {
    * the commit carries an update path only if a queued proposal needs one.
    */
   async addMembersWithoutUpdate(keyPackages: KeyPackage[]): Promise<AddMembersResult> {
-    return (await callAsync(() => this.native.addMembersWithoutUpdate(keyPackages.map((kp) => kp.native)))) as AddMembersResult
+    return (await this.#commitAsync(() => this.native.addMembersWithoutUpdate(keyPackages.map((kp) => kp.native)))) as AddMembersResult
   }
 
   /** {@link MlsGroup.addMembersWithoutUpdate} on the calling thread. */
   addMembersWithoutUpdateSync(keyPackages: KeyPackage[]): AddMembersResult {
+    this.#assertIdle('addMembersWithoutUpdateSync')
     return call(() => this.native.addMembersWithoutUpdateSync(keyPackages.map((kp) => kp.native))) as AddMembersResult
   }
 
   /** Removes members by leaf index as one commit, off the event loop. Merge with {@link MlsGroup.mergePendingCommit}. */
   async removeMembers(leafIndices: number[]): Promise<CommitMessages> {
     assertLeafIndices(leafIndices, 'leafIndices')
-    return callAsync(() => this.native.removeMembers(leafIndices))
+    return this.#commitAsync(() => this.native.removeMembers(leafIndices))
   }
 
   /** {@link MlsGroup.removeMembers} on the calling thread. */
   removeMembersSync(leafIndices: number[]): CommitMessages {
     assertLeafIndices(leafIndices, 'leafIndices')
+    this.#assertIdle('removeMembersSync')
     return call(() => this.native.removeMembersSync(leafIndices))
   }
 
@@ -649,11 +718,13 @@ export class MlsGroup {
    * loop, optionally with new leaf parameters (capabilities, extensions, credential).
    */
   async selfUpdate(params?: LeafNodeParameters): Promise<CommitMessages> {
-    return callAsync(() => call(() => this.native.selfUpdate(leafParamsToNative(params))))
+    const native = leafParamsToNative(params)
+    return this.#commitAsync(() => this.native.selfUpdate(native))
   }
 
   /** {@link MlsGroup.selfUpdate} on the calling thread. */
   selfUpdateSync(params?: LeafNodeParameters): CommitMessages {
+    this.#assertIdle('selfUpdateSync')
     return call(() => this.native.selfUpdateSync(leafParamsToNative(params)))
   }
 
@@ -664,12 +735,14 @@ export class MlsGroup {
    */
   async selfUpdateWithNewSigner(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): Promise<CommitMessages> {
     const { newSigner, credential, leafNodeParameters } = checkNewSigner(params)
-    return callAsync(() => call(() => this.native.selfUpdateWithNewSigner(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters))))
+    const [nativeCredential, nativeParams] = [credentialToNative(credential), leafParamsToNative(leafNodeParameters)]
+    return this.#commitAsync(() => this.native.selfUpdateWithNewSigner(newSigner.native, nativeCredential, nativeParams))
   }
 
   /** {@link MlsGroup.selfUpdateWithNewSigner} on the calling thread. */
   selfUpdateWithNewSignerSync(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): CommitMessages {
     const { newSigner, credential, leafNodeParameters } = checkNewSigner(params)
+    this.#assertIdle('selfUpdateWithNewSignerSync')
     return call(() => this.native.selfUpdateWithNewSignerSync(newSigner.native, credentialToNative(credential), leafParamsToNative(leafNodeParameters)))
   }
 
@@ -679,25 +752,29 @@ export class MlsGroup {
    * accepts (all of them by default). The commit stays pending until merged.
    */
   async commit(options: CommitOptions = {}): Promise<CommitMessages> {
-    const [adds, native] = this.commitArgs(options)
-    return callAsync(() => call(() => this.native.commit(adds, native)))
+    return this.#enqueue(() => {
+      const [adds, native] = this.commitArgs(options)
+      return callAsync(() => this.native.commit(adds, native))
+    })
   }
 
   /** {@link MlsGroup.commit} on the calling thread. */
   commitSync(options: CommitOptions = {}): CommitMessages {
+    this.#assertIdle('commitSync')
     const [adds, native] = this.commitArgs(options)
     return call(() => this.native.commitSync(adds, native))
   }
 
   private commitArgs(options: CommitOptions) {
     if (options.removes) assertLeafIndices(options.removes, 'removes')
+    const customProposals = options.customProposals?.map((c, i) => ({ proposalType: integer(c.proposalType, `customProposals[${i}].proposalType`, 0, U16), payload: c.payload }))
     const accepted = options.policy ? this.pendingProposals().filter((p) => options.policy!(p)).map((p) => p.proposalRef) : undefined
     return [
       (options.adds ?? []).map((kp) => kp.native),
       {
         removes: options.removes,
         groupContextExtensions: extensionsToNative(options.groupContextExtensions),
-        customProposals: options.customProposals,
+        customProposals,
         psks: options.psks?.map(pskToNative),
         consumeProposalStore: options.consumeProposalStore,
         forceSelfUpdate: options.forceSelfUpdate,
@@ -709,85 +786,104 @@ export class MlsGroup {
 
   /** Commits to every queued proposal, off the event loop. */
   async commitToPendingProposals(): Promise<CommitMessages> {
-    return callAsync(() => this.native.commitToPendingProposals())
+    return this.#commitAsync(() => this.native.commitToPendingProposals())
   }
 
   /** {@link MlsGroup.commitToPendingProposals} on the calling thread. */
   commitToPendingProposalsSync(): CommitMessages {
+    this.#assertIdle('commitToPendingProposalsSync')
     return call(() => this.native.commitToPendingProposalsSync())
   }
 
   /** Replaces the group context extensions, as an immediate commit. */
   async updateGroupContextExtensions(extensions: Extension[]): Promise<CommitMessages> {
-    return callAsync(() => call(() => this.native.updateGroupContextExtensions(extensionsToNative(extensions)!)))
+    const native = extensionsToNative(extensions)!
+    return this.#commitAsync(() => this.native.updateGroupContextExtensions(native))
   }
 
   /** {@link MlsGroup.updateGroupContextExtensions} on the calling thread. */
   updateGroupContextExtensionsSync(extensions: Extension[]): CommitMessages {
+    this.#assertIdle('updateGroupContextExtensionsSync')
     return call(() => this.native.updateGroupContextExtensionsSync(extensionsToNative(extensions)!))
   }
 
   /** Replaces members, one for one: removes `leafIndices` and adds `keyPackages` in one commit. */
   async swapMembers(leafIndices: number[], keyPackages: KeyPackage[]): Promise<AddMembersResult> {
     assertLeafIndices(leafIndices, 'leafIndices')
-    return (await callAsync(() => this.native.swapMembers(leafIndices, keyPackages.map((k) => k.native)))) as AddMembersResult
+    return (await this.#commitAsync(() => this.native.swapMembers(leafIndices, keyPackages.map((k) => k.native)))) as AddMembersResult
   }
 
   /** {@link MlsGroup.swapMembers} on the calling thread. */
   swapMembersSync(leafIndices: number[], keyPackages: KeyPackage[]): AddMembersResult {
     assertLeafIndices(leafIndices, 'leafIndices')
+    this.#assertIdle('swapMembersSync')
     return call(() => this.native.swapMembersSync(leafIndices, keyPackages.map((k) => k.native))) as AddMembersResult
   }
 
   /** Removes the members holding these credentials, as one commit. */
   async removeMembersByCredential(credentials: Credential[]): Promise<CommitMessages> {
-    return callAsync(() => call(() => this.native.removeMembersByCredential(credentials.map(credentialToNative))))
+    const native = credentials.map(credentialToNative)
+    return this.#commitAsync(() => this.native.removeMembersByCredential(native))
   }
 
   /** {@link MlsGroup.removeMembersByCredential} on the calling thread. */
   removeMembersByCredentialSync(credentials: Credential[]): CommitMessages {
+    this.#assertIdle('removeMembersByCredentialSync')
     return call(() => this.native.removeMembersByCredentialSync(credentials.map(credentialToNative)))
   }
 
   /** Proposes adding a member (by reference unless `byValue`). */
   proposeAddMember(keyPackage: KeyPackage, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposeAddMember')
     return call(() => this.native.proposeAddMember(keyPackage.native, options.byValue))
   }
 
   /** Proposes removing the member at a leaf index. */
   proposeRemoveMember(leafIndex: number, options: { byValue?: boolean } = {}): ProposalMessage {
     assertLeafIndices([leafIndex], 'leafIndex')
+    this.#assertIdle('proposeRemoveMember')
     return call(() => this.native.proposeRemoveMember(leafIndex, options.byValue))
   }
 
   /** Proposes removing the member holding a credential. */
   proposeRemoveMemberByCredential(credential: Credential, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposeRemoveMemberByCredential')
     return call(() => this.native.proposeRemoveMemberByCredential(credentialToNative(credential), options.byValue))
   }
 
   /** Proposes updating this member's leaf (always by reference). */
   proposeSelfUpdate(params?: LeafNodeParameters): ProposalMessage {
+    this.#assertIdle('proposeSelfUpdate')
     return call(() => this.native.proposeSelfUpdate(leafParamsToNative(params)))
   }
 
   /** Proposes new group context extensions (always by reference). */
   proposeGroupContextExtensions(extensions: Extension[]): ProposalMessage {
+    this.#assertIdle('proposeGroupContextExtensions')
     return call(() => this.native.proposeGroupContextExtensions(extensionsToNative(extensions)!))
   }
 
   /** Proposes an application-defined proposal; every member must list `proposalType` in its capabilities. */
   proposeCustomProposal(proposalType: number, payload: Uint8Array, options: { byValue?: boolean } = {}): ProposalMessage {
     assertBytes(payload, 'payload')
+    integer(proposalType, 'proposalType', 0, U16)
+    this.#assertIdle('proposeCustomProposal')
     return call(() => this.native.proposeCustomProposal(proposalType, payload, options.byValue))
   }
 
   /** Proposes injecting a PSK (`ERR_PSK_NOT_FOUND` if this member cannot load it). */
   proposePreSharedKey(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposePreSharedKey')
     return call(() => this.native.proposePreSharedKey(pskToNative(psk), options.byValue))
   }
 
-  /** Leaves the group: a Remove proposal for this member, which another member commits. */
-  leaveGroup(): Uint8Array {
+  /**
+   * Leaves the group: a Remove proposal for this member, which another member commits. Until
+   * then this member cannot send application messages (`ERR_PENDING_PROPOSALS`);
+   * {@link MlsGroup.clearPendingProposals} takes the request back.
+   */
+  leaveGroup(): ProposalMessage {
+    this.#assertIdle('leaveGroup')
     return call(() => this.native.leaveGroup())
   }
 
@@ -795,7 +891,8 @@ export class MlsGroup {
    * Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
    * sent in plaintext, so the group needs a mixed or plaintext wire format policy.
    */
-  leaveGroupViaSelfRemove(): Uint8Array {
+  leaveGroupViaSelfRemove(): ProposalMessage {
+    this.#assertIdle('leaveGroupViaSelfRemove')
     return call(() => this.native.leaveGroupViaSelfRemove())
   }
 
@@ -807,11 +904,13 @@ export class MlsGroup {
   /** Removes a queued proposal (rollback), by reference. `ERR_UNKNOWN_PROPOSAL` if there is none. */
   removePendingProposal(proposalRef: Uint8Array): void {
     assertBytes(proposalRef, 'proposalRef')
+    this.#assertIdle('removePendingProposal')
     call(() => this.native.removePendingProposal(proposalRef))
   }
 
   /** Empties the proposal queue. */
   clearPendingProposals(): void {
+    this.#assertIdle('clearPendingProposals')
     call(() => this.native.clearPendingProposals())
   }
 
@@ -823,16 +922,19 @@ export class MlsGroup {
 
   /** Deletes the group's state for good. The handle throws `ERR_GROUP_INACTIVE` afterwards. */
   delete(): void {
+    this.#assertIdle('delete')
     call(() => this.native.delete())
   }
 
   /** Merges this member's pending commit, entering the next epoch. Throws `ERR_NO_PENDING_COMMIT` if there is none. */
   mergePendingCommit(): void {
+    this.#assertIdle('mergePendingCommit')
     call(() => this.native.mergePendingCommit())
   }
 
   /** Discards this member's pending commit (for example, when the delivery service rejected it). */
   clearPendingCommit(): void {
+    this.#assertIdle('clearPendingCommit')
     call(() => this.native.clearPendingCommit())
   }
 
@@ -846,37 +948,62 @@ export class MlsGroup {
     const bytes = typeof plaintext === 'string' ? new TextEncoder().encode(plaintext) : plaintext
     assertBytes(bytes, 'plaintext')
     if (options.aad !== undefined) assertBytes(options.aad, 'aad')
+    this.#assertIdle('createMessage')
     return call(() => this.native.createMessage(bytes, options.aad))
   }
 
   /**
    * Processes a received message off the event loop. Commits come back staged (`kind: 'commit'`):
    * inspect, then {@link MlsGroup.mergeStagedCommit}. On any error the group is unchanged.
+   * Calls on one group take effect in call order, however many are in flight.
+   *
+   * With a credential validator ({@link MlsGroup.setCredentialValidator}), a commit is staged
+   * without using up its key and the validator is asked about every credential it brings in.
+   * A refusal throws `ERR_CREDENTIAL_REJECTED`, a validator that throws `ERR_VALIDATOR_FAILED`
+   * (its error is the `cause`); either way the group is as before and the commit can be
+   * processed again.
    */
   async processMessage(message: Uint8Array): Promise<ProcessedMessage> {
     assertBytes(message, 'message')
-    const processed = processedFromNative(await callAsync(() => this.native.processMessage(message)))
-    if (this.#validator && processed.kind === 'commit') {
-      for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-        if (!(await this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) }))) {
-          throw rejected(credential)
+    return this.#enqueue(async () => {
+      const review = this.#validator !== undefined
+      const processed = processedFromNative(await callAsync(() => this.native.processMessage(message, review)))
+      if (this.#validator && processed.kind === 'commit') {
+        for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+          let verdict: boolean
+          try {
+            verdict = await this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+          } catch (error) {
+            throw validatorFailed(error)
+          }
+          if (verdict !== true) throw rejected(credential)
         }
       }
-    }
-    return processed
+      return processed
+    })
   }
 
   /** {@link MlsGroup.processMessage} on the calling thread. A validator must answer synchronously here. */
   processMessageSync(message: Uint8Array): ProcessedMessage {
     assertBytes(message, 'message')
+    this.#assertIdle('processMessageSync')
     if (this.#validator?.constructor.name === 'AsyncFunction') {
       throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator; use processMessage')
     }
-    const processed = processedFromNative(call(() => this.native.processMessageSync(message)))
+    const review = this.#validator !== undefined
+    const processed = processedFromNative(call(() => this.native.processMessageSync(message, review)))
     if (this.#validator && processed.kind === 'commit') {
       for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-        const verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
-        if (typeof verdict !== 'boolean') throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator')
+        let verdict: unknown
+        try {
+          verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+        } catch (error) {
+          throw validatorFailed(error)
+        }
+        if (typeof verdict !== 'boolean') {
+          if (verdict instanceof Promise) verdict.catch(() => undefined)
+          throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator; use processMessage')
+        }
         if (!verdict) throw rejected(credential)
       }
     }
@@ -885,11 +1012,13 @@ export class MlsGroup {
 
   /** Merges a staged commit from {@link MlsGroup.processMessage}, entering the next epoch. */
   mergeStagedCommit(stagedCommit: StagedCommit): void {
+    this.#assertIdle('mergeStagedCommit')
     call(() => this.native.mergeStagedCommit(stagedCommit.native))
   }
 
   /** Stores a received proposal in the proposal queue, so this member's next commit covers it. */
   storePendingProposal(proposal: QueuedProposal): void {
+    this.#assertIdle('storePendingProposal')
     call(() => this.native.storePendingProposal(proposal.native))
   }
 
@@ -915,7 +1044,7 @@ export class MlsGroup {
 
   /** The ciphersuite. */
   get ciphersuite(): Ciphersuite {
-    return call(() => this.native.ciphersuite)
+    return call(() => this.native.ciphersuite) as Ciphersuite
   }
 
   /** Whether this member is still in the group (false once removed). */
@@ -929,9 +1058,8 @@ export class MlsGroup {
    */
   exportSecret(label: string, context: Uint8Array, length: number): Uint8Array {
     assertBytes(context, 'context')
-    if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
-      throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'length must be an integer between 1 and 65535')
-    }
+    // The range depends on the ciphersuite (255 hash lengths); the native layer names it.
+    integer(length, 'length', 0, U32)
     return call(() => this.native.exportSecret(label, context, length))
   }
 
@@ -956,6 +1084,7 @@ export class MlsGroup {
 
   /** Changes this member's runtime configuration (openmls `set_configuration`); omitted fields keep their value. */
   setConfiguration(changes: MlsGroupJoinConfig): void {
+    this.#assertIdle('setConfiguration')
     call(() => this.native.setConfiguration(joinConfigToNative(changes)!))
   }
 
@@ -979,6 +1108,7 @@ export class MlsGroup {
    * `numberOfResumptionPsks`). Treat it as a secret.
    */
   resumptionPsk(epoch?: bigint): Uint8Array {
+    if (epoch !== undefined) uint64(epoch, 'epoch')
     return call(() => this.native.resumptionPsk(epoch))
   }
 

@@ -4,6 +4,8 @@ import { extensionFromNative, extensionsToNative, type Extension } from './exten
 import { groupContextFromNative, senderFromNative, type GroupContext, type Sender } from './proposals.js'
 import type { KeyPackage } from './key-package.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
+import type { ProposalMessage } from './mls-group.js'
+import { integer, uint64, U32 } from './numbers.js'
 
 /** What an MLS message shows before processing (the book's "Deserializing messages"). Nothing is authenticated yet. */
 export type MessageInfo =
@@ -58,8 +60,10 @@ export interface ExternalProposalTarget {
  * proposal"): signed with the key package's signer; members see it as `externalJoinProposal`.
  */
 export const JoinProposal = {
-  create(params: ExternalProposalTarget & { signer: SignatureKeyPair; keyPackage: KeyPackage }): Uint8Array {
+  /** The proposal and its reference (the `proposalRef` members see on the `externalJoinProposal`). */
+  create(params: ExternalProposalTarget & { signer: SignatureKeyPair; keyPackage: KeyPackage }): ProposalMessage {
     assertBytes(params.groupId, 'groupId')
+    uint64(params.epoch, 'epoch')
     return call(() => native.createJoinProposal(params.signer.native, params.keyPackage.native, params.groupId, params.epoch))
   },
 }
@@ -77,14 +81,24 @@ export interface ExternalSenderParams extends ExternalProposalTarget {
  */
 export const ExternalProposal = {
   add(params: ExternalSenderParams & { keyPackage: KeyPackage }): Uint8Array {
+    checkSender(params)
     return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'add', params.keyPackage.native))
   },
   remove(params: ExternalSenderParams & { removed: number }): Uint8Array {
+    checkSender(params)
+    integer(params.removed, 'removed', 0, U32)
     return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'remove', undefined, params.removed))
   },
   groupContextExtensions(params: ExternalSenderParams & { extensions: Extension[] }): Uint8Array {
+    checkSender(params)
     return call(() =>
       native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'groupContextExtensions', undefined, undefined, extensionsToNative(params.extensions)),
     )
   },
+}
+
+function checkSender(params: ExternalSenderParams): void {
+  assertBytes(params.groupId, 'groupId')
+  uint64(params.epoch, 'epoch')
+  integer(params.senderIndex, 'senderIndex', 0, U32)
 }

@@ -7,7 +7,8 @@ import type {
   NativeStagedCommitInfo,
 } from '../index.js'
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
-import { extensionFromNative, extensionsToNative, leafNodeFromNative, type Capabilities, type Extension, type LeafNode } from './extensions.js'
+import { capabilitiesToNative, extensionFromNative, extensionsToNative, leafNodeFromNative, type Capabilities, type Extension, type LeafNode } from './extensions.js'
+import { uint64 } from './numbers.js'
 
 /** Who sent a message. */
 export type Sender =
@@ -42,7 +43,7 @@ export type PreSharedKeyId =
 export function pskToNative(psk: PreSharedKeyId): NativePsk {
   return psk.type === 'external'
     ? { kind: 'external', pskId: psk.pskId }
-    : { kind: 'resumption', groupId: psk.groupId, epoch: psk.epoch }
+    : { kind: 'resumption', groupId: psk.groupId, epoch: uint64(psk.epoch, 'psk.epoch') }
 }
 
 /** @internal */
@@ -64,7 +65,7 @@ export function leafParamsToNative(p: LeafNodeParameters | undefined) {
   if (!p) return undefined
   return {
     credential: p.credential ? credentialToNative(p.credential) : undefined,
-    capabilities: p.capabilities,
+    capabilities: capabilitiesToNative(p.capabilities),
     extensions: extensionsToNative(p.extensions),
   }
 }

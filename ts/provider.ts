@@ -4,6 +4,14 @@ import type { Ciphersuite } from './ciphersuite.js'
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
 import { lifetimeFromNative } from './extensions.js'
 import { MlsGroup } from './mls-group.js'
+import { optionalInteger, seconds, U32 } from './numbers.js'
+import { toHex } from './hex.js'
+
+type NativeProvider = InstanceType<typeof native.Provider>
+type NativeGroup = InstanceType<typeof native.MlsGroup>
+
+/** Lets {@link Provider.importSnapshot} hand the constructor a native provider it already made. */
+const FROM_NATIVE = Symbol('openmls-node.provider-from-native')
 import { SignatureKeyPair } from './signature-key-pair.js'
 
 /** The crypto libraries a {@link Provider} can use. */
@@ -60,9 +68,15 @@ export interface StoredIdentity {
  */
 export class Provider {
   /** @internal */
-  readonly native: InstanceType<typeof native.Provider>
+  readonly native: NativeProvider
+  /** The live group handles, by hex group id: one handle per group (see {@link Provider.loadGroup}). */
+  readonly #groups = new Map<string, WeakRef<MlsGroup>>()
 
-  constructor(options: ProviderOptions = {}) {
+  constructor(options: ProviderOptions = {}, ...internal: [typeof FROM_NATIVE, NativeProvider] | []) {
+    if (internal.length === 2 && internal[0] === FROM_NATIVE) {
+      this.native = internal[1]
+      return
+    }
     const storage = options.storage
     if (storage) {
       if (typeof storage.path !== 'string' || storage.path.length === 0) {
@@ -70,15 +84,30 @@ export class Provider {
       }
       if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
     }
-    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', storage))
+    const nativeStorage = storage && { ...storage, maxPageCount: optionalInteger(storage.maxPageCount, 'storage.maxPageCount', 1, U32) }
+    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', nativeStorage))
   }
 
   /** Creates an in-memory provider from a snapshot made by {@link Provider.exportSnapshot}. */
   static importSnapshot(snapshot: Uint8Array, options: { crypto?: CryptoProviderName; encryptionKey?: Uint8Array } = {}): Provider {
     assertBytes(snapshot, 'snapshot')
-    const provider = Object.create(Provider.prototype) as Provider
-    ;(provider as { native: unknown }).native = call(() => native.Provider.importSnapshot(snapshot, options.crypto ?? 'rustcrypto', options.encryptionKey))
-    return provider
+    if (options.encryptionKey !== undefined) assertBytes(options.encryptionKey, 'encryptionKey')
+    const handle = call(() => native.Provider.importSnapshot(snapshot, options.crypto ?? 'rustcrypto', options.encryptionKey))
+    return new Provider({}, FROM_NATIVE, handle)
+  }
+
+  /**
+   * The one handle of a native group in this provider: the same `MlsGroup` object comes back
+   * for the same live native group, and a replaced one gets a new object.
+   * @internal
+   */
+  adoptGroup(handle: NativeGroup, make: (handle: NativeGroup) => MlsGroup): MlsGroup {
+    const key = toHex(handle.groupId)
+    const known = this.#groups.get(key)?.deref()
+    if (known && known.native.isSameHandle(handle)) return known
+    const group = make(handle)
+    this.#groups.set(key, new WeakRef(group))
+    return group
   }
 
   /**
@@ -104,21 +133,31 @@ export class Provider {
     call(() => this.native.close())
   }
 
+  /** {@link Provider.close}, for `using provider = new Provider(...)`. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
   /** The ids of the groups stored in this provider. */
   listGroups(): Uint8Array[] {
     return call(() => this.native.listGroups())
   }
 
-  /** Loads a stored group (after a restart), off the event loop. `ERR_UNKNOWN_GROUP` if there is none. */
+  /**
+   * Loads a stored group (after a restart), off the event loop. `ERR_UNKNOWN_GROUP` if there is
+   * none. A group has one live handle per provider: if it is already loaded (or was created or
+   * joined here), that same `MlsGroup` is returned, so two parts of an application never hold
+   * diverging copies of one group.
+   */
   async loadGroup(groupId: Uint8Array): Promise<MlsGroup> {
     assertBytes(groupId, 'groupId')
-    return MlsGroup.fromNative(await callAsync(() => this.native.loadGroup(groupId)))
+    return MlsGroup.fromNative(await callAsync(() => this.native.loadGroup(groupId)), this)
   }
 
   /** {@link Provider.loadGroup} on the calling thread. */
   loadGroupSync(groupId: Uint8Array): MlsGroup {
     assertBytes(groupId, 'groupId')
-    return MlsGroup.fromNative(call(() => this.native.loadGroupSync(groupId)))
+    return MlsGroup.fromNative(call(() => this.native.loadGroupSync(groupId)), this)
   }
 
   /** Stores the client's identity, so reopening the same file gives it back. */
@@ -134,7 +173,7 @@ export class Provider {
 
   /** The key packages this provider holds: published and not yet consumed (last-resort ones stay). */
   keyPackages(): KeyPackageEntry[] {
-    return call(() => this.native.keyPackages()).map((k) => ({ ...k, lifetime: lifetimeFromNative(k.lifetime) }))
+    return call(() => this.native.keyPackages()).map((k) => ({ ...k, ciphersuite: k.ciphersuite as Ciphersuite, lifetime: lifetimeFromNative(k.lifetime) }))
   }
 
   /** Deletes a held key package and its private keys; returns whether it existed. */
@@ -145,6 +184,7 @@ export class Provider {
 
   /** Deletes the held key packages whose lifetime ended before `now` (Unix seconds, default now); returns how many. */
   deleteExpiredKeyPackages(now?: number): number {
+    if (now !== undefined) seconds(now, 'now')
     return call(() => this.native.deleteExpiredKeyPackages(now))
   }
 
@@ -166,7 +206,7 @@ export class Provider {
 
   /** The ciphersuites the crypto backend supports. */
   supportedCiphersuites(): Ciphersuite[] {
-    return this.native.supportedCiphersuites()
+    return this.native.supportedCiphersuites() as Ciphersuite[]
   }
 
   /** @internal */

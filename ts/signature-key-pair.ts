@@ -1,4 +1,5 @@
 import { assertBytes, call, OpenMlsError } from './errors.js'
+import { integer, U16 } from './numbers.js'
 import { native } from './native.js'
 import { signatureSchemeOf, type Ciphersuite, type SignatureScheme } from './ciphersuite.js'
 import { fingerprint } from './hex.js'
@@ -23,11 +24,13 @@ export class SignatureKeyPair {
 
   /** Generates a key pair for a signature scheme. */
   static generate(signatureScheme: SignatureScheme): SignatureKeyPair {
+    integer(signatureScheme, 'signatureScheme', 0, U16)
     return new SignatureKeyPair(call(() => native.SignatureKeyPair.generate(signatureScheme)))
   }
 
   /** Generates a key pair of the scheme a ciphersuite signs with. */
   static forCiphersuite(ciphersuite: Ciphersuite): SignatureKeyPair {
+    integer(ciphersuite, 'ciphersuite', 0, U16)
     const scheme = signatureSchemeOf(ciphersuite)
     if (scheme === undefined) {
       throw new OpenMlsError('ERR_UNSUPPORTED_CIPHERSUITE', `unknown ciphersuite ${ciphersuite}`)
@@ -53,7 +56,7 @@ export class SignatureKeyPair {
 
   /** The signature scheme code point. */
   get signatureScheme(): SignatureScheme {
-    return this.native.signatureScheme
+    return this.native.signatureScheme as SignatureScheme
   }
 
   /** Only public parts: the private key is never serialized implicitly. */

@@ -1,5 +1,5 @@
 import type { NativeMember } from '../index.js'
-import { assertBytes, call, OpenMlsError } from './errors.js'
+import { assertBytes, call, OpenMlsError, validatorFailed } from './errors.js'
 import { native } from './native.js'
 import { credentialFromNative, type Credential } from './credential.js'
 import { extensionFromNative, type Extension } from './extensions.js'
@@ -48,18 +48,24 @@ export interface ProcessWelcomeParams {
 export class ProcessedWelcome {
   /** @internal */
   readonly native: InstanceType<typeof native.ProcessedWelcome>
-  #groupId: Uint8Array
+  readonly #groupId: Uint8Array
+  readonly #provider: Provider
 
-  private constructor(handle: InstanceType<typeof native.ProcessedWelcome>) {
+  private constructor(handle: InstanceType<typeof native.ProcessedWelcome>, provider: Provider) {
     this.native = handle
     this.#groupId = handle.info().groupId
+    this.#provider = provider
   }
 
-  /** Decrypts a Welcome with a key package this provider created. */
+  /**
+   * Decrypts a Welcome with a key package this provider created. Nothing is used up yet: the key
+   * package stays stored until {@link StagedWelcome.intoGroup} succeeds.
+   */
   static newFromWelcome(params: ProcessWelcomeParams): ProcessedWelcome {
     assertBytes(params.welcome, 'welcome')
     return new ProcessedWelcome(
       call(() => native.ProcessedWelcome.newFromWelcome(params.provider.native, params.signer.native, params.welcome, joinConfigToNative(params.config))),
+      params.provider,
     )
   }
 
@@ -74,12 +80,16 @@ export class ProcessedWelcome {
     return this.native.info().psks.map(pskFromNative)
   }
 
-  /** Verifies the Welcome and stages it. Pass the ratchet tree if the GroupInfo does not carry it. */
+  /**
+   * Verifies the Welcome and stages it. Pass the ratchet tree if the GroupInfo does not carry it.
+   * After a failure it can be called again (with the missing tree, say).
+   */
   intoStagedWelcome(options: { ratchetTree?: Uint8Array; skipLifetimeValidation?: boolean; replaceOldGroup?: boolean } = {}): StagedWelcome {
     if (options.ratchetTree !== undefined) assertBytes(options.ratchetTree, 'ratchetTree')
     return new StagedWelcome(
       call(() => this.native.intoStagedWelcome(options.ratchetTree, options.skipLifetimeValidation, options.replaceOldGroup)),
       this.#groupId,
+      this.#provider,
     )
   }
 }
@@ -92,11 +102,15 @@ export class StagedWelcome {
   /** @internal */
   readonly native: InstanceType<typeof native.StagedWelcome>
   readonly #groupId: Uint8Array
+  readonly #provider: Provider
+  /** Set when {@link StagedWelcome.validate} refused or failed: the Welcome cannot become a group. */
+  #refusal?: OpenMlsError
 
   /** @internal */
-  constructor(handle: InstanceType<typeof native.StagedWelcome>, groupId: Uint8Array) {
+  constructor(handle: InstanceType<typeof native.StagedWelcome>, groupId: Uint8Array, provider: Provider) {
     this.native = handle
     this.#groupId = groupId
+    this.#provider = provider
   }
 
   /** The member who sent the Welcome. */
@@ -120,25 +134,40 @@ export class StagedWelcome {
   }
 
   /**
-   * Runs a credential validator over every member; throws `ERR_CREDENTIAL_REJECTED` on the first
-   * refusal (the Welcome is then dropped).
+   * Runs a credential validator over every member. On the first refusal it throws
+   * `ERR_CREDENTIAL_REJECTED`, and if the validator throws, `ERR_VALIDATOR_FAILED` (with its error
+   * as the `cause`); either way this staged Welcome can no longer become a group, and the key
+   * package stays stored, so the same Welcome can be processed again later.
    */
   async validate(validator: CredentialValidator): Promise<void> {
+    if (this.#refusal) throw this.#refusal
     for (const m of this.members) {
-      if (!(await validator(m.credential, { source: 'welcome', signatureKey: m.signatureKey, groupId: this.#groupId }))) {
-        throw new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential of member ${m.index} was rejected`)
+      let verdict: unknown
+      try {
+        verdict = await validator(m.credential, { source: 'welcome', signatureKey: m.signatureKey, groupId: this.#groupId })
+      } catch (error) {
+        this.#refusal = validatorFailed(error)
+        throw this.#refusal
+      }
+      if (verdict !== true) {
+        this.#refusal = new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential of member ${m.index} was rejected; the Welcome cannot become a group`)
+        throw this.#refusal
       }
     }
   }
 
-  /** Accepts the Welcome: the group is stored and returned. */
+  /**
+   * Accepts the Welcome: the group is stored and returned, and the key package is consumed (unless
+   * it is last resort). Refused with the same error after a failed {@link StagedWelcome.validate}.
+   */
   intoGroup(): MlsGroup {
-    return groupFromNative(call(() => this.native.intoGroup()))
+    if (this.#refusal) throw this.#refusal
+    return groupFromNative(call(() => this.native.intoGroup()), this.#provider)
   }
 }
 
 // Set by mls-group.ts, which imports this module (avoids a runtime import cycle).
-let groupFromNative: (handle: InstanceType<typeof native.MlsGroup>) => MlsGroup
+let groupFromNative: (handle: InstanceType<typeof native.MlsGroup>, provider: Provider) => MlsGroup
 let joinConfigToNative: (c: MlsGroupJoinConfig | undefined) => ReturnType<typeof import('./mls-group.js').joinConfigToNative>
 
 /** @internal */

@@ -8,177 +8,137 @@ use std::fmt;
 
 use openmls::prelude::*;
 
-/// A stable, machine-readable error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
+/// Declares the error codes once: the enum, its list, and the stable strings.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $name:ident => $code:literal,)*) => {
+        /// A stable, machine-readable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// All codes, for documentation and exhaustive tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
+
+            /// The stable string form, as seen by JavaScript in `error.code`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// An argument was out of range or of the wrong shape (bad length, unknown enum value, ...).
-    InvalidArgument,
+    InvalidArgument => "ERR_INVALID_ARGUMENT",
     /// The ciphersuite is unknown or the chosen crypto provider does not support it.
-    UnsupportedCiphersuite,
+    UnsupportedCiphersuite => "ERR_UNSUPPORTED_CIPHERSUITE",
     /// Bytes could not be decoded as the expected MLS structure (garbage, truncated, trailing bytes).
-    MalformedMessage,
+    MalformedMessage => "ERR_MALFORMED_MESSAGE",
     /// The message decoded, but it is not the kind of message this call takes (a Welcome given to
     /// `processMessage`, say).
-    WrongMessageType,
+    WrongMessageType => "ERR_WRONG_MESSAGE_TYPE",
     /// The message belongs to another group.
-    WrongGroup,
+    WrongGroup => "ERR_WRONG_GROUP",
     /// The message is for an epoch this group is not in (too old, or from the future).
-    WrongEpoch,
+    WrongEpoch => "ERR_WRONG_EPOCH",
     /// The message was already processed: its key was deleted for forward secrecy.
-    ReplayedMessage,
+    ReplayedMessage => "ERR_REPLAYED_MESSAGE",
     /// The message was sent by this client itself; MLS does not let a sender decrypt its own messages.
-    OwnMessage,
+    OwnMessage => "ERR_OWN_MESSAGE",
     /// Decryption failed: the ciphertext or its sender data is not authentic.
-    DecryptionFailed,
+    DecryptionFailed => "ERR_DECRYPTION_FAILED",
     /// A signature, membership tag or confirmation tag did not verify.
-    InvalidSignature,
+    InvalidSignature => "ERR_INVALID_SIGNATURE",
     /// The sender is not a member of the group.
-    UnknownSender,
+    UnknownSender => "ERR_UNKNOWN_SENDER",
     /// The message decoded and authenticated but breaks an MLS validation rule.
-    ValidationFailed,
+    ValidationFailed => "ERR_VALIDATION_FAILED",
     /// A received commit is invalid.
-    InvalidCommit,
+    InvalidCommit => "ERR_INVALID_COMMIT",
     /// The KeyPackage is invalid (bad signature, unsupported version, expired lifetime, ...).
-    InvalidKeyPackage,
+    InvalidKeyPackage => "ERR_INVALID_KEY_PACKAGE",
     /// No KeyPackage of this client matches the Welcome.
-    NoMatchingKeyPackage,
+    NoMatchingKeyPackage => "ERR_NO_MATCHING_KEY_PACKAGE",
     /// The Welcome is invalid or cannot be decrypted.
-    InvalidWelcome,
+    InvalidWelcome => "ERR_INVALID_WELCOME",
     /// A Welcome without the ratchet-tree extension was processed without a ratchet tree.
-    MissingRatchetTree,
+    MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
     /// The operation needs a pending commit and there is none.
-    NoPendingCommit,
+    NoPendingCommit => "ERR_NO_PENDING_COMMIT",
     /// The operation is not possible while a commit is pending; merge or clear it first.
-    PendingCommit,
+    PendingCommit => "ERR_PENDING_COMMIT",
     /// Application messages cannot be sent while proposals are queued; commit them first.
-    PendingProposals,
+    PendingProposals => "ERR_PENDING_PROPOSALS",
     /// The group is no longer active: this member was removed.
-    GroupInactive,
+    GroupInactive => "ERR_GROUP_INACTIVE",
+    /// This group handle no longer speaks for its group: a later join of the same group
+    /// (`replaceOldGroup`) replaced it, or it was freed. Use the newer handle, or `loadGroup`.
+    StaleHandle => "ERR_STALE_HANDLE",
+    /// A Promise operation on this group has not settled yet: a synchronous call would overtake
+    /// it. Await it first (operations on one group take effect in call order).
+    GroupBusy => "ERR_GROUP_BUSY",
     /// A leaf index does not name a member of the group.
-    UnknownMember,
+    UnknownMember => "ERR_UNKNOWN_MEMBER",
     /// A staged commit does not belong to this group or epoch, or was already merged.
-    StaleStagedCommit,
+    StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
+    /// This Welcome was already turned into a group.
+    WelcomeUsed => "ERR_WELCOME_USED",
     /// The identity or signature key is invalid.
-    InvalidIdentity,
+    InvalidIdentity => "ERR_INVALID_IDENTITY",
     /// An extension is malformed or not allowed where it was given.
-    InvalidExtension,
+    InvalidExtension => "ERR_INVALID_EXTENSION",
     /// No queued proposal has the given reference.
-    UnknownProposal,
+    UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
     /// A PSK the operation needs is not stored.
-    PskNotFound,
+    PskNotFound => "ERR_PSK_NOT_FOUND",
     /// The application's credential validator rejected a credential.
-    CredentialRejected,
+    CredentialRejected => "ERR_CREDENTIAL_REJECTED",
+    /// The application's credential validator threw instead of answering. Nothing changed;
+    /// retry once it can answer. The thrown error is the `cause`.
+    ValidatorFailed => "ERR_VALIDATOR_FAILED",
     /// No group with this id is stored.
-    UnknownGroup,
+    UnknownGroup => "ERR_UNKNOWN_GROUP",
     /// The storage layer failed.
-    Storage,
+    Storage => "ERR_STORAGE",
     /// The database is corrupt, truncated, or not an openmls-node database.
-    StorageCorrupt,
+    StorageCorrupt => "ERR_STORAGE_CORRUPT",
     /// The database is open elsewhere (another provider in this process, or another process).
-    StorageLocked,
+    StorageLocked => "ERR_STORAGE_LOCKED",
     /// The disk (or the database's size limit) is full; the operation was rolled back.
-    StorageFull,
+    StorageFull => "ERR_STORAGE_FULL",
     /// The database is read-only; the operation was rolled back.
-    StorageReadOnly,
+    StorageReadOnly => "ERR_STORAGE_READONLY",
     /// The database was written by a newer openmls-node.
-    StorageVersion,
+    StorageVersion => "ERR_STORAGE_VERSION",
     /// The storage key is wrong or missing (or given for an unencrypted database).
-    WrongStorageKey,
+    WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
     /// The provider was closed.
-    StorageClosed,
+    StorageClosed => "ERR_STORAGE_CLOSED",
     /// A cryptographic primitive failed.
-    Crypto,
+    Crypto => "ERR_CRYPTO",
     /// A bug: an internal invariant broke, or a panic was caught at the boundary.
-    Internal,
+    Internal => "ERR_INTERNAL",
 }
 
 impl ErrorCode {
-    /// All codes, for documentation and exhaustive tests.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::InvalidArgument,
-        ErrorCode::UnsupportedCiphersuite,
-        ErrorCode::MalformedMessage,
-        ErrorCode::WrongMessageType,
-        ErrorCode::WrongGroup,
-        ErrorCode::WrongEpoch,
-        ErrorCode::ReplayedMessage,
-        ErrorCode::OwnMessage,
-        ErrorCode::DecryptionFailed,
-        ErrorCode::InvalidSignature,
-        ErrorCode::UnknownSender,
-        ErrorCode::ValidationFailed,
-        ErrorCode::InvalidCommit,
-        ErrorCode::InvalidKeyPackage,
-        ErrorCode::NoMatchingKeyPackage,
-        ErrorCode::InvalidWelcome,
-        ErrorCode::MissingRatchetTree,
-        ErrorCode::NoPendingCommit,
-        ErrorCode::PendingCommit,
-        ErrorCode::PendingProposals,
-        ErrorCode::GroupInactive,
-        ErrorCode::UnknownMember,
-        ErrorCode::StaleStagedCommit,
-        ErrorCode::InvalidIdentity,
-        ErrorCode::InvalidExtension,
-        ErrorCode::UnknownProposal,
-        ErrorCode::PskNotFound,
-        ErrorCode::CredentialRejected,
-        ErrorCode::UnknownGroup,
-        ErrorCode::Storage,
-        ErrorCode::StorageCorrupt,
-        ErrorCode::StorageLocked,
-        ErrorCode::StorageFull,
-        ErrorCode::StorageReadOnly,
-        ErrorCode::StorageVersion,
-        ErrorCode::WrongStorageKey,
-        ErrorCode::StorageClosed,
-        ErrorCode::Crypto,
-        ErrorCode::Internal,
-    ];
-
-    /// The stable string form, as seen by JavaScript in `error.code`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
-            ErrorCode::UnsupportedCiphersuite => "ERR_UNSUPPORTED_CIPHERSUITE",
-            ErrorCode::MalformedMessage => "ERR_MALFORMED_MESSAGE",
-            ErrorCode::WrongMessageType => "ERR_WRONG_MESSAGE_TYPE",
-            ErrorCode::WrongGroup => "ERR_WRONG_GROUP",
-            ErrorCode::WrongEpoch => "ERR_WRONG_EPOCH",
-            ErrorCode::ReplayedMessage => "ERR_REPLAYED_MESSAGE",
-            ErrorCode::OwnMessage => "ERR_OWN_MESSAGE",
-            ErrorCode::DecryptionFailed => "ERR_DECRYPTION_FAILED",
-            ErrorCode::InvalidSignature => "ERR_INVALID_SIGNATURE",
-            ErrorCode::UnknownSender => "ERR_UNKNOWN_SENDER",
-            ErrorCode::ValidationFailed => "ERR_VALIDATION_FAILED",
-            ErrorCode::InvalidCommit => "ERR_INVALID_COMMIT",
-            ErrorCode::InvalidKeyPackage => "ERR_INVALID_KEY_PACKAGE",
-            ErrorCode::NoMatchingKeyPackage => "ERR_NO_MATCHING_KEY_PACKAGE",
-            ErrorCode::InvalidWelcome => "ERR_INVALID_WELCOME",
-            ErrorCode::MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
-            ErrorCode::NoPendingCommit => "ERR_NO_PENDING_COMMIT",
-            ErrorCode::PendingCommit => "ERR_PENDING_COMMIT",
-            ErrorCode::PendingProposals => "ERR_PENDING_PROPOSALS",
-            ErrorCode::GroupInactive => "ERR_GROUP_INACTIVE",
-            ErrorCode::UnknownMember => "ERR_UNKNOWN_MEMBER",
-            ErrorCode::StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
-            ErrorCode::InvalidIdentity => "ERR_INVALID_IDENTITY",
-            ErrorCode::InvalidExtension => "ERR_INVALID_EXTENSION",
-            ErrorCode::UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
-            ErrorCode::PskNotFound => "ERR_PSK_NOT_FOUND",
-            ErrorCode::CredentialRejected => "ERR_CREDENTIAL_REJECTED",
-            ErrorCode::UnknownGroup => "ERR_UNKNOWN_GROUP",
-            ErrorCode::Storage => "ERR_STORAGE",
-            ErrorCode::StorageCorrupt => "ERR_STORAGE_CORRUPT",
-            ErrorCode::StorageLocked => "ERR_STORAGE_LOCKED",
-            ErrorCode::StorageFull => "ERR_STORAGE_FULL",
-            ErrorCode::StorageReadOnly => "ERR_STORAGE_READONLY",
-            ErrorCode::StorageVersion => "ERR_STORAGE_VERSION",
-            ErrorCode::WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
-            ErrorCode::StorageClosed => "ERR_STORAGE_CLOSED",
-            ErrorCode::Crypto => "ERR_CRYPTO",
-            ErrorCode::Internal => "ERR_INTERNAL",
-        }
+    /// Whether a failure with this code may have left the in-memory group ahead of storage (a
+    /// write failed, or a bug), so the group must be reloaded.
+    pub fn may_leave_partial_state(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Storage
+                | ErrorCode::StorageCorrupt
+                | ErrorCode::StorageLocked
+                | ErrorCode::StorageFull
+                | ErrorCode::StorageReadOnly
+                | ErrorCode::StorageClosed
+                | ErrorCode::Crypto
+                | ErrorCode::Internal
+        )
     }
 }
 

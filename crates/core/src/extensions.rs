@@ -325,3 +325,81 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidExtension);
     }
 }
+
+/// Whether a proposal type is one every MLS implementation supports (RFC 9420 §7.2: Add to
+/// GroupContextExtensions, 1–7), so no member needs to list it.
+fn is_default_proposal(t: u16) -> bool {
+    (1..=7).contains(&t)
+}
+
+/// Whether an extension type is one of RFC 9420's default ones (1–5).
+fn is_default_extension(t: u16) -> bool {
+    (extension_type::APPLICATION_ID..=extension_type::EXTERNAL_SENDERS).contains(&t)
+}
+
+/// The one rule for group context extensions, checked wherever they are set (creating a group, a
+/// GroupContextExtensions proposal or commit, the commit builder, a reboot) before anything is
+/// sent or stored, so that no proposal can be made that its commit would then refuse:
+///
+/// 1. every extension that is not one of RFC 9420's default types (1–5) is also listed in the
+///    same list's RequiredCapabilities, so every member is known to support it (openmls refuses
+///    such a commit otherwise);
+/// 2. every member supports what RequiredCapabilities requires (RFC 9420 §11.1): each required
+///    extension, proposal (beyond 1–7) and credential type is in the member's capabilities.
+///
+/// `members` gives each member's leaf index and capabilities. A breach is `ERR_INVALID_EXTENSION`.
+pub fn check_group_context_extensions<'a>(
+    extensions: &Extensions<GroupContext>,
+    members: impl IntoIterator<Item = (u32, &'a Capabilities)>,
+) -> Result<()> {
+    let (ext_types, proposal_types, credential_types) = match extensions.required_capabilities() {
+        Some(r) => (
+            r.extension_types().iter().map(|&t| u16::from(t)).collect::<Vec<_>>(),
+            r.proposal_types().iter().map(|&t| u16::from(t)).collect::<Vec<_>>(),
+            r.credential_types().iter().map(|&t| u16::from(t)).collect::<Vec<_>>(),
+        ),
+        None => Default::default(),
+    };
+    for ext in extensions.iter() {
+        let t = u16::from(ext.extension_type());
+        if !is_default_extension(t) && !ext_types.contains(&t) {
+            return Err(Error::new(
+                ErrorCode::InvalidExtension,
+                format!(
+                    "group context extension type 0x{t:04x} must also be listed in the RequiredCapabilities \
+                     extension's extensionTypes, so that every member is known to support it"
+                ),
+            ));
+        }
+    }
+    for (index, caps) in members {
+        let missing_ext = ext_types
+            .iter()
+            .find(|&&t| !is_default_extension(t) && !caps.extensions().iter().any(|&e| u16::from(e) == t));
+        let missing_proposal = proposal_types
+            .iter()
+            .find(|&&t| !is_default_proposal(t) && !caps.proposals().iter().any(|&p| u16::from(p) == t));
+        let missing_credential = credential_types
+            .iter()
+            .find(|&&t| !caps.credentials().iter().any(|&c| u16::from(c) == t));
+        let missing = missing_ext
+            .map(|t| format!("extension type 0x{t:04x}"))
+            .or(missing_proposal.map(|t| format!("proposal type 0x{t:04x}")))
+            .or(missing_credential.map(|t| format!("credential type 0x{t:04x}")));
+        if let Some(what) = missing {
+            return Err(Error::new(
+                ErrorCode::InvalidExtension,
+                format!("the member at leaf {index} does not list {what} in its capabilities, which RequiredCapabilities requires"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each member's leaf index and capabilities, for [`check_group_context_extensions`].
+pub(crate) fn member_capabilities(group: &MlsGroup) -> Vec<(u32, Capabilities)> {
+    group
+        .members()
+        .filter_map(|m| group.public_group().leaf(m.index).map(|l| (m.index.u32(), l.capabilities().clone())))
+        .collect()
+}

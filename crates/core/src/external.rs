@@ -55,7 +55,7 @@ impl Group {
         credential_with_key: CredentialWithKey,
         group_info: &[u8],
         options: ExternalJoinOptions,
-    ) -> Result<(Group, CommitOutput)> {
+    ) -> Result<(Arc<Group>, CommitOutput)> {
         crate::identity::check_credential_key(&credential_with_key, &signer)?;
         let group_info = decode_group_info(group_info)?;
         let ciphersuite = provider.ciphersuite(u16::from(group_info.ciphersuite()))?;
@@ -91,7 +91,7 @@ impl Group {
         builder: openmls::group::ExternalCommitBuilder,
         options: &ExternalJoinOptions,
         ciphersuite: Ciphersuite,
-    ) -> Result<(Group, CommitOutput)> {
+    ) -> Result<(Arc<Group>, CommitOutput)> {
         let mut psks = Vec::new();
         for psk in &options.psks {
             if let PskSpec::External { psk_id } = psk {
@@ -125,7 +125,7 @@ impl Group {
             welcome: welcome.as_ref().map(codec::encode_message).transpose()?,
             group_info: group_info.as_ref().map(codec::encode_message).transpose()?,
         };
-        Ok((Group::from_parts(provider, signer, group), output))
+        Ok((Group::from_parts(provider, signer, group)?, output))
     }
 
     /// Exports a signed GroupInfo (with the ExternalPub extension, for external joins), optionally
@@ -143,7 +143,7 @@ impl Group {
 
 /// A new member's proposal to join (`JoinProposal::new`), signed with the key package's signer.
 /// The group's members see it as an `externalJoinProposal` and may commit it.
-pub fn join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: &[u8], epoch: u64) -> Result<Vec<u8>> {
+pub fn join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: &[u8], epoch: u64) -> Result<crate::group::ProposalOutput> {
     if key_package.leaf_node().signature_key().as_slice() != signer.public() {
         return Err(Error::invalid_argument("the signer does not match the key package"));
     }
@@ -154,7 +154,23 @@ pub fn join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_
         signer,
     )
     .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-    codec::encode_message(&message)
+    let message = codec::encode_message(&message)?;
+    let proposal_ref = proposal_ref_of_public_message(key_package.ciphersuite(), &message)?;
+    Ok(crate::group::ProposalOutput { message, proposal_ref })
+}
+
+/// The proposal reference of a proposal sent as a PublicMessage by a non-member (RFC 9420 §5.2):
+/// `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)`. Without a membership tag, the
+/// AuthenticatedContent is the MLSMessage after its 2-byte protocol version.
+fn proposal_ref_of_public_message(ciphersuite: Ciphersuite, message: &[u8]) -> Result<Vec<u8>> {
+    use openmls_traits::crypto::OpenMlsCrypto as _;
+    use tls_codec::Serialize as _;
+    let content = message.get(2..).ok_or_else(|| Error::internal("the proposal message is too short"))?;
+    let mut input = tls_codec::VLByteSlice(b"MLS 1.0 Proposal Reference").tls_serialize_detached()?;
+    input.extend(tls_codec::VLByteSlice(content).tls_serialize_detached()?);
+    openmls_rust_crypto::RustCrypto::default()
+        .hash(ciphersuite.hash_algorithm(), &input)
+        .map_err(Error::from)
 }
 
 /// What an external sender proposes.

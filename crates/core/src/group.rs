@@ -11,6 +11,7 @@ mod proposals;
 pub use commits::CommitSpec;
 pub use proposals::ProposalOutput;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use openmls::prelude::*;
@@ -115,18 +116,65 @@ pub struct Group {
     /// The signer a pending key-rotation commit switches to when it is merged.
     pending_signer: Mutex<Option<Arc<SignatureKeyPair>>>,
     /// Set once the group was deleted; every later call fails.
-    deleted: std::sync::atomic::AtomicBool,
-    state: Mutex<MlsGroup>,
+    deleted: AtomicBool,
+    /// Set once another handle took over this group (a rejoin with `replaceOldGroup`) or the
+    /// application disposed of this one; every later call fails with `ERR_STALE_HANDLE`.
+    stale: AtomicBool,
+    /// The openmls group; `None` once the handle was disposed.
+    state: Mutex<Option<MlsGroup>>,
+}
+
+/// The locked state of a live group.
+pub(crate) struct GroupGuard<'a>(MutexGuard<'a, Option<MlsGroup>>);
+
+impl std::ops::Deref for GroupGuard<'_> {
+    type Target = MlsGroup;
+    fn deref(&self) -> &MlsGroup {
+        // `Group::lock` hands out a guard only over a present group.
+        self.0.as_ref().expect("a group guard holds a group")
+    }
+}
+
+impl std::ops::DerefMut for GroupGuard<'_> {
+    fn deref_mut(&mut self) -> &mut MlsGroup {
+        self.0.as_mut().expect("a group guard holds a group")
+    }
 }
 
 impl Group {
-    fn wrap(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Self {
-        Self {
-            provider,
+    /// Wraps an openmls group and makes it the provider's live handle for its group id.
+    fn wrap(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
+        let group_id = group.group_id().as_slice().to_vec();
+        let handle = Self {
+            provider: provider.clone(),
             signer: RwLock::new(signer),
             pending_signer: Mutex::new(None),
-            deleted: std::sync::atomic::AtomicBool::new(false),
-            state: Mutex::new(group),
+            deleted: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
+            state: Mutex::new(Some(group)),
+        };
+        provider.adopt(&group_id, handle)
+    }
+
+    /// Whether this handle still speaks for its group: not deleted, not replaced, not disposed.
+    pub(crate) fn is_current(&self) -> bool {
+        !self.deleted.load(Ordering::SeqCst) && !self.stale.load(Ordering::SeqCst)
+    }
+
+    /// Retires this handle: another one took over its group.
+    pub(crate) fn mark_stale(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+    }
+
+    /// Releases this handle and its memory at once (`free()`/`[Symbol.dispose]` in JavaScript):
+    /// later calls fail with `ERR_STALE_HANDLE`, and the next `loadGroup` reads the group from
+    /// storage again. Nothing stored is touched.
+    pub fn dispose(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+        if let Ok(mut state) = self.state.lock() {
+            if let Some(group) = state.take() {
+                self.provider.forget_handle(group.group_id().as_slice(), self);
+            }
         }
     }
 
@@ -136,7 +184,7 @@ impl Group {
         signer: Arc<SignatureKeyPair>,
         credential_with_key: CredentialWithKey,
         options: CreateOptions,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let ciphersuite = provider.ciphersuite(options.config.ciphersuite)?;
         check_signer_suite(&signer, ciphersuite)?;
         check_credential_key(&credential_with_key, &signer)?;
@@ -162,10 +210,12 @@ impl Group {
                     | NewGroupError::UnsupportedProposalType => with_code(ErrorCode::InvalidExtension, e),
                     other => with_code(ErrorCode::InvalidArgument, other),
                 })?;
+            let members = extensions::member_capabilities(&group);
+            extensions::check_group_context_extensions(group.extensions(), members.iter().map(|(i, c)| (*i, c)))?;
             crate::registry::register_group(&provider, group.group_id(), &signer)?;
             Ok(group)
         })?;
-        Ok(Self::wrap(provider, signer, group))
+        Self::wrap(provider, signer, group)
     }
 
     /// Joins a group from a Welcome, using a key package this provider created: the two-phase
@@ -178,14 +228,14 @@ impl Group {
         signer: Arc<SignatureKeyPair>,
         welcome: &[u8],
         options: JoinOptions,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         crate::welcome::PendingWelcome::new(provider, signer, welcome, options.config)?
             .stage(options.ratchet_tree.as_deref(), options.skip_lifetime_validation, options.replace_old_group)?
             .into_group()
     }
 
     /// Wraps an openmls group with the provider and signer it uses.
-    pub(crate) fn from_parts(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Self {
+    pub(crate) fn from_parts(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
         Self::wrap(provider, signer, group)
     }
 
@@ -201,12 +251,12 @@ impl Group {
 
     /// Replaces the in-memory group with what storage holds.
     fn reload(&self) -> Result<()> {
-        if self.deleted.load(std::sync::atomic::Ordering::SeqCst) {
+        if !self.is_current() {
             return Ok(());
         }
         // Same lock order as every operation: the provider's transaction first, then the group.
         self.provider.atomically(|| {
-            let mut state = self.state.lock().map_err(|_| Error::internal("group state poisoned"))?;
+            let mut state = self.lock()?;
             let group_id = state.group_id().clone();
             match MlsGroup::load(self.provider.storage(), &group_id).map_err(|e| crate::storage::store_error(&e))? {
                 Some(group) => {
@@ -218,13 +268,25 @@ impl Group {
         })
     }
 
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, MlsGroup>> {
-        if self.deleted.load(std::sync::atomic::Ordering::SeqCst) {
+    pub(crate) fn lock(&self) -> Result<GroupGuard<'_>> {
+        if self.deleted.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::GroupInactive, "this group was deleted"));
         }
-        self.state
+        if self.stale.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorCode::StaleHandle,
+                "this group handle was replaced (a later join of the same group with replaceOldGroup) or freed; \
+                 use the handle that join returned, or provider.loadGroup()",
+            ));
+        }
+        let state = self
+            .state
             .lock()
-            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))
+            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))?;
+        if state.is_none() {
+            return Err(Error::new(ErrorCode::StaleHandle, "this group handle was freed; use provider.loadGroup()"));
+        }
+        Ok(GroupGuard(state))
     }
 
     pub(crate) fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
@@ -419,9 +481,27 @@ impl Group {
             if let Some(aad) = aad {
                 group.set_aad(aad.to_vec());
             }
+            let own = group.own_leaf_index();
+            let leaving = group.pending_proposals().any(|p| {
+                p.sender() == &Sender::Member(own)
+                    && match p.proposal() {
+                        Proposal::Remove(r) => r.removed() == own,
+                        Proposal::SelfRemove => true,
+                        _ => false,
+                    }
+            });
             let message = group
                 .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
                 .map_err(|e| match &e {
+                    CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) if leaving => Error::new(
+                        ErrorCode::PendingProposals,
+                        "this member asked to leave the group (leaveGroup), so it cannot send until a commit removes it; \
+                         clearPendingProposals() takes the request back",
+                    ),
+                    CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) => Error::new(
+                        ErrorCode::PendingProposals,
+                        "proposals are queued: commit them (commitToPendingProposals) or clear them before sending application messages",
+                    ),
                     CreateMessageError::GroupStateError(s) => s.clone().into(),
                     CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
                 });
@@ -433,8 +513,40 @@ impl Group {
 
     /// Processes a received message. A commit comes back staged, to be merged with
     /// [`Group::merge_staged_commit`]. On any error the group is unchanged.
+    ///
+    /// A rejected message costs no reload: openmls 0.9.2 changes the group only once a message
+    /// has been verified, and applies the sender-ratchet update last, so a message refused by a
+    /// check leaves memory as storage has it. Only a failure while writing (storage, or a bug)
+    /// reloads the group.
+    ///
     pub fn process_message(&self, bytes: &[u8]) -> Result<Processed> {
-        self.tx(|| {
+        self.process(bytes, false)
+    }
+
+    /// [`Group::process_message`], except that a commit is staged without using up anything: its
+    /// key stays unused, so if the application's credential check refuses it, the group is
+    /// exactly as before and the commit can be processed again. The staged commit still merges.
+    /// It costs one reload of the group per commit.
+    pub fn process_message_for_review(&self, bytes: &[u8]) -> Result<Processed> {
+        self.process(bytes, true)
+    }
+
+    fn process(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
+        let result = self.provider.transaction(|| {
+            let processed = self.process_in_tx(bytes)?;
+            let keep = !(review_commits && matches!(processed.content, processed::ProcessedContent::Commit(_)));
+            Ok((processed, keep))
+        });
+        match &result {
+            Ok(p) if review_commits && matches!(p.content, processed::ProcessedContent::Commit(_)) => self.reload()?,
+            Err(e) if e.code.may_leave_partial_state() => self.reload()?,
+            _ => {}
+        }
+        result
+    }
+
+    fn process_in_tx(&self, bytes: &[u8]) -> Result<Processed> {
+        {
             let message = codec::decode_protocol_message(bytes)?;
             let mut group = self.lock()?;
             if !group.is_active() {
@@ -446,7 +558,7 @@ impl Group {
             check_epoch(&group, message.epoch().as_u64())?;
             let processed = group.process_message(self.provider.as_ref(), message)?;
             Ok(processed::from_openmls(processed, &group, self.provider.crypto()))
-        })
+        }
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
@@ -498,9 +610,17 @@ impl Group {
         Ok(u16::from(self.lock()?.ciphersuite()))
     }
 
-    /// Whether this member is still in the group.
+    /// Whether this member is still in the group. A deleted, replaced or freed handle is not.
     pub fn is_active(&self) -> Result<bool> {
+        if !self.is_current() {
+            return Ok(false);
+        }
         Ok(self.lock()?.is_active())
+    }
+
+    /// Whether `other` is this very handle.
+    pub fn same_handle(&self, other: &Group) -> bool {
+        std::ptr::eq(self, other)
     }
 
     /// Derives a secret from the epoch's exporter (RFC 9420 §8.5).
@@ -586,7 +706,8 @@ impl Group {
                 .delete(self.provider.storage())
                 .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
             crate::registry::unregister_group(&self.provider, group.group_id())?;
-            self.deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.deleted.store(true, Ordering::SeqCst);
+            self.provider.forget(group.group_id().as_slice());
             Ok(())
         })
     }

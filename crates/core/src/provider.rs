@@ -15,7 +15,11 @@ use openmls_traits::types::{
 use openmls_traits::OpenMlsProvider;
 use tls_codec::SecretVLBytes;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use crate::error::{Error, ErrorCode, Result};
+use crate::group::Group;
 use crate::storage::{Storage, StorageOptions, Store};
 
 /// Which crypto library backs a provider.
@@ -278,6 +282,8 @@ impl OpenMlsRand for CryptoBackend {
 pub struct Provider {
     crypto: CryptoBackend,
     storage: Storage,
+    /// The live group handles, by group id.
+    live: Mutex<HashMap<Vec<u8>, Weak<Group>>>,
 }
 
 impl Provider {
@@ -291,6 +297,7 @@ impl Provider {
         Ok(Self {
             crypto: CryptoBackend::new(kind)?,
             storage: Storage::open(options)?,
+            live: Mutex::default(),
         })
     }
 
@@ -299,6 +306,7 @@ impl Provider {
         Ok(Self {
             crypto: CryptoBackend::new(kind)?,
             storage: Storage::import(&StorageOptions { key, ..Default::default() }, snapshot)?,
+            live: Mutex::default(),
         })
     }
 
@@ -310,6 +318,46 @@ impl Provider {
     /// Runs `f` as one storage transaction: all of its writes are committed, or none.
     pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.storage.atomically(f).map_err(crate::storage::refine)
+    }
+
+    /// Runs `f` as one storage transaction that keeps its writes only when `f` returns `(_, true)`.
+    pub(crate) fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
+        self.storage.transaction(f).map_err(crate::storage::refine)
+    }
+
+    /// The live handle of a group, if one exists: every way of getting a group returns it, so one
+    /// group has one in-memory state per provider.
+    pub(crate) fn live_group(&self, group_id: &[u8]) -> Option<Arc<Group>> {
+        let live = self.live.lock().ok()?;
+        live.get(group_id).and_then(Weak::upgrade).filter(|g| g.is_current())
+    }
+
+    /// Makes `group` the live handle of its group id. A handle it replaces (a Welcome or external
+    /// commit with `replaceOldGroup` rejoined the same group) becomes stale and refuses to act.
+    pub(crate) fn adopt(&self, group_id: &[u8], group: Group) -> Result<Arc<Group>> {
+        let group = Arc::new(group);
+        let mut live = self.live.lock().map_err(|_| Error::internal("group registry poisoned"))?;
+        live.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(old) = live.insert(group_id.to_vec(), Arc::downgrade(&group)).and_then(|w| w.upgrade()) {
+            old.mark_stale();
+        }
+        Ok(group)
+    }
+
+    /// Forgets the live handle of a deleted group.
+    pub(crate) fn forget(&self, group_id: &[u8]) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(group_id);
+        }
+    }
+
+    /// Forgets `handle` if it is the live handle of `group_id` (it was disposed).
+    pub(crate) fn forget_handle(&self, group_id: &[u8], handle: &Group) {
+        if let Ok(mut live) = self.live.lock() {
+            if live.get(group_id).is_some_and(|w| std::ptr::eq(w.as_ptr(), handle)) {
+                live.remove(group_id);
+            }
+        }
     }
 
     /// Closes the storage, releasing the file and its lock.

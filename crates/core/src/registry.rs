@@ -60,8 +60,12 @@ pub fn list_groups(provider: &Provider) -> Result<Vec<Vec<u8>>> {
     })
 }
 
-/// Loads a stored group, with the signer its leaf uses.
-pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Group> {
+/// Loads a stored group, with the signer its leaf uses. If the group already has a live handle
+/// in this provider, that handle is returned: one group, one in-memory state.
+pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Group>> {
+    if let Some(live) = provider.live_group(group_id) {
+        return Ok(live);
+    }
     let group = provider.atomically(|| {
         let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))
             .map_err(|e| store_error(&e))?
@@ -80,7 +84,7 @@ pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Group> {
         };
         Ok((group, signer))
     })?;
-    Ok(Group::from_parts(provider, Arc::new(group.1), group.0))
+    Group::from_parts(provider, Arc::new(group.1), group.0)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -382,8 +382,19 @@ impl Storage {
     /// Runs `f` as one transaction: all of its writes are committed, or none. Nested calls on the
     /// same thread join the outer transaction.
     pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.transaction(|| f().map(|value| (value, true)))
+    }
+
+    /// Runs `f` as one transaction whose writes are kept only if `f` says so: `Ok((value, false))`
+    /// rolls them back and still returns `value`. Used to look at what an operation would do
+    /// without letting it use up anything (a commit waiting for the application's verdict).
+    /// It cannot be nested: an outer transaction would keep what this one discards.
+    pub fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
         if TX_DEPTH.with(|d| d.get()) > 0 && self.conn.0.owner.load(Ordering::SeqCst) == thread_token() {
-            return f();
+            return match f()? {
+                (value, true) => Ok(value),
+                (_, false) => Err(Error::internal("a discarding transaction cannot run inside another transaction")),
+            };
         }
         let _lock = self.lock()?;
         if self.closed.load(Ordering::SeqCst) {
@@ -400,7 +411,11 @@ impl Storage {
                 Ok(Err(e)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) && self.read_only() => {
                     self.finish::<T>(Err(Error::new(ErrorCode::StorageReadOnly, format!("the database is read-only ({})", e.message))))
                 }
-                Ok(r) => self.finish(r),
+                Ok(Ok((value, false))) => {
+                    self.connection().execute_batch("ROLLBACK").map_err(sql_error)?;
+                    Ok(value)
+                }
+                Ok(r) => self.finish(r.map(|(value, _)| value)),
                 Err(panic) => {
                     let _ = self.connection().execute_batch("ROLLBACK");
                     std::panic::resume_unwind(panic)

@@ -36,12 +36,19 @@ pub struct WelcomeInfo {
 }
 
 /// A decrypted, not yet verified Welcome.
+///
+/// Nothing is used up until the group exists: decrypting and staging run in transactions that
+/// are rolled back, so the key package stays stored (and usable for a retry) until
+/// [`StagedWelcomeHandle::into_group`] consumes it in the transaction that stores the group.
 pub struct PendingWelcome {
     provider: Arc<Provider>,
     signer: Arc<SignatureKeyPair>,
     config: JoinConfigSpec,
+    join_config: MlsGroupJoinConfig,
+    /// The Welcome, to decrypt again when a staging attempt used up the decrypted one.
+    welcome: Welcome,
     processed: Mutex<Option<ProcessedWelcome>>,
-    consumed: Option<(KeyPackageRef, KeyPackageBundle)>,
+    key_package: Option<(KeyPackageRef, KeyPackageBundle)>,
     info: WelcomeInfo,
 }
 
@@ -56,12 +63,7 @@ impl PendingWelcome {
     pub fn new(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, welcome: &[u8], config: JoinConfigSpec) -> Result<Self> {
         let welcome = codec::decode_welcome(welcome)?;
         let join_config = config.to_openmls(None)?;
-        // One transaction: a Welcome that fails to decrypt consumes nothing.
-        let (processed, consumed) = provider.atomically(|| {
-            let consumed = find_key_package(&provider, &welcome)?;
-            let processed = ProcessedWelcome::new_from_welcome(provider.as_ref(), &join_config, welcome)?;
-            Ok((processed, consumed))
-        })?;
+        let (processed, key_package) = decrypt(&provider, &join_config, &welcome)?;
         let group_info = processed.unverified_group_info();
         let info = WelcomeInfo {
             ciphersuite: u16::from(group_info.ciphersuite()),
@@ -71,7 +73,7 @@ impl PendingWelcome {
             has_ratchet_tree: group_info.extensions().ratchet_tree().is_some(),
             psks: processed.psks().iter().map(psk::describe).collect(),
         };
-        Ok(Self { provider, signer, config, processed: Mutex::new(Some(processed)), consumed, info })
+        Ok(Self { provider, signer, config, join_config, welcome, processed: Mutex::new(Some(processed)), key_package, info })
     }
 
     /// The unverified GroupInfo and the PSKs.
@@ -80,15 +82,16 @@ impl PendingWelcome {
     }
 
     /// Verifies the Welcome against the ratchet tree (from the Welcome or given) and stages it.
-    /// If staging fails, the key package is put back so the application can retry.
+    /// It can be called again, after a failure (with the ratchet tree it lacked, say) or to stage
+    /// it once more; nothing is used up until a staged Welcome becomes a group.
     pub fn stage(&self, ratchet_tree: Option<&[u8]>, skip_lifetime_validation: bool, replace_old_group: bool) -> Result<StagedWelcomeHandle> {
-        let processed = self
-            .processed
-            .lock()
-            .map_err(|_| Error::internal("welcome lock poisoned"))?
-            .take()
-            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this welcome was already staged"))?;
-        let staged = self.provider.atomically(|| {
+        let earlier = self.processed.lock().map_err(|_| Error::internal("welcome lock poisoned"))?.take();
+        let processed = match earlier {
+            Some(p) => p,
+            // An earlier attempt used up the decrypted Welcome: decrypt it again.
+            None => decrypt(&self.provider, &self.join_config, &self.welcome)?.0,
+        };
+        let staged = self.provider.transaction(|| {
             let mut builder = openmls::group::JoinBuilder::new(self.provider.as_ref(), processed);
             if let Some(tree) = ratchet_tree {
                 builder = builder.with_ratchet_tree(codec::decode_ratchet_tree(tree)?);
@@ -104,19 +107,8 @@ impl PendingWelcome {
             if own_key.as_deref() != Some(self.signer.public()) {
                 return Err(Error::invalid_argument("the signer does not match the key package this Welcome is for"));
             }
-            Ok(staged)
-        });
-        let staged = match staged {
-            Ok(s) => s,
-            Err(e) => {
-                // The key package was consumed when the Welcome was decrypted: put it back.
-                let _ = self.provider.atomically(|| {
-                    restore(&self.provider, &self.consumed);
-                    Ok(())
-                });
-                return Err(e);
-            }
-        };
+            Ok((staged, false))
+        })?;
         let sender = staged.welcome_sender().map_err(Error::from)?;
         let info = StagedWelcomeInfo {
             welcome_sender: MemberInfo {
@@ -137,6 +129,7 @@ impl PendingWelcome {
             signer: self.signer.clone(),
             config,
             staged: Mutex::new(Some(staged)),
+            key_package: self.key_package.clone(),
             info,
         })
     }
@@ -161,6 +154,8 @@ pub struct StagedWelcomeHandle {
     signer: Arc<SignatureKeyPair>,
     config: JoinConfigSpec,
     staged: Mutex<Option<StagedWelcome>>,
+    /// The key package the Welcome is for, consumed (unless last resort) when the group is stored.
+    key_package: Option<(KeyPackageRef, KeyPackageBundle)>,
     info: StagedWelcomeInfo,
 }
 
@@ -176,15 +171,24 @@ impl StagedWelcomeHandle {
         &self.info
     }
 
-    /// Accepts the Welcome: the group is stored and returned.
-    pub fn into_group(&self) -> Result<Group> {
+    /// Accepts the Welcome: the group is stored and returned, and the key package is consumed
+    /// (kept if it is last resort), in one transaction.
+    pub fn into_group(&self) -> Result<Arc<Group>> {
         let staged = self
             .staged
             .lock()
             .map_err(|_| Error::internal("welcome lock poisoned"))?
             .take()
-            .ok_or_else(|| Error::new(ErrorCode::StaleStagedCommit, "this welcome was already turned into a group"))?;
+            .ok_or_else(|| Error::new(ErrorCode::WelcomeUsed, "this Welcome was already turned into a group"))?;
         let group = self.provider.atomically(|| {
+            if let Some((hash_ref, bundle)) = &self.key_package {
+                if !bundle.key_package().last_resort() {
+                    self.provider
+                        .storage()
+                        .delete_key_package(hash_ref)
+                        .map_err(|e| crate::storage::store_error(&e))?;
+                }
+            }
             let mut group = staged.into_group(self.provider.as_ref())?;
             let config = self.config.to_openmls(Some(group.configuration()))?;
             group
@@ -193,8 +197,22 @@ impl StagedWelcomeHandle {
             crate::registry::register_group(&self.provider, group.group_id(), &self.signer)?;
             Ok(group)
         })?;
-        Ok(Group::from_parts(self.provider.clone(), self.signer.clone(), group))
+        Group::from_parts(self.provider.clone(), self.signer.clone(), group)
     }
+}
+
+/// Decrypts a Welcome (`ProcessedWelcome::new_from_welcome`) in a transaction that is rolled
+/// back, so the key package it is for stays stored. Returns that key package too.
+fn decrypt(
+    provider: &Provider,
+    join_config: &MlsGroupJoinConfig,
+    welcome: &Welcome,
+) -> Result<(ProcessedWelcome, Option<(KeyPackageRef, KeyPackageBundle)>)> {
+    provider.transaction(|| {
+        let key_package = find_key_package(provider, welcome)?;
+        let processed = ProcessedWelcome::new_from_welcome(provider, join_config, welcome.clone())?;
+        Ok(((processed, key_package), false))
+    })
 }
 
 /// Finds the stored key package bundle a Welcome is for, so it can be put back if joining fails.
@@ -210,11 +228,4 @@ fn find_key_package(provider: &Provider, welcome: &Welcome) -> Result<Option<(Ke
         }
     }
     Ok(None)
-}
-
-fn restore(provider: &Provider, consumed: &Option<(KeyPackageRef, KeyPackageBundle)>) {
-    if let Some((hash_ref, bundle)) = consumed {
-        // Best effort: the original error is what the caller needs to see.
-        let _ = provider.storage().write_key_package(hash_ref, bundle);
-    }
 }

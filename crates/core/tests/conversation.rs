@@ -32,7 +32,7 @@ impl Client {
         key_package_to_bytes(&kp).unwrap()
     }
 
-    fn create_group(&self, suite: u16, tree_ext: bool) -> Group {
+    fn create_group(&self, suite: u16, tree_ext: bool) -> Arc<Group> {
         Group::create(
             self.provider.clone(),
             self.signer.clone(),
@@ -49,7 +49,7 @@ impl Client {
         .unwrap()
     }
 
-    fn join(&self, welcome: &[u8], tree: Option<Vec<u8>>) -> openmls_node_core::Result<Group> {
+    fn join(&self, welcome: &[u8], tree: Option<Vec<u8>>) -> openmls_node_core::Result<Arc<Group>> {
         Group::join(self.provider.clone(), self.signer.clone(), welcome, JoinOptions { ratchet_tree: tree, ..Default::default() })
     }
 }

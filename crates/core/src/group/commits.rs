@@ -79,6 +79,15 @@ impl Group {
                     psk.to_openmls(&self.provider, ciphersuite)?,
                 ))));
             }
+            let proposed_extensions = match &spec.group_context_extensions {
+                Some(specs) => {
+                    let proposed = extensions::group_context_extensions(specs)?;
+                    let members = extensions::member_capabilities(&group);
+                    extensions::check_group_context_extensions(&proposed, members.iter().map(|(i, c)| (*i, c)))?;
+                    Some(proposed)
+                }
+                None => None,
+            };
             let queued_refs: HashSet<Vec<u8>> =
                 group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
 
@@ -89,9 +98,9 @@ impl Group {
                 .propose_adds(spec.adds.iter().cloned())
                 .propose_removals(spec.removes.iter().map(|&i| LeafNodeIndex::new(i)))
                 .add_proposals(proposals);
-            if let Some(specs) = &spec.group_context_extensions {
+            if let Some(proposed) = proposed_extensions {
                 builder = builder
-                    .propose_group_context_extensions(extensions::group_context_extensions(specs)?)
+                    .propose_group_context_extensions(proposed)
                     .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
             }
             if let Some(params) = leaf_params {
@@ -137,6 +146,8 @@ impl Group {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
+            let members = extensions::member_capabilities(&group);
+            extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (commit, welcome, group_info) = group
                 .update_group_context_extensions(self.provider.as_ref(), extensions, signer.as_ref())
                 .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;

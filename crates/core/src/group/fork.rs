@@ -59,7 +59,7 @@ impl Group {
     /// Reboots into a new group with `new_group_id`: this member creates it with the old group's
     /// configuration and extensions (or `extensions`, when given) and invites `key_packages`.
     /// The new group's commit is pending until merged.
-    pub fn reboot(&self, new_group_id: &[u8], extensions: Option<&[ExtensionSpec]>, key_packages: Vec<KeyPackage>) -> Result<(Group, CommitOutput)> {
+    pub fn reboot(&self, new_group_id: &[u8], extensions: Option<&[ExtensionSpec]>, key_packages: Vec<KeyPackage>) -> Result<(Arc<Group>, CommitOutput)> {
         self.tx(|| {
             if new_group_id.is_empty() {
                 return Err(Error::invalid_argument("the new group id must not be empty"));
@@ -76,12 +76,15 @@ impl Group {
                 Some(specs) => extensions::group_context_extensions(specs)?,
                 None => builder.old_group_context_extensions().clone(),
             };
+            let mut members = vec![(group.own_leaf_index().u32(), own.capabilities().clone())];
+            members.extend(key_packages.iter().map(|kp| (u32::MAX, kp.leaf_node().capabilities().clone())));
+            extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (new_group, bundle) = builder
                 .finish(extensions, key_packages, |b| b, self.provider.as_ref(), signer.as_ref(), credential_with_key)
                 .map_err(|e| crate::error::classify(e, ErrorCode::ValidationFailed))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             let output = CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())?;
-            Ok((Group::from_parts(self.provider.clone(), Arc::clone(&signer), new_group), output))
+            Ok((Group::from_parts(self.provider.clone(), Arc::clone(&signer), new_group)?, output))
         })
     }
 

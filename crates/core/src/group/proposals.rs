@@ -1,5 +1,6 @@
 //! Proposals by reference and by value, leaving, and the pending proposal store.
 
+use openmls::ciphersuite::hash_ref::ProposalRef;
 use openmls::group::Propose;
 use openmls::prelude::*;
 
@@ -83,6 +84,11 @@ impl Group {
     pub fn propose_group_context_extensions(&self, specs: &[ExtensionSpec]) -> Result<ProposalOutput> {
         self.tx(|| {
             let extensions = extensions::group_context_extensions(specs)?;
+            {
+                let group = self.lock()?;
+                let members = extensions::member_capabilities(&group);
+                extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
+            }
             self.propose_with(Propose::GroupContextExtensions(extensions), false)
         })
     }
@@ -138,25 +144,30 @@ impl Group {
     }
 
     /// Leaves the group with a Remove proposal for this member, for another member to commit.
-    pub fn leave_group(&self) -> Result<Vec<u8>> {
+    /// The proposal is queued here too; its reference takes the request back with
+    /// [`Group::remove_pending_proposal`].
+    pub fn leave_group(&self) -> Result<ProposalOutput> {
         self.tx(|| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
+            let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
             let message = group
                 .leave_group(self.provider.as_ref(), signer.as_ref())
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-            codec::encode_message(&message)
+            let proposal_ref = new_proposal_ref(&group, &before)?;
+            Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
         })
     }
 
     /// Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
     /// sent as a PublicMessage, so the group's policy must accept plaintext handshakes.
-    pub fn leave_group_via_self_remove(&self) -> Result<Vec<u8>> {
+    pub fn leave_group_via_self_remove(&self) -> Result<ProposalOutput> {
         self.tx(|| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
+            let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
             let message = group
                 .leave_group_via_self_remove(self.provider.as_ref(), signer.as_ref())
                 .map_err(|e| {
@@ -168,7 +179,8 @@ impl Group {
                         classify(e, ErrorCode::ValidationFailed)
                     }
                 })?;
-            codec::encode_message(&message)
+            let proposal_ref = new_proposal_ref(&group, &before)?;
+            Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
         })
     }
 
@@ -212,4 +224,15 @@ impl Group {
         }
         Ok(())
     }
+}
+
+/// The reference of the one proposal queued since `before` (openmls queues a leave proposal
+/// without returning its reference).
+fn new_proposal_ref(group: &MlsGroup, before: &[ProposalRef]) -> Result<Vec<u8>> {
+    group
+        .pending_proposals()
+        .map(|p| p.proposal_reference_ref())
+        .find(|r| !before.contains(r))
+        .map(|r| r.as_slice().to_vec())
+        .ok_or_else(|| Error::internal("the leave proposal was not queued"))
 }
