@@ -643,8 +643,10 @@ impl MlsGroup {
 
     /// Derives `length` bytes from the epoch's exporter secret (RFC 9420 §8.5).
     #[napi]
-    pub fn export_secret(&self, label: String, context: Uint8Array, length: u32) -> napi::Result<Uint8Array> {
-        run(|| self.inner.export_secret(&label, &context, length as usize)).map(Uint8Array::new)
+    pub fn export_secret(&self, label: String, context: Uint8Array, length: f64) -> napi::Result<Uint8Array> {
+        // Any number reaches the core's one range check: a value that is not a length becomes 0.
+        let length = if length.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&length) { length as usize } else { 0 };
+        run(|| self.inner.export_secret(&label, &context, length)).map(Uint8Array::new)
     }
 
     /// The epoch authenticator (RFC 9420 §8.7).

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use openmls::prelude::*;
+use openmls::schedule::errors::PskError;
 
 /// Declares the error codes once: the enum, its list, and the stable strings.
 macro_rules! error_codes {
@@ -194,20 +195,43 @@ impl std::error::Error for Error {}
 /// The result type of the core crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Builds an [`Error`] from an openmls error: its `Display` text under the given code.
+/// Builds an [`Error`] from an openmls error: its `Display` text, made readable, under the given code.
 pub(crate) fn with_code(code: ErrorCode, err: impl fmt::Display) -> Error {
-    Error::new(code, err.to_string())
+    Error::new(code, readable(&err.to_string()))
+}
+
+/// Makes an upstream message fit for an application developer: no rustdoc link markup, no
+/// trailing period doubled by our own context, and known typos mended.
+pub(crate) fn readable(text: &str) -> String {
+    let mut out = text.replace("[`", "").replace("`]", "").replace('`', "");
+    for (typo, fixed) in [("recieve", "receive"), ("occured", "occurred"), ("extionsion", "extension"), ("ciphersuit ", "ciphersuite ")] {
+        out = out.replace(typo, fixed);
+    }
+    out.trim_end_matches('.').to_string()
+}
+
+/// What went wrong while decoding, in words (tls_codec's own text names Rust types).
+fn decode_problem(err: &tls_codec::Error) -> &'static str {
+    match err {
+        tls_codec::Error::EndOfStream => "the bytes end too early (truncated)",
+        tls_codec::Error::TrailingData => "there are extra bytes after the structure",
+        tls_codec::Error::InvalidVectorLength => "a length prefix is invalid",
+        tls_codec::Error::UnknownValue(_) => "a field holds a value this version does not know",
+        tls_codec::Error::InvalidInput | tls_codec::Error::DecodingError(_) => "a field holds an invalid value or length",
+        _ => "the encoding is invalid",
+    }
 }
 
 impl From<tls_codec::Error> for Error {
     fn from(err: tls_codec::Error) -> Self {
-        with_code(ErrorCode::MalformedMessage, format!("cannot decode MLS structure ({err:?})"))
+        Error::new(ErrorCode::MalformedMessage, format!("not a valid MLS encoding: {}", decode_problem(&err)))
     }
 }
 
 impl From<LibraryError> for Error {
-    fn from(err: LibraryError) -> Self {
-        with_code(ErrorCode::Internal, err)
+    fn from(_: LibraryError) -> Self {
+        // LibraryError's text is a Debug dump of openmls internals: it says nothing a caller can use.
+        Error::internal("openmls reported an internal error (a bug); the operation was abandoned, please report it")
     }
 }
 
@@ -220,7 +244,7 @@ impl From<CryptoError> for Error {
             CryptoError::UnsupportedSignatureScheme => {
                 with_code(ErrorCode::UnsupportedCiphersuite, "signature scheme not supported")
             }
-            other => with_code(ErrorCode::Crypto, format!("crypto operation failed ({other:?})")),
+            other => Error::new(ErrorCode::Crypto, format!("a cryptographic operation failed: {}", readable(&other.to_string()))),
         }
     }
 }
@@ -279,7 +303,13 @@ impl<S: fmt::Debug + fmt::Display> From<ProcessMessageError<S>> for Error {
         let code = match &err {
             ProcessMessageError::ValidationError(v) => validation_code(v),
             ProcessMessageError::GroupStateError(s) => return s.clone().into(),
-            ProcessMessageError::InvalidCommit(c) if format!("{c:?}").contains("KeyNotFound") => ErrorCode::PskNotFound,
+            ProcessMessageError::InvalidCommit(StageCommitError::PskError(PskError::KeyNotFound)) => {
+                return Error::new(
+                    ErrorCode::PskNotFound,
+                    "the commit injects a PSK this member has not stored: store it with provider.storeExternalPsk() \
+                     (or keep more resumption PSKs with numberOfResumptionPsks), then process the commit again",
+                )
+            }
             ProcessMessageError::InvalidCommit(_) => ErrorCode::InvalidCommit,
             ProcessMessageError::StorageError(_) => ErrorCode::Storage,
             ProcessMessageError::LibraryError(_) => ErrorCode::Internal,
@@ -295,8 +325,13 @@ impl<S: fmt::Debug + fmt::Display> From<ProcessMessageError<S>> for Error {
 impl<S: fmt::Debug + fmt::Display> From<WelcomeError<S>> for Error {
     fn from(err: WelcomeError<S>) -> Self {
         let code = match &err {
-            WelcomeError::NoMatchingKeyPackage
-            | WelcomeError::NoMatchingEncryptionKey
+            WelcomeError::NoMatchingKeyPackage => {
+                return Error::new(
+                    ErrorCode::NoMatchingKeyPackage,
+                    "no key package of this provider matches the Welcome: it was used by an earlier join, deleted, or made by another provider",
+                )
+            }
+            WelcomeError::NoMatchingEncryptionKey
             | WelcomeError::PrivateInitKeyNotFound
             | WelcomeError::JoinerSecretNotFound => ErrorCode::NoMatchingKeyPackage,
             WelcomeError::MissingRatchetTree => ErrorCode::MissingRatchetTree,
@@ -309,7 +344,19 @@ impl<S: fmt::Debug + fmt::Display> From<WelcomeError<S>> for Error {
             WelcomeError::NotAWelcomeMessage => ErrorCode::WrongMessageType,
             WelcomeError::MalformedWelcomeMessage => ErrorCode::MalformedMessage,
             WelcomeError::StorageError(_) => ErrorCode::Storage,
-            WelcomeError::Psk(_) if format!("{err:?}").contains("KeyNotFound") => ErrorCode::PskNotFound,
+            WelcomeError::Psk(PskError::KeyNotFound) => {
+                return Error::new(
+                    ErrorCode::PskNotFound,
+                    "the Welcome injects a PSK this provider has not stored: store it with provider.storeExternalPsk(), then join again \
+                     (the key package was not used up)",
+                )
+            }
+            WelcomeError::GroupAlreadyExists => {
+                return Error::new(
+                    ErrorCode::InvalidArgument,
+                    "this provider already stores a group with this id; pass replaceOldGroup: true to replace it (rejoining after a fork or a lost state)",
+                )
+            }
             WelcomeError::LibraryError(_) => ErrorCode::Internal,
             _ => ErrorCode::InvalidWelcome,
         };

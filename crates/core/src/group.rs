@@ -448,7 +448,7 @@ impl Group {
             }
             group
                 .clear_pending_commit(self.provider.storage())
-                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+                .map_err(|e| crate::storage::store_error(&e))?;
             self.adopt_pending_signer(false)
         })
     }
@@ -581,7 +581,7 @@ impl Group {
             let proposal = proposal.take_for(group.group_id(), epoch)?;
             group
                 .store_pending_proposal(self.provider.storage(), proposal)
-                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+                .map_err(|e| crate::storage::store_error(&e))
         })
     }
 
@@ -629,7 +629,7 @@ impl Group {
         let max = 255 * group.ciphersuite().hash_length();
         if length == 0 || length > max.min(u16::MAX as usize) {
             return Err(Error::invalid_argument(format!(
-                "exporter length must be between 1 and {} for this ciphersuite",
+                "length must be an integer from 1 to {} for this ciphersuite (255 hash lengths)",
                 max.min(u16::MAX as usize)
             )));
         }
@@ -658,7 +658,7 @@ impl Group {
             let config = changes.to_openmls(Some(group.configuration()))?;
             group
                 .set_configuration(self.provider.storage(), &config)
-                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))
+                .map_err(|e| crate::storage::store_error(&e))
         })
     }
 
@@ -704,7 +704,7 @@ impl Group {
             let mut group = self.lock()?;
             group
                 .delete(self.provider.storage())
-                .map_err(|e| with_code(ErrorCode::Storage, format!("{e:?}")))?;
+                .map_err(|e| crate::storage::store_error(&e))?;
             crate::registry::unregister_group(&self.provider, group.group_id())?;
             self.deleted.store(true, Ordering::SeqCst);
             self.provider.forget(group.group_id().as_slice());

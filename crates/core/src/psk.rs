@@ -73,7 +73,7 @@ pub fn store_external_psk(provider: &Provider, psk_id: &[u8], secret: &[u8]) -> 
     provider.atomically(|| {
         PreSharedKeyId::external(psk_id.to_vec(), Vec::new())
             .store(provider, secret)
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot store the PSK ({e:?})")))
+            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot store the PSK ({})", crate::error::readable(&e.to_string()))))
     })
 }
 
@@ -93,7 +93,7 @@ pub fn has_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<bool> {
         let bundle: Option<StoredPsk> = provider
             .storage()
             .psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot read the PSK store ({e:?})")))?;
+            .map_err(|e| crate::storage::store_error(&e).context("cannot read the PSK store"))?;
         Ok(bundle.is_some())
     })
 }
@@ -106,6 +106,6 @@ pub fn delete_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<()> {
         provider
             .storage()
             .delete_psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot delete the PSK ({e:?})")))
+            .map_err(|e| crate::storage::store_error(&e).context("cannot delete the PSK"))
     })
 }

@@ -193,7 +193,7 @@ impl StagedWelcomeHandle {
             let config = self.config.to_openmls(Some(group.configuration()))?;
             group
                 .set_configuration(self.provider.storage(), &config)
-                .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))?;
+                .map_err(|e| crate::storage::store_error(&e))?;
             crate::registry::register_group(&self.provider, group.group_id(), &self.signer)?;
             Ok(group)
         })?;
@@ -222,7 +222,7 @@ fn find_key_package(provider: &Provider, welcome: &Welcome) -> Result<Option<(Ke
         let bundle: Option<KeyPackageBundle> = provider
             .storage()
             .key_package(&hash_ref)
-            .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))?;
+            .map_err(|e| crate::storage::store_error(&e))?;
         if let Some(bundle) = bundle {
             return Ok(Some((hash_ref, bundle)));
         }

@@ -213,7 +213,7 @@ impl Group {
         self.tx(|| {
             self.lock()?
                 .clear_pending_proposals(self.provider.storage())
-                .map_err(|e| Error::new(ErrorCode::Storage, format!("{e:?}")))
+                .map_err(|e| crate::storage::store_error(&e))
         })
     }
 
