@@ -286,7 +286,7 @@ impl Storage {
     pub fn open(options: &StorageOptions) -> Result<Self> {
         let key = options.key.as_deref().map(derive_key).transpose()?;
         let (conn, path) = match &options.path {
-            None => (Connection::open_in_memory().map_err(sql_error)?, None),
+            None => (open_small_in_memory()?, None),
             Some(path) => {
                 let canonical = canonical(path)?;
                 if !open_paths().lock().map_err(|_| Error::internal("registry poisoned"))?.insert(canonical.clone()) {
@@ -486,6 +486,29 @@ impl Storage {
         }
         Self::from_connection(conn, None, key, options)
     }
+}
+
+/// An in-memory database sized for one client: 1 KiB pages (openmls's ~20 tables take a page each
+/// even when empty) and no per-connection lookaside arena (SQLite reserves ~120 KiB for it by
+/// default). A server holding thousands of clients pays for what they store, not for slack.
+fn open_small_in_memory() -> Result<Connection> {
+    let conn = Connection::open_in_memory().map_err(sql_error)?;
+    // SAFETY: `conn.handle()` is this connection's live sqlite3 pointer; configuring lookaside
+    // before any statement runs is what the SQLite documentation prescribes.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_config(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
+            std::ptr::null_mut::<std::ffi::c_void>(),
+            0 as std::ffi::c_int,
+            0 as std::ffi::c_int,
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(Error::new(ErrorCode::Storage, "cannot configure the in-memory database"));
+    }
+    conn.pragma_update(None, "page_size", 1024).map_err(sql_error)?;
+    Ok(conn)
 }
 
 /// Sets up a fresh connection: checks it is a readable database of ours with the right key, sets
