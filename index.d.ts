@@ -306,6 +306,11 @@ export interface NativeCapabilities {
   proposals?: Array<number>
   /** Credential types. */
   credentials?: Array<number>
+  /**
+   * Add random GREASE values (RFC 9420 §13.5) to the ciphersuites, extensions, proposals and
+   * credentials (input only; default false).
+   */
+  grease?: boolean
 }
 
 /** The messages a commit produces, each an encoded `MLSMessage`. */

@@ -101,3 +101,53 @@ test('a credential whose key is not the signer is refused', async (t) => {
   )
   t.true(new OpenMlsError('ERR_INTERNAL', 'x') instanceof Error)
 })
+
+// Every scheme openmls_basic_credential can make keys for.
+const SCHEMES = [0x0403, 0x0503, 0x0807, 0x0904, 0x0905, 0x0906] as const
+const relabel = (exported: Uint8Array, scheme: number) => {
+  const out = Uint8Array.from(exported)
+  out[out.length - 2] = scheme >> 8
+  out[out.length - 1] = scheme & 0xff
+  return out
+}
+
+test('an export relabelled with another scheme is ERR_INVALID_IDENTITY, never a panic', async (t) => {
+  // Regression: a P-384 key labelled P-256 (or an Ed25519 key labelled P-384) reached a
+  // fixed-size array conversion in openmls_basic_credential that panics (ERR_INTERNAL).
+  const exports = SCHEMES.map((s) => SignatureKeyPair.generate(s).toBytes())
+  for (const [i, from] of SCHEMES.entries()) {
+    for (const to of [...SCHEMES, 0x0603, 0x0808, 0x0000, 0xffff]) {
+      if (to === from) continue
+      const e = t.throws(() => SignatureKeyPair.fromBytes(relabel(exports[i], to)), undefined, `0x${from.toString(16)} as 0x${to.toString(16)}`)
+      t.true(e instanceof OpenMlsError)
+      t.is((e as OpenMlsError).code, 'ERR_INVALID_IDENTITY', e?.message)
+    }
+  }
+})
+
+test('a stored identity of every scheme reloads on both crypto providers', async (t) => {
+  // Regression: the import check verified with the provider's crypto, and libcrux verifies only
+  // Ed25519, so a P-256, P-384 or ML-DSA identity stored in a libcrux provider did not reload.
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'identity-schemes-'))
+  try {
+    for (const crypto of ['rustcrypto', 'libcrux'] as const) {
+      for (const scheme of SCHEMES) {
+        const path = join(dir, `${crypto}-${scheme}.db`)
+        const signer = SignatureKeyPair.generate(scheme)
+        const first = new Provider({ crypto, storage: { path } })
+        first.setIdentity({ signer, credential: new BasicCredential('me') })
+        first.close()
+        const reopened = new Provider({ crypto, storage: { path } })
+        const back = reopened.identity()
+        t.deepEqual(Buffer.from(back!.signer.publicKey), Buffer.from(signer.publicKey), `${crypto} 0x${scheme.toString(16)}`)
+        t.is(back!.signer.signatureScheme, scheme)
+        reopened.close()
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -159,6 +159,30 @@ test.serial('messages.json: every field decodes and re-encodes to identical byte
   t.deepEqual(failures, [])
 })
 
+/** What CONFORMANCE.md says about GREASE; \`__test__/grease.test.mts\` pins each claim. */
+const GREASE_SECTION = `RFC 9420 §13.5 lets an implementation send GREASE values (0x0A0A, 0x1A1A, ... 0xEAEA) as
+ciphersuites, extension types, proposal types and credential types, so that peers which choke on
+values they do not know are found early. MLSpp does so, including GREASE *extensions* in key
+packages and leaf nodes.
+
+| what the peer sends | openmls-node (openmls 0.9.2) |
+|---|---|
+| GREASE values in a leaf's capabilities only | accepted (key packages, Welcomes, commits) |
+| a key package extension of a GREASE type | refused: \`KeyPackage.fromBytes\` throws \`ERR_INVALID_KEY_PACKAGE\` ("A key package extension is not supported in the leaf's capabilities") |
+| a leaf node extension of a GREASE type, in a key package | \`KeyPackage.fromBytes\` accepts it; adding it throws \`ERR_INVALID_EXTENSION\` ("Extensions are not acceptable") |
+| a leaf node extension of a GREASE type, in a Welcome's tree | refused: \`joinFromWelcome\` throws \`ERR_INVALID_WELCOME\` ("Extensions are not acceptable") |
+
+The refusals are an openmls 0.9.2 bug, not a protocol rule: it decodes a GREASE extension as
+\`Extension::Unknown(0x0a0a)\`, whose type is \`ExtensionType::Unknown(0x0a0a)\`, but the same value in the
+capabilities as \`ExtensionType::Grease(0x0a0a)\`, and the two never compare equal
+(openmls issue #2156, fixed on openmls's main branch by PR #2162, in no release yet). Groups with an
+MLSpp member that GREASEs its extensions cannot be joined, and its key packages cannot be used.
+
+openmls-node sends GREASE only where every tested peer accepts it, and only when asked:
+\`capabilities: { grease: true }\` (key packages, group creation, self-updates) adds one random GREASE
+value to each capability list (openmls's \`Capabilities::with_grease\`). openmls 0.9.2 and ts-mls 1.6.4
+accept such leaves in both directions.`
+
 test.serial.after.always('write CONFORMANCE.md', () => {
   const notReached = [
     ['tree-validation.json', 'resolutions, tree hashes and parent hashes of single nodes are internal to openmls (TreeSync); they are exercised by every join above, which verifies the tree hash, parent hashes and leaf signatures of the whole tree'],
@@ -191,6 +215,10 @@ ${notReached.map(([f, w]) => `| ${f} | ${w} |`).join('\n')}
 
 Interop with an independent implementation (ts-mls 1.6.4) is tested in \`__test__/interop.test.mts\`; the
 README's Conformance section lists the differences found.
+
+## GREASE (RFC 9420 §13.5)
+
+${GREASE_SECTION}
 `,
   )
 })

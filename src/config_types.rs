@@ -207,6 +207,9 @@ pub struct NativeCapabilities {
     pub proposals: Option<Vec<u32>>,
     /// Credential types.
     pub credentials: Option<Vec<u32>>,
+    /// Add random GREASE values (RFC 9420 §13.5) to the ciphersuites, extensions, proposals and
+    /// credentials (input only; default false).
+    pub grease: Option<bool>,
 }
 
 /// Converts JavaScript capabilities.
@@ -217,6 +220,7 @@ pub fn capabilities_spec(c: &NativeCapabilities) -> Result<CapabilitiesSpec> {
         extensions: u16s(&c.extensions, "extension type")?,
         proposals: u16s(&c.proposals, "proposal type")?,
         credentials: u16s(&c.credentials, "credential type")?,
+        grease: c.grease.unwrap_or(false),
     })
 }
 
@@ -228,6 +232,7 @@ impl From<CapabilitiesSpec> for NativeCapabilities {
             extensions: u32s(c.extensions),
             proposals: u32s(c.proposals),
             credentials: u32s(c.credentials),
+            grease: None,
         }
     }
 }

@@ -96,6 +96,14 @@ export interface Capabilities {
   /** Proposal types beyond the default ones (list custom proposal types here). */
   proposals?: number[]
   credentials?: number[]
+  /**
+   * Also list one random GREASE value (RFC 9420 §13.5: 0x0A0A, 0x1A1A, ... 0xEAEA) among the
+   * ciphersuites, extensions, proposals and credentials, as openmls's `Capabilities::with_grease`
+   * does. Default `false`. GREASE helps peers find implementations that choke on values they do
+   * not know; openmls 0.9.2 and ts-mls 1.6.4 both accept such capabilities. The values are only
+   * advertised: no GREASE extension is sent (openmls 0.9.2 refuses those, see the README).
+   */
+  grease?: boolean
 }
 
 /**
@@ -114,7 +122,7 @@ export interface LeafNode {
   credential: Credential
   signatureKey: Uint8Array
   encryptionKey: Uint8Array
-  capabilities: Required<Capabilities>
+  capabilities: Required<Omit<Capabilities, 'grease'>>
   extensions: Extension[]
   /** How the leaf got its content: from a key package, an update proposal, or a commit's update path. */
   source: 'keyPackage' | 'update' | 'commit'

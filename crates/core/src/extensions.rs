@@ -209,6 +209,9 @@ pub struct CapabilitiesSpec {
     pub proposals: Option<Vec<u16>>,
     /// Credential types.
     pub credentials: Option<Vec<u16>>,
+    /// Add random GREASE values (RFC 9420 §13.5) to the ciphersuites, extensions, proposals and
+    /// credentials, with openmls's `Capabilities::with_grease`.
+    pub grease: bool,
 }
 
 impl CapabilitiesSpec {
@@ -245,13 +248,19 @@ impl CapabilitiesSpec {
             self.proposals.as_ref().map(|v| v.iter().map(|&t| ProposalType::from(t)).collect());
         let credentials: Option<Vec<CredentialType>> =
             self.credentials.as_ref().map(|v| v.iter().map(|&t| CredentialType::from(t)).collect());
-        Ok(Capabilities::new(
+        let capabilities = Capabilities::new(
             versions.as_deref(),
             ciphersuites.as_deref(),
             extensions.as_deref(),
             proposals.as_deref(),
             credentials.as_deref(),
-        ))
+        );
+        // GREASE values are picked at random; any CSPRNG does, so this needs no provider.
+        Ok(if self.grease {
+            capabilities.with_grease(&openmls_rust_crypto::RustCrypto::default())
+        } else {
+            capabilities
+        })
     }
 
     /// These capabilities, extended to cover the extensions a leaf uses and its own credential type.
@@ -291,6 +300,8 @@ impl CapabilitiesSpec {
             extensions: Some(c.extensions().iter().map(|&t| u16::from(t)).collect()),
             proposals: Some(c.proposals().iter().map(|&t| u16::from(t)).collect()),
             credentials: Some(c.credentials().iter().map(|&t| u16::from(t)).collect()),
+            // GREASE values a leaf carries show in the lists above.
+            grease: false,
         }
     }
 }
@@ -314,6 +325,20 @@ mod tests {
             assert_eq!(&ExtensionSpec::from_openmls(&spec.to_openmls().unwrap()), spec);
         }
         group_context_extensions(&specs[1..]).unwrap();
+    }
+
+    #[test]
+    fn grease_adds_one_grease_value_to_each_list() {
+        let plain = CapabilitiesSpec { extensions: Some(vec![0xff00]), ..Default::default() };
+        let greased = CapabilitiesSpec { grease: true, ..plain.clone() }.to_openmls().unwrap();
+        let is_grease = openmls::grease::is_grease_value;
+        assert_eq!(greased.ciphersuites().iter().filter(|c| is_grease(crate::codec::u16_of(*c))).count(), 1);
+        assert_eq!(greased.extensions().iter().filter(|e| e.is_grease()).count(), 1);
+        assert_eq!(greased.proposals().iter().filter(|p| p.is_grease()).count(), 1);
+        assert_eq!(greased.credentials().iter().filter(|c| c.is_grease()).count(), 1);
+        assert!(greased.extensions().contains(&ExtensionType::Unknown(0xff00)));
+        let plain = plain.to_openmls().unwrap();
+        assert!(!plain.extensions().iter().any(|e| e.is_grease()));
     }
 
     #[test]

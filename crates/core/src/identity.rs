@@ -7,7 +7,7 @@
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::crypto::OpenMlsCrypto;
-use openmls_traits::types::SignatureScheme;
+use openmls_traits::types::{CryptoError, SignatureScheme};
 use openmls_traits::signatures::Signer as _;
 use tls_codec::{DeserializeBytes, Serialize as _};
 
@@ -50,7 +50,65 @@ pub fn signer_from_bytes(crypto: &impl OpenMlsCrypto, bytes: &[u8]) -> Result<Si
     }
     let signer = SignatureKeyPair::tls_deserialize_exact_bytes(rest)
         .map_err(|_| invalid("not an exported signature key pair"))?;
+    // The encoding decoded, so it starts with the private key's length prefix.
+    let private_len = vl_length(rest).ok_or_else(|| invalid("not an exported signature key pair"))?;
+    check_key_sizes(signer.signature_scheme(), private_len, signer.public().len())?;
     check_signer(crypto, signer)
+}
+
+/// The encoded sizes of a scheme's keys, as openmls_basic_credential makes them:
+/// `(private key, public key)`, or `None` for a scheme it cannot sign with.
+fn key_sizes(scheme: SignatureScheme) -> Option<(usize, usize)> {
+    match scheme {
+        // A scalar, and an uncompressed SEC1 point (0x04 || x || y).
+        SignatureScheme::ECDSA_SECP256R1_SHA256 => Some((32, 65)),
+        SignatureScheme::ECDSA_SECP384R1_SHA384 => Some((48, 97)),
+        // RFC 8032 secret and public key.
+        SignatureScheme::ED25519 => Some((32, 32)),
+        // FIPS 204: the 32-byte seed, and the encoded verifying key.
+        SignatureScheme::MLDSA44 => Some((32, 1312)),
+        SignatureScheme::MLDSA65 => Some((32, 1952)),
+        SignatureScheme::MLDSA87 => Some((32, 2592)),
+        SignatureScheme::ECDSA_SECP521R1_SHA512 | SignatureScheme::ED448 => None,
+    }
+}
+
+/// Checks key sizes against the scheme before any crypto library sees the keys.
+///
+/// openmls_basic_credential converts an ECDSA private key to a fixed-size array with a conversion
+/// that panics on any other length. An export whose scheme field was changed (a P-384 key labelled
+/// P-256, an Ed25519 key labelled P-384) must be refused here, as `ERR_INVALID_IDENTITY`.
+fn check_key_sizes(scheme: SignatureScheme, private_len: usize, public_len: usize) -> Result<()> {
+    let Some((want_private, want_public)) = key_sizes(scheme) else {
+        return Err(Error::new(
+            ErrorCode::InvalidIdentity,
+            format!("cannot sign with signature scheme {scheme:?}"),
+        ));
+    };
+    if private_len != want_private || public_len != want_public {
+        return Err(Error::new(
+            ErrorCode::InvalidIdentity,
+            format!(
+                "the keys do not fit signature scheme {scheme:?}: expected a {want_private}-byte private \
+                 and a {want_public}-byte public key, got {private_len} and {public_len} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The value of the variable-length prefix (RFC 9420 §2.1.2) that starts `bytes`.
+fn vl_length(bytes: &[u8]) -> Option<usize> {
+    let first = *bytes.first()?;
+    let width = 1usize << (first >> 6);
+    if width > 4 || bytes.len() < width {
+        return None;
+    }
+    let mut value = usize::from(first & 0x3f);
+    for b in &bytes[1..width] {
+        value = (value << 8) | usize::from(*b);
+    }
+    Some(value)
 }
 
 /// Builds a key pair from raw private and public keys, checking that they belong together.
@@ -60,6 +118,7 @@ pub fn signer_from_raw(
     private: Vec<u8>,
     public: Vec<u8>,
 ) -> Result<SignatureKeyPair> {
+    check_key_sizes(scheme, private.len(), public.len())?;
     check_signer(crypto, SignatureKeyPair::from_raw(scheme, private, public))
 }
 
@@ -68,9 +127,17 @@ fn check_signer(crypto: &impl OpenMlsCrypto, signer: SignatureKeyPair) -> Result
     const PROBE: &[u8] = b"openmls-node signer import probe";
     let mismatch = || Error::new(ErrorCode::InvalidIdentity, "private and public key do not match");
     let signature = signer.sign(PROBE).map_err(|_| mismatch())?;
-    crypto
-        .verify_signature(signer.signature_scheme(), PROBE, signer.public(), &signature)
-        .map_err(|_| mismatch())?;
+    let scheme = signer.signature_scheme();
+    match crypto.verify_signature(scheme, PROBE, signer.public(), &signature) {
+        Ok(()) => {}
+        // The signer is openmls_basic_credential's, which signs with the RustCrypto crates; a
+        // backend that cannot verify its scheme (libcrux verifies Ed25519 only) must not make a
+        // genuine key pair unreadable, so RustCrypto checks it instead.
+        Err(CryptoError::UnsupportedSignatureScheme) => openmls_rust_crypto::RustCrypto::default()
+            .verify_signature(scheme, PROBE, signer.public(), &signature)
+            .map_err(|_| mismatch())?,
+        Err(_) => return Err(mismatch()),
+    }
     Ok(signer)
 }
 
@@ -207,6 +274,66 @@ mod tests {
         let mut truncated = signer_to_bytes(&a).unwrap();
         truncated.pop();
         assert_eq!(signer_from_bytes(&crypto, &truncated).unwrap_err().code, ErrorCode::InvalidIdentity);
+    }
+
+    /// Every scheme openmls_basic_credential can generate keys for.
+    const SCHEMES: [SignatureScheme; 6] = [
+        SignatureScheme::ECDSA_SECP256R1_SHA256,
+        SignatureScheme::ECDSA_SECP384R1_SHA384,
+        SignatureScheme::ED25519,
+        SignatureScheme::MLDSA44,
+        SignatureScheme::MLDSA65,
+        SignatureScheme::MLDSA87,
+    ];
+
+    /// An export with its trailing scheme field replaced.
+    fn relabelled(bytes: &[u8], scheme: u16) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let n = out.len();
+        out[n - 2..].copy_from_slice(&scheme.to_be_bytes());
+        out
+    }
+
+    fn assert_signers_check(crypto: &impl OpenMlsCrypto) {
+        let exports: Vec<(SignatureScheme, Vec<u8>)> = SCHEMES
+            .iter()
+            .map(|&s| (s, signer_to_bytes(&generate_signer(s).unwrap()).unwrap()))
+            .collect();
+        for (from, bytes) in &exports {
+            // The genuine export imports, on every backend.
+            let back = signer_from_bytes(crypto, bytes).unwrap_or_else(|e| panic!("{from:?}: {e:?}"));
+            assert_eq!(back.signature_scheme(), *from);
+            // Relabelled as any other scheme, including ones nobody can sign with: a typed refusal,
+            // never a panic (the guard is deliberately not used here).
+            for to in SCHEMES.iter().map(|&s| s as u16).chain([0x0603, 0x0808, 0x0000, 0xffff]) {
+                if to == *from as u16 {
+                    continue;
+                }
+                let err = signer_from_bytes(crypto, &relabelled(bytes, to)).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidIdentity, "{from:?} as 0x{to:04x}: {}", err.message);
+            }
+        }
+    }
+
+    #[test]
+    fn relabelled_signers_are_refused_without_a_panic_on_rustcrypto() {
+        assert_signers_check(&RustCrypto::default());
+    }
+
+    #[test]
+    fn relabelled_signers_are_refused_without_a_panic_on_libcrux() {
+        assert_signers_check(&openmls_libcrux_crypto::CryptoProvider::new().unwrap());
+    }
+
+    #[test]
+    fn raw_keys_of_the_wrong_size_are_refused() {
+        let crypto = RustCrypto::default();
+        for scheme in [SignatureScheme::ECDSA_SECP256R1_SHA256, SignatureScheme::ECDSA_SECP384R1_SHA384] {
+            for len in [0, 1, 31, 33, 47, 49, 64] {
+                let err = signer_from_raw(&crypto, scheme, vec![7; len], vec![4; 65]).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidIdentity);
+            }
+        }
     }
 
     #[test]
