@@ -343,7 +343,7 @@ export class World {
     })
     this.allMessages.push(add.commit, add.welcome)
     // A SelfRemove proposal (a PublicMessage, as openmls sends it), for the external-join options.
-    this.selfRemove = alice.g.leaveGroupViaSelfRemove()
+    this.selfRemove = alice.g.leaveGroupViaSelfRemove().message
     alice.g.clearPendingProposals()
 
     // Welcomes and GroupInfos come from Carol's groups, so that using them never disturbs the
@@ -412,7 +412,7 @@ export class World {
     this.allMessages.push(plain, rich, x509, p256)
 
     // Exported signers of every scheme.
-    for (const scheme of [0x0807, 0x0403, 0x0503, 0x0904]) this.signerExports.push(SignatureKeyPair.generate(scheme).toBytes())
+    for (const scheme of [0x0807, 0x0403, 0x0503, 0x0904] as const) this.signerExports.push(SignatureKeyPair.generate(scheme).toBytes())
 
     // Snapshots: one in plaintext, one whose values are sealed with a key.
     this.snapshotPlain = alice.provider.exportSnapshot()
@@ -503,7 +503,7 @@ function messageTarget(async: boolean): Target {
       const app = alice.g.createMessage(utf8('fuzz me'), { aad: utf8('fuzz aad') })
       const proposal = alice.g.proposeCustomProposal(CUSTOM_PROPOSAL, utf8('custom payload')).message
       alice.g.clearPendingProposals()
-      const joinProposal = JoinProposal.create({ groupId: alice.g.groupId, epoch: alice.g.epoch, signer: w.outsider.signer, keyPackage: w.outsider.keyPackage() })
+      const joinProposal = JoinProposal.create({ groupId: alice.g.groupId, epoch: alice.g.epoch, signer: w.outsider.signer, keyPackage: w.outsider.keyPackage() }).message
       // An external commit by a third party, who then drops the group again.
       const ext = new Member('external committer')
       const joined = await MlsGroup.joinByExternalCommit({ provider: ext.provider, signer: ext.signer, credentialWithKey: ext.credentialWithKey, groupInfo: alice.g.exportGroupInfo({ withRatchetTree: true }) })
@@ -966,7 +966,7 @@ const externalProposalTarget: Target = {
     let message: Uint8Array
     switch (rng.int(4)) {
       case 0:
-        message = JoinProposal.create({ groupId, epoch, signer: w.outsider.signer, keyPackage: outsiderKp! })
+        message = JoinProposal.create({ groupId, epoch, signer: w.outsider.signer, keyPackage: outsiderKp! }).message
         break
       case 1:
         message = ExternalProposal.add({ groupId, epoch, signer: w.ds, senderIndex, keyPackage: outsiderKp! })

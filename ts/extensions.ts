@@ -167,5 +167,6 @@ export function capabilitiesToNative(c: Capabilities | undefined): Capabilities 
     extensions: integers(c.extensions, 'capabilities.extensions', 0, U16),
     proposals: integers(c.proposals, 'capabilities.proposals', 0, U16),
     credentials: integers(c.credentials, 'capabilities.credentials', 0, U16),
+    grease: c.grease,
   }
 }
