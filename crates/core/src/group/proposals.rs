@@ -137,10 +137,22 @@ impl Group {
             }
         };
         if available {
-            Ok(())
-        } else {
-            Err(Error::new(ErrorCode::PskNotFound, "this PSK is not stored (external) or no longer kept (resumption)"))
+            return Ok(());
         }
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        Err(Error::new(
+            ErrorCode::PskNotFound,
+            match psk {
+                PskSpec::External { psk_id } => format!(
+                    "the external PSK with id {} is not stored: store it with provider.storeExternalPsk() first",
+                    hex(psk_id)
+                ),
+                PskSpec::Resumption { group_id, epoch } => format!(
+                    "the resumption PSK of group {} epoch {epoch} is not kept by this group (numberOfResumptionPsks)",
+                    hex(group_id)
+                ),
+            },
+        ))
     }
 
     /// Leaves the group with a Remove proposal for this member, for another member to commit.
