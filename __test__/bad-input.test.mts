@@ -1,15 +1,8 @@
 // Hostile and mistaken input: every case is a typed OpenMlsError, and the group keeps working.
 import test, { type ExecutionContext } from 'ava'
 import { KeyPackage, MlsGroup, OpenMlsError, errorCodes, type ErrorCode, type StagedCommit } from 'openmls-node'
-import { Client, add, applyCommit, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
+import { Client, add, applyCommit, pair, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
 
-async function pair() {
-  const alice = new Client('alice')
-  const bob = new Client('bob')
-  alice.createGroup()
-  await add(alice, [bob])
-  return { alice, bob }
-}
 
 /** After a rejected message, state is unchanged and the conversation goes on both ways. */
 async function stillWorks(t: ExecutionContext, alice: Client, bob: Client) {

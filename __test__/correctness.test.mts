@@ -15,15 +15,8 @@ import {
   SignatureKeyPair,
   type Extension,
 } from 'openmls-node'
-import { Client, add, applyCommit, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
+import { Client, applyCommit, pair, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
 
-async function pair() {
-  const alice = new Client('alice')
-  const bob = new Client('bob')
-  alice.createGroup()
-  await add(alice, [bob])
-  return { alice, bob }
-}
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 

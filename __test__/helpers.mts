@@ -70,6 +70,15 @@ export async function add(committer: Client, joiners: Client[], others: Client[]
   for (const j of joiners) await j.join(welcome)
 }
 
+/** Alice's new group with Bob added: the smallest conversation. */
+export async function pair() {
+  const alice = new Client('alice')
+  const bob = new Client('bob')
+  alice.createGroup()
+  await add(alice, [bob])
+  return { alice, bob }
+}
+
 /** Processes a commit and merges it, returning the processed message. */
 export async function applyCommit(client: Client, commit: Uint8Array): Promise<ProcessedMessage & { kind: 'commit' }> {
   const processed = await client.g.processMessage(commit)
