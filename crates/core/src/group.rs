@@ -142,8 +142,13 @@ impl std::ops::DerefMut for GroupGuard<'_> {
 }
 
 impl Group {
-    /// Wraps an openmls group and makes it the provider's live handle for its group id.
+    /// Wraps an openmls group that was just created or joined, and makes it the provider's live
+    /// handle for its group id (a handle it replaces becomes stale).
     fn wrap(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
+        Self::wrap_as(provider, signer, group, true)
+    }
+
+    fn wrap_as(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup, replace: bool) -> Result<Arc<Self>> {
         let group_id = group.group_id().as_slice().to_vec();
         let handle = Self {
             provider: provider.clone(),
@@ -153,7 +158,7 @@ impl Group {
             stale: AtomicBool::new(false),
             state: Mutex::new(Some(group)),
         };
-        provider.adopt(&group_id, handle)
+        provider.adopt(&group_id, handle, replace)
     }
 
     /// Whether this handle still speaks for its group: not deleted, not replaced, not disposed.
@@ -237,6 +242,11 @@ impl Group {
     /// Wraps an openmls group with the provider and signer it uses.
     pub(crate) fn from_parts(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
         Self::wrap(provider, signer, group)
+    }
+
+    /// Wraps a group read from storage: if another caller made it live meanwhile, that handle wins.
+    pub(crate) fn loaded(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
+        Self::wrap_as(provider, signer, group, false)
     }
 
     /// Runs one operation as one storage transaction. If it fails, the transaction is rolled back

@@ -332,12 +332,19 @@ impl Provider {
         live.get(group_id).and_then(Weak::upgrade).filter(|g| g.is_current())
     }
 
-    /// Makes `group` the live handle of its group id. A handle it replaces (a Welcome or external
-    /// commit with `replaceOldGroup` rejoined the same group) becomes stale and refuses to act.
-    pub(crate) fn adopt(&self, group_id: &[u8], group: Group) -> Result<Arc<Group>> {
-        let group = Arc::new(group);
+    /// Makes `group` the live handle of its group id. With `replace`, a handle it replaces (a
+    /// Welcome or external commit that rejoined the same group) becomes stale and refuses to act.
+    /// Without it (a group loaded from storage), a live handle that appeared meanwhile is kept and
+    /// returned instead, so two concurrent loads agree.
+    pub(crate) fn adopt(&self, group_id: &[u8], group: Group, replace: bool) -> Result<Arc<Group>> {
         let mut live = self.live.lock().map_err(|_| Error::internal("group registry poisoned"))?;
         live.retain(|_, weak| weak.strong_count() > 0);
+        if !replace {
+            if let Some(existing) = live.get(group_id).and_then(Weak::upgrade).filter(|g| g.is_current()) {
+                return Ok(existing);
+            }
+        }
+        let group = Arc::new(group);
         if let Some(old) = live.insert(group_id.to_vec(), Arc::downgrade(&group)).and_then(|w| w.upgrade()) {
             old.mark_stale();
         }

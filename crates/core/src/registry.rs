@@ -84,7 +84,7 @@ pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Group>
         };
         Ok((group, signer))
     })?;
-    Group::from_parts(provider, Arc::new(group.1), group.0)
+    Group::loaded(provider, Arc::new(group.1), group.0)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
