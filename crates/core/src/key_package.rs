@@ -71,12 +71,16 @@ pub fn create_key_package_with(
     if options.last_resort {
         builder = builder.mark_as_last_resort();
     }
-    let bundle = provider
-        .atomically(|| Ok(builder.build(ciphersuite, provider, signer, credential_with_key)))?
-        .map_err(|e| match e {
+    // The closure's error fails the transaction, so a key package whose keys were not all stored
+    // leaves nothing behind. A storage failure takes the code of what SQLite reported.
+    let bundle = provider.atomically(|| {
+        builder.build(ciphersuite, provider, signer, credential_with_key).map_err(|e| match e {
             KeyPackageNewError::UnsupportedCiphersuite(_) => Error::new(ErrorCode::UnsupportedCiphersuite, e.to_string()),
+            KeyPackageNewError::StorageError => Error::new(ErrorCode::Storage, e.to_string()),
+            KeyPackageNewError::LibraryError(l) => l.into(),
             other => Error::new(ErrorCode::InvalidKeyPackage, other.to_string()),
-        })?;
+        })
+    })?;
     Ok(bundle.key_package().clone())
 }
 

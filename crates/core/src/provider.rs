@@ -315,14 +315,15 @@ impl Provider {
         self.storage.export()
     }
 
-    /// Runs `f` as one storage transaction: all of its writes are committed, or none.
+    /// Runs `f` as one storage transaction: all of its writes are committed, or none. A storage
+    /// fault during it (full disk, read-only file, ...) fails it with that fault's code.
     pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.storage.atomically(f).map_err(crate::storage::refine)
+        self.storage.atomically(f)
     }
 
     /// Runs `f` as one storage transaction that keeps its writes only when `f` returns `(_, true)`.
     pub(crate) fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
-        self.storage.transaction(f).map_err(crate::storage::refine)
+        self.storage.transaction(f)
     }
 
     /// The live handle of a group, if one exists: every way of getting a group returns it, so one

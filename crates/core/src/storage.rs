@@ -4,6 +4,10 @@
 //! - **Atomic operations.** Every public operation runs in [`Storage::atomically`]: one SQLite
 //!   transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolled back on any error or panic. The provider's
 //!   lock serializes operations, so the connection is only ever used by the thread that holds it.
+//! - **Typed faults.** [`Store`] wraps openmls's store and records the first fault SQLite or the
+//!   codec reports during a transaction (full disk, read-only file, I/O error, damaged value), by
+//!   its typed SQLite code. openmls reports some failed writes as library errors; the transaction
+//!   then fails with the recorded fault's code instead, and is rolled back.
 //! - **Crash safety.** WAL journal, `synchronous=FULL`: a committed operation survives a crash, an
 //!   interrupted one leaves no trace.
 //! - **Forward secrecy on disk.** `secure_delete=ON` zeroes deleted rows, and every write
@@ -12,20 +16,23 @@
 //!   AEAD (SIV construction: nonce = HMAC(plaintext), ChaCha20-Poly1305), so lookups by key still
 //!   work while nothing secret and no group id is readable in the file.
 //! - **One opener.** `locking_mode=EXCLUSIVE` keeps other processes out; a registry of open paths
-//!   refuses a second open in this process.
+//!   refuses a second open in this process. Processes that open a free file at the same moment
+//!   cannot lock each other out: see [`lock_file`].
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use openmls_sqlite_storage::{Codec, SqliteStorageProvider};
+use openmls_traits::storage::{traits, StorageProvider, CURRENT_VERSION};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::Sha256;
 
@@ -37,8 +44,12 @@ const FORMAT_NAME: &[u8] = b"openmls-node";
 const SEALED_MAGIC: &[u8; 4] = b"OMN1";
 const KEY_CHECK: &[u8] = b"openmls-node storage key check";
 
-/// openmls's storage provider over this module's connection and codec.
-pub type Store = SqliteStorageProvider<NodeCodec, ConnHandle>;
+/// The header every SQLite database file and image starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The table `openmls_sqlite_storage` has refinery keep its migration history in.
+const MIGRATION_TABLE: &str = "openmls_sqlite_storage_migrations";
+/// How long an open keeps trying while another process holds (or is taking) the file's lock.
+const OPEN_LOCK_WAIT: Duration = Duration::from_millis(500);
 
 // ----------------------------------------------------------------------------------------------
 // The codec: JSON, sealed when the provider has a key.
@@ -52,6 +63,8 @@ thread_local! {
     static CODEC_KEY: RefCell<Option<Arc<CodecKey>>> = const { RefCell::new(None) };
     static THREAD_TOKEN: u64 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
     static TX_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The first fault recorded in this thread's running transaction.
+    static TX_FAULT: RefCell<Option<Error>> = const { RefCell::new(None) };
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
@@ -143,24 +156,6 @@ fn derive_key(secret: &[u8]) -> Result<Arc<CodecKey>> {
     }))
 }
 
-/// Refines a generic storage error by what SQLite said (full disk, read-only, locked).
-pub fn refine(err: Error) -> Error {
-    if err.code != ErrorCode::Storage {
-        return err;
-    }
-    let text = err.message.to_lowercase();
-    let code = if text.contains("full") {
-        ErrorCode::StorageFull
-    } else if text.contains("readonly") || text.contains("read-only") || text.contains("read only") {
-        ErrorCode::StorageReadOnly
-    } else if text.contains("locked") || text.contains("busy") {
-        ErrorCode::StorageLocked
-    } else {
-        return err;
-    };
-    Error::new(code, err.message)
-}
-
 /// Encodes a value with the codec of the running transaction (sealed when the provider has a key).
 pub(crate) fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     NodeCodec::to_vec(value).map_err(|e| Error::new(ErrorCode::Storage, e.to_string()))
@@ -168,7 +163,186 @@ pub(crate) fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// Decodes a value stored with [`encode_value`].
 pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    NodeCodec::from_slice(bytes).map_err(|e| Error::new(ErrorCode::StorageCorrupt, e.to_string()))
+    NodeCodec::from_slice(bytes).map_err(|e| codec_error(&e).0)
+}
+
+// ----------------------------------------------------------------------------------------------
+// Errors, classified by their typed SQLite code, and the faults a transaction records.
+
+/// The error code for an SQLite result code.
+fn code_of(code: rusqlite::ErrorCode) -> ErrorCode {
+    use rusqlite::ErrorCode as E;
+    match code {
+        E::DatabaseBusy | E::DatabaseLocked => ErrorCode::StorageLocked,
+        E::NotADatabase | E::DatabaseCorrupt => ErrorCode::StorageCorrupt,
+        E::DiskFull => ErrorCode::StorageFull,
+        E::ReadOnly => ErrorCode::StorageReadOnly,
+        _ => ErrorCode::Storage,
+    }
+}
+
+/// Whether an SQLite result code is about the database or its disk rather than about one
+/// statement: a transaction that saw one cannot be trusted to hold what the operation wrote.
+fn is_fault(code: rusqlite::ErrorCode) -> bool {
+    use rusqlite::ErrorCode as E;
+    matches!(
+        code,
+        E::DiskFull
+            | E::ReadOnly
+            | E::DatabaseBusy
+            | E::DatabaseLocked
+            | E::DatabaseCorrupt
+            | E::NotADatabase
+            | E::SystemIoFailure
+            | E::OutOfMemory
+            | E::CannotOpen
+            | E::PermissionDenied
+            | E::FileLockingProtocolFailed
+            | E::NoLargeFileSupport
+    )
+}
+
+/// A codec error as a storage error, and whether it is a fault. A stored value that does not open or
+/// decode is damage: the key was checked when the database was opened. The codec's own text is left
+/// out, as it may quote the decoded value.
+fn codec_error(err: &CodecError) -> (Error, bool) {
+    let what = match err {
+        CodecError::Sealed => "a stored value does not open with the database's key",
+        CodecError::Json(_) => "a stored value does not decode",
+    };
+    (Error::new(ErrorCode::StorageCorrupt, format!("storage: {what}; the database is damaged")), true)
+}
+
+/// Classifies an error of rusqlite (from openmls's store or this crate's own SQL), which may wrap a
+/// codec error; returns whether it is a fault.
+fn classify(err: &rusqlite::Error) -> (Error, bool) {
+    use rusqlite::Error as R;
+    let damaged = || (Error::new(ErrorCode::StorageCorrupt, "storage: a stored value has the wrong type; the database is damaged"), true);
+    match err {
+        R::FromSqlConversionFailure(_, _, inner) => match inner.downcast_ref::<CodecError>() {
+            Some(codec) => codec_error(codec),
+            None => damaged(),
+        },
+        R::InvalidColumnType(..) | R::IntegralValueOutOfRange(..) | R::Utf8Error(_) => damaged(),
+        R::ToSqlConversionFailure(inner) => match inner.downcast_ref::<CodecError>() {
+            Some(CodecError::Sealed) | None => (Error::new(ErrorCode::Storage, "storage: a value cannot be encoded"), false),
+            Some(CodecError::Json(e)) => (Error::new(ErrorCode::Storage, format!("storage: a value cannot be encoded ({e})")), false),
+        },
+        _ => match err.sqlite_error_code() {
+            Some(code) => (Error::new(code_of(code), format!("storage: {err}")), is_fault(code)),
+            None => (Error::new(ErrorCode::Storage, format!("storage: {err}")), false),
+        },
+    }
+}
+
+/// Records a fault as the running transaction's, unless one was recorded first.
+fn record_fault(fault: &Error) {
+    if in_transaction() {
+        TX_FAULT.with(|slot| {
+            slot.borrow_mut().get_or_insert_with(|| fault.clone());
+        });
+    }
+}
+
+fn sql_error(err: rusqlite::Error) -> Error {
+    classify(&err).0
+}
+
+/// Maps an error from openmls's store or this crate's SQL, and records it if it is a fault.
+pub fn store_error(err: &rusqlite::Error) -> Error {
+    let (error, fault) = classify(err);
+    if fault {
+        record_fault(&error);
+    }
+    error
+}
+
+// ----------------------------------------------------------------------------------------------
+// openmls's store, with its faults recorded.
+
+/// openmls's storage provider over this module's connection and codec. Every method forwards to
+/// `openmls_sqlite_storage`; an error also becomes the running transaction's fault (see
+/// [`Storage::atomically`]), so it keeps its code even where openmls turns it into a library error.
+pub struct Store {
+    inner: SqliteStorageProvider<NodeCodec, ConnHandle>,
+}
+
+fn noted(err: rusqlite::Error) -> rusqlite::Error {
+    store_error(&err);
+    err
+}
+
+/// Implements the store's methods by forwarding: `fn name<Param: Bound, ...>(arg: Type, ...) -> Output;`
+/// where each `Bound` names a trait of `openmls_traits::storage::traits`. (openmls_traits' draft
+/// features add methods; with those on, this list must grow, and the compiler says so.)
+macro_rules! forward_to_sqlite_store {
+    ($( fn $name:ident<$($param:ident: $bound:ident),+>($($arg:ident: $ty:ty),*) -> $out:ty; )+) => {
+        $(
+            fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $($arg: $ty),*) -> std::result::Result<$out, rusqlite::Error> {
+                self.inner.$name::<$($param),+>($($arg),*).map_err(noted)
+            }
+        )+
+    };
+}
+
+impl StorageProvider<CURRENT_VERSION> for Store {
+    type Error = rusqlite::Error;
+
+    forward_to_sqlite_store! {
+        fn write_mls_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId, config: &MlsGroupJoinConfig) -> ();
+        fn append_own_leaf_node<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId, leaf_node: &LeafNode) -> ();
+        fn queue_proposal<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId, proposal_ref: &ProposalRef, proposal: &QueuedProposal) -> ();
+        fn write_tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId, tree: &TreeSync) -> ();
+        fn write_interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId, interim_transcript_hash: &InterimTranscriptHash) -> ();
+        fn write_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId, group_context: &GroupContext) -> ();
+        fn write_confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId, confirmation_tag: &ConfirmationTag) -> ();
+        fn write_group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId, group_state: &GroupState) -> ();
+        fn write_message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId, message_secrets: &MessageSecrets) -> ();
+        fn write_resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId, resumption_psk_store: &ResumptionPskStore) -> ();
+        fn write_own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId, own_leaf_index: &LeafNodeIndex) -> ();
+        fn write_group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId, group_epoch_secrets: &GroupEpochSecrets) -> ();
+        fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair) -> ();
+        fn write_encryption_key_pair<EncryptionKey: EncryptionKey, HpkeKeyPair: HpkeKeyPair>(public_key: &EncryptionKey, key_pair: &HpkeKeyPair) -> ();
+        fn write_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32, key_pairs: &[HpkeKeyPair]) -> ();
+        fn write_key_package<HashReference: HashReference, KeyPackage: KeyPackage>(hash_ref: &HashReference, key_package: &KeyPackage) -> ();
+        fn write_psk<PskId: PskId, PskBundle: PskBundle>(psk_id: &PskId, psk: &PskBundle) -> ();
+        fn mls_group_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId) -> Option<MlsGroupJoinConfig>;
+        fn own_leaf_nodes<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId) -> Vec<LeafNode>;
+        fn queued_proposal_refs<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> Vec<ProposalRef>;
+        fn queued_proposals<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId) -> Vec<(ProposalRef, QueuedProposal)>;
+        fn tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId) -> Option<TreeSync>;
+        fn group_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId) -> Option<GroupContext>;
+        fn interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId) -> Option<InterimTranscriptHash>;
+        fn confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId) -> Option<ConfirmationTag>;
+        fn group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId) -> Option<GroupState>;
+        fn message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId) -> Option<MessageSecrets>;
+        fn resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId) -> Option<ResumptionPskStore>;
+        fn own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId) -> Option<LeafNodeIndex>;
+        fn group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId) -> Option<GroupEpochSecrets>;
+        fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> Option<SignatureKeyPair>;
+        fn encryption_key_pair<HpkeKeyPair: HpkeKeyPair, EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> Option<HpkeKeyPair>;
+        fn encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> Vec<HpkeKeyPair>;
+        fn key_package<KeyPackageRef: HashReference, KeyPackage: KeyPackage>(hash_ref: &KeyPackageRef) -> Option<KeyPackage>;
+        fn psk<PskBundle: PskBundle, PskId: PskId>(psk_id: &PskId) -> Option<PskBundle>;
+        fn remove_proposal<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId, proposal_ref: &ProposalRef) -> ();
+        fn delete_own_leaf_nodes<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_group_config<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_tree<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_confirmation_tag<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_group_state<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_context<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_interim_transcript_hash<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_message_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_all_resumption_psk_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_own_leaf_index<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn delete_group_epoch_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+        fn clear_proposal_queue<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> ();
+        fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey) -> ();
+        fn delete_encryption_key_pair<EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> ();
+        fn delete_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> ();
+        fn delete_key_package<KeyPackageRef: HashReference>(hash_ref: &KeyPackageRef) -> ();
+        fn delete_psk<PskKey: PskId>(psk_id: &PskKey) -> ();
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -177,25 +351,17 @@ pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resu
 /// The SQLite connection. It is only touched by the thread holding the provider's lock; the
 /// borrow checks that at run time, so a bug shows as an `ERR_INTERNAL`, never as a data race.
 pub struct SharedConnection {
+    // Declared before `claim`: the file's lock goes before the path is free again in this process.
     conn: std::cell::UnsafeCell<Option<Connection>>,
     owner: AtomicU64,
     path: Option<PathBuf>,
+    claim: Mutex<Option<PathClaim>>,
 }
 
 // SAFETY: `Connection` is `Send` but not `Sync` (its statement cache is a `RefCell`). Every access
 // goes through `Borrow::borrow` or `Storage::close` below, which only run on the thread that holds
 // the provider's transaction lock (`owner`), so no two threads ever use the connection at once.
 unsafe impl Sync for SharedConnection {}
-
-impl Drop for SharedConnection {
-    fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            if let Ok(mut open) = open_paths().lock() {
-                open.remove(path);
-            }
-        }
-    }
-}
 
 /// A cheap handle on the shared connection, as `openmls_sqlite_storage` wants it.
 #[derive(Clone)]
@@ -217,6 +383,30 @@ impl Borrow<Connection> for ConnHandle {
 fn open_paths() -> &'static Mutex<HashSet<PathBuf>> {
     static OPEN: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
     OPEN.get_or_init(Default::default)
+}
+
+/// A database file registered as open in this process. Dropping the claim releases the path, so
+/// an open that fails, returns early or panics half-way leaves the file free for the next one.
+struct PathClaim(PathBuf);
+
+impl PathClaim {
+    fn new(path: PathBuf) -> Result<Self> {
+        // The set stays consistent whatever panicked while it was locked: ignore poisoning.
+        let mut open = open_paths().lock().unwrap_or_else(|e| e.into_inner());
+        if !open.insert(path.clone()) {
+            return Err(Error::new(
+                ErrorCode::StorageLocked,
+                "this database is already open in this process; use the open provider",
+            ));
+        }
+        Ok(PathClaim(path))
+    }
+}
+
+impl Drop for PathClaim {
+    fn drop(&mut self) {
+        open_paths().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -254,73 +444,105 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-fn sql_error(err: rusqlite::Error) -> Error {
-    sql_error_ref(&err)
-}
-
-fn sql_error_ref(err: &rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode as E;
-    let code = match err.sqlite_error_code() {
-        Some(E::DatabaseBusy) | Some(E::DatabaseLocked) => ErrorCode::StorageLocked,
-        Some(E::NotADatabase) | Some(E::DatabaseCorrupt) => ErrorCode::StorageCorrupt,
-        Some(E::DiskFull) => ErrorCode::StorageFull,
-        Some(E::ReadOnly) | Some(E::CannotOpen) if err.to_string().contains("readonly") => ErrorCode::StorageReadOnly,
-        Some(E::ReadOnly) => ErrorCode::StorageReadOnly,
-        _ => ErrorCode::Storage,
-    };
-    Error::new(code, format!("storage: {err}"))
-}
-
-/// Maps an error from openmls's store (a rusqlite error, possibly wrapping a codec error).
-pub fn store_error(err: &rusqlite::Error) -> Error {
-    if let rusqlite::Error::ToSqlConversionFailure(inner) | rusqlite::Error::FromSqlConversionFailure(_, _, inner) = err {
-        if inner.to_string().contains("does not open") {
-            return Error::new(ErrorCode::WrongStorageKey, "a stored value does not open with this key");
-        }
+/// The error of the first access to a file: a file SQLite cannot read is not a database of ours.
+fn open_error(err: &rusqlite::Error) -> Error {
+    let error = classify(err).0;
+    match error.code {
+        ErrorCode::Storage => Error::new(ErrorCode::StorageCorrupt, format!("not a readable SQLite database ({err})")),
+        _ => error,
     }
-    sql_error_ref(err)
+}
+
+#[cfg(test)]
+static LOCK_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Opens a file for writing and takes SQLite's exclusive lock, which the connection keeps until it
+/// closes (`locking_mode=EXCLUSIVE`).
+///
+/// Several processes may open a free file at the same moment. An attempt that finds the lock taken,
+/// or half-taken by a rival, must not wait holding what it got: SQLite keeps a shared lock in
+/// exclusive mode and in WAL mode, so two waiters would block each other until both fail. So each
+/// attempt fails at once (no busy timeout), closes its connection, which releases everything it
+/// held, and tries again after a short random pause, for up to [`OPEN_LOCK_WAIT`]. The racers
+/// cannot lock each other out, one gets the lock and keeps it, and the others then fail with
+/// `ERR_STORAGE_LOCKED`, as does any open while another process has the file.
+fn lock_file(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let deadline = Instant::now() + OPEN_LOCK_WAIT;
+    let jitter = std::collections::hash_map::RandomState::new();
+    let mut attempt = 0u64;
+    loop {
+        let conn = Connection::open_with_flags(path, flags).map_err(sql_error)?;
+        conn.busy_timeout(Duration::ZERO).map_err(sql_error)?;
+        // Before the first access: a WAL database then keeps its index in memory, under the lock.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql_error)?;
+        let err = match conn.execute_batch("BEGIN EXCLUSIVE") {
+            Ok(()) => {
+                // Under the lock and before anything is written: SQLite reads a 1-byte file as an
+                // empty database, and would write one over it. A file smaller than the smallest
+                // page is no database (an empty one is a new database).
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                if (1..512).contains(&size) {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(Error::new(ErrorCode::StorageCorrupt, format!("not an SQLite database (a {size}-byte file)")));
+                }
+                conn.execute_batch("COMMIT").map_err(sql_error)?;
+                return Ok(conn);
+            }
+            Err(e) => e,
+        };
+        drop(conn);
+        let busy = matches!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+        if !busy {
+            return Err(open_error(&err));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(ErrorCode::StorageLocked, "this database is open in another process"));
+        }
+        #[cfg(test)]
+        LOCK_RETRIES.fetch_add(1, Ordering::SeqCst);
+        attempt += 1;
+        std::thread::sleep(Duration::from_micros(500 + jitter.hash_one(attempt) % 9_500));
+    }
 }
 
 impl Storage {
     /// Opens (or creates) storage, checks it is ours and the key is right, and migrates it.
     pub fn open(options: &StorageOptions) -> Result<Self> {
         let key = options.key.as_deref().map(derive_key).transpose()?;
-        let (conn, path) = match &options.path {
-            None => (open_small_in_memory()?, None),
-            Some(path) => {
-                let canonical = canonical(path)?;
-                if !open_paths().lock().map_err(|_| Error::internal("registry poisoned"))?.insert(canonical.clone()) {
-                    return Err(Error::new(
-                        ErrorCode::StorageLocked,
-                        "this database is already open in this process; use the open provider",
-                    ));
-                }
-                let flags = if options.read_only {
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                } else {
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
-                } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                match Connection::open_with_flags(path, flags) {
-                    Ok(c) => (c, Some(canonical)),
-                    Err(e) => {
-                        open_paths().lock().map_err(|_| Error::internal("registry poisoned"))?.remove(&canonical);
-                        return Err(sql_error(e));
-                    }
-                }
-            }
+        let Some(path) = &options.path else {
+            return Self::from_connection(open_small_in_memory()?, None, key, options);
         };
-        Self::from_connection(conn, path, key, options)
+        // Released by its drop on every way out of this function but success, a panic included.
+        let claim = PathClaim::new(canonical(path)?)?;
+        let conn = if options.read_only {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            Connection::open_with_flags(path, flags).map_err(sql_error)?
+        } else {
+            lock_file(path)?
+        };
+        Self::from_connection(conn, Some(claim), key, options)
     }
 
-    fn from_connection(mut conn: Connection, path: Option<PathBuf>, key: Option<Arc<CodecKey>>, options: &StorageOptions) -> Result<Self> {
-        let file_backed = path.is_some();
+    /// Sets up a connection and shares it. `claim` is the file's registration; none in memory.
+    fn from_connection(mut conn: Connection, claim: Option<PathClaim>, key: Option<Arc<CodecKey>>, options: &StorageOptions) -> Result<Self> {
+        let file_backed = claim.is_some();
         // Until it is shared, the connection is this thread's alone: set it up directly.
-        let init = initialize(&mut conn, key.as_deref(), file_backed, options);
-        let shared = Arc::new(SharedConnection { conn: std::cell::UnsafeCell::new(Some(conn)), owner: AtomicU64::new(0), path });
-        init?;
+        if let Err(e) = initialize(&mut conn, key.as_deref(), file_backed, options) {
+            // The file's lock first, then the path.
+            drop(conn);
+            drop(claim);
+            return Err(e);
+        }
+        let shared = Arc::new(SharedConnection {
+            conn: std::cell::UnsafeCell::new(Some(conn)),
+            owner: AtomicU64::new(0),
+            path: claim.as_ref().map(|c| c.0.clone()),
+            claim: Mutex::new(claim),
+        });
         let handle = ConnHandle(shared);
         Ok(Storage {
-            store: Store::new(handle.clone()),
+            store: Store { inner: SqliteStorageProvider::new(handle.clone()) },
             conn: handle,
             key,
             tx_lock: Mutex::new(()),
@@ -357,11 +579,25 @@ impl Storage {
         self.connection().is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
     }
 
-    /// Commits (and checkpoints) on success, rolls back on error.
-    fn finish<T>(&self, result: Result<T>) -> Result<T> {
+    /// Commits (and checkpoints) on success, rolls back on error. `fault` is the first fault
+    /// recorded during the transaction: the cause of a failure openmls reports as a library or
+    /// storage error, and a reason not to keep writes that an operation reported as done.
+    fn finish<T>(&self, result: Result<T>, fault: Option<Error>) -> Result<T> {
         let conn = self.connection();
+        let rolled_back = |fault: Error| Error::new(fault.code, format!("{}; the operation was rolled back", fault.message));
+        let result = match (result, fault) {
+            (Ok(value), None) => Ok(value),
+            (Err(e), Some(fault)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) => Err(rolled_back(fault)),
+            // A write failed under an operation that went on (SQLite may even have rolled the
+            // transaction back already): keep none of it.
+            (Ok(_), Some(fault)) => Err(rolled_back(fault)),
+            (Err(e), _) => Err(e),
+        };
         match result {
             Ok(value) => {
+                if conn.is_autocommit() {
+                    return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the operation back; nothing was saved"));
+                }
                 if let Err(e) = conn.execute_batch("COMMIT") {
                     let _ = conn.execute_batch("ROLLBACK");
                     return Err(sql_error(e));
@@ -373,7 +609,13 @@ impl Storage {
                 Ok(value)
             }
             Err(err) => {
+                // Fails harmlessly when SQLite already rolled the transaction back itself.
                 let _ = conn.execute_batch("ROLLBACK");
+                // openmls reports some failed writes as library errors: on a read-only database,
+                // a failed operation is a read-only error.
+                if matches!(err.code, ErrorCode::Internal | ErrorCode::Storage) && self.read_only() {
+                    return Err(Error::new(ErrorCode::StorageReadOnly, format!("the database is read-only ({})", err.message)));
+                }
                 Err(err)
             }
         }
@@ -402,20 +644,21 @@ impl Storage {
         }
         self.with_owner(|| {
             self.connection().execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+            // Another provider's transaction may be running on this thread around this one: its
+            // fault is its own.
+            let outer_fault = TX_FAULT.with(|slot| slot.take());
             TX_DEPTH.with(|d| d.set(d.get() + 1));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             TX_DEPTH.with(|d| d.set(d.get() - 1));
+            let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
             match result {
-                // openmls reports some failed writes as library errors: on a read-only database,
-                // a failed operation is a read-only error.
-                Ok(Err(e)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) && self.read_only() => {
-                    self.finish::<T>(Err(Error::new(ErrorCode::StorageReadOnly, format!("the database is read-only ({})", e.message))))
-                }
-                Ok(Ok((value, false))) => {
+                Ok(Ok((value, false))) if fault.is_none() => {
                     self.connection().execute_batch("ROLLBACK").map_err(sql_error)?;
                     Ok(value)
                 }
-                Ok(r) => self.finish(r.map(|(value, _)| value)),
+                // A discarded transaction that saw a fault fails with it: its value was computed
+                // over a failed write.
+                Ok(r) => self.finish(r.map(|(value, _)| value), fault),
                 Err(panic) => {
                     let _ = self.connection().execute_batch("ROLLBACK");
                     std::panic::resume_unwind(panic)
@@ -435,15 +678,10 @@ impl Storage {
         // set, so no one else can reach the connection any more.
         let conn = unsafe { (*self.conn.0.conn.get()).take() };
         self.conn.0.owner.store(0, Ordering::SeqCst);
-        if let Some(path) = &self.conn.0.path {
-            if let Ok(mut open) = open_paths().lock() {
-                open.remove(path);
-            }
-        }
-        if let Some(conn) = conn {
-            conn.close().map_err(|(_, e)| sql_error(e))?;
-        }
-        Ok(())
+        // The file's lock first (a failed close still drops the connection), then the path.
+        let closed = conn.map(|c| c.close().map_err(|(_, e)| sql_error(e))).unwrap_or(Ok(()));
+        drop(self.conn.0.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
+        closed
     }
 
     /// openmls's store. Use it inside [`Storage::atomically`].
@@ -463,10 +701,16 @@ impl Storage {
 
     /// The whole database as bytes (an SQLite image), for backups and snapshots.
     pub fn export(&self) -> Result<Vec<u8>> {
-        self.atomically(|| {
+        let mut image = self.atomically(|| {
             let data = self.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?;
             Ok(data.to_vec())
-        })
+        })?;
+        // A file's header says WAL (bytes 18 and 19 are 2). The image holds every committed page
+        // but has no WAL beside it: mark it as a rollback-journal database, which opens anywhere.
+        if image.get(18..20) == Some(&[2, 2]) {
+            image[18..20].copy_from_slice(&[1, 1]);
+        }
+        Ok(image)
     }
 
     /// Opens an in-memory database from a snapshot made by [`Storage::export`], and checks it.
@@ -475,8 +719,9 @@ impl Storage {
             return Err(Error::invalid_argument("snapshots are imported into in-memory providers"));
         }
         let key = options.key.as_deref().map(derive_key).transpose()?;
+        let image = snapshot_image(snapshot)?;
         let mut conn = Connection::open_in_memory().map_err(sql_error)?;
-        conn.deserialize_read_exact(rusqlite::MAIN_DB, snapshot, snapshot.len(), false)
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, &image[..], image.len(), false)
             .map_err(|e| Error::new(ErrorCode::StorageCorrupt, format!("not a snapshot ({e})")))?;
         let has_meta: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'openmls_node_meta'", [], |r| r.get(0))
@@ -511,18 +756,30 @@ fn open_small_in_memory() -> Result<Connection> {
     Ok(conn)
 }
 
+/// Checks a snapshot's SQLite header, and gives the image an in-memory database can open: a
+/// snapshot of a WAL file (as earlier versions exported it) is marked as a rollback-journal one.
+fn snapshot_image(snapshot: &[u8]) -> Result<Cow<'_, [u8]>> {
+    // The smallest SQLite page is 512 bytes, and an image holds at least one page.
+    if snapshot.len() < 512 || !snapshot.starts_with(SQLITE_MAGIC) {
+        return Err(Error::new(ErrorCode::StorageCorrupt, "not a snapshot (no SQLite database image)"));
+    }
+    match (snapshot[18], snapshot[19]) {
+        (1, 1) => Ok(Cow::Borrowed(snapshot)),
+        (2, 2) => {
+            let mut image = snapshot.to_vec();
+            image[18..20].copy_from_slice(&[1, 1]);
+            Ok(Cow::Owned(image))
+        }
+        _ => Err(Error::new(ErrorCode::StorageCorrupt, "not a snapshot (unknown SQLite file format version)")),
+    }
+}
+
 /// Sets up a fresh connection: checks it is a readable database of ours with the right key, sets
-/// the pragmas, takes the write lock (a second process fails here), and migrates.
+/// the pragmas, and migrates. A file opened for writing is already locked (see [`lock_file`]).
 fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, options: &StorageOptions) -> Result<()> {
     conn.busy_timeout(Duration::ZERO).map_err(sql_error)?;
     // The first read tells a corrupt file or a foreign format from an empty database.
-    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| {
-        let err = sql_error_ref(&e);
-        match err.code {
-            ErrorCode::Storage => Error::new(ErrorCode::StorageCorrupt, format!("not a readable SQLite database ({e})")),
-            _ => err,
-        }
-    })?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| open_error(&e))?;
     if file_backed {
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql_error)?;
         if !options.read_only {
@@ -561,12 +818,107 @@ fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, 
         create_meta(&tx, key)?;
     }
     tx.commit().map_err(sql_error)?;
-    SqliteStorageProvider::<NodeCodec, &mut Connection>::new(conn)
-        .run_migrations()
-        .map_err(|e| Error::new(ErrorCode::Storage, format!("storage migration failed ({e})")))?;
+    migrate(conn)
+}
+
+/// Runs `openmls_sqlite_storage`'s migrations (refinery), after checking the history refinery reads.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    check_migration_history(conn)?;
+    // refinery panics on history rows it cannot parse. The check above refuses every such row;
+    // should one still slip through, the panic stops here, as a damaged database.
+    let migrated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        SqliteStorageProvider::<NodeCodec, &mut Connection>::new(conn).run_migrations()
+    }));
+    match migrated {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(migration_error(&e)),
+        Err(_) => Err(Error::new(ErrorCode::StorageCorrupt, "the storage migration history is unreadable")),
+    }
+}
+
+/// The error of a failed migration: what SQLite said if it said something (a full disk, say), else
+/// a history that does not match this version's migrations, which is damage.
+fn migration_error(err: &(dyn std::error::Error + 'static)) -> Error {
+    let mut source = err.source();
+    while let Some(inner) = source {
+        if let Some(sql) = inner.downcast_ref::<rusqlite::Error>() {
+            return classify(sql).0.context("storage migration failed");
+        }
+        source = inner.source();
+    }
+    Error::new(ErrorCode::StorageCorrupt, format!("the storage migration history does not match this openmls-node ({err})"))
+}
+
+/// Checks every row of refinery's migration history before refinery reads it: the types it
+/// expects, a version that fits its `i32`, a timestamp it parses and a checksum that is a `u64`.
+fn check_migration_history(conn: &Connection) -> Result<()> {
+    use rusqlite::types::ValueRef;
+    let exists: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [MIGRATION_TABLE], |r| r.get(0))
+        .map_err(sql_error)?;
+    if exists == 0 {
+        return Ok(());
+    }
+    let damaged = |what: &str| Error::new(ErrorCode::StorageCorrupt, format!("the storage migration history is damaged ({what})"));
+    let mut stmt = conn
+        .prepare(&format!("SELECT version, name, applied_on, checksum FROM {MIGRATION_TABLE}"))
+        .map_err(|e| match classify(&e).0 {
+            e if e.code == ErrorCode::Storage => damaged("its table lacks a column"),
+            e => e,
+        })?;
+    let mut rows = stmt.query([]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let text = |i: usize| match row.get_ref(i) {
+            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
+            _ => None,
+        };
+        if !matches!(row.get_ref(0), Ok(ValueRef::Integer(v)) if i32::try_from(v).is_ok()) {
+            return Err(damaged("a version is not a number"));
+        }
+        if text(1).is_none() {
+            return Err(damaged("a migration name is not text"));
+        }
+        let (applied_on, checksum) = (text(2).is_some_and(is_refinery_timestamp), text(3).is_some_and(|c| c.parse::<u64>().is_ok()));
+        if !applied_on {
+            return Err(damaged("a migration date is unreadable"));
+        }
+        if !checksum {
+            return Err(damaged("a checksum is not a number"));
+        }
+    }
     Ok(())
 }
 
+/// Whether `s` is a timestamp as refinery writes them (RFC 3339 of the UTC time):
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, with a real date and time. Stricter than RFC 3339, so
+/// refinery's parser takes whatever this accepts.
+fn is_refinery_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z' {
+        return false;
+    }
+    let number = |at: usize, len: usize| -> Option<u32> {
+        let digits = &b[at..at + len];
+        digits.iter().all(u8::is_ascii_digit).then(|| digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) =
+        (number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2), number(17, 2))
+    else {
+        return false;
+    };
+    let fraction = &b[19..b.len() - 1];
+    let fraction_ok = fraction.is_empty()
+        || (fraction[0] == b'.' && (2..=10).contains(&fraction.len()) && fraction[1..].iter().all(u8::is_ascii_digit));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    fraction_ok && (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60
+}
 fn create_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE openmls_node_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -629,4 +981,156 @@ fn canonical(path: &Path) -> Result<PathBuf> {
         .canonicalize()
         .map_err(|e| Error::new(ErrorCode::Storage, format!("storage directory {}: {e}", dir.display())))?;
     Ok(dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn sqlite(code: std::os::raw::c_int, message: &str) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.into()))
+    }
+
+    fn groups(storage: &Storage) -> i64 {
+        storage.atomically(|| storage.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get(0)).map_err(sql_error)).unwrap()
+    }
+
+    #[test]
+    fn errors_are_classified_by_their_sqlite_code_and_codec_errors_by_their_type() {
+        for (code, expected) in [
+            (ffi::SQLITE_FULL, ErrorCode::StorageFull),
+            (ffi::SQLITE_READONLY, ErrorCode::StorageReadOnly),
+            (ffi::SQLITE_READONLY_DBMOVED, ErrorCode::StorageReadOnly),
+            (ffi::SQLITE_BUSY, ErrorCode::StorageLocked),
+            (ffi::SQLITE_CORRUPT, ErrorCode::StorageCorrupt),
+            (ffi::SQLITE_NOTADB, ErrorCode::StorageCorrupt),
+            (ffi::SQLITE_IOERR_WRITE, ErrorCode::Storage),
+        ] {
+            assert_eq!(store_error(&sqlite(code, "disk I/O")).code, expected, "{code}");
+        }
+        // What a message says does not count, only the code.
+        let chatty = sqlite(ffi::SQLITE_ERROR, "no such table: full_readonly_locked_busy");
+        assert_eq!(store_error(&chatty).code, ErrorCode::Storage);
+        let sealed = rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(CodecError::Sealed));
+        assert_eq!(store_error(&sealed).code, ErrorCode::StorageCorrupt);
+        let json = serde_json::from_slice::<u8>(b"[1, 2, 3]").unwrap_err();
+        let garbled = rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(CodecError::Json(json)));
+        let err = store_error(&garbled);
+        assert_eq!(err.code, ErrorCode::StorageCorrupt);
+        assert!(!err.message.contains("invalid type"), "the codec's text (which may quote data) is left out: {}", err.message);
+        // A codec-like text in a foreign error is not a codec error.
+        let foreign = rusqlite::Error::ToSqlConversionFailure("the stored value does not open with this key".into());
+        assert_eq!(store_error(&foreign).code, ErrorCode::Storage);
+    }
+
+    #[test]
+    fn a_fault_during_a_transaction_is_its_error_and_nothing_of_it_is_kept() {
+        let storage = Storage::open(&StorageOptions::default()).unwrap();
+        let insert = || {
+            storage.sql().execute("INSERT INTO openmls_node_groups (group_id) VALUES (x'01')", []).map_err(sql_error)?;
+            Ok(())
+        };
+        // openmls turns a failed write into a library error: the recorded fault is the error.
+        let err = storage
+            .atomically(|| {
+                insert()?;
+                store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
+                Err::<(), _>(Error::internal("Malformed plaintext"))
+            })
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::StorageFull, "{err}");
+        // An operation that swallowed a failed write does not commit the rest.
+        let err = storage
+            .atomically(|| {
+                insert()?;
+                store_error(&sqlite(ffi::SQLITE_IOERR_WRITE, "disk I/O error"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage, "{err}");
+        assert_eq!(groups(&storage), 0);
+        // A typed error of the operation's own stays; statement errors are not faults.
+        let err = storage
+            .atomically(|| {
+                store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
+                Err::<(), _>(Error::new(ErrorCode::UnknownMember, "no such member"))
+            })
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownMember);
+        storage
+            .atomically(|| {
+                store_error(&sqlite(ffi::SQLITE_CONSTRAINT, "UNIQUE constraint failed"));
+                insert()
+            })
+            .unwrap();
+        assert_eq!(groups(&storage), 1);
+        // The fault of another provider's transaction nested in this one is that one's.
+        let other = Storage::open(&StorageOptions::default()).unwrap();
+        storage
+            .atomically(|| {
+                let inner = other.atomically(|| {
+                    store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
+                    Err::<(), _>(Error::internal("Malformed plaintext"))
+                });
+                assert_eq!(inner.unwrap_err().code, ErrorCode::StorageFull);
+                storage.sql().execute("DELETE FROM openmls_node_groups", []).map_err(sql_error)?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(groups(&storage), 0);
+    }
+
+    fn file(path: &Path) -> StorageOptions {
+        StorageOptions { path: Some(path.to_path_buf()), ..Default::default() }
+    }
+
+    /// Takes the file's lock as another process opening it does.
+    fn rival(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT").unwrap();
+        conn
+    }
+
+    #[test]
+    fn an_open_outlasts_a_rival_that_lets_go_and_gives_up_on_one_that_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for existing in [false, true] {
+            let path = dir.path().join(format!("race-{existing}.db"));
+            if existing {
+                Storage::open(&file(&path)).unwrap().close().unwrap();
+            }
+            let held = rival(&path);
+            let retries = LOCK_RETRIES.load(Ordering::SeqCst);
+            let opener = std::thread::spawn({
+                let path = path.clone();
+                move || Storage::open(&file(&path)).and_then(|s| s.close())
+            });
+            // The rival lets go once the opener found the file locked, as the loser of a race does.
+            while LOCK_RETRIES.load(Ordering::SeqCst) == retries && !opener.is_finished() {
+                std::thread::yield_now();
+            }
+            drop(held);
+            opener.join().unwrap().unwrap();
+        }
+        let path = dir.path().join("held.db");
+        let _held = rival(&path);
+        assert_eq!(Storage::open(&file(&path)).unwrap_err().code, ErrorCode::StorageLocked);
+    }
+
+    #[test]
+    fn refinery_timestamps() {
+        for good in ["2026-12-03T14:42:17.311872029Z", "2024-02-29T00:00:00Z", "1999-12-31T23:59:59.5Z"] {
+            assert!(is_refinery_timestamp(good), "{good}");
+        }
+        for bad in [
+            "", "yesterday", "2026-12-03", "2026-12-03T14:42:17", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+            "2026-12-03T24:00:00Z", "2026-12-03T14:60:00Z", "2026-12-03T14:42:60Z", "2026-12-03T14:42:17.Z",
+            "2026-12-03T14:42:17.1234567890Z", "2026-12-03t14:42:17Z", "2026-12-03T14:42:17+01:00", "+026-12-03T14:42:17Z",
+            "2026-12-03T14:42:17,5Z", "２０２６-12-03T14:42:17Z",
+        ] {
+            assert!(!is_refinery_timestamp(bad), "{bad}");
+        }
+    }
 }
