@@ -224,7 +224,15 @@ fn decode_problem(err: &tls_codec::Error) -> &'static str {
 
 impl From<tls_codec::Error> for Error {
     fn from(err: tls_codec::Error) -> Self {
-        Error::new(ErrorCode::MalformedMessage, format!("not a valid MLS encoding: {}", decode_problem(&err)))
+        // openmls's own decoding messages ("... is not allowed in the group context") help; the
+        // generic ones name Rust types ("decode Option<T>") and are left out.
+        let detail = match &err {
+            tls_codec::Error::DecodingError(text) if !text.contains('<') && !text.contains("::") && !text.contains("bytes were read") => {
+                format!(" ({})", readable(text))
+            }
+            _ => String::new(),
+        };
+        Error::new(ErrorCode::MalformedMessage, format!("not a valid MLS encoding: {}{detail}", decode_problem(&err)))
     }
 }
 
