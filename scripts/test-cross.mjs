@@ -135,7 +135,7 @@ __declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE d, SIZE_T n) {
 }
 
 /** A copy of the working tree, with node_modules linked and the addon beside index.js. */
-function runDir(triple) {
+function runDir(triple, override = {}) {
   const dir = join(cross, 'run', triple)
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
@@ -146,7 +146,17 @@ function runDir(triple) {
     copyFileSync(join(root, f), join(dir, f))
   }
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true })
-  symlinkSync(hostNodeModules, join(dir, 'node_modules'))
+  if (!Object.keys(override).length) symlinkSync(hostNodeModules, join(dir, 'node_modules'))
+  else {
+    // A node_modules of links to the host's packages, some replaced (ava 6 for Node 18).
+    mkdirSync(join(dir, 'node_modules'))
+    for (const name of readdirSync(hostNodeModules)) {
+      if (name.startsWith('@')) {
+        mkdirSync(join(dir, 'node_modules', name))
+        for (const sub of readdirSync(join(hostNodeModules, name))) symlinkSync(override[`${name}/${sub}`] ?? join(hostNodeModules, name, sub), join(dir, 'node_modules', name, sub))
+      } else symlinkSync(override[name] ?? join(hostNodeModules, name), join(dir, 'node_modules', name))
+    }
+  }
   const bin = outputFile(triple)
   copyFileSync(bin, join(dir, bin.split('/').pop()))
   return dir
@@ -171,7 +181,8 @@ function runTarget(requested) {
   if (!TARGETS[triple]) throw new Error(`unknown target ${requested}`)
   if (triple.includes('apple')) return { triple, line: `${triple}: link-only (nothing here can run a Mach-O); check:binaries checks the file` }
   if (!existsSync(outputFile(triple))) build(triple)
-  const dir = runDir(triple)
+  // Debian 12's i386 Node is 18: ava 7 needs 20, so the tests import ava 6.4 there.
+  const dir = runDir(triple, triple === 'i686-unknown-linux-gnu' ? { ava: join(i386Node(), 'ava6', 'node_modules', 'ava') } : {})
   mkdirSync(logDir, { recursive: true })
   const logFile = join(logDir, `${triple}.log`)
   const avaCli = join(hostNodeModules, 'ava', 'entrypoints', 'cli.mjs')
