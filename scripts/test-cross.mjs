@@ -255,7 +255,11 @@ function runTarget(requested) {
     default:
       throw new Error(`no runner for ${triple}`)
   }
-  const version = spawnSync(versionCmd[0], [...versionCmd.slice(1), '-p', 'process.version + " " + process.platform + "-" + process.arch'], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).stdout.trim().split('\n').pop()
+  // Which Node, and which .node the loader picks (stdout to a file: wine's node.exe fails on a pipe).
+  const probe = 'require("./index.js"); process.version + " " + process.platform + "-" + process.arch + ", loads " + require("path").basename(Object.keys(require.cache).find((k) => k.endsWith(".node")) || "nothing")'
+  const probeFile = join(logDir, `${triple}.probe`)
+  spawnSync('sh', ['-c', `exec "$@" > ${probeFile} 2>&1 < /dev/null`, 'sh', ...versionCmd, '-p', probe], { cwd: dir, env, stdio: 'inherit' })
+  const version = readFileSync(probeFile, 'utf8').trim().split('\n').pop()
   log(`${triple}: ${version}, ava in ${dir} (log ${logFile})`)
   const started = Date.now()
   // stdout must be a file, not a pipe, for node.exe under wine 8.0; stdin /dev/null.
@@ -267,7 +271,7 @@ function runTarget(requested) {
   return { triple, ok: okRun, line: `${triple}: ${okRun ? 'PASS' : 'FAIL'} ${c.passed} passed, ${c.failed} failed, ${c.known} known failures, ${c.skipped} skipped${c.uncaught ? `, ${c.uncaught} uncaught` : ''} (Node ${version}, ${secs} s, exit ${r.status ?? r.signal})${c.failedTitles.length ? '\n    failed: ' + c.failedTitles.join('\n    failed: ') : ''}` }
 }
 
-if (import.meta.url !== `file://${process.argv[1]}`) { /* imported */ } else main()
+if (import.meta.url === `file://${process.argv[1]}`) main()
 function main() {
 const requested = process.argv.slice(2)
 if (!requested.length) { console.error('usage: npm run test:cross -- <triple>... | all'); process.exit(1) }
