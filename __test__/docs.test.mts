@@ -25,9 +25,12 @@ function tsBlocks(markdown: string): string[] {
   return blocks
 }
 
+// Emulated runs (npm run test:cross under qemu or wine) are several times slower.
+const timeoutScale = Number(process.env.OPENMLS_NODE_TEST_TIMEOUT_SCALE ?? 1)
+
 function run(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', file], { cwd: repoRoot, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', file], { cwd: repoRoot, timeout: 60_000 * timeoutScale }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
       resolve({ code, stdout, stderr: error && code === null ? `${stderr}\n${error.message}` : stderr })
     })

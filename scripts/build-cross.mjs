@@ -33,7 +33,7 @@ export const TARGETS = {
   'x86_64-pc-windows-gnu': { abi: 'win32-x64-msvc', mingw: 'x86_64-w64-mingw32', buildStd: true, apt: ['gcc-mingw-w64-x86-64'] },
   'i686-pc-windows-gnu': { abi: 'win32-ia32-msvc', mingw: 'i686-w64-mingw32', buildStd: true, rtstartup: true, apt: ['gcc-mingw-w64-i686'] },
   // Link-only: zig's libSystem stubs; nothing here can run the result.
-  'x86_64-apple-darwin': { abi: 'darwin-x64', zig: '', buildStd: true, darwin: '10.13', apt: [] },
+  'x86_64-apple-darwin': { abi: 'darwin-x64', zig: '', buildStd: true, darwin: '10.15', apt: [] },
   'aarch64-apple-darwin': { abi: 'darwin-arm64', zig: '', buildStd: true, darwin: '11.0', apt: [] },
 }
 // The shipped -msvc triples are built as their -gnu stand-ins (no MSVC CRT can be had here).

@@ -7,10 +7,12 @@
 //   any libc.* name to itself), and at most libgcc_s.so.1 (Alpine's libgcc, which Alpine's Node needs).
 // - win32: the PE machine matches, and it imports no MinGW runtime DLL (libgcc_s, libwinpthread,
 //   libstdc++) and no libnode/node.exe (N-API symbols are resolved from the host process at run time).
-// - darwin: a Mach-O dylib of the right CPU.
+// - darwin: a 64-bit Mach-O dylib (MH_DYLIB) of the right CPU, built for macOS (LC_BUILD_VERSION
+//   platform 1) with a minimum macOS no newer than Node 20's own, that loads only libraries macOS
+//   has (/usr/lib/*.dylib, /System/Library/Frameworks) and leaves napi_* undefined for the host.
 // Exits 1 if any check fails.
 import { execFileSync } from 'node:child_process'
-import { existsSync, openSync, readSync, closeSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -19,7 +21,9 @@ const GLIBC_FLOOR = [2, 17]
 const MUSL_NEEDED = new Set(['libc.so', 'libgcc_s.so.1'])
 const ELF_MACHINE = { x64: 'X86-64', ia32: '80386', arm64: 'AArch64', arm: 'ARM' }
 const PE_FORMAT = { x64: 'pei-x86-64', ia32: 'pei-i386', arm64: 'pei-aarch64' }
-const MACHO_CPU = { x64: 0x01000007, arm64: 0x0100000c }
+const MACHO_CPU = { 0x01000007: 'x64', 0x0100000c: 'arm64' }
+// The oldest macOS Node 20's own binaries run on (its BUILDING.md): 10.15 on x64, 11.0 on arm64.
+const MACOS_FLOOR = { x64: [10, 15], arm64: [11, 0] }
 
 const args = process.argv.slice(2)
 const inputs = args.length ? args : [root, join(root, 'target', 'cross', 'out')]
@@ -77,12 +81,17 @@ for (const file of files) {
       const bad = dlls.filter((d) => /^(libgcc|libwinpthread|libstdc\+\+|libnode|node\.exe)/i.test(d))
       if (bad.length) problems.push(`imports ${bad.join(', ')}, which Windows does not have`)
     } else if (platform === 'darwin') {
-      const fd = openSync(file, 'r'); const b = Buffer.alloc(16); readSync(fd, b, 0, 16, 0); closeSync(fd)
-      const magic = b.readUInt32LE(0); const cpu = b.readUInt32LE(4); const type = b.readUInt32LE(12)
-      if (magic !== 0xfeedfacf) problems.push(`not a 64-bit Mach-O (magic ${magic.toString(16)})`)
-      if (cpu !== MACHO_CPU[arch]) problems.push(`CPU type ${cpu.toString(16)}, expected ${MACHO_CPU[arch]?.toString(16)}`)
-      if (type !== 6) problems.push(`Mach-O file type ${type}, expected 6 (MH_DYLIB)`)
-      facts.push('Mach-O dylib')
+      const m = machO(readFileSync(file))
+      facts.push(`Mach-O ${m.fileType === 6 ? 'dylib' : `file type ${m.fileType}`} ${m.cpu}, macOS ${m.minOS ?? '?'}+, loads ${m.dylibs.join(' ') || 'nothing'}`)
+      if (m.cpu !== arch) problems.push(`CPU ${m.cpu}, expected ${arch}`)
+      if (m.fileType !== 6) problems.push(`Mach-O file type ${m.fileType}, expected 6 (MH_DYLIB)`)
+      if (m.platform !== 1) problems.push(`built for Apple platform ${m.platform ?? 'unknown'}, expected 1 (macOS)`)
+      if (!m.minOS) problems.push('no LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX: minimum macOS unknown')
+      else if (cmpVersion(m.minOS.split('.').map(Number), MACOS_FLOOR[arch]) > 0) problems.push(`needs macOS ${m.minOS} > ${MACOS_FLOOR[arch].join('.')}, the oldest Node 20 runs on`)
+      const foreign = m.dylibs.filter((d) => !/^\/usr\/lib\/lib[\w.+-]+\.dylib$|^\/System\/Library\/Frameworks\//.test(d))
+      if (foreign.length) problems.push(`loads ${foreign.join(', ')}, which is not part of macOS`)
+      if (!m.dylibs.includes('/usr/lib/libSystem.B.dylib')) problems.push('does not load libSystem.B.dylib')
+      if (!m.dynamicLookup) problems.push('N-API symbols are not left for dynamic lookup (no undefined napi_* symbol): it would not bind to the host node')
     } else problems.push(`unknown platform ${platform}`)
   } catch (e) {
     problems.push(String(e.message).split('\n')[0])
@@ -91,3 +100,29 @@ for (const file of files) {
   console.log(`${problems.length ? 'FAIL' : 'ok  '} ${file}: ${[...facts, ...problems].join('; ')}`)
 }
 process.exit(failed ? 1 : 0)
+
+/** The header and load commands of a thin 64-bit little-endian Mach-O (what cargo builds per target). */
+function machO(b) {
+  const magic = b.readUInt32LE(0)
+  if (magic !== 0xfeedfacf) throw new Error(`not a thin 64-bit Mach-O (magic ${magic.toString(16)})`)
+  const out = { cpu: MACHO_CPU[b.readUInt32LE(4)] ?? `0x${b.readUInt32LE(4).toString(16)}`, fileType: b.readUInt32LE(12), dylibs: [], platform: undefined, minOS: undefined, dynamicLookup: false }
+  const ncmds = b.readUInt32LE(16)
+  const version = (v) => `${v >>> 16}.${(v >> 8) & 0xff}` + ((v & 0xff) ? `.${v & 0xff}` : '')
+  const cstr = (at) => b.toString('latin1', at, b.indexOf(0, at))
+  let symtab
+  for (let i = 0, at = 32; i < ncmds; i++) {
+    const cmd = b.readUInt32LE(at), size = b.readUInt32LE(at + 4)
+    if (cmd === 0x32) { out.platform = b.readUInt32LE(at + 8); out.minOS = version(b.readUInt32LE(at + 12)) } // LC_BUILD_VERSION
+    else if (cmd === 0x24) { out.platform = 1; out.minOS = version(b.readUInt32LE(at + 8)) } // LC_VERSION_MIN_MACOSX
+    else if (cmd === 0x0c || cmd === 0x80000018 || cmd === 0x8000001f || cmd === 0x80000023) out.dylibs.push(cstr(at + b.readUInt32LE(at + 8))) // LC_(WEAK_|REEXPORT_|LAZY_)LOAD_DYLIB
+    else if (cmd === 0x02) symtab = { symoff: b.readUInt32LE(at + 8), nsyms: b.readUInt32LE(at + 12), stroff: b.readUInt32LE(at + 16) } // LC_SYMTAB
+    at += size
+  }
+  // An undefined (N_UNDF, external) napi_* symbol: resolved from the process at load time (-undefined dynamic_lookup).
+  if (symtab) for (let i = 0; i < symtab.nsyms && !out.dynamicLookup; i++) {
+    const e = symtab.symoff + i * 16
+    const type = b.readUInt8(e + 4)
+    if ((type & 0x0e) === 0 && (type & 0x01) && cstr(symtab.stroff + b.readUInt32LE(e)).startsWith('_napi_')) out.dynamicLookup = true
+  }
+  return out
+}

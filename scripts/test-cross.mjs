@@ -113,6 +113,7 @@ export function wine(triple) {
   ensureApt(['wine', 'wine64', 'wine32:i386', 'gcc-mingw-w64-x86-64', 'gcc-mingw-w64-i686'])
   const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: '-all' }
   once(join(envDir, 'wineprefix.done'), () => {
+    mkdirSync(envDir, { recursive: true }) // wine creates the prefix, not its parent
     sh('wineboot', ['-i'], { env, stdio: 'ignore' })
     sh('wine', ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/d', 'win10', '/f'], { env, stdio: 'ignore' })
     sh('wineserver', ['-w'], { env })
@@ -164,15 +165,16 @@ function runDir(triple, override = {}) {
 
 function parseAva(text) {
   // ava prints "N tests passed" only when nothing failed, so count the result lines (ava's
-  // default reporter, not a TTY: one line per test).
+  // default reporter, not a TTY: one line per test). On Windows its marks are √ and × (the
+  // `figures` package's fallbacks), elsewhere ✔ and ✘.
   const lines = text.split('\n')
   const count = (re) => lines.filter((l) => re.test(l)).length
   const n = (re) => Number(re.exec(text)?.[1] ?? 0)
   return {
-    passed: count(/^\s+✔ (?!\[expected fail\])/), known: count(/^\s+✔ \[expected fail\]/),
-    failed: Math.max(count(/^\s+✘ /), n(/(\d+) tests? failed/)), skipped: n(/(\d+) tests? skipped/),
+    passed: count(/^\s+[✔√] (?!\[expected fail\])/), known: count(/^\s+[✔√] \[expected fail\]/),
+    failed: Math.max(count(/^\s+[✘×] /), n(/(\d+) tests? failed/)), skipped: n(/(\d+) tests? skipped/),
     uncaught: n(/(\d+) uncaught exceptions?/),
-    failedTitles: lines.filter((l) => /^\s+✘ /.test(l)).map((l) => l.replace(/^\s+✘ (\[fail\]: )?/, '').slice(0, 90)),
+    failedTitles: lines.filter((l) => /^\s+[✘×] /.test(l)).map((l) => l.replace(/^\s+[✘×] (\[fail\]: )?/, '').slice(0, 90)),
   }
 }
 
@@ -185,10 +187,15 @@ function runTarget(requested) {
   const dir = runDir(triple, triple === 'i686-unknown-linux-gnu' ? { ava: join(i386Node(), 'ava6', 'node_modules', 'ava') } : {})
   mkdirSync(logDir, { recursive: true })
   const logFile = join(logDir, `${triple}.log`)
-  const avaCli = join(hostNodeModules, 'ava', 'entrypoints', 'cli.mjs')
+  // ava through the run dir's node_modules link, the path the test files resolve 'ava' by: node.exe
+  // under wine does not resolve that link to its real path, and an ava CLI loaded by the real path
+  // would be a second instance whose worker finds no runner (ava/lib/worker/main.cjs:8).
+  const avaCli = join(dir, 'node_modules', 'ava', 'entrypoints', 'cli.mjs')
   let cmd, args, env = { ...process.env, CI: '1', ESBUILD_BINARY_PATH: hostEsbuild }
   delete env.NAPI_RS_NATIVE_LIBRARY_PATH
-  const nodeArgs = []
+  // ava's own options: emulated targets (qemu, wine) get longer timeouts, here and in the docs test.
+  const avaArgs = []
+  const emulated = () => { avaArgs.push('--timeout=10m'); env.OPENMLS_NODE_TEST_TIMEOUT_SCALE = '5' }
   let versionCmd
   switch (triple) {
     case 'x86_64-unknown-linux-gnu':
@@ -198,6 +205,7 @@ function runTarget(requested) {
       ensureApt(['qemu-user-static']); binfmt('aarch64')
       const node = join(npmPackage(NODE_ARM64, join(envDir, NODE_ARM64.replace('@', '-'))), 'bin', 'node')
       cmd = node; args = [avaCli]; versionCmd = [node]
+      emulated()
       break
     }
     case 'i686-unknown-linux-gnu': {
@@ -239,6 +247,7 @@ function runTarget(requested) {
         // qemu runs without -L (with it, threads spin): the interpreter is trixie's loader by absolute path.
         once(join(wheel, '.patched'), () => sh('patchelf', ['--set-interpreter', join(musl, 'usr', 'lib', 'aarch64-linux-musl', 'libc.so'), node]))
         mounts = `mount --bind ${ldd} /usr/bin/ldd`
+        emulated()
       }
       const script = `${mounts} && export PATH=${dirname(node)}:$PATH && exec "$@"`
       cmd = 'unshare'; args = ['-m', 'sh', '-c', script, 'sh', node, avaCli]
@@ -250,6 +259,7 @@ function runTarget(requested) {
       const w = wine(triple)
       env = { ...env, ...w.env, ESBUILD_BINARY_PATH: 'Z:' + w.esbuild.replaceAll('/', '\\') }
       cmd = 'wine'; args = [w.node, avaCli]; versionCmd = ['wine', w.node]
+      emulated()
       break
     }
     default:
@@ -263,7 +273,7 @@ function runTarget(requested) {
   log(`${triple}: ${version}, ava in ${dir} (log ${logFile})`)
   const started = Date.now()
   // stdout must be a file, not a pipe, for node.exe under wine 8.0; stdin /dev/null.
-  const r = spawnSync('sh', ['-c', `exec "$@" > ${logFile} 2>&1 < /dev/null`, 'sh', cmd, ...args, ...nodeArgs], { cwd: dir, env, stdio: 'inherit' })
+  const r = spawnSync('sh', ['-c', `exec "$@" > ${logFile} 2>&1 < /dev/null`, 'sh', cmd, ...args, ...avaArgs], { cwd: dir, env, stdio: 'inherit' })
   const secs = Math.round((Date.now() - started) / 1000)
   const text = readFileSync(logFile, 'utf8')
   const c = parseAva(text)
