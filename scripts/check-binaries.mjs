@@ -9,7 +9,8 @@
 //   libstdc++) and no libnode/node.exe (N-API symbols are resolved from the host process at run time).
 // - darwin: a 64-bit Mach-O dylib (MH_DYLIB) of the right CPU, built for macOS (LC_BUILD_VERSION
 //   platform 1) with a minimum macOS no newer than Node 20's own, that loads only libraries macOS
-//   has (/usr/lib/*.dylib, /System/Library/Frameworks) and leaves napi_* undefined for the host.
+//   has (/usr/lib/*.dylib, /System/Library/Frameworks). (napi-sys 3 looks N-API up in the host
+//   process with dlsym when the addon loads, so no napi_* symbol is imported and no libnode linked.)
 // Exits 1 if any check fails.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
@@ -91,7 +92,6 @@ for (const file of files) {
       const foreign = m.dylibs.filter((d) => !/^\/usr\/lib\/lib[\w.+-]+\.dylib$|^\/System\/Library\/Frameworks\//.test(d))
       if (foreign.length) problems.push(`loads ${foreign.join(', ')}, which is not part of macOS`)
       if (!m.dylibs.includes('/usr/lib/libSystem.B.dylib')) problems.push('does not load libSystem.B.dylib')
-      if (!m.dynamicLookup) problems.push('N-API symbols are not left for dynamic lookup (no undefined napi_* symbol): it would not bind to the host node')
     } else problems.push(`unknown platform ${platform}`)
   } catch (e) {
     problems.push(String(e.message).split('\n')[0])
@@ -105,24 +105,16 @@ process.exit(failed ? 1 : 0)
 function machO(b) {
   const magic = b.readUInt32LE(0)
   if (magic !== 0xfeedfacf) throw new Error(`not a thin 64-bit Mach-O (magic ${magic.toString(16)})`)
-  const out = { cpu: MACHO_CPU[b.readUInt32LE(4)] ?? `0x${b.readUInt32LE(4).toString(16)}`, fileType: b.readUInt32LE(12), dylibs: [], platform: undefined, minOS: undefined, dynamicLookup: false }
+  const out = { cpu: MACHO_CPU[b.readUInt32LE(4)] ?? `0x${b.readUInt32LE(4).toString(16)}`, fileType: b.readUInt32LE(12), dylibs: [], platform: undefined, minOS: undefined }
   const ncmds = b.readUInt32LE(16)
   const version = (v) => `${v >>> 16}.${(v >> 8) & 0xff}` + ((v & 0xff) ? `.${v & 0xff}` : '')
   const cstr = (at) => b.toString('latin1', at, b.indexOf(0, at))
-  let symtab
   for (let i = 0, at = 32; i < ncmds; i++) {
     const cmd = b.readUInt32LE(at), size = b.readUInt32LE(at + 4)
     if (cmd === 0x32) { out.platform = b.readUInt32LE(at + 8); out.minOS = version(b.readUInt32LE(at + 12)) } // LC_BUILD_VERSION
     else if (cmd === 0x24) { out.platform = 1; out.minOS = version(b.readUInt32LE(at + 8)) } // LC_VERSION_MIN_MACOSX
     else if (cmd === 0x0c || cmd === 0x80000018 || cmd === 0x8000001f || cmd === 0x80000023) out.dylibs.push(cstr(at + b.readUInt32LE(at + 8))) // LC_(WEAK_|REEXPORT_|LAZY_)LOAD_DYLIB
-    else if (cmd === 0x02) symtab = { symoff: b.readUInt32LE(at + 8), nsyms: b.readUInt32LE(at + 12), stroff: b.readUInt32LE(at + 16) } // LC_SYMTAB
     at += size
-  }
-  // An undefined (N_UNDF, external) napi_* symbol: resolved from the process at load time (-undefined dynamic_lookup).
-  if (symtab) for (let i = 0; i < symtab.nsyms && !out.dynamicLookup; i++) {
-    const e = symtab.symoff + i * 16
-    const type = b.readUInt8(e + 4)
-    if ((type & 0x0e) === 0 && (type & 0x01) && cstr(symtab.stroff + b.readUInt32LE(e)).startsWith('_napi_')) out.dynamicLookup = true
   }
   return out
 }

@@ -287,6 +287,8 @@ const requested = process.argv.slice(2)
 if (!requested.length) { console.error('usage: npm run test:cross -- <triple>... | all'); process.exit(1) }
 const triples = requested[0] === 'all' ? Object.keys(TARGETS) : requested
 let failed = 0
+const rev = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+console.log(`test:cross ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${rev}`)
 for (const triple of triples) {
   let result
   try { result = runTarget(triple) } catch (e) { result = { ok: false, line: `${triple}: FAIL ${String(e.message).split('\n')[0]}` } }
