@@ -1,0 +1,56 @@
+// The benchmark's smoke mode (`npm run bench -- --smoke`): every scenario once, tiny sizes, in a
+// child process. Deterministic: it checks that the run succeeds and that every row has its figures,
+// never how fast anything is.
+import test from 'ava'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SMOKE } from '../bench/config.mjs'
+import { rows } from '../bench/rows.mjs'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd: ROOT, maxBuffer: 16 << 20, shell: process.platform === 'win32' }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+test('npm run bench -- --smoke runs every scenario and prints every row with its figures', async (t) => {
+  // A fresh clone compiles crates/bench first (after `npm run test:rust`, only that crate).
+  t.timeout(300_000)
+  const out = mkdtempSync(join(tmpdir(), 'openmls-bench-smoke-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const { code, stdout, stderr } = await run('npm', ['run', '--silent', 'bench', '--', '--smoke', '--out', out])
+  t.is(code, 0, stderr)
+
+  const lines = stdout.split('\n').filter((l) => l.startsWith('row '))
+  const expected = rows(SMOKE)
+  t.is(lines.length, expected.length, 'one line per row')
+  for (const row of expected) {
+    const line = lines.find((l) => l.startsWith(`row ${row.id} | `))
+    if (!line) {
+      t.fail(`no line for ${row.id}`)
+      continue
+    }
+    const [, label, node, ts, , native] = line.split(' | ')
+    t.is(label, row.label)
+    // A figure where the row has a metric, "n/a (why)" where it has none.
+    const figure = /^-?[\d,.]+( |$)/
+    t.regex(node.replace(/^openmls-node /, ''), row.nodeNone ? /^n\/a \(/ : figure, `${row.id}: openmls-node`)
+    t.regex(ts.replace(/^ts-mls /, ''), 'metric' in row.ts ? figure : /^n\/a \(/, `${row.id}: ts-mls`)
+    t.regex(native.replace(/^native /, ''), 'metric' in row.native ? figure : /^n\/a \(/, `${row.id}: native`)
+  }
+
+  const results = readFileSync(join(out, 'RESULTS.md'), 'utf8')
+  t.true(results.includes('smoke run'), 'RESULTS.md says it is a smoke run')
+  t.true(results.includes('](ratios.svg)'))
+  for (const row of expected) t.true(results.includes(`| ${row.label.replace(/\*/g, '\\*')} |`), `RESULTS.md has ${row.id}`)
+  const svg = readFileSync(join(out, 'ratios.svg'), 'utf8')
+  t.regex(svg, /^<\?xml [^>]+>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  t.true(svg.trimEnd().endsWith('</svg>'))
+})

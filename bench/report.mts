@@ -1,0 +1,161 @@
+/** Formats the evaluated rows: one line per row on stdout, and bench/RESULTS.md. */
+import type { Sizes } from './config.mjs'
+import type { Machine } from './machine.mjs'
+import { OVERHEAD_TARGET, type Evaluated, type Row } from './rows.mjs'
+
+/** A number with about three significant digits and thousands separators. */
+export function fmt(v: number): string {
+  const digits = v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+}
+
+function fmtRatio(r: number): string {
+  return `${r >= 10 ? r.toFixed(0) : r.toFixed(r >= 1 ? 1 : 2)}×`
+}
+
+const unitSuffix = (row: Row) => (row.unit === 'key packages/s' ? ' /s' : ` ${row.unit}`)
+
+/** A target's number as written in the issue (250, 1.5, 10,000). */
+const fmtTarget = (v: number) => v.toLocaleString('en-US', { maximumFractionDigits: 2 })
+
+function value(row: Row, v: number | undefined, none?: string): string {
+  if (v === undefined) return none ? `n/a (${none})` : 'n/a'
+  return `${fmt(v)}${unitSuffix(row)}`
+}
+
+/** The text of each cell of a row. */
+export function cells(e: Evaluated): Record<'scenario' | 'node' | 'ts' | 'ratio' | 'native' | 'overhead' | 'target' | 'met', string> {
+  const { row } = e
+  const tsNote = 'none' in row.ts ? row.ts.none : row.ts.note
+  const nativeNote = 'none' in row.native ? row.native.none : row.native.note
+  let ts = value(row, e.ts, 'none' in row.ts ? row.ts.none : undefined)
+  if (e.ts !== undefined && tsNote) ts += ` (${tsNote})`
+  let native = value(row, e.native, 'none' in row.native ? row.native.none : e.nativeMissing)
+  if (e.native !== undefined && nativeNote) native += ` (${nativeNote})`
+  let overhead = e.overhead === undefined ? '—' : fmtRatio(e.overhead)
+  if (e.overheadMicros !== undefined) overhead += ` (${e.overheadMicros >= 0 ? '+' : ''}${fmt(e.overheadMicros)} µs/msg)`
+  const targets: string[] = []
+  const verdicts: string[] = []
+  if (row.target) {
+    targets.push(`${row.target.op === '>=' ? '≥' : '≤'} ${fmtTarget(row.target.value)}${unitSuffix(row)}`)
+    if (e.met !== undefined) {
+      let v = e.met ? 'met' : `unmet (${fmtRatio(e.missBy!)} off)`
+      if (!e.met && e.floor) v += '; openmls floor: native misses it too'
+      verdicts.push(v)
+    }
+  }
+  if (row.overhead) {
+    targets.push(row.overhead === 'commit' ? `overhead ≤ ${OVERHEAD_TARGET.commit.toFixed(2)}×` : `overhead ≤ ${OVERHEAD_TARGET.messageMicros} µs/msg`)
+    if (e.overheadMet !== undefined) verdicts.push(e.overheadMet ? 'overhead met' : 'overhead unmet')
+  }
+  return {
+    scenario: row.label,
+    node: value(row, e.node, row.nodeNone),
+    ts,
+    ratio: e.ratio === undefined ? '—' : fmtRatio(e.ratio),
+    native,
+    overhead,
+    target: targets.join('; ') || '—',
+    met: verdicts.join('; ') || '—',
+  }
+}
+
+/** One line per row: `row <id> | scenario | openmls-node | ts-mls | ratio | native | overhead | target | met`. */
+export function rowLines(evaluated: Evaluated[]): string[] {
+  return evaluated.map((e) => {
+    const c = cells(e)
+    return `row ${e.row.id} | ${c.scenario} | openmls-node ${c.node} | ts-mls ${c.ts} | ratio ${c.ratio} | native ${c.native} | overhead ${c.overhead} | target ${c.target} | ${c.met}`
+  })
+}
+
+/** The verdicts on the targets, as Markdown list items. */
+function targetSummary(evaluated: Evaluated[]): string[] {
+  const lines: string[] = []
+  for (const e of evaluated) {
+    const c = cells(e)
+    if (e.row.target && e.met !== undefined) {
+      const floor = e.floor ? ` Native openmls itself reaches only ${value(e.row, e.native)} here: on this machine openmls is the floor, short of the target.` : ''
+      lines.push(`- ${e.met ? '**met**' : '**unmet**'}: ${e.row.label}: ${c.node} against ${c.target.split(';')[0]}${e.met ? '' : ` (${fmtRatio(e.missBy!)} off)`}.${floor}`)
+    }
+  }
+  const over = evaluated.filter((e) => e.overheadMet !== undefined)
+  const commits = over.filter((e) => e.row.overhead === 'commit')
+  const messages = over.filter((e) => e.row.overhead === 'message')
+  const list = (es: Evaluated[], f: (e: Evaluated) => string) => es.map((e) => `${e.row.short} ${f(e)}`).join(', ')
+  if (commits.length) {
+    const bad = commits.filter((e) => !e.overheadMet)
+    lines.push(`- overhead over native openmls on commits and joins (target ≤ ${OVERHEAD_TARGET.commit.toFixed(2)}×): ${bad.length === 0 ? '**met** on every row' : `**unmet** on ${bad.length} of ${commits.length} rows: ${list(bad, (e) => fmtRatio(e.overhead!))}`}.`)
+  }
+  if (messages.length) {
+    const bad = messages.filter((e) => !e.overheadMet)
+    lines.push(`- overhead over native openmls per message (target ≤ ${OVERHEAD_TARGET.messageMicros} µs): ${bad.length === 0 ? '**met** on every row' : `**unmet** on ${bad.length} of ${messages.length} rows: ${list(bad, (e) => `+${fmt(e.overheadMicros!)} µs`)}`}.`)
+  }
+  return lines
+}
+
+const escape = (s: string) => s.replace(/\|/g, '\\|').replace(/\*/g, '\\*')
+
+/** bench/RESULTS.md. */
+export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes): string {
+  const ratios = evaluated.flatMap((e) => (e.ratio !== undefined && !e.row.id.startsWith('rss.') && !e.row.id.startsWith('lag.') ? [e.ratio] : []))
+  const sorted = [...ratios].sort((a, b) => a - b)
+  const mid = sorted.length ? (sorted.length % 2 ? sorted[sorted.length >> 1] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2) : NaN
+  const out: string[] = []
+  out.push('# Benchmark results')
+  out.push('')
+  out.push(`Written by \`npm run bench\` (bench/run.mts) on ${machine.date}${sizes.smoke ? ', **smoke run: tiny sizes, the numbers mean nothing**' : ''}. Do not edit by hand: run it again.`)
+  out.push('')
+  out.push('## Machine')
+  out.push('')
+  out.push(`- CPU: ${machine.cpu}, ${machine.cores} logical cores; ${machine.memory}`)
+  out.push(`- OS: ${machine.os}; load average at the start: ${machine.load}`)
+  out.push(`- Node ${machine.node}, ${machine.rustc}`)
+  out.push(`- openmls ${machine.openmls} (openmls-node ${machine.openmlsNode}), ts-mls ${machine.tsmls}`)
+  out.push('')
+  out.push('## Ratios (the headline)')
+  out.push('')
+  out.push('Absolute times vary from machine to machine; the ratios much less. A ratio is how many times faster (or, for memory and lag, smaller) openmls-node is than ts-mls in the same run.')
+  if (ratios.length) out.push(`Over the ${ratios.length} timed rows with a ts-mls equivalent, the median ratio is **${fmtRatio(mid)}** (from ${fmtRatio(sorted[0])} to ${fmtRatio(sorted[sorted.length - 1])}).`)
+  out.push('')
+  out.push('![openmls-node ÷ ts-mls, per row](ratios.svg)')
+  out.push('')
+  out.push('## Targets (issue #11, point 2)')
+  out.push('')
+  out.push(...targetSummary(evaluated))
+  out.push('')
+  out.push('## Every row (medians)')
+  out.push('')
+  out.push('"native" is openmls 0.9.2 called directly from Rust (crates/bench) with `openmls_rust_crypto` and openmls\'s own in-memory storage: the floor. Overhead is openmls-node ÷ native (for messages also the difference in µs per message).')
+  let section = ''
+  for (const e of evaluated) {
+    if (e.row.section !== section) {
+      section = e.row.section
+      out.push('')
+      out.push(`### ${escape(section)}`)
+      out.push('')
+      out.push('| scenario | openmls-node | ts-mls 1.6.4 | ratio | native openmls | overhead | target | met |')
+      out.push('|---|---:|---:|---:|---:|---:|---|---|')
+    }
+    const c = cells(e)
+    out.push(`| ${[c.scenario, c.node, c.ts, c.ratio, c.native, c.overhead, c.target, c.met].map(escape).join(' | ')} |`)
+  }
+  out.push('')
+  out.push('## How it is measured')
+  out.push('')
+  out.push(
+    [
+      '- Suite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) everywhere; RustCrypto for openmls-node and native; ts-mls\'s default crypto provider.',
+      '- Timed regions go from state plus input bytes to bytes on the wire (sender) and from bytes to new state (receiver). A commit\'s region includes parsing and validating the key packages it adds (from their bytes), encoding, merging the commit and, for an add, exporting the ratchet tree for the joiner; a receiver\'s includes decoding and merging. Groups do not use the ratchet tree extension, so no commit carries a GroupInfo (ts-mls\'s do not either). Key packages are made before the timed region.',
+      `- Each figure is the median of several repetitions after a warm-up. openmls-node: ${sizes.openmls.warmup} warm-up, ${sizes.openmls.commits} adds (each into a fresh group with one existing member and a fresh joiner), ${sizes.openmls.updates} self-updates, ${sizes.openmls.batches} batches of ${sizes.openmls.messages} messages (${sizes.openmls.fileMessages} on the file store) and of ${sizes.openmls.keyPackages} key packages. ts-mls: ${sizes.tsmls.commits} adds, ${sizes.tsmls.updates} self-updates, ${sizes.tsmls.batches} batches of ${sizes.tsmls.messages} messages and of ${sizes.tsmls.keyPackages} key packages. Native: ${sizes.native.commits} adds, ${sizes.native.updates} self-updates, ${sizes.native.batches} batches of ${sizes.native.messages} messages and of ${sizes.native.keyPackages} key packages. The workloads (group sizes, payloads, members added) are the same for all three.`,
+      '- Messages go from member 0 to member 1 of the group, one batch encrypted and then decrypted in order. MB/s counts plaintext bytes, 1 MB = 10^6 bytes.',
+      '- openmls-node\'s in-memory provider is `openmls_sqlite_storage` on an in-memory SQLite database (the same code as its file store), not `openmls_memory_storage`: that is part of its overhead over native. The file store is `new Provider({ storage: { path } })` with its defaults (WAL, `synchronous=FULL`, a `TRUNCATE` checkpoint after every write): every message is its own durable transaction. ts-mls keeps state in memory only, so the file-store rows have no ts-mls figure, and their native figure is the in-memory floor.',
+      '- ts-mls has only a Promise API: its one measurement of each operation stands beside both openmls-node\'s `*Sync` row and its Promise row. openmls-node\'s Promise rows await each call before the next; `mergePendingCommit`, `mergeStagedCommit` and `createMessage` have no Promise variant, so they run synchronously inside those rows.',
+      '- Event-loop lag: `perf_hooks.monitorEventLoopDelay` at 1 ms resolution during one add with the Promise API (`addMembers`, then `processMessage` by the existing member, then `joinFromWelcome`), the key packages parsed before. "Whole add" includes the synchronous merges and tree export between the calls; "Promise calls only" has the histogram enabled only while a call is awaited. The median of the repetitions\' max and p99 (ts-mls: one run).',
+      '- Peak RSS: the add case alone in a fresh process per library (bench/rss-child.mjs, plain JavaScript so that no loader is counted; native: `VmHWM` of the Rust binary run with `--rss`), read with `process.resourceUsage().maxRSS` after the committer, the existing member and the joiner have all done the add. It includes the runtime\'s own memory (see the "after its imports" row).',
+    ].join('\n'),
+  )
+  out.push('')
+  out.push('Reproduce: `npm run build && npm run bench` (the full run takes several minutes; `npm run bench -- --smoke` runs every scenario once with tiny sizes).')
+  out.push('')
+  return out.join('\n')
+}

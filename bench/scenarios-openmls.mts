@@ -1,0 +1,248 @@
+/**
+ * The scenarios on openmls-node: suite 1, the `*Sync` methods unless a metric id starts with
+ * `promise.`, in-memory providers unless it starts with `file.` (a durable SQLite file per client).
+ *
+ * Timed regions: from state plus input bytes to bytes on the wire (sender), from bytes to new
+ * state (receiver). A commit's sender region includes parsing and validating the key packages it
+ * adds, merging the commit and, for an add, exporting the ratchet tree the joiners need (groups do
+ * not use the ratchet tree extension, so no commit carries a GroupInfo). A receiver's region
+ * includes merging the staged commit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult } from 'openmls-node'
+import type { Metrics, Repetitions, Sizes } from './config.mjs'
+import { check, now, repeat } from './measure.mjs'
+
+const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+
+/** The two ways to call openmls-node. */
+type Api = 'sync' | 'promise'
+
+/** A client: a provider (in memory, or a file), a signer and a basic credential. */
+class Client {
+  readonly signer = SignatureKeyPair.forCiphersuite(SUITE)
+
+  constructor(
+    readonly name: string,
+    readonly provider: Provider = new Provider(),
+  ) {}
+
+  get credentialWithKey() {
+    return { credential: new BasicCredential(this.name), signatureKey: this.signer.publicKey }
+  }
+
+  /** A fresh key package, as the bytes another client downloads. */
+  keyPackageBytes(): Uint8Array {
+    return KeyPackage.builder().build({ ciphersuite: SUITE, provider: this.provider, signer: this.signer, credentialWithKey: this.credentialWithKey }).toBytes()
+  }
+
+  createGroup(): MlsGroup {
+    return MlsGroup.create({ provider: this.provider, signer: this.signer, credentialWithKey: this.credentialWithKey, config: { ciphersuite: SUITE } })
+  }
+
+  join(api: Api, welcome: Uint8Array, ratchetTree: Uint8Array): MlsGroup | Promise<MlsGroup> {
+    const params = { provider: this.provider, signer: this.signer, welcome, ratchetTree }
+    return api === 'sync' ? MlsGroup.joinFromWelcomeSync(params) : MlsGroup.joinFromWelcome(params)
+  }
+}
+
+/** Where the clients of a scenario keep their state. */
+class Store {
+  readonly #dir?: string
+  readonly #providers: Provider[] = []
+
+  constructor(readonly kind: 'memory' | 'file') {
+    if (kind === 'file') this.#dir = mkdtempSync(join(tmpdir(), 'openmls-bench-'))
+  }
+
+  client(name: string): Client {
+    if (!this.#dir) return new Client(name)
+    const provider = new Provider({ storage: { path: join(this.#dir, `${name}.db`) } })
+    this.#providers.push(provider)
+    return new Client(name, provider)
+  }
+
+  /** Closes the files and deletes them. */
+  close(): void {
+    for (const p of this.#providers) p.close()
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true })
+  }
+}
+
+/** Key packages that are only ever added, never joined: each has its own signer, all share one provider. */
+function poolKeyPackages(n: number): Uint8Array[] {
+  const provider = new Provider()
+  return Array.from({ length: n }, (_, i) => new Client(`member ${i}`, provider).keyPackageBytes())
+}
+
+/** What an add puts on the wire. */
+interface Added {
+  commit: Uint8Array
+  welcome: Uint8Array
+  ratchetTree: Uint8Array
+  /** Milliseconds spent parsing and validating the key packages. */
+  parseMs: number
+}
+
+/** The committer's side of an add: key package bytes in, commit, Welcome and tree out, merged. */
+async function add(api: Api, committer: Client, group: MlsGroup, keyPackages: Uint8Array[]): Promise<Added> {
+  const start = now()
+  const kps = keyPackages.map((bytes) => KeyPackage.fromBytes(committer.provider, bytes))
+  const parseMs = now() - start
+  const out: AddMembersResult = api === 'sync' ? group.addMembersSync(kps) : await group.addMembers(kps)
+  group.mergePendingCommit()
+  return { commit: out.commit, welcome: out.welcome, ratchetTree: group.exportRatchetTree(), parseMs }
+}
+
+/** A receiver's side of a commit: bytes in, merged. */
+async function applyCommit(api: Api, group: MlsGroup, commit: Uint8Array): Promise<void> {
+  const processed = api === 'sync' ? group.processMessageSync(commit) : await group.processMessage(commit)
+  check(processed.kind === 'commit', `expected a commit, got ${processed.kind}`)
+  group.mergeStagedCommit(processed.stagedCommit)
+}
+
+/** A group of `size` members in which `a` (leaf 0) and `b` (leaf 1) hold real state. */
+async function groupOf(size: number, pool: Uint8Array[], store: Store) {
+  const a = store.client('alice')
+  const b = store.client('bob')
+  const ga = a.createGroup()
+  const added = await add('sync', a, ga, [b.keyPackageBytes(), ...pool.slice(0, size - 2)])
+  const gb = await b.join('sync', added.welcome, added.ratchetTree)
+  return { a, ga, b, gb }
+}
+
+/** One add of `n` members to a fresh group with one existing member, and a fresh joiner. */
+async function addCase(api: Api, n: number, pool: Uint8Array[]): Promise<Metrics> {
+  const { a, ga, gb } = await groupOf(2, pool, new Store('memory'))
+  const joiner = new Client('joiner')
+  const keyPackages = [joiner.keyPackageBytes(), ...pool.slice(0, n - 1)]
+  let t = now()
+  const added = await add(api, a, ga, keyPackages)
+  const create = now() - t
+  t = now()
+  await applyCommit(api, gb, added.commit)
+  const processMs = now() - t
+  t = now()
+  const gj = await joiner.join(api, added.welcome, added.ratchetTree)
+  const joinMs = now() - t
+  check(gj.epoch === gb.epoch && ga.members().length === n + 2, 'everyone is in the same epoch')
+  const p = api === 'sync' ? '' : 'promise.'
+  return { [`${p}add.parse`]: added.parseMs, [`${p}add.create`]: create, [`${p}add.process`]: processMs, [`${p}add.join`]: joinMs }
+}
+
+/** Self-updates of `a` in a group of `size`, processed by `b`. */
+async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repetitions): Promise<Metrics> {
+  const { ga, gb } = await groupOf(size, pool, new Store('memory'))
+  const p = api === 'sync' ? '' : 'promise.'
+  return repeat(reps.warmup, reps.updates, async () => {
+    let t = now()
+    const { commit } = api === 'sync' ? ga.selfUpdateSync() : await ga.selfUpdate()
+    ga.mergePendingCommit()
+    const create = now() - t
+    t = now()
+    await applyCommit(api, gb, commit)
+    return { [`${p}update.create`]: create, [`${p}update.process`]: now() - t }
+  })
+}
+
+/**
+ * Batches of application messages from `a` to `b`: milliseconds per message. `createMessage` has
+ * no Promise variant, so with `api = 'promise'` only decryption is measured.
+ */
+async function messagesCase(api: Api, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions): Promise<Metrics> {
+  const { ga, gb } = await groupOf(size, pool, store)
+  const plaintext = new Uint8Array(payload).fill(0x5a)
+  const metrics = await repeat(reps.warmup, reps.batches, async () => {
+    let t = now()
+    const wire: Uint8Array[] = []
+    for (let i = 0; i < count; i++) wire.push(ga.createMessage(plaintext))
+    const enc = (now() - t) / count
+    t = now()
+    for (const bytes of wire) {
+      const m = api === 'sync' ? gb.processMessageSync(bytes) : await gb.processMessage(bytes)
+      check(m.kind === 'application' && m.data.length === payload, 'the message decrypts')
+    }
+    const dec = (now() - t) / count
+    return api === 'sync' ? { [`${id}.enc`]: enc, [`${id}.dec`]: dec } : { [`${id}.dec`]: dec }
+  })
+  store.close()
+  return metrics
+}
+
+/**
+ * Event-loop lag (`monitorEventLoopDelay`, 1 ms resolution) during an add of `n` with the Promise
+ * API: `addMembers`, `processMessage` by the existing member, `joinFromWelcome`. `lag.flow` spans
+ * the whole add, including the synchronous merges and tree export between the calls; `lag.calls`
+ * only the awaited Promise calls. The key packages are parsed before.
+ */
+async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
+  const { a, ga, gb } = await groupOf(2, pool, new Store('memory'))
+  const joiner = new Client('joiner')
+  const kps = [joiner.keyPackageBytes(), ...pool.slice(0, n - 1)].map((bytes) => KeyPackage.fromBytes(a.provider, bytes))
+  const flow = monitorEventLoopDelay({ resolution: 1 })
+  const calls = monitorEventLoopDelay({ resolution: 1 })
+  const during = async <T,>(op: () => Promise<T>): Promise<T> => {
+    calls.enable()
+    try {
+      return await op()
+    } finally {
+      calls.disable()
+    }
+  }
+  flow.enable()
+  const out = await during(() => ga.addMembers(kps))
+  ga.mergePendingCommit()
+  const ratchetTree = ga.exportRatchetTree()
+  const processed = await during(() => gb.processMessage(out.commit))
+  check(processed.kind === 'commit', 'a commit')
+  gb.mergeStagedCommit(processed.stagedCommit)
+  const gj = await during(() => MlsGroup.joinFromWelcome({ provider: joiner.provider, signer: joiner.signer, welcome: out.welcome, ratchetTree }))
+  flow.disable()
+  check(gj.epoch === gb.epoch, 'the joiner is in the same epoch')
+  const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0)
+  return {
+    'lag.flow.max': ms(flow.max),
+    'lag.flow.p99': ms(flow.percentile(99)),
+    'lag.calls.max': ms(calls.max),
+    'lag.calls.p99': ms(calls.percentile(99)),
+  }
+}
+
+/** Runs every openmls-node scenario; `log` hears about progress. */
+export async function runOpenmls(sizes: Sizes, log: (line: string) => void): Promise<Metrics> {
+  const r = sizes.openmls
+  const results: Metrics = {}
+  const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
+  const section = async (name: string, run: () => Promise<Metrics>) => {
+    const start = now()
+    Object.assign(results, await run())
+    log(`openmls-node: ${name} (${((now() - start) / 1000).toFixed(1)} s)`)
+  }
+
+  await section('key packages', () => {
+    const kp = new Client('kp')
+    return repeat(r.warmup, r.batches, () => {
+      const t = now()
+      for (let i = 0; i < r.keyPackages; i++) kp.keyPackageBytes()
+      return { kp: (now() - t) / r.keyPackages }
+    })
+  })
+  for (const api of ['sync', 'promise'] as const) {
+    await section(`add ${sizes.addCount} (${api})`, () => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool)))
+    await section(`self-update in ${sizes.groupSize} (${api})`, () => updateCase(api, sizes.groupSize, pool, r))
+  }
+  for (const [size, group] of [[2, '2'], [sizes.groupSize, 'group']] as const) {
+    for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
+      const id = `msg.${group}.${kind}`
+      await section(id, () => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r))
+      if (size !== 2) continue
+      await section(`file.${id}`, () => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
+      await section(`promise.${id}`, () => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r))
+    }
+  }
+  await section('event-loop lag', () => repeat(0, r.commits, () => lagCase(sizes.addCount, pool)))
+  return results
+}

@@ -1,0 +1,362 @@
+//! The native floor of `npm run bench`: the benchmark's operations on openmls directly, with
+//! `openmls_rust_crypto` and openmls's own in-memory storage (`openmls_memory_storage`), the
+//! library openmls-node wraps without any of its layers (N-API, the SQLite store, the TS wrapper).
+//!
+//! The Node runner (`bench/native.mts`) builds this binary, passes the sizes it uses itself, and
+//! reads one JSON object from stdout: the median of each measurement, in milliseconds per
+//! operation (per key package, commit, join or message). Timed regions follow the benchmark's
+//! convention: from state plus input bytes to bytes on the wire (sender), and from bytes to new
+//! state (receiver). Groups do not use the ratchet tree extension: an add's committer exports the
+//! tree for the joiner, so no commit carries a GroupInfo (ts-mls's commits do not either).
+//!
+//! Usage: `openmls-node-bench [--add N] [--group N] [--small B] [--large B] [--kp-batch N]
+//! [--messages N] [--commit-reps N] [--update-reps N] [--message-reps N] [--warmup N] [--rss]`.
+//! With `--rss` it runs only the add-1000 case once and prints its peak RSS (Linux: `VmHWM`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use tls_codec::{DeserializeBytes, Serialize as _};
+
+/// Suite 1, as every scenario of the benchmark uses.
+const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+
+/// A provider whose storage is openmls's in-memory store, named to make the floor explicit.
+type Provider = OpenMlsRustCrypto;
+const _: fn(&Provider) -> &openmls_memory_storage::MemoryStorage = |p| p.storage();
+
+/// The sizes, as the Node runner passes them (defaults: the full benchmark).
+struct Sizes {
+    add: usize,
+    group: usize,
+    small: usize,
+    large: usize,
+    kp_batch: usize,
+    messages: usize,
+    commit_reps: usize,
+    update_reps: usize,
+    message_reps: usize,
+    warmup: usize,
+    rss: bool,
+}
+
+impl Sizes {
+    fn from_args() -> Self {
+        let mut s = Sizes {
+            add: 1000,
+            group: 100,
+            small: 100,
+            large: 10 * 1024,
+            kp_batch: 500,
+            messages: 2000,
+            commit_reps: 5,
+            update_reps: 20,
+            message_reps: 7,
+            warmup: 1,
+            rss: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            if flag == "--rss" {
+                s.rss = true;
+                continue;
+            }
+            let value: usize = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| die(&format!("{flag} needs a number")));
+            match flag.as_str() {
+                "--add" => s.add = value,
+                "--group" => s.group = value,
+                "--small" => s.small = value,
+                "--large" => s.large = value,
+                "--kp-batch" => s.kp_batch = value,
+                "--messages" => s.messages = value,
+                "--commit-reps" => s.commit_reps = value,
+                "--update-reps" => s.update_reps = value,
+                "--message-reps" => s.message_reps = value,
+                "--warmup" => s.warmup = value,
+                other => die(&format!("unknown option {other}")),
+            }
+        }
+        if s.add < 1 || s.group < 2 {
+            die("--add must be at least 1 and --group at least 2");
+        }
+        s
+    }
+}
+
+fn die(message: &str) -> ! {
+    eprintln!("openmls-node-bench: {message}");
+    std::process::exit(2)
+}
+
+/// One client: a provider (crypto plus in-memory storage), a signer and a basic credential.
+struct Client {
+    provider: Provider,
+    signer: SignatureKeyPair,
+    credential: CredentialWithKey,
+}
+
+impl Client {
+    fn new(name: &str) -> Self {
+        let signer = SignatureKeyPair::new(SUITE.signature_algorithm()).expect("signer");
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        Client { provider: Provider::default(), signer, credential }
+    }
+
+    /// A fresh key package, as the bytes another client downloads (an `MLSMessage`).
+    fn key_package_bytes(&self) -> Vec<u8> {
+        let bundle = KeyPackage::builder()
+            .build(SUITE, &self.provider, &self.signer, self.credential.clone())
+            .expect("key package");
+        MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached().expect("encode")
+    }
+
+    fn create_group(&self) -> MlsGroup {
+        let config = MlsGroupCreateConfig::builder()
+            .ciphersuite(SUITE)
+            .use_ratchet_tree_extension(false)
+            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        MlsGroup::new(&self.provider, &self.signer, &config, self.credential.clone()).expect("group")
+    }
+
+    /// Joins from Welcome and ratchet tree bytes: bytes to new state.
+    fn join(&self, welcome: &[u8], tree: &[u8]) -> MlsGroup {
+        let welcome = match MlsMessageIn::tls_deserialize_exact_bytes(welcome).expect("decode").extract() {
+            MlsMessageBodyIn::Welcome(w) => w,
+            _ => panic!("not a Welcome"),
+        };
+        let tree = RatchetTreeIn::tls_deserialize_exact_bytes(tree).expect("decode tree");
+        let config = MlsGroupJoinConfig::builder().wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY).build();
+        StagedWelcome::new_from_welcome(&self.provider, &config, welcome, Some(tree))
+            .expect("stage welcome")
+            .into_group(&self.provider)
+            .expect("join")
+    }
+}
+
+/// Parses and validates received key package bytes, as a committer does with what it downloads.
+fn parse_key_package(provider: &Provider, bytes: &[u8]) -> KeyPackage {
+    match MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").extract() {
+        MlsMessageBodyIn::KeyPackage(kp) => kp.validate(provider.crypto(), ProtocolVersion::Mls10).expect("valid key package"),
+        _ => panic!("not a key package"),
+    }
+}
+
+fn encode(message: &MlsMessageOut) -> Vec<u8> {
+    message.tls_serialize_detached().expect("encode")
+}
+
+/// What an add puts on the wire: the commit for the group, the Welcome and the ratchet tree for
+/// the joiners.
+struct Added {
+    commit: Vec<u8>,
+    welcome: Vec<u8>,
+    tree: Vec<u8>,
+}
+
+/// Adds key packages (from bytes) as one commit, merges it, and exports the new ratchet tree.
+/// Returns the milliseconds spent parsing and validating the key packages, too.
+fn add(committer: &Client, group: &mut MlsGroup, key_packages: &[Vec<u8>]) -> (Added, f64) {
+    let t = Instant::now();
+    let parsed: Vec<KeyPackage> = key_packages.iter().map(|b| parse_key_package(&committer.provider, b)).collect();
+    let parse = ms(t);
+    let (commit, welcome, group_info) = group.add_members(&committer.provider, &committer.signer, &parsed).expect("add");
+    assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
+    let (commit, welcome) = (encode(&commit), encode(&welcome));
+    group.merge_pending_commit(&committer.provider).expect("merge");
+    let tree = group.export_ratchet_tree().tls_serialize_detached().expect("encode tree");
+    (Added { commit, welcome, tree }, parse)
+}
+
+/// Processes a commit from bytes and merges it: bytes to new state.
+fn apply_commit(client: &Client, group: &mut MlsGroup, bytes: &[u8]) {
+    let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").try_into_protocol_message().expect("protocol message");
+    match group.process_message(&client.provider, message).expect("process").into_content() {
+        ProcessedMessageContent::StagedCommitMessage(staged) => group.merge_staged_commit(&client.provider, *staged).expect("merge"),
+        _ => panic!("expected a commit"),
+    }
+}
+
+/// Decrypts an application message from bytes.
+fn decrypt(client: &Client, group: &mut MlsGroup, bytes: &[u8]) -> Vec<u8> {
+    let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").try_into_protocol_message().expect("protocol message");
+    match group.process_message(&client.provider, message).expect("process").into_content() {
+        ProcessedMessageContent::ApplicationMessage(m) => m.into_bytes(),
+        _ => panic!("expected an application message"),
+    }
+}
+
+/// Key packages that are only ever added, never joined, each with its own signature key (a group
+/// refuses duplicates); their private keys stay in one pool provider.
+fn pool_key_packages(n: usize) -> Vec<Vec<u8>> {
+    let mut pool = Client::new("member 0");
+    (0..n)
+        .map(|i| {
+            let member = Client::new(&format!("member {i}"));
+            pool.signer = member.signer;
+            pool.credential = member.credential;
+            pool.key_package_bytes()
+        })
+        .collect()
+}
+
+/// A group of `size` members in which `a` (leaf 0) and `b` (leaf 1) hold real state.
+fn group_of(size: usize, pool: &[Vec<u8>]) -> (Client, MlsGroup, Client, MlsGroup) {
+    let a = Client::new("alice");
+    let b = Client::new("bob");
+    let mut ga = a.create_group();
+    let mut adds = vec![b.key_package_bytes()];
+    adds.extend_from_slice(&pool[..size - 2]);
+    let (added, _) = add(&a, &mut ga, &adds);
+    let gb = b.join(&added.welcome, &added.tree);
+    (a, ga, b, gb)
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let n = xs.len();
+    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+}
+
+/// Runs `rep` `warmup + reps` times and keeps the median of each named measurement after the warm-up.
+fn repeat(warmup: usize, reps: usize, mut rep: impl FnMut() -> Vec<(&'static str, f64)>, out: &mut BTreeMap<String, f64>) {
+    let mut samples: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for i in 0..warmup + reps.max(1) {
+        let result = rep();
+        if i >= warmup {
+            for (k, v) in result {
+                samples.entry(k).or_default().push(v);
+            }
+        }
+    }
+    for (k, v) in samples {
+        out.insert(k.to_string(), median(v));
+    }
+}
+
+/// One add of `n` members: a fresh group with one existing member, a fresh joiner.
+fn add_case(n: usize, pool: &[Vec<u8>]) -> Vec<(&'static str, f64)> {
+    let (a, mut ga, b, mut gb) = group_of(2, pool);
+    let joiner = Client::new("joiner");
+    let mut adds = vec![joiner.key_package_bytes()];
+    adds.extend_from_slice(&pool[..n - 1]);
+    let t = Instant::now();
+    let (added, parse) = add(&a, &mut ga, &adds);
+    let create = ms(t);
+    let t = Instant::now();
+    apply_commit(&b, &mut gb, &added.commit);
+    let process = ms(t);
+    let t = Instant::now();
+    let gj = joiner.join(&added.welcome, &added.tree);
+    let join = ms(t);
+    assert_eq!(gj.epoch(), gb.epoch());
+    vec![("add.parse", parse), ("add.create", create), ("add.process", process), ("add.join", join)]
+}
+
+fn messages_case(size: usize, payload: usize, s: &Sizes, pool: &[Vec<u8>], out: &mut BTreeMap<String, f64>) {
+    let (a, mut ga, b, mut gb) = group_of(size, pool);
+    let plaintext = vec![0x5a; payload];
+    let (enc, dec): (&'static str, &'static str) = match (size == 2, payload == s.small) {
+        (true, true) => ("msg.2.small.enc", "msg.2.small.dec"),
+        (true, false) => ("msg.2.large.enc", "msg.2.large.dec"),
+        (false, true) => ("msg.group.small.enc", "msg.group.small.dec"),
+        (false, false) => ("msg.group.large.enc", "msg.group.large.dec"),
+    };
+    repeat(
+        s.warmup,
+        s.message_reps,
+        || {
+            let t = Instant::now();
+            let wire: Vec<Vec<u8>> = (0..s.messages)
+                .map(|_| encode(&ga.create_message(&a.provider, &a.signer, &plaintext).expect("encrypt")))
+                .collect();
+            let e = ms(t) / s.messages as f64;
+            let t = Instant::now();
+            for bytes in &wire {
+                assert_eq!(decrypt(&b, &mut gb, bytes).len(), payload);
+            }
+            let d = ms(t) / s.messages as f64;
+            vec![(enc, e), (dec, d)]
+        },
+        out,
+    );
+}
+
+/// The peak resident set size of this process, in MB (Linux; `None` elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0 / 1e6)
+}
+
+fn main() {
+    let s = Sizes::from_args();
+    let pool = pool_key_packages(s.add.max(s.group));
+    let mut out = BTreeMap::new();
+
+    if s.rss {
+        let before = peak_rss_mb();
+        add_case(s.add, &pool);
+        let rss = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
+        println!("{{\"rss.setup\":{},\"rss.peak\":{}}}", rss(before), rss(peak_rss_mb()));
+        return;
+    }
+
+    let kp = Client::new("kp");
+    repeat(
+        s.warmup,
+        s.message_reps,
+        || {
+            let t = Instant::now();
+            for _ in 0..s.kp_batch {
+                kp.key_package_bytes();
+            }
+            vec![("kp", ms(t) / s.kp_batch as f64)]
+        },
+        &mut out,
+    );
+
+    repeat(s.warmup, s.commit_reps, || add_case(s.add, &pool), &mut out);
+
+    let (a, mut ga, b, mut gb) = group_of(s.group, &pool);
+    repeat(
+        s.warmup,
+        s.update_reps,
+        || {
+            let t = Instant::now();
+            let bundle = ga.self_update(&a.provider, &a.signer, LeafNodeParameters::default()).expect("self-update");
+            let (commit, _, group_info) = bundle.into_messages();
+            assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
+            let commit = encode(&commit);
+            ga.merge_pending_commit(&a.provider).expect("merge");
+            let create = ms(t);
+            let t = Instant::now();
+            apply_commit(&b, &mut gb, &commit);
+            vec![("update.create", create), ("update.process", ms(t))]
+        },
+        &mut out,
+    );
+
+    for size in [2, s.group] {
+        for payload in [s.small, s.large] {
+            messages_case(size, payload, &s, &pool, &mut out);
+        }
+    }
+
+    let fields: Vec<String> = out.iter().map(|(k, v)| format!("\"{k}\":{v:.6}")).collect();
+    println!("{{{}}}", fields.join(","));
+}
