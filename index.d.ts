@@ -40,50 +40,50 @@ export declare class MlsGroup {
   /** Creates a group with this client as its only member. */
   static create(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupId: Uint8Array | undefined | null, config: NativeCreateConfig): MlsGroup
   /** Joins a group from a Welcome, on the libuv thread pool. */
-  static joinFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null): Promise<MlsGroup>
+  static joinFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MlsGroup>
   /** Joins a group from a Welcome, on the calling thread. */
   static joinFromWelcomeSync(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null): MlsGroup
   /** Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`. */
-  addMembers(keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
+  addMembers(keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Adds members as one commit, on the calling thread. */
   addMembersSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
   /** Adds members without refreshing the committer's leaf, on the libuv thread pool. */
-  addMembersWithoutUpdate(keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
+  addMembersWithoutUpdate(keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Adds members without refreshing the committer's leaf, on the calling thread. */
   addMembersWithoutUpdateSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
   /** Removes members by leaf index as one commit, on the libuv thread pool. */
-  removeMembers(leafIndices: Array<number>): Promise<NativeCommitMessages>
+  removeMembers(leafIndices: Array<number>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Removes members by leaf index as one commit, on the calling thread. */
   removeMembersSync(leafIndices: Array<number>): NativeCommitMessages
   /** Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool. */
-  selfUpdate(params?: NativeLeafNodeParams | undefined | null): Promise<NativeCommitMessages>
+  selfUpdate(params?: NativeLeafNodeParams | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Refreshes this member's leaf as a commit, on the calling thread. */
   selfUpdateSync(params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
   /**
    * Rotates this member's signature key in a commit signed with the old key, on the libuv thread pool.
    * The group signs with `newSigner` once the commit is merged.
    */
-  selfUpdateWithNewSigner(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null): Promise<NativeCommitMessages>
+  selfUpdateWithNewSigner(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Rotates this member's signature key, on the calling thread. */
   selfUpdateWithNewSignerSync(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
   /** Builds a commit (openmls's commit builder), on the libuv thread pool. */
-  commit(adds: Array<KeyPackage>, options: NativeCommitOptions): Promise<NativeCommitMessages>
+  commit(adds: Array<KeyPackage>, options: NativeCommitOptions, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Builds a commit, on the calling thread. */
   commitSync(adds: Array<KeyPackage>, options: NativeCommitOptions): NativeCommitMessages
   /** Commits to every queued proposal, on the libuv thread pool. */
-  commitToPendingProposals(): Promise<NativeCommitMessages>
+  commitToPendingProposals(signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Commits to every queued proposal, on the calling thread. */
   commitToPendingProposalsSync(): NativeCommitMessages
   /** Replaces the group context extensions in a commit, on the libuv thread pool. */
-  updateGroupContextExtensions(extensions: Array<NativeExtension>): Promise<NativeCommitMessages>
+  updateGroupContextExtensions(extensions: Array<NativeExtension>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Replaces the group context extensions in a commit, on the calling thread. */
   updateGroupContextExtensionsSync(extensions: Array<NativeExtension>): NativeCommitMessages
   /** Replaces members (remove + add, one for one) in one commit, on the libuv thread pool. */
-  swapMembers(leafIndices: Array<number>, keyPackages: Array<KeyPackage>): Promise<NativeCommitMessages>
+  swapMembers(leafIndices: Array<number>, keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Replaces members in one commit, on the calling thread. */
   swapMembersSync(leafIndices: Array<number>, keyPackages: Array<KeyPackage>): NativeCommitMessages
   /** Removes the members holding these credentials in one commit, on the libuv thread pool. */
-  removeMembersByCredential(credentials: Array<NativeCredential>): Promise<NativeCommitMessages>
+  removeMembersByCredential(credentials: Array<NativeCredential>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Removes the members holding these credentials, on the calling thread. */
   removeMembersByCredentialSync(credentials: Array<NativeCredential>): NativeCommitMessages
   /** Proposes adding a member (by reference unless `byValue`). */
@@ -126,7 +126,54 @@ export declare class MlsGroup {
    * Processes a received message, on the libuv thread pool. With `reviewCommits`, a commit is
    * staged without using up its key, for the application's credential check.
    */
-  processMessage(message: Uint8Array, reviewCommits?: boolean | undefined | null): Promise<NativeProcessedMessage>
+  processMessage(message: Uint8Array, reviewCommits?: boolean | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeProcessedMessage>
+  /**
+   * Processes many received messages in one storage transaction (one sync to disk), in order,
+   * on the libuv thread pool. Each message is all-or-nothing on its own: a bad one gets its
+   * error in its slot and changes nothing, the others land.
+   */
+  processMessages(messages: Array<Uint8Array>, signal?: AbortSignal | undefined | null): Promise<NativeProcessedBatchItem[]>
+  /** `processMessages`, on the calling thread. */
+  processMessagesSync(messages: Array<Uint8Array>): Array<NativeProcessedBatchItem>
+  /**
+   * Encrypts many application messages in one storage transaction, in order, on the libuv
+   * thread pool. Each slot holds the message or the error `createMessage` would have thrown.
+   */
+  createMessages(plaintexts: Array<Uint8Array>, aad?: Uint8Array | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeMessageBatchItem[]>
+  /** `createMessages`, on the calling thread. */
+  createMessagesSync(plaintexts: Array<Uint8Array>, aad?: Uint8Array | undefined | null): Array<NativeMessageBatchItem>
+  /** Encrypts an application message, on the libuv thread pool. */
+  createMessageAsync(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Promise<Uint8Array>
+  /** Merges this member's pending commit, on the libuv thread pool. */
+  mergePendingCommitAsync(): Promise<void>
+  /** Merges a staged commit from `processMessage`, on the libuv thread pool. */
+  mergeStagedCommitAsync(stagedCommit: StagedCommit): Promise<void>
+  /** Discards this member's pending commit, on the libuv thread pool. */
+  clearPendingCommitAsync(): Promise<void>
+  /** Stores a received proposal in the proposal queue, on the libuv thread pool. */
+  storePendingProposalAsync(proposal: QueuedProposal): Promise<void>
+  /** Removes a queued proposal by reference, on the libuv thread pool. */
+  removePendingProposalAsync(proposalRef: Uint8Array): Promise<void>
+  /** Empties the proposal queue, on the libuv thread pool. */
+  clearPendingProposalsAsync(): Promise<void>
+  /** Proposes adding a member, on the libuv thread pool. */
+  proposeAddMemberAsync(keyPackage: KeyPackage, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /** Proposes removing a member by leaf index, on the libuv thread pool. */
+  proposeRemoveMemberAsync(leafIndex: number, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /** Proposes removing the member holding a credential, on the libuv thread pool. */
+  proposeRemoveMemberByCredentialAsync(credential: NativeCredential, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /** Proposes updating this member's leaf, on the libuv thread pool. */
+  proposeSelfUpdateAsync(params?: NativeLeafNodeParams | undefined | null): Promise<NativeProposalMessage>
+  /** Proposes new group context extensions, on the libuv thread pool. */
+  proposeGroupContextExtensionsAsync(extensions: Array<NativeExtension>): Promise<NativeProposalMessage>
+  /** Proposes an application-defined proposal, on the libuv thread pool. */
+  proposeCustomProposalAsync(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /** Proposes injecting a PSK, on the libuv thread pool. */
+  proposePreSharedKeyAsync(psk: NativePsk, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /** Leaves with a Remove proposal for this member, on the libuv thread pool. */
+  leaveGroupAsync(): Promise<NativeProposalMessage>
+  /** Leaves with a SelfRemove proposal, on the libuv thread pool. */
+  leaveGroupViaSelfRemoveAsync(): Promise<NativeProposalMessage>
   /** Processes a received message, on the calling thread. */
   processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): NativeProcessedMessage
   /**
@@ -577,6 +624,14 @@ export interface NativeMember {
   encryptionKey: Uint8Array
 }
 
+/** One slot of `createMessages`: the encrypted message, or the error it would have thrown alone. */
+export interface NativeMessageBatchItem {
+  /** The `MLSMessage` to send, when this one succeeded. */
+  message?: Uint8Array
+  /** The error's reason (`ERR_…: message`), when it failed. */
+  error?: string
+}
+
 /** What a message shows before processing. Nothing here is authenticated yet. */
 export interface NativeMessageInfo {
   /** `publicMessage`, `privateMessage`, `welcome`, `groupInfo` or `keyPackage`. */
@@ -599,6 +654,14 @@ export interface NativeMessageInfo {
   groupContext?: NativeGroupContext
   /** The GroupInfo extensions. */
   groupInfoExtensions: Array<NativeExtension>
+}
+
+/** One slot of `processMessages`: the processed message, or the error it would have thrown alone. */
+export interface NativeProcessedBatchItem {
+  /** The processed message, when this one succeeded. */
+  message?: NativeProcessedMessage
+  /** The error's reason (`ERR_…: message`), when it failed. */
+  error?: string
 }
 
 /**
@@ -781,6 +844,8 @@ export interface NativeStorageOptions {
   readOnly?: boolean
   /** Cap the database size in pages (simulates a full disk; for tests). */
   maxPageCount?: number
+  /** `"full"` (the default) or `"normal"`: how a file store syncs to disk. */
+  durability?: string
 }
 
 /** The unverified GroupInfo of a Welcome. */

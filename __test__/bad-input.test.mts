@@ -24,7 +24,7 @@ test('garbage bytes are ERR_MALFORMED_MESSAGE', async (t) => {
 
 test('a truncated message is ERR_MALFORMED_MESSAGE, and the intact one still decrypts', async (t) => {
   const { alice, bob } = await pair()
-  const message = alice.g.createMessage('complete')
+  const message = alice.g.createMessageSync('complete')
   for (const cut of [1, 5, message.length - 1]) {
     await assertCode(t, () => bob.g.processMessage(message.subarray(0, cut)), 'ERR_MALFORMED_MESSAGE')
   }
@@ -35,7 +35,7 @@ test('a truncated message is ERR_MALFORMED_MESSAGE, and the intact one still dec
 
 test('a tampered ciphertext is rejected without consuming the key', async (t) => {
   const { alice, bob } = await pair()
-  const message = alice.g.createMessage('authentic')
+  const message = alice.g.createMessageSync('authentic')
   const tampered = Uint8Array.from(message)
   tampered[tampered.length - 3] ^= 0x01
   await assertCode(t, () => bob.g.processMessage(tampered), 'ERR_DECRYPTION_FAILED')
@@ -48,18 +48,18 @@ test('a message for another group is ERR_WRONG_GROUP', async (t) => {
   const { alice, bob } = await pair()
   const elsewhere = new Client('eve')
   elsewhere.createGroup()
-  await assertCode(t, () => bob.g.processMessage(elsewhere.g.createMessage('wrong room')), 'ERR_WRONG_GROUP')
+  await assertCode(t, () => bob.g.processMessage(elsewhere.g.createMessageSync('wrong room')), 'ERR_WRONG_GROUP')
   // Also a member of two groups receiving a message of one in the other.
   const carol = new Client('carol')
   carol.createGroup()
   await add(carol, [new Client('dave')])
-  await assertCode(t, () => alice.g.processMessage(carol.g.createMessage('x')), 'ERR_WRONG_GROUP')
+  await assertCode(t, () => alice.g.processMessage(carol.g.createMessageSync('x')), 'ERR_WRONG_GROUP')
   await stillWorks(t, alice, bob)
 })
 
 test('a replayed message is ERR_REPLAYED_MESSAGE', async (t) => {
   const { alice, bob } = await pair()
-  const message = alice.g.createMessage('once')
+  const message = alice.g.createMessageSync('once')
   t.is((await bob.g.processMessage(message)).kind, 'application')
   await assertCode(t, () => bob.g.processMessage(message), 'ERR_REPLAYED_MESSAGE')
   await stillWorks(t, alice, bob)
@@ -67,9 +67,9 @@ test('a replayed message is ERR_REPLAYED_MESSAGE', async (t) => {
 
 test('a message from an old epoch is ERR_WRONG_EPOCH, and so is a replayed commit', async (t) => {
   const { alice, bob } = await pair()
-  const old = alice.g.createMessage('from epoch 1')
+  const old = alice.g.createMessageSync('from epoch 1')
   const { commit } = await alice.g.selfUpdate()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
   await assertCode(t, () => bob.g.processMessage(old), 'ERR_WRONG_EPOCH')
   await assertCode(t, () => bob.g.processMessage(commit), 'ERR_WRONG_EPOCH')
@@ -82,8 +82,8 @@ test('a message from a future epoch is ERR_WRONG_EPOCH', async (t) => {
   // Alice moves on to epoch 2 with Carol's add, but Bob never sees that commit.
   const kp = KeyPackage.fromBytes(alice.provider, carol.keyPackageBytes())
   const { commit } = await alice.g.addMembers([kp])
-  alice.g.mergePendingCommit()
-  await assertCode(t, () => bob.g.processMessage(alice.g.createMessage('from the future')), 'ERR_WRONG_EPOCH')
+  alice.g.mergePendingCommitSync()
+  await assertCode(t, () => bob.g.processMessage(alice.g.createMessageSync('from the future')), 'ERR_WRONG_EPOCH')
   await applyCommit(bob, commit)
   await assertRoundTrip(t, alice, [bob], 'caught up')
 })
@@ -92,7 +92,7 @@ test('a Welcome or KeyPackage passed to processMessage is ERR_WRONG_MESSAGE_TYPE
   const { alice, bob } = await pair()
   await assertCode(t, () => bob.g.processMessage(new Client('x').keyPackageBytes()), 'ERR_WRONG_MESSAGE_TYPE')
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, new Client('y').keyPackageBytes())])
-  alice.g.clearPendingCommit()
+  alice.g.clearPendingCommitSync()
   await assertCode(t, () => bob.g.processMessage(welcome), 'ERR_WRONG_MESSAGE_TYPE')
   await stillWorks(t, alice, bob)
 })
@@ -102,9 +102,9 @@ test('joining with bytes that are not a Welcome, or a Welcome for someone else, 
   const stranger = new Client('stranger')
   const bob2 = new Client('bob2')
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob2.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await assertCode(t, () => stranger.join(new Uint8Array([1, 2, 3])), 'ERR_MALFORMED_MESSAGE')
-  await assertCode(t, () => stranger.join(alice.g.createMessage('not a welcome')), 'ERR_WRONG_MESSAGE_TYPE')
+  await assertCode(t, () => stranger.join(alice.g.createMessageSync('not a welcome')), 'ERR_WRONG_MESSAGE_TYPE')
   await assertCode(t, () => stranger.join(welcome), 'ERR_NO_MATCHING_KEY_PACKAGE')
   await assertCode(t, () => MlsGroup.joinFromWelcomeSync({ provider: stranger.provider, signer: stranger.signer, welcome }), 'ERR_NO_MATCHING_KEY_PACKAGE')
   await assertCode(t, () => bob2.join(welcome, new Uint8Array([9, 9, 9])), 'ERR_MALFORMED_MESSAGE')
@@ -118,7 +118,7 @@ test('a Welcome without the tree needs the tree; the key package survives the fa
   const bob = new Client('bob')
   alice.createGroup(false)
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await assertCode(t, () => bob.join(welcome), 'ERR_MISSING_RATCHET_TREE')
   await bob.join(welcome, alice.g.exportRatchetTree())
   assertAgree(t, [alice, bob])
@@ -126,34 +126,34 @@ test('a Welcome without the tree needs the tree; the key package survives the fa
 
 test('state errors: no pending commit, pending commit, unknown member, removed member', async (t) => {
   const { alice, bob } = await pair()
-  await assertCode(t, () => alice.g.mergePendingCommit(), 'ERR_NO_PENDING_COMMIT')
-  await assertCode(t, () => alice.g.clearPendingCommit(), 'ERR_NO_PENDING_COMMIT')
+  await assertCode(t, () => alice.g.mergePendingCommitSync(), 'ERR_NO_PENDING_COMMIT')
+  await assertCode(t, () => alice.g.clearPendingCommitSync(), 'ERR_NO_PENDING_COMMIT')
   await assertCode(t, () => alice.g.removeMembers([42]), 'ERR_UNKNOWN_MEMBER')
   await assertCode(t, () => alice.g.removeMembers([]), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.addMembers([]), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.removeMembers([0]), 'ERR_INVALID_ARGUMENT')
   await alice.g.selfUpdate()
   await assertCode(t, () => alice.g.selfUpdate(), 'ERR_PENDING_COMMIT')
-  alice.g.clearPendingCommit()
+  alice.g.clearPendingCommitSync()
   const removal = await alice.g.removeMembers([1])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await applyCommit(bob, removal.commit)
-  await assertCode(t, () => bob.g.createMessage('ghost'), 'ERR_GROUP_INACTIVE')
+  await assertCode(t, () => bob.g.createMessageSync('ghost'), 'ERR_GROUP_INACTIVE')
   await assertCode(t, () => bob.g.selfUpdate(), 'ERR_GROUP_INACTIVE')
-  await assertCode(t, () => bob.g.processMessage(alice.g.createMessage('x')), 'ERR_GROUP_INACTIVE')
+  await assertCode(t, () => bob.g.processMessage(alice.g.createMessageSync('x')), 'ERR_GROUP_INACTIVE')
 })
 
 test('a staged commit merges once, into its own group and epoch', async (t) => {
   const { alice, bob } = await pair()
   const { commit } = await alice.g.selfUpdate()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const processed = await bob.g.processMessage(commit)
   if (processed.kind !== 'commit') return t.fail()
   const other = new Client('other')
   other.createGroup()
-  await assertCode(t, () => other.g.mergeStagedCommit(processed.stagedCommit), 'ERR_WRONG_GROUP')
-  bob.g.mergeStagedCommit(processed.stagedCommit)
-  await assertCode(t, () => bob.g.mergeStagedCommit(processed.stagedCommit), 'ERR_STALE_STAGED_COMMIT')
+  await assertCode(t, () => other.g.mergeStagedCommitSync(processed.stagedCommit), 'ERR_WRONG_GROUP')
+  bob.g.mergeStagedCommitSync(processed.stagedCommit)
+  await assertCode(t, () => bob.g.mergeStagedCommitSync(processed.stagedCommit), 'ERR_STALE_STAGED_COMMIT')
   t.false(processed.stagedCommit.selfRemoved, 'the snapshot stays readable after the merge')
   await stillWorks(t, alice, bob)
 })
@@ -162,7 +162,7 @@ test('arguments of the wrong type are ERR_INVALID_ARGUMENT, never a crash', asyn
   const { alice } = await pair()
   await assertCode(t, () => alice.g.processMessage('text' as never), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.processMessageSync(null as never), 'ERR_INVALID_ARGUMENT')
-  await assertCode(t, () => alice.g.createMessage(42 as never), 'ERR_INVALID_ARGUMENT')
+  await assertCode(t, () => alice.g.createMessageSync(42 as never), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.exportSecret('x', new Uint8Array(), 0), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.exportSecret('x', new Uint8Array(), 1e6), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.removeMembers(['1' as never]), 'ERR_INVALID_ARGUMENT')
@@ -180,7 +180,7 @@ test('thousands of mutated messages never crash and every rejection is typed', a
     return (seed >>> 0) % n
   }
   const known = new Set(errorCodes)
-  const message = alice.g.createMessage('fuzz me')
+  const message = alice.g.createMessageSync('fuzz me')
   const { commit } = await alice.g.selfUpdate() // stays pending on Alice's side until the end
   const samples = [message, commit]
   const acceptedCommits: StagedCommit[] = []
@@ -216,9 +216,9 @@ test('thousands of mutated messages never crash and every rejection is typed', a
   }
   t.log(`accepted ${accepted}; rejected by code: ${JSON.stringify(Object.fromEntries(codes))}`)
   t.true(codes.size >= 3)
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   for (const staged of acceptedCommits) t.deepEqual(Buffer.from(staged.epochAuthenticator!), Buffer.from(alice.g.epochAuthenticator()))
-  if (acceptedCommits.length > 0) bob.g.mergeStagedCommit(acceptedCommits[0])
+  if (acceptedCommits.length > 0) bob.g.mergeStagedCommitSync(acceptedCommits[0])
   else await applyCommit(bob, commit)
   await stillWorks(t, alice, bob)
 })

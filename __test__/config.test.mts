@@ -27,7 +27,7 @@ function keyPackage(c: Client, configure: (b: ReturnType<typeof KeyPackage.build
 async function addWithConfig(committer: Client, joiner: Client, config?: MlsGroupJoinConfig, others: Client[] = []) {
   const kp = KeyPackage.fromBytes(committer.provider, keyPackage(joiner).toBytes())
   const { commit, welcome } = await committer.g.addMembers([kp])
-  committer.g.mergePendingCommit()
+  committer.g.mergePendingCommitSync()
   for (const o of others) await applyCommit(o, commit)
   joiner.group = await MlsGroup.joinFromWelcome({ provider: joiner.provider, signer: joiner.signer, welcome, config })
 }
@@ -66,7 +66,7 @@ test('wire format policy: plaintext handshakes are refused by a pure-ciphertext 
   await addWithConfig(alice, carol, { wireFormatPolicy: 'mixedCiphertext' }, [])
   // Bob missed Carol's add: bring him up to date through a fresh group instead, by checking on Carol only.
   const { commit } = await alice.g.selfUpdate()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await assertCode(t, () => bob.g.processMessage(commit), 'ERR_WRONG_EPOCH')
   await applyCommit(carol, commit) // mixed accepts Alice's plaintext commit
   assertAgree(t, [alice, carol])
@@ -76,7 +76,7 @@ test('wire format policy: plaintext handshakes are refused by a pure-ciphertext 
   groupWith(dave, { wireFormatPolicy: 'mixedPlaintext', useRatchetTreeExtension: true })
   await addWithConfig(dave, erin, { wireFormatPolicy: 'pureCiphertext' })
   const update = await dave.g.selfUpdate()
-  dave.g.mergePendingCommit()
+  dave.g.mergePendingCommitSync()
   await assertCode(t, () => erin.g.processMessage(update.commit), 'ERR_VALIDATION_FAILED')
   t.is(erin.g.epoch, 1n, 'the refused commit changed nothing')
 })
@@ -86,11 +86,11 @@ test('padding makes short and long messages the same size', async (t) => {
   const bob = new Client('bob')
   groupWith(alice, { paddingSize: 256, useRatchetTreeExtension: true })
   await add(alice, [bob])
-  const short = alice.g.createMessage('a')
-  const long = alice.g.createMessage('x'.repeat(150))
+  const short = alice.g.createMessageSync('a')
+  const long = alice.g.createMessageSync('x'.repeat(150))
   t.is(short.length, long.length)
   alice.g.setConfiguration({ paddingSize: 0 })
-  t.true(alice.g.createMessage('a').length < short.length)
+  t.true(alice.g.createMessageSync('a').length < short.length)
   for (const m of [short, long]) t.is((await bob.g.processMessage(m)).kind, 'application')
 })
 
@@ -100,9 +100,9 @@ test('maxPastEpochs lets a late message from the previous epoch decrypt', async 
     const bob = new Client('bob')
     groupWith(alice, { useRatchetTreeExtension: true })
     await addWithConfig(alice, bob, { maxPastEpochs })
-    const late = alice.g.createMessage('sent in epoch 1')
+    const late = alice.g.createMessageSync('sent in epoch 1')
     const { commit } = await alice.g.selfUpdate()
-    alice.g.mergePendingCommit()
+    alice.g.mergePendingCommitSync()
     await applyCommit(bob, commit)
     if (expect === 'ok') {
       const m = await bob.g.processMessage(late)
@@ -119,7 +119,7 @@ test('sender ratchet configuration: out-of-order tolerance and maximum forward d
   const bob = new Client('bob')
   groupWith(alice, { useRatchetTreeExtension: true })
   await addWithConfig(alice, bob, { senderRatchetConfiguration: { outOfOrderTolerance: 5, maximumForwardDistance: 3 } })
-  const msgs = Array.from({ length: 6 }, (_, i) => alice.g.createMessage(`m${i}`))
+  const msgs = Array.from({ length: 6 }, (_, i) => alice.g.createMessageSync(`m${i}`))
   // Generation 5 is more than 3 ahead of Bob's ratchet (at 0).
   await assertCode(t, () => bob.g.processMessage(msgs[5]), 'ERR_DECRYPTION_FAILED')
   t.is((await bob.g.processMessage(msgs[2])).kind, 'application') // 2 ahead: fine
@@ -136,7 +136,7 @@ test('resumption PSKs of past epochs are kept as configured and agree across mem
   const epoch1 = Buffer.from(alice.g.resumptionPsk())
   t.deepEqual(Buffer.from(bob.g.resumptionPsk()), epoch1)
   const { commit } = await alice.g.selfUpdate()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
   t.deepEqual(Buffer.from(alice.g.resumptionPsk(1n)), epoch1)
   t.deepEqual(Buffer.from(bob.g.resumptionPsk(1n)), epoch1)
@@ -154,7 +154,7 @@ test('group context extensions: required capabilities and a custom extension gat
   groupWith(alice, { groupContextExtensions: extensions, capabilities: { extensions: [CUSTOM] }, useRatchetTreeExtension: true })
   const bobKp = keyPackage(bob, (b) => b.leafNodeCapabilities({ extensions: [CUSTOM] }))
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bobKp.toBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await bob.join(welcome)
   t.deepEqual(bob.g.groupContextExtensions(), extensions)
   t.deepEqual(alice.g.groupContextExtensions(), extensions)
@@ -220,7 +220,7 @@ test('a last-resort key package can be used by two groups; an ordinary one only 
       const owner = new Client(name)
       groupWith(owner, { useRatchetTreeExtension: true })
       const { welcome } = await owner.g.addMembers([KeyPackage.fromBytes(owner.provider, bytes)])
-      owner.g.mergePendingCommit()
+      owner.g.mergePendingCommitSync()
       welcomes.push(welcome)
     }
     await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome: welcomes[0] })
@@ -241,7 +241,7 @@ test('X.509 credentials carry their certificate chain through key packages and g
   t.deepEqual((parsed.credential as X509Credential).certificates, chain)
   t.true(parsed.leafNode.capabilities.credentials.includes(2))
   const { welcome } = await alice.g.addMembers([parsed])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await bob.join(welcome)
   const member = alice.g.members()[1]
   t.true(member.credential instanceof X509Credential)
@@ -266,7 +266,7 @@ test('skipLifetimeValidation admits a group whose leaves are outside their lifet
   t.deepEqual(alice.g.ownLeafNode().lifetime, { notBefore: 1_000_000, notAfter: 2_000_000 })
   // Without an update, Alice's expired leaf stays in the tree Bob validates.
   const { welcome } = await alice.g.addMembersWithoutUpdate([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const error = await t.throwsAsync(bob.join(welcome))
   t.regex((error as Error).message, /lifetime|Lifetime|expired|Expired/)
   bob.group = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome, skipLifetimeValidation: true })

@@ -25,7 +25,7 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 test('64 concurrent processMessage Promises on one group all succeed, in call order', async (t) => {
   const { alice, bob } = await pair()
   // More messages than the sender ratchet's out-of-order tolerance (5): any reordering loses some.
-  const messages = Array.from({ length: 64 }, (_, i) => alice.g.createMessage(`message ${i}`))
+  const messages = Array.from({ length: 64 }, (_, i) => alice.g.createMessageSync(`message ${i}`))
   const finished: number[] = []
   const results = await Promise.all(
     messages.map((m, i) =>
@@ -45,9 +45,9 @@ test('64 concurrent processMessage Promises on one group all succeed, in call or
 
 test('a synchronous call that would overtake a pending Promise is ERR_GROUP_BUSY; getters still answer', async (t) => {
   const { alice, bob } = await pair()
-  const pending = bob.g.processMessage(alice.g.createMessage('first'))
-  await assertCode(t, () => bob.g.createMessage('would overtake'), 'ERR_GROUP_BUSY')
-  await assertCode(t, () => bob.g.processMessageSync(alice.g.createMessage('also')), 'ERR_GROUP_BUSY')
+  const pending = bob.g.processMessage(alice.g.createMessageSync('first'))
+  await assertCode(t, () => bob.g.createMessageSync('would overtake'), 'ERR_GROUP_BUSY')
+  await assertCode(t, () => bob.g.processMessageSync(alice.g.createMessageSync('also')), 'ERR_GROUP_BUSY')
   t.is(bob.g.epoch, 1n)
   const first = await pending
   t.is(first.kind === 'application' && text(first.data), 'first')
@@ -58,7 +58,7 @@ test('a synchronous call that would overtake a pending Promise is ERR_GROUP_BUSY
 test('a failing Promise operation does not stall the queue behind it', async (t) => {
   const { alice, bob } = await pair()
   const bad = bob.g.processMessage(new Uint8Array([1, 2, 3]))
-  const good = bob.g.processMessage(alice.g.createMessage('behind a failure'))
+  const good = bob.g.processMessage(alice.g.createMessageSync('behind a failure'))
   await assertCode(t, () => bad, 'ERR_MALFORMED_MESSAGE')
   const p = await good
   t.is(p.kind === 'application' && text(p.data), 'behind a failure')
@@ -75,7 +75,7 @@ test('loadGroup returns the live handle: one group, one state', async (t) => {
   t.is(second, bob.g)
   // What one reference does, the other sees: they cannot diverge.
   await applyCommit({ ...bob, g: first } as unknown as Client, (await alice.g.selfUpdate()).commit)
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   t.is(second.epoch, 2n)
   assertAgree(t, [alice, bob])
 })
@@ -85,15 +85,15 @@ test('a rejoin with replaceOldGroup retires the old handle: ERR_STALE_HANDLE, is
   const old = bob.g
   // Alice re-adds Bob (a fork resolution by re-adding): he rejoins the same group id.
   const { commit: removal } = await alice.g.removeMembers([old.ownLeafIndex])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const readd = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   void removal
   const fresh = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome: readd.welcome, replaceOldGroup: true })
   t.not(fresh, old)
   t.false(old.isActive)
   await assertCode(t, () => old.selfUpdateSync(), 'ERR_STALE_HANDLE')
-  await assertCode(t, () => old.createMessage('from the past'), 'ERR_STALE_HANDLE')
+  await assertCode(t, () => old.createMessageSync('from the past'), 'ERR_STALE_HANDLE')
   t.is(await bob.provider.loadGroup(fresh.groupId), fresh)
   bob.group = fresh
   assertAgree(t, [alice, bob])
@@ -129,7 +129,7 @@ test('a refused StagedWelcome cannot become a group, and the key package stays u
   const bob = new Client('bob')
   alice.createGroup()
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const staged = ProcessedWelcome.newFromWelcome({ provider: bob.provider, signer: bob.signer, welcome }).intoStagedWelcome()
   await assertCode(t, () => staged.validate(() => false), 'ERR_CREDENTIAL_REJECTED')
   await assertCode(t, () => staged.intoGroup(), 'ERR_CREDENTIAL_REJECTED')
@@ -149,7 +149,7 @@ test('a validator that throws is ERR_VALIDATOR_FAILED, with the cause, and uses 
   const bob = new Client('bob')
   alice.createGroup()
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const outage = new Error('directory unreachable')
   const error = await t.throwsAsync(() =>
     MlsGroup.joinFromWelcome({
@@ -169,7 +169,7 @@ test('a validator that throws is ERR_VALIDATOR_FAILED, with the cause, and uses 
   // A commit refused, or met by a throwing validator, keeps its key: it can be processed again.
   const carol = new Client('carol')
   const { commit } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, carol.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   bob.g.setCredentialValidator(async () => {
     throw outage
   })
@@ -192,12 +192,12 @@ test('a rejected message reloads nothing: state set in memory survives it', asyn
   const { alice, bob } = await pair()
   // The AAD for the next message lives in memory only; a reload from storage would clear it.
   bob.g.setAad(new Uint8Array([7, 7, 7]))
-  const valid = alice.g.createMessage('real')
+  const valid = alice.g.createMessageSync('real')
   const tampered = Uint8Array.from(valid)
   tampered[tampered.length - 2] ^= 1
   await assertCode(t, () => bob.g.processMessage(new Uint8Array(40).fill(3)), 'ERR_MALFORMED_MESSAGE')
   await assertCode(t, () => bob.g.processMessage(tampered), 'ERR_DECRYPTION_FAILED')
-  await assertCode(t, () => bob.g.processMessage(new Client('eve').createGroup().createMessage('elsewhere')), 'ERR_WRONG_GROUP')
+  await assertCode(t, () => bob.g.processMessage(new Client('eve').createGroup().createMessageSync('elsewhere')), 'ERR_WRONG_GROUP')
   t.deepEqual([...bob.g.aad], [7, 7, 7])
   const p = await bob.g.processMessage(valid)
   t.is(p.kind === 'application' && text(p.data), 'real')
@@ -214,7 +214,7 @@ test('numbers are range-checked, never coerced', async (t) => {
   }
   t.is(alice.g.configuration().paddingSize, 0)
   await assertCode(t, () => alice.g.removeMembers([2 ** 32]), 'ERR_INVALID_ARGUMENT')
-  await assertCode(t, () => alice.g.proposeCustomProposal(70000, new Uint8Array()), 'ERR_INVALID_ARGUMENT')
+  await assertCode(t, () => alice.g.proposeCustomProposalSync(70000, new Uint8Array()), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => alice.g.resumptionPsk(-1n), 'ERR_INVALID_ARGUMENT')
   await assertCode(t, () => SignatureKeyPair.forCiphersuite(-1 as never), 'ERR_INVALID_ARGUMENT')
   // exportSecret names one range, whatever the number.
@@ -246,26 +246,26 @@ test('group context extensions follow one rule, checked before anything is sent'
     .leafNodeCapabilities(capabilities)
     .build({ ciphersuite: bob.suite, provider: bob.provider, signer: bob.signer, credentialWithKey: bob.credentialWithKey })
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, kp.toBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await bob.join(welcome)
   // The commit and the proposal: the same code, and no proposal left behind.
   await assertCode(t, () => alice.g.updateGroupContextExtensionsSync([unknown]), 'ERR_INVALID_EXTENSION')
-  await assertCode(t, () => alice.g.proposeGroupContextExtensions([unknown]), 'ERR_INVALID_EXTENSION')
+  await assertCode(t, () => alice.g.proposeGroupContextExtensionsSync([unknown]), 'ERR_INVALID_EXTENSION')
   await assertCode(t, () => alice.g.commitSync({ groupContextExtensions: [unknown] }), 'ERR_INVALID_EXTENSION')
   t.deepEqual(alice.g.pendingProposals(), [])
   await assertRoundTrip(t, alice, [bob], 'not stuck')
   // Listed in RequiredCapabilities, every path accepts it.
   t.truthy(make([required, unknown]))
-  const { message } = alice.g.proposeGroupContextExtensions([required, unknown])
+  const { message } = alice.g.proposeGroupContextExtensionsSync([required, unknown])
   const seen = await bob.g.processMessage(message)
-  if (seen.kind === 'proposal') bob.g.storePendingProposal(seen.proposal)
+  if (seen.kind === 'proposal') bob.g.storePendingProposalSync(seen.proposal)
   const { commit } = await alice.g.commitToPendingProposals()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
   t.true(bob.g.groupContextExtensions().some((e) => e.type === 'unknown' && e.extensionType === custom))
   // A requirement a member cannot meet is refused before it is sent.
   const stricter: Extension = { type: 'requiredCapabilities', extensionTypes: [custom, 0xff0b], proposalTypes: [], credentialTypes: [] }
-  const error = await t.throwsAsync(async () => alice.g.proposeGroupContextExtensions([stricter, unknown]))
+  const error = await t.throwsAsync(async () => alice.g.proposeGroupContextExtensionsSync([stricter, unknown]))
   t.is((error as OpenMlsError).code, 'ERR_INVALID_EXTENSION')
   t.regex(error!.message, /does not list extension type 0xff0b/)
   t.is(ExtensionType.RequiredCapabilities, 3)
@@ -291,14 +291,14 @@ test('the binding never hands V8 an external buffer (Electron-safe, freed by the
 
 test('leaving returns { message, proposalRef }, and the leaver is told why it cannot send', async (t) => {
   const { alice, bob } = await pair()
-  const { message, proposalRef } = bob.g.leaveGroup()
+  const { message, proposalRef } = bob.g.leaveGroupSync()
   const seen = await alice.g.processMessage(message)
   if (seen.kind !== 'proposal') return t.fail(seen.kind)
   t.deepEqual(Buffer.from(seen.proposal.proposalRef), Buffer.from(proposalRef))
-  const error = await t.throwsAsync(async () => bob.g.createMessage('still here?'))
+  const error = await t.throwsAsync(async () => bob.g.createMessageSync('still here?'))
   t.is((error as OpenMlsError).code, 'ERR_PENDING_PROPOSALS')
   t.regex(error!.message, /asked to leave/)
-  bob.g.removePendingProposal(proposalRef)
+  bob.g.removePendingProposalSync(proposalRef)
   await assertRoundTrip(t, bob, [alice], 'changed my mind')
   // JoinProposal.create gives the reference the members compute.
   const dave = new Client('dave')
@@ -324,7 +324,7 @@ test('error messages are for people: no rustdoc markup, no Debug dumps, no Rust 
   const kp = bob.keyPackageBytes()
   for (const cut of [1, 7, 40, kp.length - 1]) await collect(() => KeyPackage.fromBytes(bob.provider, kp.subarray(0, cut)))
   await collect(() => bob.g.processMessage(Uint8Array.from([0, 1, 0, 9, 9, 9])))
-  await collect(() => bob.g.processMessage(Uint8Array.from([...alice.g.createMessage('x'), 0])))
+  await collect(() => bob.g.processMessage(Uint8Array.from([...alice.g.createMessageSync('x'), 0])))
   await collect(() => MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, groupId: alice.g.groupId }))
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, new Client('carol').keyPackageBytes())])
   await collect(() => MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome }))
@@ -345,7 +345,7 @@ test('a Welcome that needs an unstored PSK says so, and the same ProcessedWelcom
   const secret = new Uint8Array(32).fill(9)
   alice.provider.storeExternalPsk(pskId, secret)
   const { welcome } = await alice.g.commit({ adds: [KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())], psks: [{ type: 'external', pskId }] })
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const error = await t.throwsAsync(async () => ProcessedWelcome.newFromWelcome({ provider: bob.provider, signer: bob.signer, welcome: welcome! }))
   t.is((error as OpenMlsError).code, 'ERR_PSK_NOT_FOUND')
   t.regex(error!.message, /storeExternalPsk/)

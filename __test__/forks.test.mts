@@ -9,13 +9,13 @@ async function forked() {
   const [alice, bob, charlie] = ['alice', 'bob', 'charlie'].map((n) => new Client(n))
   alice.createGroup(true)
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await bob.join(welcome)
   const charlieKp = KeyPackage.fromBytes(alice.provider, charlie.keyPackageBytes())
   const fromAlice = await alice.g.addMembers([charlieKp])
   await bob.g.addMembers([charlieKp])
-  alice.g.mergePendingCommit()
-  bob.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
+  bob.g.mergePendingCommitSync()
   await charlie.join(fromAlice.welcome)
   return { alice, bob, charlie }
 }
@@ -33,10 +33,10 @@ test('readd: Alice re-adds the members outside her partition, and the fork is he
   const fresh = complement.map(() => KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes()))
   const { commit, welcome } = alice.g.recoverForkByReadding(ourPartition, fresh)
   bob.group = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome, replaceOldGroup: true })
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const staged = await charlie.g.processMessage(commit)
   if (staged.kind !== 'commit') return t.fail()
-  charlie.g.mergeStagedCommit(staged.stagedCommit)
+  charlie.g.mergeStagedCommitSync(staged.stagedCommit)
 
   t.deepEqual(tag(alice), tag(bob))
   t.deepEqual(tag(charlie), tag(bob))
@@ -51,7 +51,7 @@ test('reboot: Alice moves everyone to a new group that keeps the extensions', as
   const newGroupId = new TextEncoder().encode('rebooted-group')
   const kps = [bob, charlie].map((c) => KeyPackage.fromBytes(alice.provider, c.keyPackageBytes()))
   const { group, welcome } = alice.g.reboot({ newGroupId, keyPackages: kps })
-  group.mergePendingCommit()
+  group.mergePendingCommitSync()
   alice.group = group
   t.deepEqual(Buffer.from(group.groupId), Buffer.from(newGroupId))
   for (const c of [bob, charlie]) c.group = await MlsGroup.joinFromWelcome({ provider: c.provider, signer: c.signer, welcome })

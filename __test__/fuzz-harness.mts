@@ -334,7 +334,7 @@ export class World {
       },
     })
     const add = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackage().toBytes())])
-    alice.g.mergePendingCommit()
+    alice.g.mergePendingCommitSync()
     bob.group = await MlsGroup.joinFromWelcome({
       provider: bob.provider,
       signer: bob.signer,
@@ -343,8 +343,8 @@ export class World {
     })
     this.allMessages.push(add.commit, add.welcome)
     // A SelfRemove proposal (a PublicMessage, as openmls sends it), for the external-join options.
-    this.selfRemove = alice.g.leaveGroupViaSelfRemove().message
-    alice.g.clearPendingProposals()
+    this.selfRemove = alice.g.leaveGroupViaSelfRemoveSync().message
+    alice.g.clearPendingProposalsSync()
 
     // Welcomes and GroupInfos come from Carol's groups, so that using them never disturbs the
     // main group. The joiner's key package is last resort: an accepted join does not use it up.
@@ -360,10 +360,10 @@ export class World {
       // A second member, so the tree has more than one leaf.
       const other = new Member(`other-${withTree}`)
       await c.g.addMembers([KeyPackage.fromBytes(c.provider, other.keyPackage().toBytes())])
-      c.g.mergePendingCommit()
+      c.g.mergePendingCommitSync()
       const kp = KeyPackage.fromBytes(c.provider, joinerKp.toBytes())
       const { welcome } = await c.g.addMembers([kp])
-      c.g.mergePendingCommit()
+      c.g.mergePendingCommitSync()
       const key = hex(c.g.groupId)
       this.welcomeEpochs.set(key, { epoch: c.g.epoch, authenticator: c.g.epochAuthenticator() })
       if (withTree) {
@@ -449,7 +449,7 @@ export class World {
     const { alice, bob } = this
     for (const [from, to] of [[alice, bob], [bob, alice]] as const) {
       const message = `health ${tag} from ${from.name}`
-      const p = await to.g.processMessage(from.g.createMessage(message))
+      const p = await to.g.processMessage(from.g.createMessageSync(message))
       if (p.kind !== 'application' || text(p.data) !== message) throw new NotGenuine(`health check: ${to.name} did not get ${from.name}'s message`)
     }
     if (alice.g.epoch !== bob.g.epoch || !equal(alice.g.epochAuthenticator(), bob.g.epochAuthenticator())) {
@@ -500,9 +500,9 @@ function messageTarget(async: boolean): Target {
       // Alternate plaintext and ciphertext handshakes between batches.
       policy = policy === 'mixedPlaintext' ? 'mixedCiphertext' : 'mixedPlaintext'
       alice.g.setConfiguration({ wireFormatPolicy: policy })
-      const app = alice.g.createMessage(utf8('fuzz me'), { aad: utf8('fuzz aad') })
-      const proposal = alice.g.proposeCustomProposal(CUSTOM_PROPOSAL, utf8('custom payload')).message
-      alice.g.clearPendingProposals()
+      const app = alice.g.createMessageSync(utf8('fuzz me'), { aad: utf8('fuzz aad') })
+      const proposal = alice.g.proposeCustomProposalSync(CUSTOM_PROPOSAL, utf8('custom payload')).message
+      alice.g.clearPendingProposalsSync()
       const joinProposal = JoinProposal.create({ groupId: alice.g.groupId, epoch: alice.g.epoch, signer: w.outsider.signer, keyPackage: w.outsider.keyPackage() }).message
       // An external commit by a third party, who then drops the group again.
       const ext = new Member('external committer')
@@ -550,12 +550,12 @@ function messageTarget(async: boolean): Target {
     },
     async end(w) {
       const { alice, bob } = w
-      alice.g.mergePendingCommit()
+      alice.g.mergePendingCommitSync()
       for (const staged of accepted) {
         expect(equal(staged.epochAuthenticator!, alice.g.epochAuthenticator()), 'an accepted mutated commit leads to another epoch than Alice\'s')
       }
-      if (accepted.length > 0) bob.g.mergeStagedCommit(accepted[0])
-      else bob.g.mergeStagedCommit(processedCommit(await bob.g.processMessage(original!.commit)))
+      if (accepted.length > 0) bob.g.mergeStagedCommitSync(accepted[0])
+      else bob.g.mergeStagedCommitSync(processedCommit(await bob.g.processMessage(original!.commit)))
     },
   }
 }
@@ -836,16 +836,16 @@ const customProposalTarget: Target = {
         const custom = staged.queuedProposals.find((p) => p.proposal.type === 'custom')
         expect(custom?.proposal.type === 'custom' && equal(custom.proposal.payload, input.bytes), 'a custom proposal in a commit changed')
       } finally {
-        if (alice.g.hasPendingCommit) alice.g.clearPendingCommit()
+        if (alice.g.hasPendingCommit) alice.g.clearPendingCommitSync()
       }
       return
     }
     try {
-      const { message } = alice.g.proposeCustomProposal(type, input.bytes, { byValue: rng.int(2) === 0 })
+      const { message } = alice.g.proposeCustomProposalSync(type, input.bytes, { byValue: rng.int(2) === 0 })
       const p = bob.g.processMessageSync(message)
       expect(p.kind === 'proposal' && p.proposal.proposal.type === 'custom' && equal(p.proposal.proposal.payload, input.bytes), 'a custom proposal changed')
     } finally {
-      alice.g.clearPendingProposals()
+      alice.g.clearPendingProposalsSync()
     }
   },
 }
@@ -866,14 +866,14 @@ const pskTarget: Target = {
         bob.provider.storeExternalPsk(pskId, secret)
       }
       const psk = resumption ? ({ type: 'resumption', groupId: pskId, epoch: BigInt(rng.int(3)) } as const) : ({ type: 'external', pskId } as const)
-      const { message } = alice.g.proposePreSharedKey(psk)
+      const { message } = alice.g.proposePreSharedKeySync(psk)
       const p = bob.g.processMessageSync(message)
       const got = p.kind === 'proposal' ? p.proposal.proposal : undefined
       expect(got?.type === 'preSharedKey', 'a PSK proposal came back as something else')
       if (got.psk.type === 'external') expect(!resumption && equal(got.psk.pskId, pskId), 'a PSK id changed')
       else expect(resumption && equal(got.psk.groupId, pskId), 'a resumption PSK changed')
     } finally {
-      alice.g.clearPendingProposals()
+      alice.g.clearPendingProposalsSync()
       if (!resumption) {
         alice.provider.deleteExternalPsk(pskId)
         bob.provider.deleteExternalPsk(pskId)
@@ -894,8 +894,8 @@ const aadTarget: Target = {
     if (how === 0) {
       alice.g.setAad(input.bytes)
       expect(equal(alice.g.aad, input.bytes), 'setAad did not keep the bytes')
-      message = alice.g.createMessage(input.bytes)
-    } else message = alice.g.createMessage(input.bytes, how === 1 ? { aad: input.bytes } : {})
+      message = alice.g.createMessageSync(input.bytes)
+    } else message = alice.g.createMessageSync(input.bytes, how === 1 ? { aad: input.bytes } : {})
     const p = bob.g.processMessageSync(message)
     expect(p.kind === 'application' && equal(p.data, input.bytes), 'a plaintext changed')
     if (how !== 2) expect(equal(p.authenticatedData, input.bytes), 'an AAD changed')
@@ -923,7 +923,7 @@ const refTarget: Target = {
   weight: 2,
   firstSeedAccepted: false,
   begin(w) {
-    w.alice.g.proposeCustomProposal(CUSTOM_PROPOSAL, utf8('queued'))
+    w.alice.g.proposeCustomProposalSync(CUSTOM_PROPOSAL, utf8('queued'))
     w.queuedRef = w.alice.g.pendingProposals()[0].proposalRef
     const held = w.joiner.provider.keyPackages()[0].keyPackageRef
     return [w.queuedRef, held, w.alice.g.groupId]
@@ -931,7 +931,7 @@ const refTarget: Target = {
   run(w, input, rng) {
     const which = rng.int(3)
     if (which === 0) {
-      w.alice.g.removePendingProposal(input.bytes)
+      w.alice.g.removePendingProposalSync(input.bytes)
       throw new NotGenuine('removePendingProposal accepted a reference that is not queued')
     } else if (which === 1) {
       const before = w.joiner.provider.keyPackages().length
@@ -945,7 +945,7 @@ const refTarget: Target = {
   end(w) {
     const queued = w.alice.g.pendingProposals()
     expect(queued.length === 1 && equal(queued[0].proposalRef, w.queuedRef), 'a mutated reference removed the queued proposal')
-    w.alice.g.clearPendingProposals()
+    w.alice.g.clearPendingProposalsSync()
   },
 }
 

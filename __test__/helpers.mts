@@ -65,7 +65,7 @@ export class Client {
 export async function add(committer: Client, joiners: Client[], others: Client[] = []) {
   const kps = joiners.map((j) => KeyPackage.fromBytes(committer.provider, j.keyPackageBytes()))
   const { commit, welcome } = await committer.g.addMembers(kps)
-  committer.g.mergePendingCommit()
+  committer.g.mergePendingCommitSync()
   for (const o of others) await applyCommit(o, commit)
   for (const j of joiners) await j.join(welcome)
 }
@@ -83,7 +83,7 @@ export async function pair() {
 export async function applyCommit(client: Client, commit: Uint8Array): Promise<ProcessedMessage & { kind: 'commit' }> {
   const processed = await client.g.processMessage(commit)
   if (processed.kind !== 'commit') throw new Error(`expected a commit, got ${processed.kind}`)
-  client.g.mergeStagedCommit(processed.stagedCommit)
+  client.g.mergeStagedCommitSync(processed.stagedCommit)
   return processed
 }
 
@@ -101,7 +101,7 @@ export function assertAgree(t: ExecutionContext, clients: Client[]) {
 
 /** Sends a message from `from` and asserts every receiver decrypts it exactly. */
 export async function assertRoundTrip(t: ExecutionContext, from: Client, to: Client[], text: string) {
-  const bytes = from.g.createMessage(text, { aad: new TextEncoder().encode(`aad:${from.name}`) })
+  const bytes = from.g.createMessageSync(text, { aad: new TextEncoder().encode(`aad:${from.name}`) })
   for (const r of to) {
     const m = await r.g.processMessage(bytes)
     if (m.kind !== 'application') return t.fail(`${r.name} got ${m.kind}`)

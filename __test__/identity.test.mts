@@ -70,7 +70,7 @@ test('bad key package bytes give typed errors', async (t) => {
   await assertCode(t, () => KeyPackage.fromBytes(provider, 'not bytes' as never), 'ERR_INVALID_ARGUMENT')
   const alice = new Client('alice')
   alice.createGroup()
-  await assertCode(t, () => KeyPackage.fromBytes(provider, alice.g.createMessage('hi')), 'ERR_WRONG_MESSAGE_TYPE')
+  await assertCode(t, () => KeyPackage.fromBytes(provider, alice.g.createMessageSync('hi')), 'ERR_WRONG_MESSAGE_TYPE')
 })
 
 test('a credential whose key is not the signer is refused', async (t) => {

@@ -136,7 +136,7 @@ export class OpenmlsPeer implements Peer {
   }
 
   private merged<T extends CommitOut>(out: T): CommitOut {
-    this.g.mergePendingCommit()
+    this.g.mergePendingCommitSync()
     return { commit: out.commit, ...(out.welcome ? { welcome: out.welcome } : {}) }
   }
 
@@ -171,11 +171,11 @@ export class OpenmlsPeer implements Peer {
         return { kind: 'application', data: p.data }
       case 'proposal':
       case 'externalJoinProposal':
-        this.g.storePendingProposal(p.proposal)
+        this.g.storePendingProposalSync(p.proposal)
         return { kind: 'proposal' }
       case 'commit': {
         const removedSelf = p.stagedCommit.selfRemoved
-        this.g.mergeStagedCommit(p.stagedCommit)
+        this.g.mergeStagedCommitSync(p.stagedCommit)
         return { kind: 'commit', removedSelf }
       }
       default:
@@ -184,7 +184,7 @@ export class OpenmlsPeer implements Peer {
   }
 
   async send(message: string) {
-    return this.g.createMessage(message)
+    return this.g.createMessageSync(message)
   }
 
   async groupInfo() {

@@ -395,7 +395,7 @@ for (const suite of SUITES) {
       const p = await m.g.processMessage(addCarol)
       if (p.kind !== 'proposal') return t.fail(p.kind)
       t.is(String(p.credential), 'delivery-service')
-      m.g.storePendingProposal(p.proposal)
+      m.g.storePendingProposalSync(p.proposal)
     }
     out = await bob.commitPending()
     await deliverCommit(t, out.commit, [alice])

@@ -15,7 +15,7 @@ import { Client, add, applyCommit, assertAgree, assertCode, assertRoundTrip } fr
 
 async function welcomeFor(alice: Client, bob: Client) {
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   return welcome
 }
 
@@ -64,14 +64,14 @@ test('a credential validator vets every member on join, and every new credential
     'ERR_CREDENTIAL_REJECTED',
   )
   const removeMallory = await alice.g.removeMembers([1])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   t.truthy(removeMallory)
 
   const welcome = await welcomeFor(alice, bob)
   bob.group = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome, validateCredential })
   const eve = new Client('eve')
   const { commit } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, eve.keyPackageBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const before = bob.g.epoch
   await assertCode(t, () => bob.g.processMessage(commit), 'ERR_CREDENTIAL_REJECTED')
   t.is(bob.g.epoch, before, 'the rejected commit was not merged')
@@ -156,9 +156,9 @@ test('a join proposal from a new member is committed by a member', async (t) => 
   // The reference JoinProposal.create returns is the one the members compute (RFC 9420 §5.2).
   t.deepEqual(Buffer.from(seen.proposal.proposalRef), Buffer.from(proposalRef))
   t.deepEqual(seen.sender, { type: 'newMemberProposal' })
-  alice.g.storePendingProposal(seen.proposal)
+  alice.g.storePendingProposalSync(seen.proposal)
   const { welcome } = await alice.g.commitToPendingProposals()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await dave.join(welcome!)
   assertAgree(t, [alice, dave])
 })
@@ -182,10 +182,10 @@ test('an external sender (a delivery service) proposes removes, adds and extensi
     if (p.kind !== 'proposal') return t.fail(p.kind)
     t.deepEqual(p.sender, { type: 'external', senderIndex: 0 })
     t.is(String(p.credential), 'delivery-service')
-    c.g.storePendingProposal(p.proposal)
+    c.g.storePendingProposalSync(p.proposal)
   }
   const { commit, welcome } = await bob.g.commitToPendingProposals()
-  bob.g.mergePendingCommit()
+  bob.g.mergePendingCommitSync()
   await applyCommit(alice, commit)
   await carol.join(welcome!)
   assertAgree(t, [alice, bob, carol])
@@ -193,10 +193,10 @@ test('an external sender (a delivery service) proposes removes, adds and extensi
   const removeBob = ExternalProposal.remove({ ...target(), removed: 1 })
   for (const c of [alice, carol]) {
     const p = await c.g.processMessage(removeBob)
-    if (p.kind === 'proposal') c.g.storePendingProposal(p.proposal)
+    if (p.kind === 'proposal') c.g.storePendingProposalSync(p.proposal)
   }
   const r = await alice.g.commitToPendingProposals()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const atCarol = await applyCommit(carol, r.commit)
   t.deepEqual(atCarol.stagedCommit.removeOperations, [{ type: 'theyWereRemovedBy', leafIndex: 1, sender: { type: 'external', senderIndex: 0 } }])
   assertAgree(t, [alice, carol])
@@ -217,9 +217,9 @@ test('MlsMessage.parse routes every kind of message before processing', async (t
   t.deepEqual(w.keyPackageRefs.map((r) => Buffer.from(r)), [Buffer.from(bobKp.hashRef(alice.provider))])
   const c = MlsMessage.parse(commit)
   t.like(c, { wireFormat: 'privateMessage', epoch: 0n, contentType: 'commit' })
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await bob.join(welcome)
-  const app = MlsMessage.parse(alice.g.createMessage('x', { aad: new Uint8Array([5]) }))
+  const app = MlsMessage.parse(alice.g.createMessageSync('x', { aad: new Uint8Array([5]) }))
   if (app.wireFormat !== 'privateMessage') return t.fail()
   t.deepEqual(Buffer.from(app.groupId), Buffer.from(alice.g.groupId))
   t.is(app.contentType, 'application')
@@ -242,11 +242,11 @@ test('setAad applies to the next message only, handshake or application', async 
   alice.g.setAad(aad)
   t.deepEqual(alice.g.aad, aad)
   const { commit } = await alice.g.selfUpdate()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const staged = await applyCommit(bob, commit)
   t.deepEqual(Buffer.from(staged.authenticatedData), Buffer.from(aad))
   t.is(alice.g.aad.length, 0, 'cleared after one message')
-  const m = await bob.g.processMessage(alice.g.createMessage('plain'))
+  const m = await bob.g.processMessage(alice.g.createMessageSync('plain'))
   t.is(m.authenticatedData.length, 0)
 })
 
@@ -258,12 +258,12 @@ test('an external join can cover a pending SelfRemove proposal', async (t) => {
     KeyPackage.fromBytes(alice.provider, KeyPackage.builder().leafNodeCapabilities({ proposals: [10] }).build({ ciphersuite: 1, provider: c.provider, signer: c.signer, credentialWithKey: c.credentialWithKey }).toBytes()),
   )
   const { welcome } = await alice.g.addMembers(kps)
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   for (const c of [bob, carol]) c.group = await MlsGroup.joinFromWelcome({ provider: c.provider, signer: c.signer, welcome, config })
-  const selfRemove = carol.g.leaveGroupViaSelfRemove().message
+  const selfRemove = carol.g.leaveGroupViaSelfRemoveSync().message
   for (const c of [alice, bob]) {
     const p = await c.g.processMessage(selfRemove)
-    if (p.kind === 'proposal') c.g.storePendingProposal(p.proposal)
+    if (p.kind === 'proposal') c.g.storePendingProposalSync(p.proposal)
   }
   const { group, commit } = await MlsGroup.joinByExternalCommit({
     provider: dave.provider,
@@ -298,10 +298,10 @@ test('an external sender can propose new group context extensions', async (t) =>
     const p = await c.g.processMessage(proposal)
     if (p.kind !== 'proposal') return t.fail(p.kind)
     t.is(p.proposal.proposal.type, 'groupContextExtensions')
-    c.g.storePendingProposal(p.proposal)
+    c.g.storePendingProposalSync(p.proposal)
   }
   const { commit } = await alice.g.commitToPendingProposals()
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
   t.deepEqual(bob.g.groupContextExtensions(), extensions)
   assertAgree(t, [alice, bob])
@@ -311,12 +311,12 @@ test('a sender processing its own messages: ownPendingCommit for a plaintext com
   const [alice, bob] = ['alice', 'bob'].map((n) => new Client(n))
   alice.group = MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, config: { useRatchetTreeExtension: true, wireFormatPolicy: 'mixedPlaintext' } })
   await add(alice, [bob])
-  const own = await alice.g.processMessage(alice.g.createMessage('echo'))
+  const own = await alice.g.processMessage(alice.g.createMessageSync('echo'))
   t.is(own.kind, 'ownPrivateMessage')
   const { commit } = await alice.g.selfUpdate()
   const echoed = await alice.g.processMessage(commit)
   t.is(echoed.kind, 'ownPendingCommit')
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   bob.g.setConfiguration({ wireFormatPolicy: 'mixedPlaintext' })
   await applyCommit(bob, commit)
   assertAgree(t, [alice, bob])

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair } from 'openmls-node'
+import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type Durability } from 'openmls-node'
 import { Client, add, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
 
 const worker = fileURLToPath(new URL('./fixtures/storage-worker.mjs', import.meta.url))
@@ -23,9 +23,10 @@ interface Run {
 }
 
 /** Runs the worker; with `killAfterReady`, SIGKILLs it that many ms after it reports ready. */
-function run(args: string[], killAfterReady?: number): Promise<Run> {
+function run(args: string[], killAfterReady?: number, durability: Durability = 'full'): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const env = { ...process.env, OPENMLS_NODE_DURABILITY: durability }
+    const child = spawn(process.execPath, [worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     const lines: Record<string, string>[] = []
     let out = ''
     let stderr = ''
@@ -61,7 +62,7 @@ test.serial('restart: a new process reopens the file, loads the group, and the c
   await bob.join(readFileSync(join(dir, 'welcome')))
   const m1 = await bob.g.processMessage(readFileSync(join(dir, 'msg1')))
   t.is(m1.kind === 'application' && new TextDecoder().decode(m1.data), 'hello from alice, first run')
-  writeFileSync(join(dir, 'msg2'), bob.g.createMessage('bob to the restarted alice'))
+  writeFileSync(join(dir, 'msg2'), bob.g.createMessageSync('bob to the restarted alice'))
 
   const second = await run(['restart-continue', dir])
   t.is(second.code, 0, second.stderr)
@@ -74,29 +75,31 @@ test.serial('restart: a new process reopens the file, loads the group, and the c
   t.is(m3.kind === 'application' && new TextDecoder().decode(m3.data), 'alice again, after a restart')
 })
 
-test.serial(`kill test: ${KILLS} SIGKILLs at random moments; the store always reopens at a completed epoch`, async (t) => {
-  const dir = tempDir()
-  const random = prng(20261123)
-  let kills = 0
-  let epochs = new Set<string>()
-  for (let i = 0; i < KILLS; i++) {
-    const r = await run(['kill-loop', dir, '100000'], Math.floor(random() * 120))
-    const fail = r.lines.find((l) => l.fail)
-    if (fail || !r.lines.some((l) => l.ready !== undefined)) {
-      return t.fail(`run ${i}: ${fail?.fail ?? 'never ready'}\n${r.stderr}`)
+for (const durability of ['full', 'normal'] as const) {
+  test.serial(`kill test (durability ${durability}): ${KILLS} SIGKILLs at random moments; the store always reopens at a completed epoch`, async (t) => {
+    const dir = tempDir()
+    const random = prng(20261123)
+    let kills = 0
+    let epochs = new Set<string>()
+    for (let i = 0; i < KILLS; i++) {
+      const r = await run(['kill-loop', dir, '100000'], Math.floor(random() * 120), durability)
+      const fail = r.lines.find((l) => l.fail)
+      if (fail || !r.lines.some((l) => l.ready !== undefined)) {
+        return t.fail(`run ${i}: ${fail?.fail ?? 'never ready'}\n${r.stderr}`)
+      }
+      epochs.add(r.lines.find((l) => l.ready !== undefined)!.ready)
+      if (r.signal === 'SIGKILL') kills++
     }
-    epochs.add(r.lines.find((l) => l.ready !== undefined)!.ready)
-    if (r.signal === 'SIGKILL') kills++
-  }
-  const last = await run(['kill-loop', dir, '12'])
-  t.is(last.code, 0, last.stderr)
-  const done = last.lines.find((l) => l.done)
-  t.truthy(done, JSON.stringify(last.lines))
-  t.is(done!.authenticator, done!.bob, 'Alice and Bob agree after all the kills')
-  t.is(kills, KILLS)
-  t.true(epochs.size > 3, `the group moved on between kills (epochs seen: ${[...epochs].join(',')})`)
-  t.log(`${kills} kills; epochs at restart: ${[...epochs].join(', ')}`)
-})
+    const last = await run(['kill-loop', dir, '12'], undefined, durability)
+    t.is(last.code, 0, last.stderr)
+    const done = last.lines.find((l) => l.done)
+    t.truthy(done, JSON.stringify(last.lines))
+    t.is(done!.authenticator, done!.bob, 'Alice and Bob agree after all the kills')
+    t.is(kills, KILLS)
+    t.true(epochs.size > 3, `the group moved on between kills (epochs seen: ${[...epochs].join(',')})`)
+    t.log(`${kills} kills; epochs at restart: ${[...epochs].join(', ')}`)
+  })
+}
 
 test.serial('a second process cannot open a file that is open', async (t) => {
   const dir = tempDir()
@@ -119,20 +122,22 @@ function forms(secret: Uint8Array): Buffer[] {
   return [Buffer.from(secret), Buffer.from(JSON.stringify(Array.from(secret)))]
 }
 
-test.serial('forward secrecy on disk: a deleted secret is gone from the file and the WAL', (t) => {
-  const path = join(tempDir(), 'fs.db')
-  const secret = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff)
-  const pskId = new TextEncoder().encode('psk-to-forget')
-  let provider = new Provider({ storage: { path } })
-  provider.storeExternalPsk(pskId, secret)
-  provider.close()
-  t.true(forms(secret).some((f) => diskBytes(path).includes(f)), 'the stored secret is on disk (so the check can fail)')
-  provider = new Provider({ storage: { path } })
-  provider.deleteExternalPsk(pskId)
-  for (const f of forms(secret)) t.false(diskBytes(path).includes(f), 'found right after deletion')
-  provider.close()
-  for (const f of forms(secret)) t.false(diskBytes(path).includes(f))
-})
+for (const durability of ['full', 'normal'] as const) {
+  test.serial(`forward secrecy on disk (durability ${durability}): a deleted secret is gone from the file and the WAL`, (t) => {
+    const path = join(tempDir(), 'fs.db')
+    const secret = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff)
+    const pskId = new TextEncoder().encode('psk-to-forget')
+    let provider = new Provider({ storage: { path, durability } })
+    provider.storeExternalPsk(pskId, secret)
+    provider.close()
+    t.true(forms(secret).some((f) => diskBytes(path).includes(f)), 'the stored secret is on disk (so the check can fail)')
+    provider = new Provider({ storage: { path, durability } })
+    provider.deleteExternalPsk(pskId)
+    for (const f of forms(secret)) t.false(diskBytes(path).includes(f), 'found right after deletion')
+    provider.close()
+    for (const f of forms(secret)) t.false(diskBytes(path).includes(f))
+  })
+}
 
 test.serial('encryption at rest: no secret and no group id is readable; a wrong or missing key is a typed error', async (t) => {
   const dir = tempDir()
@@ -174,7 +179,7 @@ test.serial('a full disk fails the operation with ERR_STORAGE_FULL, rolls back, 
     const epoch = group.epoch
     try {
       await group.addMembers([KeyPackage.fromBytes(provider, o.keyPackageBytes())])
-      group.mergePendingCommit()
+      group.mergePendingCommitSync()
     } catch (e) {
       t.is((e as { code: string }).code, 'ERR_STORAGE_FULL')
       t.is(group.epoch, epoch, 'the failed operation left the epoch as it was')
@@ -201,12 +206,12 @@ test.serial('a read-only file loads, refuses writes with ERR_STORAGE_READONLY, a
   const signer = SignatureKeyPair.forCiphersuite(1)
   const group = MlsGroup.create({ provider, signer, credentialWithKey: { credential: new BasicCredential('alice'), signatureKey: signer.publicKey }, config: { useRatchetTreeExtension: true } })
   await group.addMembers([KeyPackage.fromBytes(provider, alice.keyPackageBytes())])
-  group.mergePendingCommit()
+  group.mergePendingCommitSync()
   provider.close()
   provider = new Provider({ storage: { path, readOnly: true } })
   const loaded = await provider.loadGroup(group.groupId)
   t.is(loaded.epoch, 1n)
-  await assertCode(t, () => loaded.createMessage('cannot persist the ratchet'), 'ERR_STORAGE_READONLY')
+  await assertCode(t, () => loaded.createMessageSync('cannot persist the ratchet'), 'ERR_STORAGE_READONLY')
   await assertCode(t, () => loaded.selfUpdate(), 'ERR_STORAGE_READONLY')
   t.is(loaded.epoch, 1n)
   t.false(loaded.hasPendingCommit)
@@ -220,7 +225,7 @@ test('snapshots: an in-memory client exported as bytes continues in a new provid
   const snapshot = alice.provider.exportSnapshot()
   const restored = Provider.importSnapshot(snapshot)
   const group = await restored.loadGroup(alice.g.groupId)
-  const m = await bob.g.processMessage(group.createMessage('from the snapshot'))
+  const m = await bob.g.processMessage(group.createMessageSync('from the snapshot'))
   t.is(m.kind === 'application' && new TextDecoder().decode(m.data), 'from the snapshot')
   await assertCode(t, () => Provider.importSnapshot(new Uint8Array([1, 2, 3])), 'ERR_STORAGE_CORRUPT')
   t.deepEqual(restored.listGroups().map(hex), [hex(alice.g.groupId)])
@@ -245,7 +250,7 @@ test('key package inventory: listed until consumed, last resort kept, expired on
     const alice = new Client('alice')
     alice.createGroup(true)
     const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, kp.toBytes())])
-    alice.g.mergePendingCommit()
+    alice.g.mergePendingCommitSync()
     await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome })
   }
   t.deepEqual(refs(), [lastResort, shortLived].map((k) => hex(k.hashRef(bob.provider))).sort(), 'the ordinary one was consumed')

@@ -24,7 +24,7 @@ function fileClient(name: string, storage: StorageOptions) {
 
 /** Sends `message` from one group handle to another and asserts it decrypts exactly. */
 async function roundTrip(t: ExecutionContext, from: MlsGroup, to: MlsGroup, message: string) {
-  const m = await to.processMessage(from.createMessage(message))
+  const m = await to.processMessage(from.createMessageSync(message))
   t.is(m.kind === 'application' ? text(m.data) : m.kind, message)
 }
 
@@ -59,7 +59,7 @@ for (const encrypted of [false, true]) {
     const bob = new Client('bob')
     const group = MlsGroup.create({ ...alice, config: { useRatchetTreeExtension: true } })
     const { welcome } = await group.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
-    group.mergePendingCommit()
+    group.mergePendingCommitSync()
     await bob.join(welcome)
     await roundTrip(t, group, bob.g, 'before the snapshot')
     const snapshot = alice.provider.exportSnapshot()
@@ -78,7 +78,7 @@ for (const encrypted of [false, true]) {
     await roundTrip(t, g, bob.g, 'from the restored provider')
     await roundTrip(t, bob.g, g, 'to the restored provider')
     const { commit } = await g.selfUpdate()
-    g.mergePendingCommit()
+    g.mergePendingCommitSync()
     await applyCommit(bob, commit)
     assertSameEpoch(t, g, bob.g)
     t.is(g.epoch, 2n)
@@ -105,7 +105,7 @@ for (const encrypted of [false, true]) {
     for (const id of ids) {
       const group = provider.loadGroupSync(id)
       try {
-        group.createMessage('there is no room for this')
+        group.createMessageSync('there is no room for this')
       } catch (error) {
         failed = { id, error }
         t.is(group.epoch, 0n)
@@ -122,7 +122,7 @@ for (const encrypted of [false, true]) {
     const group = await provider.loadGroup(failed.id)
     const bob = new Client('bob')
     const { welcome } = await group.addMembers([KeyPackage.fromBytes(provider, bob.keyPackageBytes())])
-    group.mergePendingCommit()
+    group.mergePendingCommitSync()
     await bob.join(welcome, group.exportRatchetTree())
     assertSameEpoch(t, group, bob.g)
     await roundTrip(t, group, bob.g, 'there is room now')
@@ -157,7 +157,7 @@ test('a key package on a full disk is ERR_STORAGE_FULL, and none of it is kept',
   const alice = new Client('alice')
   alice.createGroup()
   const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, kp.toBytes())])
-  alice.g.mergePendingCommit()
+  alice.g.mergePendingCommitSync()
   const joined = await MlsGroup.joinFromWelcome({ ...bob, welcome })
   assertSameEpoch(t, joined, alice.g)
   await roundTrip(t, joined, alice.g, 'joined after the disk had room again')

@@ -53,11 +53,11 @@ async function passive(provider: Provider, c: Case, skipLifetimeValidation: bool
     for (const p of epoch.proposals) {
       const m = await group.processMessage(hex(p))
       if (m.kind !== 'proposal' && m.kind !== 'externalJoinProposal') throw new Error(`epoch ${n}: expected a proposal, got ${m.kind}`)
-      group.storePendingProposal(m.proposal)
+      group.storePendingProposalSync(m.proposal)
     }
     const m = await group.processMessage(hex(epoch.commit))
     if (m.kind !== 'commit') throw new Error(`epoch ${n}: expected a commit, got ${m.kind}`)
-    group.mergeStagedCommit(m.stagedCommit)
+    group.mergeStagedCommitSync(m.stagedCommit)
     if (Buffer.compare(group.epochAuthenticator(), hex(epoch.epoch_authenticator)) !== 0) throw new Error(`epoch ${n}: epoch authenticator differs`)
   }
 }

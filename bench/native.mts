@@ -3,7 +3,6 @@
  * it with the benchmark's sizes. It prints one JSON object of medians, keyed like ours.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Metrics, Sizes } from './config.mjs'
@@ -18,10 +17,9 @@ function binaryPath(): string {
 }
 
 /**
- * The binary, built (a no-op when it is up to date). In smoke mode nothing is compiled: a
- * binding-test job without a Rust build would spend minutes on openmls, so the smoke run uses
- * the binary if `npm run test:rust` or an earlier `npm run bench` built it, and returns why not
- * otherwise.
+ * The binary, built (a no-op when it is up to date; after `npm run test:rust` only this crate
+ * compiles, its dependencies are shared). Without cargo, the smoke run goes on without the native
+ * rows and says why; the full run refuses.
  */
 export function buildNative(smoke: boolean, log: (line: string) => void): { binary: string } | { skipped: string } {
   if (spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status !== 0) {
@@ -29,10 +27,6 @@ export function buildNative(smoke: boolean, log: (line: string) => void): { bina
     throw new Error('the native floor needs cargo (https://rustup.rs)')
   }
   const binary = binaryPath()
-  if (smoke) {
-    if (existsSync(binary)) return { binary }
-    return { skipped: 'crates/bench not built; npm run test:rust builds it' }
-  }
   log(`native: cargo ${BUILD.join(' ')}`)
   const build = spawnSync('cargo', BUILD, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) throw new Error(`cargo build failed (${build.status ?? build.signal})`)

@@ -40,7 +40,6 @@ export const OVERHEAD_TARGET = { commit: 1.1, messageMicros: 3 } as const
 
 const same = (metric: string, note?: string) => ({ metric, ...(note ? { note } : {}) })
 const TS_PROMISE = 'ts-mls has only a Promise API: the same measurement as the *Sync row'
-const NO_PROMISE_ENCRYPT = 'createMessage has no Promise variant'
 
 /** Every row, in report order. */
 export function rows(sizes: Sizes): Row[] {
@@ -67,45 +66,52 @@ export function rows(sizes: Sizes): Row[] {
     row({ id: `${p}update.process`, section, label: `self-update in a group of ${g}: process${tag}`, short: `self-update ${g}: process${tag}`, unit: 'ms', metric: `${p}update.process`, ts: same('update.process', tsNote), native: same('update.process'), ...(targets ? { target: { op: '<=', value: 1.5 } } : {}), overhead: 'commit' })
   }
 
-  const messages = (prefix: '' | 'file.' | 'promise.', members: '2' | 'group', section: string) => {
+  type Prefix = '' | 'file.' | 'file-normal.' | 'file-batch.' | 'promise.'
+  const where: Record<Prefix, string> = {
+    '': '',
+    'file.': ', file store',
+    'file-normal.': ', file store with durability "normal"',
+    'file-batch.': ', file store, batches of 100',
+    'promise.': ' (Promise)',
+  }
+  const messages = (prefix: Prefix, members: '2' | 'group', section: string) => {
     const count = members === '2' ? '2 members' : `${g} members`
-    const where = prefix === 'file.' ? ', file store' : prefix === 'promise.' ? ' (Promise)' : ''
+    const onFile = prefix.startsWith('file')
     for (const [kind, size, unit] of [['small', sizes.smallMessage, 'msg/s'], ['large', sizes.largeMessage, 'MB/s']] as const) {
       const label = kind === 'small' ? small : large
       for (const dir of ['enc', 'dec'] as const) {
         const base = `msg.${members}.${kind}.${dir}`
         const id = `${prefix}${base}`
         const verb = dir === 'enc' ? 'encrypt' : 'decrypt'
-        const inMemorySync = prefix === ''
         const target: Target | undefined =
           kind !== 'small' || members !== '2'
             ? undefined
             : prefix === ''
               ? { op: '>=', value: dir === 'enc' ? 20_000 : 15_000 }
-              : prefix === 'file.'
+              : prefix === 'file-batch.'
                 ? { op: '>=', value: 5_000 }
                 : undefined
-        const noPromise = prefix === 'promise.' && dir === 'enc'
         row({
           id,
           section,
-          label: `${label} messages, ${count}${where}: ${verb}`,
-          short: `${label}, ${count}${where}: ${verb}`,
+          label: `${label} messages, ${count}${where[prefix]}: ${verb}`,
+          short: `${label}, ${count}${where[prefix]}: ${verb}`,
           unit,
-          metric: noPromise ? '' : id,
-          ...(noPromise ? { nodeNone: NO_PROMISE_ENCRYPT } : {}),
+          metric: id,
           payload: size,
-          ts: prefix === 'file.' ? { none: 'ts-mls has no storage' } : same(base, prefix === 'promise.' ? TS_PROMISE : undefined),
-          native: same(base, prefix === 'file.' ? 'native is in memory' : undefined),
+          ts: onFile ? { none: 'ts-mls has no storage' } : same(base, prefix === 'promise.' ? TS_PROMISE : undefined),
+          native: same(base, onFile ? 'native is in memory' : undefined),
           ...(target ? { target } : {}),
-          ...(inMemorySync || prefix === 'promise.' ? { overhead: 'message' as const } : {}),
+          ...(prefix === '' || prefix === 'promise.' ? { overhead: 'message' as const } : {}),
         })
       }
     }
   }
   messages('', '2', 'Application messages, in memory (*Sync)')
   messages('', 'group', 'Application messages, in memory (*Sync)')
-  messages('file.', '2', 'Application messages, file store (durable, *Sync)')
+  messages('file.', '2', 'Application messages, file store (durable)')
+  messages('file-normal.', '2', 'Application messages, file store (durable)')
+  messages('file-batch.', '2', 'Application messages, file store (durable)')
   messages('promise.', '2', 'Application messages, in memory (Promise API)')
 
   const lagSection = `Event-loop lag during an add of ${n} (Promise API)`

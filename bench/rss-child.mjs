@@ -35,7 +35,7 @@ async function openmls() {
   const ga = MlsGroup.create({ provider: a.provider, signer: a.signer, credentialWithKey: a.credentialWithKey })
   const add = (kps) => {
     const out = ga.addMembersSync(kps.map((bytes) => KeyPackage.fromBytes(a.provider, bytes)))
-    ga.mergePendingCommit()
+    ga.mergePendingCommitSync()
     return { ...out, ratchetTree: ga.exportRatchetTree() }
   }
   const first = add([b.kp()])
@@ -45,7 +45,7 @@ async function openmls() {
   const added = add([joinerKp, ...pool])
   const processed = gb.processMessageSync(added.commit)
   if (processed.kind !== 'commit') fail('expected a commit')
-  gb.mergeStagedCommit(processed.stagedCommit)
+  gb.mergeStagedCommitSync(processed.stagedCommit)
   const gj = MlsGroup.joinFromWelcomeSync({ provider: joiner.provider, signer: joiner.signer, welcome: added.welcome, ratchetTree: added.ratchetTree })
   if (gj.epoch !== gb.epoch || ga.members().length !== n + 2) fail('the add did not land')
   return { start, setup }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult } from 'openmls-node'
+import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult, type Durability } from 'openmls-node'
 import type { Metrics, Repetitions, Sizes } from './config.mjs'
 import { check, now, repeat } from './measure.mjs'
 
@@ -54,13 +54,16 @@ class Store {
   readonly #dir?: string
   readonly #providers: Provider[] = []
 
-  constructor(readonly kind: 'memory' | 'file') {
+  constructor(
+    readonly kind: 'memory' | 'file',
+    readonly durability: Durability = 'full',
+  ) {
     if (kind === 'file') this.#dir = mkdtempSync(join(tmpdir(), 'openmls-bench-'))
   }
 
   client(name: string): Client {
     if (!this.#dir) return new Client(name)
-    const provider = new Provider({ storage: { path: join(this.#dir, `${name}.db`) } })
+    const provider = new Provider({ storage: { path: join(this.#dir, `${name}.db`), durability: this.durability } })
     this.#providers.push(provider)
     return new Client(name, provider)
   }
@@ -93,7 +96,8 @@ async function add(api: Api, committer: Client, group: MlsGroup, keyPackages: Ui
   const kps = keyPackages.map((bytes) => KeyPackage.fromBytes(committer.provider, bytes))
   const parseMs = now() - start
   const out: AddMembersResult = api === 'sync' ? group.addMembersSync(kps) : await group.addMembers(kps)
-  group.mergePendingCommit()
+  if (api === 'sync') group.mergePendingCommitSync()
+  else await group.mergePendingCommit()
   return { commit: out.commit, welcome: out.welcome, ratchetTree: group.exportRatchetTree(), parseMs }
 }
 
@@ -101,7 +105,8 @@ async function add(api: Api, committer: Client, group: MlsGroup, keyPackages: Ui
 async function applyCommit(api: Api, group: MlsGroup, commit: Uint8Array): Promise<void> {
   const processed = api === 'sync' ? group.processMessageSync(commit) : await group.processMessage(commit)
   check(processed.kind === 'commit', `expected a commit, got ${processed.kind}`)
-  group.mergeStagedCommit(processed.stagedCommit)
+  if (api === 'sync') group.mergeStagedCommitSync(processed.stagedCommit)
+  else await group.mergeStagedCommit(processed.stagedCommit)
 }
 
 /** A group of `size` members in which `a` (leaf 0) and `b` (leaf 1) hold real state. */
@@ -140,7 +145,8 @@ async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repe
   return repeat(reps.warmup, reps.updates, async () => {
     let t = now()
     const { commit } = api === 'sync' ? ga.selfUpdateSync() : await ga.selfUpdate()
-    ga.mergePendingCommit()
+    if (api === 'sync') ga.mergePendingCommitSync()
+    else await ga.mergePendingCommit()
     const create = now() - t
     t = now()
     await applyCommit(api, gb, commit)
@@ -148,25 +154,46 @@ async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repe
   })
 }
 
+/** How a messages scenario drives openmls-node: one call per message, or batch calls. */
+type MessageApi = Api | 'batch'
+
 /**
- * Batches of application messages from `a` to `b`: milliseconds per message. `createMessage` has
- * no Promise variant, so with `api = 'promise'` only decryption is measured.
+ * Rounds of `count` application messages from `a` to `b`: milliseconds per message. With
+ * `'batch'`, `createMessages` and `processMessages` take `batch` messages per call (one storage
+ * transaction each).
  */
-async function messagesCase(api: Api, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions): Promise<Metrics> {
+async function messagesCase(api: MessageApi, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions, batch = 100): Promise<Metrics> {
   const { ga, gb } = await groupOf(size, pool, store)
   const plaintext = new Uint8Array(payload).fill(0x5a)
   const metrics = await repeat(reps.warmup, reps.batches, async () => {
     let t = now()
     const wire: Uint8Array[] = []
-    for (let i = 0; i < count; i++) wire.push(ga.createMessage(plaintext))
+    if (api === 'batch') {
+      for (let i = 0; i < count; i += batch) {
+        for (const r of await ga.createMessages(Array.from({ length: Math.min(batch, count - i) }, () => plaintext))) {
+          check(r.ok, 'the batch encrypts')
+          wire.push(r.value)
+        }
+      }
+    } else {
+      for (let i = 0; i < count; i++) wire.push(api === 'sync' ? ga.createMessageSync(plaintext) : await ga.createMessage(plaintext))
+    }
     const enc = (now() - t) / count
     t = now()
-    for (const bytes of wire) {
-      const m = api === 'sync' ? gb.processMessageSync(bytes) : await gb.processMessage(bytes)
-      check(m.kind === 'application' && m.data.length === payload, 'the message decrypts')
+    if (api === 'batch') {
+      for (let i = 0; i < wire.length; i += batch) {
+        for (const r of await gb.processMessages(wire.slice(i, i + batch))) {
+          check(r.ok && r.value.kind === 'application' && r.value.data.length === payload, 'the batch decrypts')
+        }
+      }
+    } else {
+      for (const bytes of wire) {
+        const m = api === 'sync' ? gb.processMessageSync(bytes) : await gb.processMessage(bytes)
+        check(m.kind === 'application' && m.data.length === payload, 'the message decrypts')
+      }
     }
     const dec = (now() - t) / count
-    return api === 'sync' ? { [`${id}.enc`]: enc, [`${id}.dec`]: dec } : { [`${id}.dec`]: dec }
+    return { [`${id}.enc`]: enc, [`${id}.dec`]: dec }
   })
   store.close()
   return metrics
@@ -174,8 +201,8 @@ async function messagesCase(api: Api, id: string, size: number, payload: number,
 
 /**
  * Event-loop lag (`monitorEventLoopDelay`, 1 ms resolution) during an add of `n` with the Promise
- * API: `addMembers`, `processMessage` by the existing member, `joinFromWelcome`. `lag.flow` spans
- * the whole add, including the synchronous merges and tree export between the calls; `lag.calls`
+ * API: `addMembers`, `processMessage` by the existing member, `joinFromWelcome`, and the Promise
+ * merges. `lag.flow` spans the whole add, the synchronous tree export included; `lag.calls`
  * only the awaited Promise calls. The key packages are parsed before.
  */
 async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
@@ -194,11 +221,11 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
   }
   flow.enable()
   const out = await during(() => ga.addMembers(kps))
-  ga.mergePendingCommit()
+  await during(() => ga.mergePendingCommit())
   const ratchetTree = ga.exportRatchetTree()
   const processed = await during(() => gb.processMessage(out.commit))
   check(processed.kind === 'commit', 'a commit')
-  gb.mergeStagedCommit(processed.stagedCommit)
+  await during(() => gb.mergeStagedCommit(processed.stagedCommit))
   const gj = await during(() => MlsGroup.joinFromWelcome({ provider: joiner.provider, signer: joiner.signer, welcome: out.welcome, ratchetTree }))
   flow.disable()
   check(gj.epoch === gb.epoch, 'the joiner is in the same epoch')
@@ -240,6 +267,8 @@ export async function runOpenmls(sizes: Sizes, log: (line: string) => void): Pro
       await section(id, () => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r))
       if (size !== 2) continue
       await section(`file.${id}`, () => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
+      await section(`file-normal.${id}`, () => messagesCase('sync', `file-normal.${id}`, size, payload, pool, new Store('file', 'normal'), r.fileMessages, r))
+      await section(`file-batch.${id}`, () => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
       await section(`promise.${id}`, () => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r))
     }
   }

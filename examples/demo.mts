@@ -62,7 +62,7 @@ class Client {
   }
 
   say(message: string) {
-    this.ds.send(this.others, this.group!.createMessage(message))
+    this.ds.send(this.others, this.group!.createMessageSync(message))
     console.log(`  ${this.name} → group: "${message}"`)
   }
 
@@ -76,7 +76,7 @@ class Client {
       if (m.kind === 'application') console.log(`    ${this.name} got from ${from}: "${text(m.data)}"`)
       if (m.kind === 'commit') {
         const removedMe = m.stagedCommit.selfRemoved
-        this.group!.mergeStagedCommit(m.stagedCommit)
+        this.group!.mergeStagedCommitSync(m.stagedCommit)
         console.log(removedMe ? `    ${this.name}: I was removed from the group by ${from}` : `    ${this.name} merged a commit from ${from}`)
       }
     }
@@ -111,7 +111,7 @@ if (savedGroup) {
   bob.say('Still here, state and all')
   for (const c of [alice, bob]) await c.receive()
   const update = await bob.group.selfUpdate()
-  bob.group.mergePendingCommit()
+  bob.group.mergePendingCommitSync()
   ds.send(['alice'], update.commit)
   await alice.receive()
   transcript('bob self-update', [alice, bob])
@@ -129,7 +129,7 @@ transcript('create', [alice])
 
 const invitees = ['bob', 'carol'].map((n) => KeyPackage.fromBytes(alice.provider, ds.directory.get(n)!))
 const { welcome } = await alice.group.addMembers(invitees)
-alice.group.mergePendingCommit()
+alice.group.mergePendingCommitSync()
 ds.send(['bob', 'carol'], welcome)
 console.log('\nAlice adds Bob and Carol; the Welcome goes through the delivery service')
 for (const c of [bob, carol]) {
@@ -146,7 +146,7 @@ for (const c of [alice, bob, carol]) await c.receive()
 
 console.log('\nBob updates his keys (post-compromise security)')
 const update = await bob.group!.selfUpdate()
-bob.group!.mergePendingCommit()
+bob.group!.mergePendingCommitSync()
 ds.send(bob.others, update.commit)
 for (const c of [alice, carol]) await c.receive()
 transcript('bob self-update', [alice, bob, carol])
@@ -154,7 +154,7 @@ transcript('bob self-update', [alice, bob, carol])
 console.log('\nAlice removes Carol')
 const othersBefore = alice.others
 const removal = await alice.group.removeMembers([carol.group!.ownLeafIndex])
-alice.group.mergePendingCommit()
+alice.group.mergePendingCommitSync()
 ds.send(othersBefore, removal.commit)
 for (const c of [bob, carol]) await c.receive()
 console.log(`  carol's group active: ${carol.group!.isActive}`)

@@ -148,10 +148,10 @@ try {
   const received = KeyPackage.fromBytes(alice.provider, bobKp.toBytes())
   const ag = MlsGroup.create({ ...alice, config: { ciphersuite: suite, useRatchetTreeExtension: true } })
   const { welcome } = await ag.addMembers([received])
-  ag.mergePendingCommit()
+  ag.mergePendingCommitSync()
   const bg = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome })
-  const toBob = await bg.processMessage(ag.createMessage('hello bob'))
-  const toAlice = await ag.processMessage(bg.createMessage('hello alice'))
+  const toBob = await bg.processMessage(ag.createMessageSync('hello bob'))
+  const toAlice = await ag.processMessage(bg.createMessageSync('hello alice'))
   const text = (m) => m.kind === 'application' ? new TextDecoder().decode(m.data) : m.kind
   if (text(toBob) !== 'hello bob' || text(toAlice) !== 'hello alice') throw new Error('messages: ' + text(toBob) + ' / ' + text(toAlice))
   if (!Buffer.from(ag.epochAuthenticator()).equals(Buffer.from(bg.epochAuthenticator()))) throw new Error('epoch authenticators differ')
@@ -184,7 +184,7 @@ export async function talk(): Promise<boolean> {
   const kp: KeyPackage = KeyPackage.fromBytes(provider, KeyPackage.builder().build({ ciphersuite: suite, provider, signer, credentialWithKey }).toBytes())
   const group: MlsGroup = MlsGroup.create({ provider, signer, credentialWithKey, config: { ciphersuite: suite, useRatchetTreeExtension: true } })
   const { welcome }: { welcome: Uint8Array } = await group.addMembers([kp])
-  const message = await group.processMessage(group.createMessage('hi'))
+  const message = await group.processMessage(group.createMessageSync('hi'))
   const epoch: bigint = group.epoch
   try { await group.processMessage(welcome) } catch (e) { if (e instanceof OpenMlsError && e.code === 'ERR_WRONG_EPOCH') return false }
   return message.kind === 'application' ? message.data.length > 0 && epoch > 0n : group.epochAuthenticator().length > 0

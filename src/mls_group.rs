@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, BigInt};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt, ToNapiValue, TypeName};
 use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::external::ExternalJoinOptions;
-use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions};
+use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions, ProposalOutput};
 use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
@@ -123,10 +123,76 @@ fn join_job(
 /// A commit-producing operation on the libuv thread pool.
 type CommitTask = AsyncTask<Job<CommitOutput, NativeCommitMessages>>;
 
-fn commit_task(group: &Arc<Group>, op: impl FnOnce(&Group) -> openmls_node_core::Result<CommitOutput> + Send + 'static) -> CommitTask {
-    let group = group.clone();
-    AsyncTask::new(Job::new(move || op(&group), commit_messages))
+fn commit_task(
+    group: &Arc<Group>,
+    signal: Option<AbortSignal>,
+    op: impl FnOnce(&Group) -> openmls_node_core::Result<CommitOutput> + Send + 'static,
+) -> CommitTask {
+    group_task(group, signal, op, commit_messages)
 }
+
+/// Any operation on a group, on the libuv thread pool. `signal` cancels it while it waits for a
+/// pool thread: it then never starts, and rejects with an `AbortError`.
+fn group_task<T: Send + 'static, J: ToNapiValue + TypeName>(
+    group: &Arc<Group>,
+    signal: Option<AbortSignal>,
+    op: impl FnOnce(&Group) -> openmls_node_core::Result<T> + Send + 'static,
+    to_js: fn(T) -> napi::Result<J>,
+) -> AsyncTask<Job<T, J>> {
+    let group = group.clone();
+    AsyncTask::with_optional_signal(Job::new(move || op(&group), to_js), signal)
+}
+
+fn proposal_to_js(p: ProposalOutput) -> napi::Result<NativeProposalMessage> {
+    Ok(p.into())
+}
+
+fn bytes_to_js(bytes: Vec<u8>) -> napi::Result<Uint8Array> {
+    Ok(Uint8Array::new(bytes))
+}
+
+fn unit_to_js(_: ()) -> napi::Result<()> {
+    Ok(())
+}
+
+/// One slot of `processMessages`: the processed message, or the error it would have thrown alone.
+#[napi(object, object_from_js = false)]
+pub struct NativeProcessedBatchItem {
+    /// The processed message, when this one succeeded.
+    pub message: Option<NativeProcessedMessage>,
+    /// The error's reason (`ERR_…: message`), when it failed.
+    pub error: Option<String>,
+}
+
+/// One slot of `createMessages`: the encrypted message, or the error it would have thrown alone.
+#[napi(object, object_from_js = false)]
+pub struct NativeMessageBatchItem {
+    /// The `MLSMessage` to send, when this one succeeded.
+    pub message: Option<Uint8Array>,
+    /// The error's reason (`ERR_…: message`), when it failed.
+    pub error: Option<String>,
+}
+
+fn processed_batch_to_js(items: Vec<openmls_node_core::Result<Processed>>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            Ok(p) => Ok(NativeProcessedBatchItem { message: Some(processed_to_js(p)?), error: None }),
+            Err(e) => Ok(NativeProcessedBatchItem { message: None, error: Some(e.to_string()) }),
+        })
+        .collect()
+}
+
+fn message_batch_to_js(items: Vec<openmls_node_core::Result<Vec<u8>>>) -> napi::Result<Vec<NativeMessageBatchItem>> {
+    Ok(items
+        .into_iter()
+        .map(|item| match item {
+            Ok(m) => NativeMessageBatchItem { message: Some(Uint8Array::new(m)), error: None },
+            Err(e) => NativeMessageBatchItem { message: None, error: Some(e.to_string()) },
+        })
+        .collect())
+}
+
 
 /// Options of `MlsGroup.commit` (openmls's commit builder); members to add are passed separately.
 #[napi(object)]
@@ -290,8 +356,9 @@ impl MlsGroup {
         signer: &SignatureKeyPair,
         welcome: Uint8Array,
         options: Option<NativeJoinOptions>,
+        signal: Option<AbortSignal>,
     ) -> AsyncTask<Job<Arc<Group>, MlsGroup>> {
-        AsyncTask::new(Job::new(join_job(provider, signer, &welcome, options), group_to_js))
+        AsyncTask::with_optional_signal(Job::new(join_job(provider, signer, &welcome, options), group_to_js), signal)
     }
 
     /// Joins a group from a Welcome, on the calling thread.
@@ -307,9 +374,9 @@ impl MlsGroup {
 
     /// Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn add_members(&self, key_packages: Vec<&KeyPackage>) -> CommitTask {
+    pub fn add_members(&self, key_packages: Vec<&KeyPackage>, signal: Option<AbortSignal>) -> CommitTask {
         let kps = self::key_packages(&key_packages);
-        commit_task(&self.inner, move |g| g.add_members(&kps))
+        commit_task(&self.inner, signal, move |g| g.add_members(&kps))
     }
 
     /// Adds members as one commit, on the calling thread.
@@ -321,9 +388,9 @@ impl MlsGroup {
 
     /// Adds members without refreshing the committer's leaf, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn add_members_without_update(&self, key_packages: Vec<&KeyPackage>) -> CommitTask {
+    pub fn add_members_without_update(&self, key_packages: Vec<&KeyPackage>, signal: Option<AbortSignal>) -> CommitTask {
         let kps = self::key_packages(&key_packages);
-        commit_task(&self.inner, move |g| g.add_members_without_update(&kps))
+        commit_task(&self.inner, signal, move |g| g.add_members_without_update(&kps))
     }
 
     /// Adds members without refreshing the committer's leaf, on the calling thread.
@@ -335,8 +402,8 @@ impl MlsGroup {
 
     /// Removes members by leaf index as one commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn remove_members(&self, leaf_indices: Vec<u32>) -> CommitTask {
-        commit_task(&self.inner, move |g| g.remove_members(&leaf_indices))
+    pub fn remove_members(&self, leaf_indices: Vec<u32>, signal: Option<AbortSignal>) -> CommitTask {
+        commit_task(&self.inner, signal, move |g| g.remove_members(&leaf_indices))
     }
 
     /// Removes members by leaf index as one commit, on the calling thread.
@@ -347,9 +414,9 @@ impl MlsGroup {
 
     /// Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn self_update(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<CommitTask> {
+    pub fn self_update(&self, params: Option<NativeLeafNodeParams>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
         let spec = run(|| leaf_params_spec(params.as_ref()))?;
-        Ok(commit_task(&self.inner, move |g| g.self_update_with(&spec)))
+        Ok(commit_task(&self.inner, signal, move |g| g.self_update_with(&spec)))
     }
 
     /// Refreshes this member's leaf as a commit, on the calling thread.
@@ -366,10 +433,11 @@ impl MlsGroup {
         new_signer: &SignatureKeyPair,
         credential: NativeCredential,
         params: Option<NativeLeafNodeParams>,
+        signal: Option<AbortSignal>,
     ) -> napi::Result<CommitTask> {
         let (spec, cred) = run(|| Ok((leaf_params_spec(params.as_ref())?, credential_info(&credential)?)))?;
         let signer = new_signer.inner.clone();
-        Ok(commit_task(&self.inner, move |g| g.self_update_with_new_signer(signer, &cred, &spec)))
+        Ok(commit_task(&self.inner, signal, move |g| g.self_update_with_new_signer(signer, &cred, &spec)))
     }
 
     /// Rotates this member's signature key, on the calling thread.
@@ -389,9 +457,9 @@ impl MlsGroup {
 
     /// Builds a commit (openmls's commit builder), on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn commit(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions) -> napi::Result<CommitTask> {
+    pub fn commit(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
         let spec = run(|| commit_spec(&adds, &options))?;
-        Ok(commit_task(&self.inner, move |g| g.commit(spec)))
+        Ok(commit_task(&self.inner, signal, move |g| g.commit(spec)))
     }
 
     /// Builds a commit, on the calling thread.
@@ -402,8 +470,8 @@ impl MlsGroup {
 
     /// Commits to every queued proposal, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn commit_to_pending_proposals(&self) -> CommitTask {
-        commit_task(&self.inner, |g| g.commit_to_pending_proposals())
+    pub fn commit_to_pending_proposals(&self, signal: Option<AbortSignal>) -> CommitTask {
+        commit_task(&self.inner, signal, |g| g.commit_to_pending_proposals())
     }
 
     /// Commits to every queued proposal, on the calling thread.
@@ -414,9 +482,9 @@ impl MlsGroup {
 
     /// Replaces the group context extensions in a commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> napi::Result<CommitTask> {
+    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
         let specs = run(|| extension_specs(&Some(extensions)))?;
-        Ok(commit_task(&self.inner, move |g| g.update_group_context_extensions(&specs)))
+        Ok(commit_task(&self.inner, signal, move |g| g.update_group_context_extensions(&specs)))
     }
 
     /// Replaces the group context extensions in a commit, on the calling thread.
@@ -427,9 +495,9 @@ impl MlsGroup {
 
     /// Replaces members (remove + add, one for one) in one commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn swap_members(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>) -> CommitTask {
+    pub fn swap_members(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>, signal: Option<AbortSignal>) -> CommitTask {
         let kps = self::key_packages(&key_packages);
-        commit_task(&self.inner, move |g| g.swap_members(&leaf_indices, &kps))
+        commit_task(&self.inner, signal, move |g| g.swap_members(&leaf_indices, &kps))
     }
 
     /// Replaces members in one commit, on the calling thread.
@@ -440,9 +508,9 @@ impl MlsGroup {
 
     /// Removes the members holding these credentials in one commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn remove_members_by_credential(&self, credentials: Vec<NativeCredential>) -> napi::Result<CommitTask> {
+    pub fn remove_members_by_credential(&self, credentials: Vec<NativeCredential>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
         let infos = run(|| credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>())?;
-        Ok(commit_task(&self.inner, move |g| g.remove_members_by_credential(&infos)))
+        Ok(commit_task(&self.inner, signal, move |g| g.remove_members_by_credential(&infos)))
     }
 
     /// Removes the members holding these credentials, on the calling thread.
@@ -567,11 +635,181 @@ impl MlsGroup {
     /// Processes a received message, on the libuv thread pool. With `reviewCommits`, a commit is
     /// staged without using up its key, for the application's credential check.
     #[napi(ts_return_type = "Promise<NativeProcessedMessage>")]
-    pub fn process_message(&self, message: Uint8Array, review_commits: Option<bool>) -> AsyncTask<Job<Processed, NativeProcessedMessage>> {
-        let group = self.inner.clone();
+    pub fn process_message(
+        &self,
+        message: Uint8Array,
+        review_commits: Option<bool>,
+        signal: Option<AbortSignal>,
+    ) -> AsyncTask<Job<Processed, NativeProcessedMessage>> {
         let bytes = message.to_vec();
         let review = review_commits.unwrap_or(false);
-        AsyncTask::new(Job::new(move || process(&group, &bytes, review), processed_to_js))
+        group_task(&self.inner, signal, move |g| process(g, &bytes, review), processed_to_js)
+    }
+
+    /// Processes many received messages in one storage transaction (one sync to disk), in order,
+    /// on the libuv thread pool. Each message is all-or-nothing on its own: a bad one gets its
+    /// error in its slot and changes nothing, the others land.
+    #[napi(ts_return_type = "Promise<NativeProcessedBatchItem[]>")]
+    pub fn process_messages(
+        &self,
+        messages: Vec<Uint8Array>,
+        signal: Option<AbortSignal>,
+    ) -> AsyncTask<Job<Vec<openmls_node_core::Result<Processed>>, Vec<NativeProcessedBatchItem>>> {
+        let messages: Vec<Vec<u8>> = messages.into_iter().map(|m| m.to_vec()).collect();
+        group_task(&self.inner, signal, move |g| g.process_messages(&messages), processed_batch_to_js)
+    }
+
+    /// `processMessages`, on the calling thread.
+    #[napi]
+    pub fn process_messages_sync(&self, messages: Vec<Uint8Array>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
+        let messages: Vec<Vec<u8>> = messages.into_iter().map(|m| m.to_vec()).collect();
+        run(|| self.inner.process_messages(&messages)).and_then(processed_batch_to_js)
+    }
+
+    /// Encrypts many application messages in one storage transaction, in order, on the libuv
+    /// thread pool. Each slot holds the message or the error `createMessage` would have thrown.
+    #[napi(ts_return_type = "Promise<NativeMessageBatchItem[]>")]
+    pub fn create_messages(
+        &self,
+        plaintexts: Vec<Uint8Array>,
+        aad: Option<Uint8Array>,
+        signal: Option<AbortSignal>,
+    ) -> AsyncTask<Job<Vec<openmls_node_core::Result<Vec<u8>>>, Vec<NativeMessageBatchItem>>> {
+        let plaintexts: Vec<Vec<u8>> = plaintexts.into_iter().map(|m| m.to_vec()).collect();
+        let aad = aad.map(|a| a.to_vec());
+        group_task(&self.inner, signal, move |g| g.create_messages(&plaintexts, aad.as_deref()), message_batch_to_js)
+    }
+
+    /// `createMessages`, on the calling thread.
+    #[napi]
+    pub fn create_messages_sync(&self, plaintexts: Vec<Uint8Array>, aad: Option<Uint8Array>) -> napi::Result<Vec<NativeMessageBatchItem>> {
+        let plaintexts: Vec<Vec<u8>> = plaintexts.into_iter().map(|m| m.to_vec()).collect();
+        run(|| self.inner.create_messages(&plaintexts, aad.as_deref())).and_then(message_batch_to_js)
+    }
+
+    /// Encrypts an application message, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<Uint8Array>")]
+    pub fn create_message_async(&self, plaintext: Uint8Array, aad: Option<Uint8Array>) -> AsyncTask<Job<Vec<u8>, Uint8Array>> {
+        let plaintext = plaintext.to_vec();
+        let aad = aad.map(|a| a.to_vec());
+        group_task(&self.inner, None, move |g| g.create_message(&plaintext, aad.as_deref()), bytes_to_js)
+    }
+
+    /// Merges this member's pending commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn merge_pending_commit_async(&self) -> AsyncTask<Job<(), ()>> {
+        group_task(&self.inner, None, |g| g.merge_pending_commit(), unit_to_js)
+    }
+
+    /// Merges a staged commit from `processMessage`, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn merge_staged_commit_async(&self, staged_commit: &StagedCommit) -> AsyncTask<Job<(), ()>> {
+        let staged = staged_commit.inner.clone();
+        group_task(&self.inner, None, move |g| g.merge_staged_commit(&staged), unit_to_js)
+    }
+
+    /// Discards this member's pending commit, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn clear_pending_commit_async(&self) -> AsyncTask<Job<(), ()>> {
+        group_task(&self.inner, None, |g| g.clear_pending_commit(), unit_to_js)
+    }
+
+    /// Stores a received proposal in the proposal queue, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn store_pending_proposal_async(&self, proposal: &QueuedProposal) -> AsyncTask<Job<(), ()>> {
+        let proposal = proposal.inner.clone();
+        group_task(&self.inner, None, move |g| g.store_pending_proposal(&proposal), unit_to_js)
+    }
+
+    /// Removes a queued proposal by reference, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn remove_pending_proposal_async(&self, proposal_ref: Uint8Array) -> AsyncTask<Job<(), ()>> {
+        let proposal_ref = proposal_ref.to_vec();
+        group_task(&self.inner, None, move |g| g.remove_pending_proposal(&proposal_ref), unit_to_js)
+    }
+
+    /// Empties the proposal queue, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn clear_pending_proposals_async(&self) -> AsyncTask<Job<(), ()>> {
+        group_task(&self.inner, None, |g| g.clear_pending_proposals(), unit_to_js)
+    }
+
+    /// Proposes adding a member, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_add_member_async(&self, key_package: &KeyPackage, by_value: Option<bool>) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+        let kp = key_package.inner.clone();
+        let by_value = by_value.unwrap_or(false);
+        group_task(&self.inner, None, move |g| g.propose_add_member(&kp, by_value), proposal_to_js)
+    }
+
+    /// Proposes removing a member by leaf index, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_remove_member_async(&self, leaf_index: u32, by_value: Option<bool>) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+        let by_value = by_value.unwrap_or(false);
+        group_task(&self.inner, None, move |g| g.propose_remove_member(leaf_index, by_value), proposal_to_js)
+    }
+
+    /// Proposes removing the member holding a credential, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_remove_member_by_credential_async(
+        &self,
+        credential: NativeCredential,
+        by_value: Option<bool>,
+    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+        let info = run(|| credential_info(&credential))?;
+        let by_value = by_value.unwrap_or(false);
+        Ok(group_task(&self.inner, None, move |g| g.propose_remove_member_by_credential(&info, by_value), proposal_to_js))
+    }
+
+    /// Proposes updating this member's leaf, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_self_update_async(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+        let spec = run(|| leaf_params_spec(params.as_ref()))?;
+        Ok(group_task(&self.inner, None, move |g| g.propose_self_update(&spec), proposal_to_js))
+    }
+
+    /// Proposes new group context extensions, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_group_context_extensions_async(
+        &self,
+        extensions: Vec<NativeExtension>,
+    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+        let specs = run(|| extension_specs(&Some(extensions)))?;
+        Ok(group_task(&self.inner, None, move |g| g.propose_group_context_extensions(&specs), proposal_to_js))
+    }
+
+    /// Proposes an application-defined proposal, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_custom_proposal_async(
+        &self,
+        proposal_type: u32,
+        payload: Uint8Array,
+        by_value: Option<bool>,
+    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+        let kind = run(|| custom_type(proposal_type))?;
+        let payload = payload.to_vec();
+        let by_value = by_value.unwrap_or(false);
+        Ok(group_task(&self.inner, None, move |g| g.propose_custom_proposal(kind, &payload, by_value), proposal_to_js))
+    }
+
+    /// Proposes injecting a PSK, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn propose_pre_shared_key_async(&self, psk: NativePsk, by_value: Option<bool>) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+        let spec = run(|| psk_spec(&psk))?;
+        let by_value = by_value.unwrap_or(false);
+        Ok(group_task(&self.inner, None, move |g| g.propose_pre_shared_key(&spec, by_value), proposal_to_js))
+    }
+
+    /// Leaves with a Remove proposal for this member, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn leave_group_async(&self) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+        group_task(&self.inner, None, |g| g.leave_group(), proposal_to_js)
+    }
+
+    /// Leaves with a SelfRemove proposal, on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
+    pub fn leave_group_via_self_remove_async(&self) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+        group_task(&self.inner, None, |g| g.leave_group_via_self_remove(), proposal_to_js)
     }
 
     /// Processes a received message, on the calling thread.

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::AsyncTask;
 use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::registry;
-use openmls_node_core::storage::StorageOptions;
+use openmls_node_core::storage::{Durability, StorageOptions};
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
 use crate::config_types::{credential_info, native_lifetime, NativeCredential, NativeLifetime};
@@ -26,6 +26,8 @@ pub struct NativeStorageOptions {
     pub read_only: Option<bool>,
     /// Cap the database size in pages (simulates a full disk; for tests).
     pub max_page_count: Option<u32>,
+    /// `"full"` (the default) or `"normal"`: how a file store syncs to disk.
+    pub durability: Option<String>,
 }
 
 /// The stored identity of a client.
@@ -74,6 +76,10 @@ impl Provider {
                 key: storage.as_ref().and_then(|s| s.encryption_key.as_ref()).map(|k| k.to_vec()),
                 read_only: storage.as_ref().and_then(|s| s.read_only).unwrap_or(false),
                 max_page_count: storage.as_ref().and_then(|s| s.max_page_count).map(u64::from),
+                durability: match storage.as_ref().and_then(|s| s.durability.as_deref()) {
+                    Some(name) => Durability::parse(name)?,
+                    None => Durability::default(),
+                },
             };
             Ok(Self { inner: Arc::new(CoreProvider::open(kind(crypto.as_deref())?, &options)?) })
         })

@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'ERR_WRONG_STORAGE_KEY'
   | 'ERR_STORAGE_CLOSED'
   | 'ERR_CRYPTO'
+  | 'ERR_ABORTED'
   | 'ERR_INTERNAL'
 
 /**

@@ -13,6 +13,7 @@ export {
   QueuedProposal,
   ProposalType,
   type AddMembersResult,
+  type BatchResult,
   type CommitOptions,
   type ProposalMessage,
   type CommitMessages,
@@ -43,8 +44,9 @@ export {
 } from './proposals.js'
 export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
 export { ProcessedWelcome, StagedWelcome, type CredentialValidator, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
-export { Provider, type CryptoProviderName, type KeyPackageEntry, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
+export { Provider, type CryptoProviderName, type Durability, type KeyPackageEntry, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
+export { type AbortOptions } from './abort.js'
 
 import { native } from './native.js'
 import type { ErrorCode } from './errors.js'

@@ -1,4 +1,5 @@
-import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError, validatorFailed } from './errors.js'
+import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError, toOpenMlsError, validatorFailed } from './errors.js'
+import { aborted, assertSignal, withSignal, type AbortOptions } from './abort.js'
 import { integer, optionalInteger, uint64, U16, U32 } from './numbers.js'
 import { native } from './native.js'
 import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
@@ -121,7 +122,7 @@ export interface CreateGroupParams {
 }
 
 /** Parameters of {@link MlsGroup.joinFromWelcome}. */
-export interface JoinFromWelcomeParams {
+export interface JoinFromWelcomeParams extends AbortOptions {
   /** The provider that created the key package the Welcome is for. */
   provider: Provider
   /** The signer of that key package. */
@@ -477,9 +478,13 @@ export class MlsGroup {
    * Runs a Promise operation after every earlier one on this group has settled, so operations
    * take effect in call order whatever order the thread pool finishes them in.
    */
-  #enqueue<T>(op: () => Promise<T>): Promise<T> {
+  #enqueue<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    assertSignal(signal)
     this.#queued++
-    const run = this.#tail.then(op).finally(() => {
+    const run = this.#tail.then(() => {
+      if (signal?.aborted) throw aborted(signal)
+      return op()
+    }).finally(() => {
       this.#queued--
     })
     this.#tail = run.catch(() => undefined)
@@ -496,9 +501,12 @@ export class MlsGroup {
     }
   }
 
-  /** A native commit-producing call, queued behind earlier Promise operations. */
-  #commitAsync<T>(start: () => Promise<T>): Promise<T> {
-    return this.#enqueue(() => callAsync(start))
+  /**
+   * A native Promise call, queued behind earlier Promise operations on this group; `signal`
+   * aborts it until it starts.
+   */
+  #commitAsync<T>(start: (signal: AbortSignal | undefined) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#enqueue(() => withSignal(signal, start), signal)
   }
 
   /**
@@ -551,6 +559,8 @@ export class MlsGroup {
    */
   static async joinFromWelcome(params: JoinFromWelcomeParams): Promise<MlsGroup> {
     const { provider, signer, welcome, validateCredential } = MlsGroup.checkJoin(params)
+    assertSignal(params.signal)
+    if (params.signal?.aborted) throw aborted(params.signal)
     if (validateCredential) {
       const staged = ProcessedWelcome.newFromWelcome({ provider, signer, welcome, config: params.config }).intoStagedWelcome(params)
       await staged.validate(validateCredential)
@@ -558,7 +568,7 @@ export class MlsGroup {
       group.setCredentialValidator(validateCredential)
       return group
     }
-    const handle = await callAsync(() => native.MlsGroup.joinFromWelcome(provider.native, signer.native, welcome, MlsGroup.joinOptions(params)))
+    const handle = await withSignal(params.signal, (s) => native.MlsGroup.joinFromWelcome(provider.native, signer.native, welcome, MlsGroup.joinOptions(params), s))
     return MlsGroup.fromNative(handle, provider)
   }
 
@@ -676,8 +686,8 @@ export class MlsGroup {
    * pending: send `commit` to the group and `welcome` to the new members, then
    * {@link MlsGroup.mergePendingCommit}.
    */
-  async addMembers(keyPackages: KeyPackage[]): Promise<AddMembersResult> {
-    return (await this.#commitAsync(() => this.native.addMembers(keyPackages.map((kp) => kp.native)))) as AddMembersResult
+  async addMembers(keyPackages: KeyPackage[], options: AbortOptions = {}): Promise<AddMembersResult> {
+    return (await this.#commitAsync((s) => this.native.addMembers(keyPackages.map((kp) => kp.native), s), options.signal)) as AddMembersResult
   }
 
   /** {@link MlsGroup.addMembers} on the calling thread. */
@@ -690,8 +700,8 @@ export class MlsGroup {
    * Adds members without refreshing this member's own leaf (openmls `add_members_without_update`):
    * the commit carries an update path only if a queued proposal needs one.
    */
-  async addMembersWithoutUpdate(keyPackages: KeyPackage[]): Promise<AddMembersResult> {
-    return (await this.#commitAsync(() => this.native.addMembersWithoutUpdate(keyPackages.map((kp) => kp.native)))) as AddMembersResult
+  async addMembersWithoutUpdate(keyPackages: KeyPackage[], options: AbortOptions = {}): Promise<AddMembersResult> {
+    return (await this.#commitAsync((s) => this.native.addMembersWithoutUpdate(keyPackages.map((kp) => kp.native), s), options.signal)) as AddMembersResult
   }
 
   /** {@link MlsGroup.addMembersWithoutUpdate} on the calling thread. */
@@ -701,9 +711,9 @@ export class MlsGroup {
   }
 
   /** Removes members by leaf index as one commit, off the event loop. Merge with {@link MlsGroup.mergePendingCommit}. */
-  async removeMembers(leafIndices: number[]): Promise<CommitMessages> {
+  async removeMembers(leafIndices: number[], options: AbortOptions = {}): Promise<CommitMessages> {
     assertLeafIndices(leafIndices, 'leafIndices')
-    return this.#commitAsync(() => this.native.removeMembers(leafIndices))
+    return this.#commitAsync((s) => this.native.removeMembers(leafIndices, s), options.signal)
   }
 
   /** {@link MlsGroup.removeMembers} on the calling thread. */
@@ -717,9 +727,9 @@ export class MlsGroup {
    * Refreshes this member's leaf (new keys, post-compromise security) as a commit, off the event
    * loop, optionally with new leaf parameters (capabilities, extensions, credential).
    */
-  async selfUpdate(params?: LeafNodeParameters): Promise<CommitMessages> {
+  async selfUpdate(params?: LeafNodeParameters, options: AbortOptions = {}): Promise<CommitMessages> {
     const native = leafParamsToNative(params)
-    return this.#commitAsync(() => this.native.selfUpdate(native))
+    return this.#commitAsync((s) => this.native.selfUpdate(native, s), options.signal)
   }
 
   /** {@link MlsGroup.selfUpdate} on the calling thread. */
@@ -733,10 +743,12 @@ export class MlsGroup {
    * carries `newSigner`'s key and `credential`. After {@link MlsGroup.mergePendingCommit} the group
    * signs with `newSigner`; {@link MlsGroup.clearPendingCommit} keeps the old one.
    */
-  async selfUpdateWithNewSigner(params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters }): Promise<CommitMessages> {
+  async selfUpdateWithNewSigner(
+    params: { newSigner: SignatureKeyPair; credential: Credential; leafNodeParameters?: LeafNodeParameters } & AbortOptions,
+  ): Promise<CommitMessages> {
     const { newSigner, credential, leafNodeParameters } = checkNewSigner(params)
     const [nativeCredential, nativeParams] = [credentialToNative(credential), leafParamsToNative(leafNodeParameters)]
-    return this.#commitAsync(() => this.native.selfUpdateWithNewSigner(newSigner.native, nativeCredential, nativeParams))
+    return this.#commitAsync((s) => this.native.selfUpdateWithNewSigner(newSigner.native, nativeCredential, nativeParams, s), params.signal)
   }
 
   /** {@link MlsGroup.selfUpdateWithNewSigner} on the calling thread. */
@@ -751,11 +763,11 @@ export class MlsGroup {
    * extensions, custom proposals and PSKs, all by value, plus the queued proposals that `policy`
    * accepts (all of them by default). The commit stays pending until merged.
    */
-  async commit(options: CommitOptions = {}): Promise<CommitMessages> {
+  async commit(options: CommitOptions & AbortOptions = {}): Promise<CommitMessages> {
     return this.#enqueue(() => {
       const [adds, native] = this.commitArgs(options)
-      return callAsync(() => this.native.commit(adds, native))
-    })
+      return withSignal(options.signal, (s) => this.native.commit(adds, native, s))
+    }, options.signal)
   }
 
   /** {@link MlsGroup.commit} on the calling thread. */
@@ -785,8 +797,8 @@ export class MlsGroup {
   }
 
   /** Commits to every queued proposal, off the event loop. */
-  async commitToPendingProposals(): Promise<CommitMessages> {
-    return this.#commitAsync(() => this.native.commitToPendingProposals())
+  async commitToPendingProposals(options: AbortOptions = {}): Promise<CommitMessages> {
+    return this.#commitAsync((s) => this.native.commitToPendingProposals(s), options.signal)
   }
 
   /** {@link MlsGroup.commitToPendingProposals} on the calling thread. */
@@ -796,9 +808,9 @@ export class MlsGroup {
   }
 
   /** Replaces the group context extensions, as an immediate commit. */
-  async updateGroupContextExtensions(extensions: Extension[]): Promise<CommitMessages> {
+  async updateGroupContextExtensions(extensions: Extension[], options: AbortOptions = {}): Promise<CommitMessages> {
     const native = extensionsToNative(extensions)!
-    return this.#commitAsync(() => this.native.updateGroupContextExtensions(native))
+    return this.#commitAsync((s) => this.native.updateGroupContextExtensions(native, s), options.signal)
   }
 
   /** {@link MlsGroup.updateGroupContextExtensions} on the calling thread. */
@@ -808,9 +820,9 @@ export class MlsGroup {
   }
 
   /** Replaces members, one for one: removes `leafIndices` and adds `keyPackages` in one commit. */
-  async swapMembers(leafIndices: number[], keyPackages: KeyPackage[]): Promise<AddMembersResult> {
+  async swapMembers(leafIndices: number[], keyPackages: KeyPackage[], options: AbortOptions = {}): Promise<AddMembersResult> {
     assertLeafIndices(leafIndices, 'leafIndices')
-    return (await this.#commitAsync(() => this.native.swapMembers(leafIndices, keyPackages.map((k) => k.native)))) as AddMembersResult
+    return (await this.#commitAsync((s) => this.native.swapMembers(leafIndices, keyPackages.map((k) => k.native), s), options.signal)) as AddMembersResult
   }
 
   /** {@link MlsGroup.swapMembers} on the calling thread. */
@@ -821,9 +833,9 @@ export class MlsGroup {
   }
 
   /** Removes the members holding these credentials, as one commit. */
-  async removeMembersByCredential(credentials: Credential[]): Promise<CommitMessages> {
+  async removeMembersByCredential(credentials: Credential[], options: AbortOptions = {}): Promise<CommitMessages> {
     const native = credentials.map(credentialToNative)
-    return this.#commitAsync(() => this.native.removeMembersByCredential(native))
+    return this.#commitAsync((s) => this.native.removeMembersByCredential(native, s), options.signal)
   }
 
   /** {@link MlsGroup.removeMembersByCredential} on the calling thread. */
@@ -833,47 +845,85 @@ export class MlsGroup {
   }
 
   /** Proposes adding a member (by reference unless `byValue`). */
-  proposeAddMember(keyPackage: KeyPackage, options: { byValue?: boolean } = {}): ProposalMessage {
-    this.#assertIdle('proposeAddMember')
+  async proposeAddMember(keyPackage: KeyPackage, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.proposeAddMemberAsync(keyPackage.native, options.byValue))
+  }
+
+  /** {@link MlsGroup.proposeAddMember} on the calling thread. */
+  proposeAddMemberSync(keyPackage: KeyPackage, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposeAddMemberSync')
     return call(() => this.native.proposeAddMember(keyPackage.native, options.byValue))
   }
 
   /** Proposes removing the member at a leaf index. */
-  proposeRemoveMember(leafIndex: number, options: { byValue?: boolean } = {}): ProposalMessage {
+  async proposeRemoveMember(leafIndex: number, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
     assertLeafIndices([leafIndex], 'leafIndex')
-    this.#assertIdle('proposeRemoveMember')
+    return this.#commitAsync(() => this.native.proposeRemoveMemberAsync(leafIndex, options.byValue))
+  }
+
+  /** {@link MlsGroup.proposeRemoveMember} on the calling thread. */
+  proposeRemoveMemberSync(leafIndex: number, options: { byValue?: boolean } = {}): ProposalMessage {
+    assertLeafIndices([leafIndex], 'leafIndex')
+    this.#assertIdle('proposeRemoveMemberSync')
     return call(() => this.native.proposeRemoveMember(leafIndex, options.byValue))
   }
 
   /** Proposes removing the member holding a credential. */
-  proposeRemoveMemberByCredential(credential: Credential, options: { byValue?: boolean } = {}): ProposalMessage {
-    this.#assertIdle('proposeRemoveMemberByCredential')
+  async proposeRemoveMemberByCredential(credential: Credential, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.proposeRemoveMemberByCredentialAsync(credentialToNative(credential), options.byValue))
+  }
+
+  /** {@link MlsGroup.proposeRemoveMemberByCredential} on the calling thread. */
+  proposeRemoveMemberByCredentialSync(credential: Credential, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposeRemoveMemberByCredentialSync')
     return call(() => this.native.proposeRemoveMemberByCredential(credentialToNative(credential), options.byValue))
   }
 
   /** Proposes updating this member's leaf (always by reference). */
-  proposeSelfUpdate(params?: LeafNodeParameters): ProposalMessage {
-    this.#assertIdle('proposeSelfUpdate')
+  async proposeSelfUpdate(params?: LeafNodeParameters): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.proposeSelfUpdateAsync(leafParamsToNative(params)))
+  }
+
+  /** {@link MlsGroup.proposeSelfUpdate} on the calling thread. */
+  proposeSelfUpdateSync(params?: LeafNodeParameters): ProposalMessage {
+    this.#assertIdle('proposeSelfUpdateSync')
     return call(() => this.native.proposeSelfUpdate(leafParamsToNative(params)))
   }
 
   /** Proposes new group context extensions (always by reference). */
-  proposeGroupContextExtensions(extensions: Extension[]): ProposalMessage {
-    this.#assertIdle('proposeGroupContextExtensions')
+  async proposeGroupContextExtensions(extensions: Extension[]): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.proposeGroupContextExtensionsAsync(extensionsToNative(extensions)!))
+  }
+
+  /** {@link MlsGroup.proposeGroupContextExtensions} on the calling thread. */
+  proposeGroupContextExtensionsSync(extensions: Extension[]): ProposalMessage {
+    this.#assertIdle('proposeGroupContextExtensionsSync')
     return call(() => this.native.proposeGroupContextExtensions(extensionsToNative(extensions)!))
   }
 
   /** Proposes an application-defined proposal; every member must list `proposalType` in its capabilities. */
-  proposeCustomProposal(proposalType: number, payload: Uint8Array, options: { byValue?: boolean } = {}): ProposalMessage {
+  async proposeCustomProposal(proposalType: number, payload: Uint8Array, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
     assertBytes(payload, 'payload')
     integer(proposalType, 'proposalType', 0, U16)
-    this.#assertIdle('proposeCustomProposal')
+    return this.#commitAsync(() => this.native.proposeCustomProposalAsync(proposalType, payload, options.byValue))
+  }
+
+  /** {@link MlsGroup.proposeCustomProposal} on the calling thread. */
+  proposeCustomProposalSync(proposalType: number, payload: Uint8Array, options: { byValue?: boolean } = {}): ProposalMessage {
+    assertBytes(payload, 'payload')
+    integer(proposalType, 'proposalType', 0, U16)
+    this.#assertIdle('proposeCustomProposalSync')
     return call(() => this.native.proposeCustomProposal(proposalType, payload, options.byValue))
   }
 
   /** Proposes injecting a PSK (`ERR_PSK_NOT_FOUND` if this member cannot load it). */
-  proposePreSharedKey(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): ProposalMessage {
-    this.#assertIdle('proposePreSharedKey')
+  async proposePreSharedKey(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.proposePreSharedKeyAsync(pskToNative(psk), options.byValue))
+  }
+
+  /** {@link MlsGroup.proposePreSharedKey} on the calling thread. */
+  proposePreSharedKeySync(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): ProposalMessage {
+    this.#assertIdle('proposePreSharedKeySync')
     return call(() => this.native.proposePreSharedKey(pskToNative(psk), options.byValue))
   }
 
@@ -882,8 +932,13 @@ export class MlsGroup {
    * then this member cannot send application messages (`ERR_PENDING_PROPOSALS`);
    * {@link MlsGroup.clearPendingProposals} takes the request back.
    */
-  leaveGroup(): ProposalMessage {
-    this.#assertIdle('leaveGroup')
+  async leaveGroup(): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.leaveGroupAsync())
+  }
+
+  /** {@link MlsGroup.leaveGroup} on the calling thread. */
+  leaveGroupSync(): ProposalMessage {
+    this.#assertIdle('leaveGroupSync')
     return call(() => this.native.leaveGroup())
   }
 
@@ -891,8 +946,13 @@ export class MlsGroup {
    * Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
    * sent in plaintext, so the group needs a mixed or plaintext wire format policy.
    */
-  leaveGroupViaSelfRemove(): ProposalMessage {
-    this.#assertIdle('leaveGroupViaSelfRemove')
+  async leaveGroupViaSelfRemove(): Promise<ProposalMessage> {
+    return this.#commitAsync(() => this.native.leaveGroupViaSelfRemoveAsync())
+  }
+
+  /** {@link MlsGroup.leaveGroupViaSelfRemove} on the calling thread. */
+  leaveGroupViaSelfRemoveSync(): ProposalMessage {
+    this.#assertIdle('leaveGroupViaSelfRemoveSync')
     return call(() => this.native.leaveGroupViaSelfRemove())
   }
 
@@ -902,15 +962,26 @@ export class MlsGroup {
   }
 
   /** Removes a queued proposal (rollback), by reference. `ERR_UNKNOWN_PROPOSAL` if there is none. */
-  removePendingProposal(proposalRef: Uint8Array): void {
+  async removePendingProposal(proposalRef: Uint8Array): Promise<void> {
     assertBytes(proposalRef, 'proposalRef')
-    this.#assertIdle('removePendingProposal')
+    return this.#commitAsync(() => this.native.removePendingProposalAsync(proposalRef))
+  }
+
+  /** {@link MlsGroup.removePendingProposal} on the calling thread. */
+  removePendingProposalSync(proposalRef: Uint8Array): void {
+    assertBytes(proposalRef, 'proposalRef')
+    this.#assertIdle('removePendingProposalSync')
     call(() => this.native.removePendingProposal(proposalRef))
   }
 
   /** Empties the proposal queue. */
-  clearPendingProposals(): void {
-    this.#assertIdle('clearPendingProposals')
+  async clearPendingProposals(): Promise<void> {
+    return this.#commitAsync(() => this.native.clearPendingProposalsAsync())
+  }
+
+  /** {@link MlsGroup.clearPendingProposals} on the calling thread. */
+  clearPendingProposalsSync(): void {
+    this.#assertIdle('clearPendingProposalsSync')
     call(() => this.native.clearPendingProposals())
   }
 
@@ -927,14 +998,24 @@ export class MlsGroup {
   }
 
   /** Merges this member's pending commit, entering the next epoch. Throws `ERR_NO_PENDING_COMMIT` if there is none. */
-  mergePendingCommit(): void {
-    this.#assertIdle('mergePendingCommit')
+  async mergePendingCommit(): Promise<void> {
+    return this.#commitAsync(() => this.native.mergePendingCommitAsync())
+  }
+
+  /** {@link MlsGroup.mergePendingCommit} on the calling thread. */
+  mergePendingCommitSync(): void {
+    this.#assertIdle('mergePendingCommitSync')
     call(() => this.native.mergePendingCommit())
   }
 
   /** Discards this member's pending commit (for example, when the delivery service rejected it). */
-  clearPendingCommit(): void {
-    this.#assertIdle('clearPendingCommit')
+  async clearPendingCommit(): Promise<void> {
+    return this.#commitAsync(() => this.native.clearPendingCommitAsync())
+  }
+
+  /** {@link MlsGroup.clearPendingCommit} on the calling thread. */
+  clearPendingCommitSync(): void {
+    this.#assertIdle('clearPendingCommitSync')
     call(() => this.native.clearPendingCommit())
   }
 
@@ -944,11 +1025,19 @@ export class MlsGroup {
   }
 
   /** Encrypts an application message. `aad` is sent in the clear but authenticated. */
-  createMessage(plaintext: Uint8Array | string, options: { aad?: Uint8Array } = {}): Uint8Array {
+  async createMessage(plaintext: Uint8Array | string, options: { aad?: Uint8Array } = {}): Promise<Uint8Array> {
     const bytes = typeof plaintext === 'string' ? new TextEncoder().encode(plaintext) : plaintext
     assertBytes(bytes, 'plaintext')
     if (options.aad !== undefined) assertBytes(options.aad, 'aad')
-    this.#assertIdle('createMessage')
+    return this.#commitAsync(() => this.native.createMessageAsync(bytes, options.aad))
+  }
+
+  /** {@link MlsGroup.createMessage} on the calling thread. */
+  createMessageSync(plaintext: Uint8Array | string, options: { aad?: Uint8Array } = {}): Uint8Array {
+    const bytes = typeof plaintext === 'string' ? new TextEncoder().encode(plaintext) : plaintext
+    assertBytes(bytes, 'plaintext')
+    if (options.aad !== undefined) assertBytes(options.aad, 'aad')
+    this.#assertIdle('createMessageSync')
     return call(() => this.native.createMessage(bytes, options.aad))
   }
 
@@ -963,11 +1052,11 @@ export class MlsGroup {
    * (its error is the `cause`); either way the group is as before and the commit can be
    * processed again.
    */
-  async processMessage(message: Uint8Array): Promise<ProcessedMessage> {
+  async processMessage(message: Uint8Array, options: AbortOptions = {}): Promise<ProcessedMessage> {
     assertBytes(message, 'message')
     return this.#enqueue(async () => {
       const review = this.#validator !== undefined
-      const processed = processedFromNative(await callAsync(() => this.native.processMessage(message, review)))
+      const processed = processedFromNative(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
       if (this.#validator && processed.kind === 'commit') {
         for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
           let verdict: boolean
@@ -980,7 +1069,7 @@ export class MlsGroup {
         }
       }
       return processed
-    })
+    }, options.signal)
   }
 
   /** {@link MlsGroup.processMessage} on the calling thread. A validator must answer synchronously here. */
@@ -1010,15 +1099,90 @@ export class MlsGroup {
     return processed
   }
 
+  /**
+   * Processes many received messages in order, off the event loop, in one storage transaction:
+   * on a file store, one sync to disk for the whole batch instead of one per message. Each
+   * message is all-or-nothing on its own, as with {@link MlsGroup.processMessage}: a bad one gets
+   * its typed error in its slot (`ok: false`) and changes nothing, and the others land. Commits
+   * come back staged, as from `processMessage`; merge one before the batch that holds the next
+   * epoch's messages.
+   *
+   * With a credential validator set, each message is processed on its own (the validator's
+   * review cannot share a transaction), with the same results.
+   */
+  async processMessages(messages: Uint8Array[], options: AbortOptions = {}): Promise<BatchResult<ProcessedMessage>[]> {
+    assertByteArrays(messages, 'messages')
+    if (this.#validator !== undefined) {
+      const out: BatchResult<ProcessedMessage>[] = []
+      for (const message of messages) {
+        try {
+          out.push({ ok: true, value: await this.processMessage(message, options) })
+        } catch (error) {
+          if ((error as OpenMlsError).code === 'ERR_ABORTED') throw error
+          out.push({ ok: false, error: toOpenMlsError(error) })
+        }
+      }
+      return out
+    }
+    const items = await this.#commitAsync((s) => this.native.processMessages(messages, s), options.signal)
+    return items.map((item) => batchItem(item.message, item.error, processedFromNative))
+  }
+
+  /** {@link MlsGroup.processMessages} on the calling thread. A validator must answer synchronously here. */
+  processMessagesSync(messages: Uint8Array[]): BatchResult<ProcessedMessage>[] {
+    assertByteArrays(messages, 'messages')
+    if (this.#validator !== undefined) {
+      return messages.map((message) => {
+        try {
+          return { ok: true, value: this.processMessageSync(message) } as const
+        } catch (error) {
+          return { ok: false, error: toOpenMlsError(error) } as const
+        }
+      })
+    }
+    this.#assertIdle('processMessagesSync')
+    return call(() => this.native.processMessagesSync(messages)).map((item) => batchItem(item.message, item.error, processedFromNative))
+  }
+
+  /**
+   * Encrypts many application messages in order, off the event loop, in one storage transaction
+   * (one sync to disk on a file store). Each slot holds the message or the typed error
+   * {@link MlsGroup.createMessage} would have thrown for it.
+   */
+  async createMessages(plaintexts: (Uint8Array | string)[], options: { aad?: Uint8Array } & AbortOptions = {}): Promise<BatchResult<Uint8Array>[]> {
+    const bytes = plaintextBatch(plaintexts)
+    if (options.aad !== undefined) assertBytes(options.aad, 'aad')
+    const items = await this.#commitAsync((s) => this.native.createMessages(bytes, options.aad, s), options.signal)
+    return items.map((item) => batchItem(item.message, item.error, (m) => m))
+  }
+
+  /** {@link MlsGroup.createMessages} on the calling thread. */
+  createMessagesSync(plaintexts: (Uint8Array | string)[], options: { aad?: Uint8Array } = {}): BatchResult<Uint8Array>[] {
+    const bytes = plaintextBatch(plaintexts)
+    if (options.aad !== undefined) assertBytes(options.aad, 'aad')
+    this.#assertIdle('createMessagesSync')
+    return call(() => this.native.createMessagesSync(bytes, options.aad)).map((item) => batchItem(item.message, item.error, (m) => m))
+  }
+
   /** Merges a staged commit from {@link MlsGroup.processMessage}, entering the next epoch. */
-  mergeStagedCommit(stagedCommit: StagedCommit): void {
-    this.#assertIdle('mergeStagedCommit')
+  async mergeStagedCommit(stagedCommit: StagedCommit): Promise<void> {
+    return this.#commitAsync(() => this.native.mergeStagedCommitAsync(stagedCommit.native))
+  }
+
+  /** {@link MlsGroup.mergeStagedCommit} on the calling thread. */
+  mergeStagedCommitSync(stagedCommit: StagedCommit): void {
+    this.#assertIdle('mergeStagedCommitSync')
     call(() => this.native.mergeStagedCommit(stagedCommit.native))
   }
 
   /** Stores a received proposal in the proposal queue, so this member's next commit covers it. */
-  storePendingProposal(proposal: QueuedProposal): void {
-    this.#assertIdle('storePendingProposal')
+  async storePendingProposal(proposal: QueuedProposal): Promise<void> {
+    return this.#commitAsync(() => this.native.storePendingProposalAsync(proposal.native))
+  }
+
+  /** {@link MlsGroup.storePendingProposal} on the calling thread. */
+  storePendingProposalSync(proposal: QueuedProposal): void {
+    this.#assertIdle('storePendingProposalSync')
     call(() => this.native.storePendingProposal(proposal.native))
   }
 
@@ -1128,3 +1292,27 @@ export class MlsGroup {
 }
 
 registerGroupFactory(MlsGroup.fromNative, joinConfigToNative)
+
+/** One slot of a batch: the value, or the typed error it would have thrown on its own. */
+export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: OpenMlsError }
+
+function batchItem<N, T>(value: N | undefined | null, error: string | undefined | null, convert: (n: N) => T): BatchResult<T> {
+  if (error != null) return { ok: false, error: toOpenMlsError(new Error(error)) }
+  if (value == null) return { ok: false, error: new OpenMlsError('ERR_INTERNAL', 'a batch item has neither a value nor an error') }
+  return { ok: true, value: convert(value) }
+}
+
+function assertByteArrays(value: unknown, name: string): asserts value is Uint8Array[] {
+  if (!Array.isArray(value)) throw new OpenMlsError('ERR_INVALID_ARGUMENT', `${name} must be an array of Uint8Arrays`)
+  value.forEach((v, i) => assertBytes(v, `${name}[${i}]`))
+}
+
+function plaintextBatch(plaintexts: unknown): Uint8Array[] {
+  if (!Array.isArray(plaintexts)) throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'plaintexts must be an array')
+  const encoder = new TextEncoder()
+  return plaintexts.map((p, i) => {
+    const bytes = typeof p === 'string' ? encoder.encode(p) : p
+    assertBytes(bytes, `plaintexts[${i}]`)
+    return bytes
+  })
+}

@@ -30,7 +30,20 @@ export interface StorageOptions {
   readOnly?: boolean
   /** Cap the database size in pages. A test hook that simulates a full disk (`ERR_STORAGE_FULL`). */
   maxPageCount?: number
+  /**
+   * How the file syncs to disk (SQLite's `synchronous`). Either way every operation is atomic, a
+   * crash of the process loses nothing that completed, and deleted secrets are checkpointed out
+   * of the WAL before the operation returns.
+   * - `'full'` (default): a completed operation also survives a power loss or an OS crash.
+   * - `'normal'`: one sync fewer per operation; a power loss or OS crash may lose the last
+   *   completed operations (never the database's integrity).
+   */
+  durability?: Durability
 }
+
+/** How a file store syncs to disk: see {@link StorageOptions.durability}. */
+export type Durability = 'full' | 'normal'
+
 
 /** Options for {@link Provider}. */
 export interface ProviderOptions {
@@ -83,6 +96,9 @@ export class Provider {
         throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.path must be a non-empty string')
       }
       if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
+      if (storage.durability !== undefined && storage.durability !== 'full' && storage.durability !== 'normal') {
+        throw new OpenMlsError('ERR_INVALID_ARGUMENT', "storage.durability must be 'full' or 'normal'")
+      }
     }
     const nativeStorage = storage && { ...storage, maxPageCount: optionalInteger(storage.maxPageCount, 'storage.maxPageCount', 1, U32) }
     this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', nativeStorage))

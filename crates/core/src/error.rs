@@ -121,6 +121,8 @@ error_codes! {
     StorageClosed => "ERR_STORAGE_CLOSED",
     /// A cryptographic primitive failed.
     Crypto => "ERR_CRYPTO",
+    /// The operation was aborted through its `AbortSignal` before it started; nothing changed.
+    Aborted => "ERR_ABORTED",
     /// A bug: an internal invariant broke, or a panic was caught at the boundary.
     Internal => "ERR_INTERNAL",
 }

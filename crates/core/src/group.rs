@@ -555,6 +555,43 @@ impl Group {
         result
     }
 
+    /// Processes many received messages in one storage transaction (one sync to disk for all),
+    /// in order. Each message is all-or-nothing on its own, exactly as [`Group::process_message`]:
+    /// one that fails gets its error in its slot, leaves the group as it was before it, and the
+    /// batch goes on. A commit is staged, not merged, as `process_message` stages it.
+    ///
+    /// The outer `Err` is a failure of the whole batch (the transaction could not be committed):
+    /// then nothing of it was saved and the group is as before the batch.
+    pub fn process_messages(&self, messages: &[Vec<u8>]) -> Result<Vec<Result<Processed>>> {
+        self.batch(messages, |bytes| self.process_in_tx(bytes))
+    }
+
+    /// Encrypts many application messages in one storage transaction, in order; each slot holds
+    /// the message or the error [`Group::create_message`] would have thrown for it.
+    pub fn create_messages(&self, plaintexts: &[Vec<u8>], aad: Option<&[u8]>) -> Result<Vec<Result<Vec<u8>>>> {
+        self.batch(plaintexts, |plaintext| self.create_message(plaintext, aad))
+    }
+
+    /// Runs `item` on each input in one transaction, each under a savepoint: an item that fails
+    /// is rolled back, and the in-memory group reloaded from what storage holds at that point.
+    fn batch<I, T>(&self, inputs: &[I], item: impl Fn(&I) -> Result<T>) -> Result<Vec<Result<T>>> {
+        let result = self.provider.atomically(|| {
+            let mut out = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let one = self.provider.savepoint(|| item(input))?;
+                if one.is_err() {
+                    self.reload()?;
+                }
+                out.push(one);
+            }
+            Ok(out)
+        });
+        if result.is_err() && !crate::storage::in_transaction() {
+            self.reload()?;
+        }
+        result
+    }
+
     fn process_in_tx(&self, bytes: &[u8]) -> Result<Processed> {
         {
             let message = codec::decode_protocol_message(bytes)?;

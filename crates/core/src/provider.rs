@@ -321,6 +321,12 @@ impl Provider {
         self.storage.atomically(f)
     }
 
+    /// Inside [`Provider::atomically`], runs `f` as one item of a batch: its writes are kept if it
+    /// succeeds, rolled back otherwise (see [`Storage::savepoint`]).
+    pub(crate) fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        self.storage.savepoint(f)
+    }
+
     /// Runs `f` as one storage transaction that keeps its writes only when `f` returns `(_, true)`.
     pub(crate) fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
         self.storage.transaction(f)

@@ -423,6 +423,39 @@ pub struct StorageOptions {
     pub read_only: bool,
     /// Cap the database size, in pages (a test hook that simulates a full disk).
     pub max_page_count: Option<u64>,
+    /// How hard a file store works to survive a crash of the machine (see [`Durability`]).
+    pub durability: Durability,
+}
+
+/// How a file store syncs to disk. Either way every transaction is atomic, a crash of the process
+/// loses nothing that was committed, and deleted secrets are checkpointed out of the WAL before the
+/// transaction returns (forward secrecy on disk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): a committed transaction survives a power loss or an OS crash.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the commit itself is not synced, only the checkpoint that follows it.
+    /// A power loss or OS crash may lose the last transactions, never the database's integrity.
+    Normal,
+}
+
+impl Durability {
+    /// Parses the JavaScript name: `"full"` or `"normal"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            other => Err(Error::invalid_argument(format!("durability must be \"full\" or \"normal\", not {other:?}"))),
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
 }
 
 /// A provider's storage: openmls's store, the connection, and the transaction lock.
@@ -667,6 +700,53 @@ impl Storage {
         })
     }
 
+    /// Inside a running transaction of this storage, runs `f` under an SQLite savepoint: one item
+    /// of a batch. Its writes are kept if it succeeds and no fault was recorded during it; otherwise
+    /// they are rolled back to the savepoint and the transaction goes on with the next item.
+    ///
+    /// The outer `Err` means the whole transaction is gone (SQLite rolled it back on a fault such
+    /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
+    pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        if !in_transaction() || self.conn.0.owner.load(Ordering::SeqCst) != thread_token() {
+            return Err(Error::internal("a savepoint needs a running transaction of its storage"));
+        }
+        let conn = self.connection();
+        conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        let undo = |conn: &Connection| -> Result<()> {
+            if conn.is_autocommit() {
+                return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved"));
+            }
+            conn.execute_batch("ROLLBACK TO openmls_node_item; RELEASE openmls_node_item").map_err(sql_error)
+        };
+        match result {
+            Ok(Ok(value)) if fault.is_none() => {
+                if conn.is_autocommit() {
+                    return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved"));
+                }
+                conn.execute_batch("RELEASE openmls_node_item").map_err(sql_error)?;
+                Ok(Ok(value))
+            }
+            Ok(result) => {
+                let rolled_back = |fault: Error| Error::new(fault.code, format!("{}; this item was rolled back", fault.message));
+                let item = match (result, fault) {
+                    (Ok(_), Some(fault)) => Err(rolled_back(fault)),
+                    (Err(e), Some(fault)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) => Err(rolled_back(fault)),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), None) => unreachable!("handled above"),
+                };
+                undo(conn)?;
+                Ok(item)
+            }
+            Err(panic) => {
+                let _ = undo(conn);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
     /// Closes the database: releases the file and its lock. Every later operation is `ERR_STORAGE_CLOSED`.
     pub fn close(&self) -> Result<()> {
         let _lock = self.lock()?;
@@ -785,7 +865,7 @@ fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, 
         if !options.read_only {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_error)?;
         }
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql_error)?;
+        conn.pragma_update(None, "synchronous", options.durability.pragma()).map_err(sql_error)?;
     }
     conn.pragma_update(None, "secure_delete", "ON").map_err(sql_error)?;
     if let Some(pages) = options.max_page_count {

@@ -1,0 +1,212 @@
+// Concurrency and throughput (issue #11): the Promise variants of every storage-writing group
+// operation, call order under many Promises, AbortSignal, batches with one bad message, the
+// durability setting, and worker_threads.
+import test from 'ava'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
+import { BasicCredential, KeyPackage, MlsGroup, OpenMlsError, Provider, SignatureKeyPair, type ProcessedMessage } from 'openmls-node'
+import { Client, assertAgree, assertCode, pair } from './helpers.mjs'
+
+const text = (m: ProcessedMessage) => (m.kind === 'application' ? new TextDecoder().decode(m.data) : `<${m.kind}>`)
+const tempDir = () => mkdtempSync(join(tmpdir(), 'openmls-node-concurrency-'))
+
+test('the Promise forms of createMessage, the merges and the proposals run off the event loop and agree', async (t) => {
+  const alice = new Client('alice')
+  const bob = new Client('bob')
+  const carol = new Client('carol')
+  alice.createGroup()
+  const kps = [bob, carol].map((c) => KeyPackage.fromBytes(alice.provider, c.keyPackageBytes()))
+  const { welcome } = await alice.g.addMembers(kps)
+  await alice.g.mergePendingCommit()
+  await bob.join(welcome)
+  await carol.join(welcome)
+  const wire = await alice.g.createMessage('hello, asynchronously')
+  t.true(wire instanceof Uint8Array)
+  t.is(text(await bob.g.processMessage(wire)), 'hello, asynchronously')
+
+  // Bob proposes removing Carol; Alice stores it and commits it; Bob merges Alice's commit.
+  const proposal = await bob.g.proposeRemoveMember(carol.g.ownLeafIndex)
+  const received = await alice.g.processMessage(proposal.message)
+  t.is(received.kind, 'proposal')
+  if (received.kind !== 'proposal') return
+  await alice.g.storePendingProposal(received.proposal)
+  t.is(alice.g.pendingProposals().length, 1)
+  const { commit } = await alice.g.commitToPendingProposals()
+  await alice.g.mergePendingCommit()
+  const staged = await bob.g.processMessage(commit)
+  if (staged.kind !== 'commit') return t.fail(staged.kind)
+  await bob.g.mergeStagedCommit(staged.stagedCommit)
+  t.is(alice.g.members().length, 2)
+  assertAgree(t, [alice, bob])
+
+  // A proposal taken back, and a pending commit discarded, through the Promise forms.
+  await alice.g.proposeSelfUpdate()
+  await alice.g.clearPendingProposals()
+  t.is(alice.g.pendingProposals().length, 0)
+  await alice.g.selfUpdate()
+  await alice.g.clearPendingCommit()
+  t.false(alice.g.hasPendingCommit)
+  await assertCode(t, () => alice.g.mergePendingCommit(), 'ERR_NO_PENDING_COMMIT')
+})
+
+test('64 concurrent processMessage Promises on one group all succeed, in call order', async (t) => {
+  const { alice, bob } = await pair()
+  const wires = alice.g.createMessagesSync(Array.from({ length: 64 }, (_, i) => `message ${i}`)).map((r) => {
+    if (!r.ok) throw r.error
+    return r.value
+  })
+  const settled: number[] = []
+  const results = await Promise.all(wires.map((w, i) => bob.g.processMessage(w).then((m) => (settled.push(i), text(m)))))
+  t.deepEqual(results, wires.map((_, i) => `message ${i}`))
+  t.deepEqual(settled, wires.map((_, i) => i), 'they settle in call order')
+})
+
+test('a synchronous call is refused while Promise operations on its group are in flight', async (t) => {
+  const { alice, bob } = await pair()
+  const pending = bob.g.processMessage(alice.g.createMessageSync('first'))
+  await assertCode(t, () => bob.g.createMessageSync('overtaking'), 'ERR_GROUP_BUSY')
+  t.is(text(await pending), 'first')
+  t.truthy(bob.g.createMessageSync('after it settled'))
+})
+
+test('an AbortSignal aborts a commit queued behind a long one before it starts: ERR_ABORTED, group unchanged', async (t) => {
+  const alice = new Client('alice')
+  alice.createGroup()
+  const pool = new Provider()
+  const kps = Array.from({ length: 40 }, (_, i) => {
+    const signer = SignatureKeyPair.forCiphersuite(1)
+    const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: pool, signer, credentialWithKey: { credential: new BasicCredential(`m${i}`), signatureKey: signer.publicKey } })
+    return KeyPackage.fromBytes(alice.provider, kp.toBytes())
+  })
+  const controller = new AbortController()
+  const long = alice.g.addMembers(kps)
+  const queued = alice.g.selfUpdate(undefined, { signal: controller.signal })
+  controller.abort(new Error('the user went away'))
+  const error = await t.throwsAsync(queued, { instanceOf: OpenMlsError })
+  t.is(error?.code, 'ERR_ABORTED')
+  t.is((error?.cause as Error | undefined)?.message, 'the user went away', 'the abort reason is the cause')
+  await long
+  t.true(alice.g.hasPendingCommit, 'the long commit ran')
+  const pending = alice.g.pendingCommit()
+  t.is(pending?.addProposals.length, 40, 'the pending commit is the add, not the aborted self-update')
+  await alice.g.mergePendingCommit()
+  t.is(alice.g.epoch, 1n)
+  t.is(alice.g.members().length, 41)
+})
+
+test('an already-aborted signal rejects at once and changes nothing; a non-signal is ERR_INVALID_ARGUMENT', async (t) => {
+  const { alice, bob } = await pair()
+  const before = alice.g.epochAuthenticator()
+  const signal = AbortSignal.abort()
+  await assertCode(t, () => alice.g.selfUpdate(undefined, { signal }), 'ERR_ABORTED')
+  await assertCode(t, () => alice.g.commit({ forceSelfUpdate: true, signal }), 'ERR_ABORTED')
+  await assertCode(t, () => bob.g.processMessage(alice.g.createMessageSync('x'), { signal }), 'ERR_ABORTED')
+  await assertCode(t, () => alice.g.processMessages([], { signal }), 'ERR_ABORTED')
+  await assertCode(t, () => alice.g.createMessages(['y'], { signal }), 'ERR_ABORTED')
+  await assertCode(t, () => MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome: new Uint8Array(4), signal }), 'ERR_ABORTED')
+  await assertCode(t, () => alice.g.selfUpdate(undefined, { signal: {} as AbortSignal }), 'ERR_INVALID_ARGUMENT')
+  t.false(alice.g.hasPendingCommit)
+  t.deepEqual(alice.g.epochAuthenticator(), before)
+  // The message bob never processed still decrypts: nothing was used up.
+  t.is(text(await bob.g.processMessage(alice.g.createMessageSync('still fine'))), 'still fine')
+  // A signal that is never aborted changes nothing either.
+  const { commit } = await alice.g.selfUpdate(undefined, { signal: new AbortController().signal })
+  await alice.g.mergePendingCommit()
+  const staged = await bob.g.processMessage(commit, { signal: new AbortController().signal })
+  if (staged.kind !== 'commit') return t.fail(staged.kind)
+  await bob.g.mergeStagedCommit(staged.stagedCommit)
+  assertAgree(t, [alice, bob])
+})
+
+for (const storage of ['memory', 'file'] as const) {
+  test(`a batch with one bad message (${storage}): the good ones land, the bad one gets its typed error, nothing is lost`, async (t) => {
+    const dir = tempDir()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const provider = () => (storage === 'file' ? new Provider({ storage: { path: join(dir, 'bob.db') } }) : new Provider())
+    const alice = new Client('alice')
+    const bobProvider = provider()
+    const bobSigner = SignatureKeyPair.forCiphersuite(1)
+    alice.createGroup()
+    const bobKp = KeyPackage.builder().build({ ciphersuite: 1, provider: bobProvider, signer: bobSigner, credentialWithKey: { credential: new BasicCredential('bob'), signatureKey: bobSigner.publicKey } })
+    const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bobKp.toBytes())])
+    await alice.g.mergePendingCommit()
+    let bob = await MlsGroup.joinFromWelcome({ provider: bobProvider, signer: bobSigner, welcome })
+
+    const wires = (await alice.g.createMessages(['one', 'two', 'three', 'four'])).map((r) => (r.ok ? r.value : t.fail(r.error.message)) as Uint8Array)
+    const tampered = Uint8Array.from(wires[2])
+    tampered[tampered.length - 1] ^= 1
+    const results = await bob.processMessages([wires[0], wires[1], new Uint8Array([1, 2, 3]), tampered, wires[1], wires[2], wires[3]])
+    t.deepEqual(
+      results.map((r) => (r.ok ? text(r.value) : r.error.code)),
+      ['one', 'two', 'ERR_MALFORMED_MESSAGE', 'ERR_DECRYPTION_FAILED', results[4].ok ? 'two' : results[4].error.code, 'three', 'four'],
+    )
+    t.false(results[4].ok, 'a replay inside the batch is refused')
+    for (const r of results) if (!r.ok) t.true(r.error instanceof OpenMlsError && r.error.code !== 'ERR_INTERNAL')
+
+    if (storage === 'file') {
+      // What the batch did is on disk: reopen, and the conversation goes on from there.
+      bobProvider.close()
+      const reopened = provider()
+      bob = await reopened.loadGroup(bob.groupId)
+      const again = await bob.processMessages([wires[3]])
+      t.false(again[0].ok, 'a message the batch consumed stays consumed after a reopen')
+    }
+    t.is(text(await bob.processMessage(await alice.g.createMessage('after the batch'))), 'after the batch')
+    t.deepEqual(bob.epochAuthenticator(), alice.g.epochAuthenticator())
+  })
+}
+
+test('createMessages: every slot decrypts in order at the receiver; a batch after leaving gets typed errors', async (t) => {
+  const { alice, bob } = await pair()
+  const plaintexts = Array.from({ length: 20 }, (_, i) => `batched ${i}`)
+  const wires = await alice.g.createMessages(plaintexts, { aad: new TextEncoder().encode('batch aad') })
+  t.true(wires.every((r) => r.ok))
+  const received = await bob.g.processMessages(wires.map((r) => (r.ok ? r.value : new Uint8Array())))
+  t.deepEqual(received.map((r) => (r.ok ? text(r.value) : r.error.code)), plaintexts)
+  t.deepEqual(received.map((r) => (r.ok ? new TextDecoder().decode(r.value.authenticatedData) : '')), plaintexts.map(() => 'batch aad'))
+  await bob.g.leaveGroup()
+  const refused = bob.g.createMessagesSync(['a', 'b'])
+  t.deepEqual(refused.map((r) => (r.ok ? 'ok' : r.error.code)), ['ERR_PENDING_PROPOSALS', 'ERR_PENDING_PROPOSALS'])
+  await assertCode(t, () => bob.g.createMessages([42 as unknown as string]), 'ERR_INVALID_ARGUMENT')
+})
+
+test('durability: "normal" opens, persists and reopens; anything else is ERR_INVALID_ARGUMENT', async (t) => {
+  const dir = tempDir()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'alice.db')
+  let provider = new Provider({ storage: { path, durability: 'normal' } })
+  const signer = SignatureKeyPair.forCiphersuite(1)
+  const group = MlsGroup.create({ provider, signer, credentialWithKey: { credential: new BasicCredential('alice'), signatureKey: signer.publicKey } })
+  const authenticator = group.epochAuthenticator()
+  provider.close()
+  provider = new Provider({ storage: { path, durability: 'full' } })
+  t.deepEqual((await provider.loadGroup(group.groupId)).epochAuthenticator(), authenticator)
+  provider.close()
+  t.throws(() => new Provider({ storage: { path, durability: 'fast' as 'full' } }), { instanceOf: OpenMlsError, message: /durability/ })
+})
+
+test('worker_threads: 8 workers, each with its own providers and group, finish with correct results', async (t) => {
+  const workerPath = fileURLToPath(new URL('./fixtures/group-worker.mjs', import.meta.url))
+  const messages = 10
+  const results = await Promise.all(
+    Array.from(
+      { length: 8 },
+      (_, index) =>
+        new Promise<{ index: number; received: string[]; epochs: string[]; exporters: string[] }>((resolve, reject) => {
+          const worker = new Worker(workerPath, { workerData: { index, messages } })
+          worker.once('message', resolve)
+          worker.once('error', reject)
+          worker.once('exit', (code) => code !== 0 && reject(new Error(`worker ${index} exited with ${code}`)))
+        }),
+    ),
+  )
+  for (const r of results) {
+    t.deepEqual(r.received, Array.from({ length: messages }, (_, i) => `worker ${r.index} message ${i}`))
+    t.deepEqual(r.epochs, ['2', '2'])
+    t.is(r.exporters[0], r.exporters[1], `worker ${r.index}: both members derive the same secret`)
+  }
+  t.is(new Set(results.map((r) => r.exporters[0])).size, 8, 'eight different groups')
+})
