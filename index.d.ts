@@ -263,6 +263,11 @@ export declare class Provider {
   get crypto(): string
   /** Whether state is kept in a file. */
   get persistent(): boolean
+  /**
+   * The most operations of this provider that ran at the same moment since it was opened (a
+   * diagnostic): above 1, operations on different groups overlapped.
+   */
+  get peakParallelOperations(): number
   /** Closes the storage: releases the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`. */
   close(): void
   /** The ids of the groups stored in this provider. */

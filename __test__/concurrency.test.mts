@@ -210,3 +210,54 @@ test('worker_threads: 8 workers, each with its own providers and group, finish w
   }
   t.is(new Set(results.map((r) => r.exporters[0])).size, 8, 'eight different groups')
 })
+
+for (const storage of ['memory', 'file'] as const) {
+  test(`two groups of one provider (${storage}) driven by concurrent Promises overlap, and every result is right`, async (t) => {
+    const dir = tempDir()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const provider = storage === 'file' ? new Provider({ storage: { path: join(dir, 'server.db') } }) : new Provider()
+    t.is(provider.peakParallelOperations, 0, 'nothing ran yet')
+    const signer = SignatureKeyPair.forCiphersuite(1)
+    const credentialWithKey = { credential: new BasicCredential('server'), signatureKey: signer.publicKey }
+    // The provider (a server-side member) holds two groups; each has one other member elsewhere.
+    const pairs = await Promise.all(
+      ['room-a', 'room-b'].map(async (name) => {
+        const group = MlsGroup.create({ provider, signer, credentialWithKey, config: { ciphersuite: 1, useRatchetTreeExtension: true } })
+        const peer = new Client(`${name}-peer`)
+        const { welcome } = await group.addMembers([KeyPackage.fromBytes(provider, peer.keyPackageBytes())])
+        await group.mergePendingCommit()
+        await peer.join(welcome)
+        return { name, group, peer }
+      }),
+    )
+    // Instrumented, not timed: the provider counts the operations that ran at the same moment
+    // (an operation waiting for another one's storage access does not count). One group's
+    // operations are serialized, so only the two groups can overlap. Rounds are bounded.
+    let round = 0
+    for (; round < 20 && provider.peakParallelOperations < 2; round++) {
+      const sent = await Promise.all(
+        pairs.map(({ name, group }) => Promise.all(Array.from({ length: 25 }, (_, i) => group.createMessage(`${name} ${round}.${i}`)))),
+      )
+      for (const [index, { name, peer }] of pairs.entries()) {
+        const received = await Promise.all(sent[index].map((wire) => peer.g.processMessage(wire)))
+        t.deepEqual(received.map(text), sent[index].map((_, i) => `${name} ${round}.${i}`))
+      }
+    }
+    t.true(provider.peakParallelOperations >= 2, `operations on the two groups overlapped (peak ${provider.peakParallelOperations} after ${round} rounds)`)
+    // Commits on both groups at once, then agreement with each peer.
+    const commits = await Promise.all(pairs.map(({ group }) => group.selfUpdate()))
+    await Promise.all(pairs.map(({ group }) => group.mergePendingCommit()))
+    for (const [index, { group, peer }] of pairs.entries()) {
+      const staged = await peer.g.processMessage(commits[index].commit)
+      if (staged.kind !== 'commit') return t.fail(staged.kind)
+      await peer.g.mergeStagedCommit(staged.stagedCommit)
+      t.deepEqual(peer.g.epochAuthenticator(), group.epochAuthenticator())
+    }
+    if (storage === 'file') {
+      provider.close()
+      const reopened = new Provider({ storage: { path: join(dir, 'server.db') } })
+      for (const { group } of pairs) t.deepEqual((await reopened.loadGroup(group.groupId)).epochAuthenticator(), group.epochAuthenticator())
+      reopened.close()
+    }
+  })
+}

@@ -112,6 +112,13 @@ impl Provider {
         self.inner.is_persistent()
     }
 
+    /// The most operations of this provider that ran at the same moment since it was opened (a
+    /// diagnostic): above 1, operations on different groups overlapped.
+    #[napi(getter)]
+    pub fn peak_parallel_operations(&self) -> u32 {
+        self.inner.peak_parallel_operations()
+    }
+
     /// Closes the storage: releases the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`.
     #[napi]
     pub fn close(&self) -> napi::Result<()> {

@@ -144,6 +144,15 @@ export class Provider {
     return this.native.persistent
   }
 
+  /**
+   * The most operations of this provider that ran at the same moment since it was opened: a
+   * diagnostic for servers. Operations on different groups run in parallel on the libuv pool
+   * until each needs storage, which they take one at a time; above 1 means they overlapped.
+   */
+  get peakParallelOperations(): number {
+    return this.native.peakParallelOperations
+  }
+
   /** Closes the storage, releasing the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`. */
   close(): void {
     call(() => this.native.close())

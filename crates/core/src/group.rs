@@ -11,7 +11,7 @@ mod proposals;
 pub use commits::CommitSpec;
 pub use proposals::ProposalOutput;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use openmls::prelude::*;
@@ -122,6 +122,12 @@ pub struct Group {
     stale: AtomicBool,
     /// The openmls group; `None` once the handle was disposed.
     state: Mutex<Option<MlsGroup>>,
+    /// Held for a whole operation on this group, before its storage transaction takes the
+    /// provider's connection: the lock order is this group, then storage, then `state`.
+    op: Mutex<()>,
+    /// The thread holding `op` (0: none), so that an operation made of operations (a batch) takes
+    /// it once.
+    op_owner: AtomicU64,
 }
 
 /// The locked state of a live group.
@@ -157,6 +163,8 @@ impl Group {
             deleted: AtomicBool::new(false),
             stale: AtomicBool::new(false),
             state: Mutex::new(Some(group)),
+            op: Mutex::new(()),
+            op_owner: AtomicU64::new(0),
         };
         provider.adopt(&group_id, handle, replace)
     }
@@ -252,11 +260,29 @@ impl Group {
     /// Runs one operation as one storage transaction. If it fails, the transaction is rolled back
     /// and the in-memory group is reloaded from storage, so no half-done operation is visible.
     pub(crate) fn tx<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let result = self.provider.atomically(f);
-        if result.is_err() && !crate::storage::in_transaction() {
-            self.reload()?;
+        self.exclusive(|| {
+            let result = self.provider.atomically(f);
+            if result.is_err() && !crate::storage::in_transaction() {
+                self.reload()?;
+            }
+            result
+        })
+    }
+
+    /// Runs `f` as this group's only operation: other operations on the group wait, operations
+    /// on other groups of the provider run beside it until one of them needs storage. Taken
+    /// before the storage transaction, so an operation never waits for its group while it holds
+    /// the provider's connection.
+    fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let me = crate::storage::thread_token();
+        if self.op_owner.load(Ordering::SeqCst) == me {
+            return f();
         }
-        result
+        let _op = self.op.lock().unwrap_or_else(|e| e.into_inner());
+        self.op_owner.store(me, Ordering::SeqCst);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        self.op_owner.store(0, Ordering::SeqCst);
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// Replaces the in-memory group with what storage holds.
@@ -264,7 +290,7 @@ impl Group {
         if !self.is_current() {
             return Ok(());
         }
-        // Same lock order as every operation: the provider's transaction first, then the group.
+        // Same lock order as every operation: storage first, then the group's state.
         self.provider.atomically(|| {
             let mut state = self.lock()?;
             let group_id = state.group_id().clone();
@@ -542,6 +568,10 @@ impl Group {
     }
 
     fn process(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
+        self.exclusive(|| self.process_exclusive(bytes, review_commits))
+    }
+
+    fn process_exclusive(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
         let result = self.provider.transaction(|| {
             let processed = self.process_in_tx(bytes)?;
             let keep = !(review_commits && matches!(processed.content, processed::ProcessedContent::Commit(_)));
@@ -575,6 +605,10 @@ impl Group {
     /// Runs `item` on each input in one transaction, each under a savepoint: an item that fails
     /// is rolled back, and the in-memory group reloaded from what storage holds at that point.
     fn batch<I, T>(&self, inputs: &[I], item: impl Fn(&I) -> Result<T>) -> Result<Vec<Result<T>>> {
+        self.exclusive(|| self.batch_exclusive(inputs, item))
+    }
+
+    fn batch_exclusive<I, T>(&self, inputs: &[I], item: impl Fn(&I) -> Result<T>) -> Result<Vec<Result<T>>> {
         let result = self.provider.atomically(|| {
             let mut out = Vec::with_capacity(inputs.len());
             for input in inputs {

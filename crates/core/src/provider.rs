@@ -277,7 +277,7 @@ impl OpenMlsRand for CryptoBackend {
 /// An [`OpenMlsProvider`] with a run-time crypto choice and its storage.
 ///
 /// It is `Send + Sync`: the crypto backends guard their state with locks, and storage is used only
-/// inside [`Provider::atomically`], which serializes operations.
+/// inside [`Provider::atomically`], whose transactions take the connection one at a time.
 #[derive(Debug)]
 pub struct Provider {
     crypto: CryptoBackend,
@@ -325,6 +325,12 @@ impl Provider {
     /// succeeds, rolled back otherwise (see [`Storage::savepoint`]).
     pub(crate) fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
         self.storage.savepoint(f)
+    }
+
+    /// The most operations of this provider that ran at the same moment (see
+    /// [`Storage::peak_parallel_operations`]).
+    pub fn peak_parallel_operations(&self) -> u32 {
+        self.storage.peak_parallel_operations()
     }
 
     /// Runs `f` as one storage transaction that keeps its writes only when `f` returns `(_, true)`.

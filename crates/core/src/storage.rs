@@ -2,8 +2,10 @@
 //! connection per provider: a file, or `:memory:` for the in-memory default.
 //!
 //! - **Atomic operations.** Every public operation runs in [`Storage::atomically`]: one SQLite
-//!   transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolled back on any error or panic. The provider's
-//!   lock serializes operations, so the connection is only ever used by the thread that holds it.
+//!   transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolled back on any error or panic. A transaction
+//!   takes the connection when it first touches storage and holds it to its end, so the crypto an
+//!   operation does before that runs in parallel with other operations of the provider, and the
+//!   connection is only ever used by the thread that holds it.
 //! - **Typed faults.** [`Store`] wraps openmls's store and records the first fault SQLite or the
 //!   codec reports during a transaction (full disk, read-only file, I/O error, damaged value), by
 //!   its typed SQLite code. openmls reports some failed writes as library errors; the transaction
@@ -24,8 +26,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -74,7 +76,8 @@ pub fn in_transaction() -> bool {
     TX_DEPTH.with(|d| d.get()) > 0
 }
 
-fn thread_token() -> u64 {
+/// A number for the calling thread, unique in this process.
+pub(crate) fn thread_token() -> u64 {
     THREAD_TOKEN.with(|t| *t)
 }
 
@@ -244,6 +247,19 @@ fn record_fault(fault: &Error) {
     }
 }
 
+/// The result of an operation (or one item of a batch, `what`) given the first fault recorded
+/// while it ran: a write that failed under an operation that went on, or that openmls reported as
+/// a library or storage error, makes it fail with the fault's code, and none of it is kept.
+fn settle<T>(result: Result<T>, fault: Option<Error>, what: &str) -> Result<T> {
+    let rolled_back = |fault: Error| Error::new(fault.code, format!("{}; {what} was rolled back", fault.message));
+    match (result, fault) {
+        (Ok(value), None) => Ok(value),
+        (Err(e), Some(fault)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) => Err(rolled_back(fault)),
+        (Ok(_), Some(fault)) => Err(rolled_back(fault)),
+        (Err(e), _) => Err(e),
+    }
+}
+
 fn sql_error(err: rusqlite::Error) -> Error {
     classify(&err).0
 }
@@ -346,22 +362,136 @@ impl StorageProvider<CURRENT_VERSION> for Store {
 }
 
 // ----------------------------------------------------------------------------------------------
-// The connection, shared under the provider's lock.
+// The connection, taken by a transaction when it first touches storage.
 
-/// The SQLite connection. It is only touched by the thread holding the provider's lock; the
-/// borrow checks that at run time, so a bug shows as an `ERR_INTERNAL`, never as a data race.
+/// The SQLite connection. A transaction takes it (the `gate`) only when openmls or this crate
+/// first reads or writes storage, and holds it to the end: the signing, encryption and tree work
+/// an operation does before that runs in parallel with other groups' operations. Only the thread
+/// that holds the gate (`owner`) reaches the connection; the borrow checks that at run time, so a
+/// bug shows as an `ERR_INTERNAL`, never as a data race.
 pub struct SharedConnection {
     // Declared before `claim`: the file's lock goes before the path is free again in this process.
     conn: std::cell::UnsafeCell<Option<Connection>>,
     owner: AtomicU64,
+    gate: Gate,
+    closed: AtomicBool,
+    /// Transactions of this storage that are running and not waiting for the connection.
+    running: AtomicU32,
+    /// The most transactions that ran at once (see [`Storage::peak_parallel_operations`]).
+    peak: AtomicU32,
     path: Option<PathBuf>,
     claim: Mutex<Option<PathClaim>>,
 }
 
 // SAFETY: `Connection` is `Send` but not `Sync` (its statement cache is a `RefCell`). Every access
-// goes through `Borrow::borrow` or `Storage::close` below, which only run on the thread that holds
-// the provider's transaction lock (`owner`), so no two threads ever use the connection at once.
+// goes through `Borrow::borrow` or `Storage::close` below, which only reach it on the thread that
+// holds the gate and is recorded as `owner`, so no two threads ever use the connection at once.
 unsafe impl Sync for SharedConnection {}
+
+/// A lock without a guard: a transaction takes it in one call (its first storage access) and
+/// gives it back in another (its end). Poisoning is ignored: the flag is always consistent.
+#[derive(Default)]
+struct Gate {
+    held: Mutex<bool>,
+    freed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn acquire(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            held = self.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        *held = true;
+    }
+
+    fn release(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.freed.notify_one();
+    }
+}
+
+impl SharedConnection {
+    fn started(&self) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Takes the connection for this thread (waiting for another transaction to end).
+    fn take(&self) {
+        self.stopped();
+        self.gate.acquire();
+        self.owner.store(thread_token(), Ordering::SeqCst);
+        self.started();
+    }
+
+    /// Gives the connection back.
+    fn give_back(&self) {
+        self.owner.store(0, Ordering::SeqCst);
+        self.gate.release();
+    }
+
+    /// The connection; only for the thread that took it.
+    fn get(&self) -> &Connection {
+        assert_eq!(self.owner.load(Ordering::SeqCst), thread_token(), "storage used outside of a transaction");
+        // SAFETY: only the owning thread gets here (checked above), and `close` takes the
+        // connection out only while it is that owner; a transaction refuses to take it once closed.
+        unsafe { (*self.conn.get()).as_ref() }.expect("storage used after close")
+    }
+}
+
+/// A transaction of this thread, and whether it has taken its connection yet.
+struct Pending {
+    conn: *const SharedConnection,
+    state: Taken,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Nothing touched storage yet: the connection is free for other transactions.
+    No,
+    /// The connection is this transaction's, inside `BEGIN IMMEDIATE`.
+    Yes,
+    /// Taking it failed (the provider was closed, or `BEGIN` failed): the fault is recorded, and
+    /// every storage access of this transaction fails.
+    Failed,
+}
+
+thread_local! {
+    /// This thread's running transactions, innermost last (providers may nest, one each).
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// A connection to an empty database that the failed transactions of this thread are given:
+    /// every read and write on it fails, so nothing runs outside a transaction.
+    static BROKEN: std::cell::OnceCell<&'static Connection> = const { std::cell::OnceCell::new() };
+}
+
+fn pending_state(conn: &SharedConnection) -> Option<Taken> {
+    PENDING.with(|p| p.borrow().iter().rev().find(|e| std::ptr::eq(e.conn, conn)).map(|e| e.state))
+}
+
+fn set_pending_state(conn: &SharedConnection, state: Taken) {
+    PENDING.with(|p| {
+        if let Some(e) = p.borrow_mut().iter_mut().rev().find(|e| std::ptr::eq(e.conn, conn)) {
+            e.state = state;
+        }
+    });
+}
+
+fn broken_connection() -> &'static Connection {
+    BROKEN.with(|b| {
+        *b.get_or_init(|| {
+            let conn = Connection::open_in_memory_with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .or_else(|_| Connection::open_in_memory())
+                .expect("SQLite opens an in-memory database");
+            // One per thread that ever needs it (the libuv pool has a few), kept for its life.
+            Box::leak(Box::new(conn))
+        })
+    })
+}
 
 /// A cheap handle on the shared connection, as `openmls_sqlite_storage` wants it.
 #[derive(Clone)]
@@ -369,14 +499,33 @@ pub struct ConnHandle(Arc<SharedConnection>);
 
 impl Borrow<Connection> for ConnHandle {
     fn borrow(&self) -> &Connection {
-        assert_eq!(
-            self.0.owner.load(Ordering::SeqCst),
-            thread_token(),
-            "storage used outside of a transaction"
-        );
-        // SAFETY: only the owning thread gets here (checked above), and `close` takes the
-        // connection out only while it is that owner; `atomically` refuses to run once closed.
-        unsafe { (*self.0.conn.get()).as_ref() }.expect("storage used after close")
+        let shared = &*self.0;
+        match pending_state(shared) {
+            Some(Taken::Yes) => shared.get(),
+            Some(Taken::Failed) => broken_connection(),
+            Some(Taken::No) => {
+                shared.take();
+                let begun = if shared.closed.load(Ordering::SeqCst) {
+                    Err(Error::new(ErrorCode::StorageClosed, "this provider was closed"))
+                } else {
+                    shared.get().execute_batch("BEGIN IMMEDIATE").map_err(sql_error)
+                };
+                match begun {
+                    Ok(()) => {
+                        set_pending_state(shared, Taken::Yes);
+                        shared.get()
+                    }
+                    Err(fault) => {
+                        record_fault(&fault);
+                        shared.give_back();
+                        set_pending_state(shared, Taken::Failed);
+                        broken_connection()
+                    }
+                }
+            }
+            // Outside any transaction of this storage: the owner check fails (a bug, ERR_INTERNAL).
+            None => shared.get(),
+        }
     }
 }
 
@@ -463,9 +612,7 @@ pub struct Storage {
     store: Store,
     conn: ConnHandle,
     key: Option<Arc<CodecKey>>,
-    tx_lock: Mutex<()>,
     file_backed: bool,
-    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Storage {
@@ -570,6 +717,10 @@ impl Storage {
         let shared = Arc::new(SharedConnection {
             conn: std::cell::UnsafeCell::new(Some(conn)),
             owner: AtomicU64::new(0),
+            gate: Gate::default(),
+            closed: AtomicBool::new(false),
+            running: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
             path: claim.as_ref().map(|c| c.0.clone()),
             claim: Mutex::new(claim),
         });
@@ -578,30 +729,8 @@ impl Storage {
             store: Store { inner: SqliteStorageProvider::new(handle.clone()) },
             conn: handle,
             key,
-            tx_lock: Mutex::new(()),
             file_backed,
-            closed: std::sync::atomic::AtomicBool::new(false),
         })
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, ()>> {
-        self.tx_lock
-            .lock()
-            .map_err(|_| Error::internal("storage lock poisoned by an earlier internal error"))
-    }
-
-    /// Runs `f` with this thread marked as the connection's user and the codec key set.
-    fn with_owner<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.conn.0.owner.store(thread_token(), Ordering::SeqCst);
-        // Another provider's transaction may be running on this thread around this one: keep its key.
-        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
-        self.conn.0.owner.store(0, Ordering::SeqCst);
-        match result {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
     }
 
     fn connection(&self) -> &Connection {
@@ -617,16 +746,7 @@ impl Storage {
     /// storage error, and a reason not to keep writes that an operation reported as done.
     fn finish<T>(&self, result: Result<T>, fault: Option<Error>) -> Result<T> {
         let conn = self.connection();
-        let rolled_back = |fault: Error| Error::new(fault.code, format!("{}; the operation was rolled back", fault.message));
-        let result = match (result, fault) {
-            (Ok(value), None) => Ok(value),
-            (Err(e), Some(fault)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) => Err(rolled_back(fault)),
-            // A write failed under an operation that went on (SQLite may even have rolled the
-            // transaction back already): keep none of it.
-            (Ok(_), Some(fault)) => Err(rolled_back(fault)),
-            (Err(e), _) => Err(e),
-        };
-        match result {
+        match settle(result, fault, "the operation") {
             Ok(value) => {
                 if conn.is_autocommit() {
                     return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the operation back; nothing was saved"));
@@ -665,39 +785,61 @@ impl Storage {
     /// without letting it use up anything (a commit waiting for the application's verdict).
     /// It cannot be nested: an outer transaction would keep what this one discards.
     pub fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
-        if TX_DEPTH.with(|d| d.get()) > 0 && self.conn.0.owner.load(Ordering::SeqCst) == thread_token() {
+        let shared = &*self.conn.0;
+        if pending_state(shared).is_some() {
             return match f()? {
                 (value, true) => Ok(value),
                 (_, false) => Err(Error::internal("a discarding transaction cannot run inside another transaction")),
             };
         }
-        let _lock = self.lock()?;
-        if self.closed.load(Ordering::SeqCst) {
+        if shared.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::StorageClosed, "this provider was closed"));
         }
-        self.with_owner(|| {
-            self.connection().execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
-            // Another provider's transaction may be running on this thread around this one: its
-            // fault is its own.
-            let outer_fault = TX_FAULT.with(|slot| slot.take());
-            TX_DEPTH.with(|d| d.set(d.get() + 1));
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            TX_DEPTH.with(|d| d.set(d.get() - 1));
-            let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-            match result {
-                Ok(Ok((value, false))) if fault.is_none() => {
-                    self.connection().execute_batch("ROLLBACK").map_err(sql_error)?;
-                    Ok(value)
+        // The connection is taken when `f` first touches storage (see `ConnHandle::borrow`).
+        PENDING.with(|p| p.borrow_mut().push(Pending { conn: shared, state: Taken::No }));
+        shared.started();
+        // Another provider's transaction may be running on this thread around this one: keep its
+        // key, and its fault is its own.
+        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        TX_DEPTH.with(|d| d.set(d.get() + 1));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        TX_DEPTH.with(|d| d.set(d.get() - 1));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        let taken = PENDING.with(|p| p.borrow_mut().pop()).map_or(Taken::No, |e| e.state);
+        shared.stopped();
+        let outcome = match result {
+            Err(panic) => {
+                if taken == Taken::Yes {
+                    let _ = shared.get().execute_batch("ROLLBACK");
+                    shared.give_back();
                 }
-                // A discarded transaction that saw a fault fails with it: its value was computed
-                // over a failed write.
-                Ok(r) => self.finish(r.map(|(value, _)| value), fault),
-                Err(panic) => {
-                    let _ = self.connection().execute_batch("ROLLBACK");
-                    std::panic::resume_unwind(panic)
-                }
+                CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+                std::panic::resume_unwind(panic)
             }
-        })
+            Ok(result) if taken == Taken::Yes => {
+                // This thread still owns the connection: end the transaction, then give it back.
+                let outcome = match result {
+                    Ok((value, false)) if fault.is_none() => shared.get().execute_batch("ROLLBACK").map(|()| value).map_err(sql_error),
+                    // A discarded transaction that saw a fault fails with it: its value was
+                    // computed over a failed write.
+                    r => self.finish(r.map(|(value, _)| value), fault),
+                };
+                shared.give_back();
+                outcome
+            }
+            // Nothing was written: there is nothing to commit or roll back.
+            Ok(result) => settle(result.map(|(value, _)| value), fault, "the operation"),
+        };
+        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+        outcome
+    }
+
+    /// How many operations of this provider have run at the same moment, at most, since it was
+    /// opened. An operation counts while it runs, except while it waits for another operation to
+    /// finish with storage. Above 1 means operations on different groups overlapped.
+    pub fn peak_parallel_operations(&self) -> u32 {
+        self.conn.0.peak.load(Ordering::SeqCst)
     }
 
     /// Inside a running transaction of this storage, runs `f` under an SQLite savepoint: one item
@@ -707,9 +849,10 @@ impl Storage {
     /// The outer `Err` means the whole transaction is gone (SQLite rolled it back on a fault such
     /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
     pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-        if !in_transaction() || self.conn.0.owner.load(Ordering::SeqCst) != thread_token() {
+        if pending_state(&self.conn.0).is_none() {
             return Err(Error::internal("a savepoint needs a running transaction of its storage"));
         }
+        // Takes the connection, if the transaction has not yet.
         let conn = self.connection();
         conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
         let outer_fault = TX_FAULT.with(|slot| slot.take());
@@ -730,13 +873,7 @@ impl Storage {
                 Ok(Ok(value))
             }
             Ok(result) => {
-                let rolled_back = |fault: Error| Error::new(fault.code, format!("{}; this item was rolled back", fault.message));
-                let item = match (result, fault) {
-                    (Ok(_), Some(fault)) => Err(rolled_back(fault)),
-                    (Err(e), Some(fault)) if matches!(e.code, ErrorCode::Internal | ErrorCode::Storage) => Err(rolled_back(fault)),
-                    (Err(e), _) => Err(e),
-                    (Ok(_), None) => unreachable!("handled above"),
-                };
+                let item = settle(result, fault, "this item");
                 undo(conn)?;
                 Ok(item)
             }
@@ -749,15 +886,20 @@ impl Storage {
 
     /// Closes the database: releases the file and its lock. Every later operation is `ERR_STORAGE_CLOSED`.
     pub fn close(&self) -> Result<()> {
-        let _lock = self.lock()?;
-        if self.closed.swap(true, Ordering::SeqCst) {
+        let shared = &*self.conn.0;
+        if pending_state(shared).is_some() {
+            return Err(Error::invalid_argument("a provider cannot be closed from inside one of its own operations"));
+        }
+        shared.gate.acquire();
+        if shared.closed.swap(true, Ordering::SeqCst) {
+            shared.gate.release();
             return Ok(());
         }
-        self.conn.0.owner.store(thread_token(), Ordering::SeqCst);
-        // SAFETY: this thread holds the transaction lock and is the recorded owner, and `closed` is
-        // set, so no one else can reach the connection any more.
-        let conn = unsafe { (*self.conn.0.conn.get()).take() };
-        self.conn.0.owner.store(0, Ordering::SeqCst);
+        shared.owner.store(thread_token(), Ordering::SeqCst);
+        // SAFETY: this thread holds the gate and is the recorded owner, and `closed` is set, so no
+        // transaction can take the connection any more.
+        let conn = unsafe { (*shared.conn.get()).take() };
+        shared.give_back();
         // The file's lock first (a failed close still drops the connection), then the path.
         let closed = conn.map(|c| c.close().map_err(|(_, e)| sql_error(e))).unwrap_or(Ok(()));
         drop(self.conn.0.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
