@@ -12,7 +12,7 @@ use crate::config::JoinConfigSpec;
 use crate::error::{classify, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::group::{CommitOutput, Group};
-use crate::provider::Provider;
+use crate::provider::{Provider, Tx};
 use crate::psk::PskSpec;
 
 /// Options of an external join (openmls's `ExternalCommitBuilder`).
@@ -79,11 +79,12 @@ impl Group {
         if options.skip_lifetime_validation {
             builder = builder.skip_lifetime_validation();
         }
-        provider.clone().atomically(|| Self::external_join_in_tx(provider, signer, credential_with_key, group_info, builder, &options, ciphersuite))
+        provider.clone().atomically(|tx| Self::external_join_in_tx(tx, provider, signer, credential_with_key, group_info, builder, &options, ciphersuite))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn external_join_in_tx(
+        tx: &Tx<'_>,
         provider: Arc<Provider>,
         signer: Arc<SignatureKeyPair>,
         credential_with_key: CredentialWithKey,
@@ -95,7 +96,7 @@ impl Group {
         let mut psks = Vec::new();
         for psk in &options.psks {
             if let PskSpec::External { psk_id } = psk {
-                if !crate::psk::has_external_psk(&provider, psk_id)? {
+                if !crate::psk::has_external_psk_in(tx, psk_id)? {
                     return Err(Error::new(ErrorCode::PskNotFound, "this external PSK is not stored"));
                 }
             } else {
@@ -104,7 +105,7 @@ impl Group {
             psks.push(PreSharedKeyProposal::new(psk.to_openmls(&provider, ciphersuite)?));
         }
         let (group, bundle) = builder
-            .build_group(provider.as_ref(), group_info, credential_with_key)
+            .build_group(tx, group_info, credential_with_key)
             .map_err(|e| match &e {
                 ExternalCommitBuilderError::MissingRatchetTree => Error::new(ErrorCode::MissingRatchetTree, e.to_string()),
                 ExternalCommitBuilderError::MissingExternalPub => Error::new(ErrorCode::InvalidWelcome, e.to_string()),
@@ -112,13 +113,13 @@ impl Group {
                 _ => classify(e, ErrorCode::ValidationFailed),
             })?
             .add_psk_proposals(psks)
-            .load_psks(provider.storage())
+            .load_psks(tx.storage())
             .map_err(|e| classify(e, ErrorCode::PskNotFound))?
-            .build(provider.rand(), provider.crypto(), signer.as_ref(), |_| true)
+            .build(tx.rand(), tx.crypto(), signer.as_ref(), |_| true)
             .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
-            .finalize(provider.as_ref())
+            .finalize(tx)
             .map_err(|e| classify(e, ErrorCode::Storage))?;
-        crate::registry::register_group(&provider, group.group_id(), &signer)?;
+        crate::registry::register_group(tx, group.group_id(), &signer)?;
         let (commit, welcome, group_info) = bundle.into_messages();
         let output = CommitOutput {
             commit: codec::encode_message(&commit)?,
@@ -193,7 +194,8 @@ pub fn external_proposal(
     epoch: u64,
     proposal: ExternalProposalSpec,
 ) -> Result<Vec<u8>> {
-    type P = Provider;
+    // The storage type only names the error type of these calls; no storage is used.
+    type P = Tx<'static>;
     let (group_id, epoch, index) = (GroupId::from_slice(group_id), GroupEpoch::from(epoch), SenderExtensionIndex::new(sender_index));
     let message = match proposal {
         ExternalProposalSpec::Add(kp) => ExternalProposal::new_add::<P>(kp, group_id, epoch, signer, index)

@@ -26,7 +26,7 @@ use crate::identity::{check_credential_key, CredentialInfo};
 use crate::leaf::LeafNodeInfo;
 use crate::key_package::check_signer_suite;
 use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
-use crate::provider::Provider;
+use crate::provider::{Provider, Tx};
 
 /// Options for creating a group.
 #[derive(Debug, Clone, Default)]
@@ -209,9 +209,9 @@ impl Group {
             }
             builder = builder.with_group_id(GroupId::from_slice(&id));
         }
-        let group = provider.atomically(|| {
+        let group = provider.atomically(|tx| {
             let group = builder
-                .build(provider.as_ref(), signer.as_ref(), credential_with_key)
+                .build(tx, signer.as_ref(), credential_with_key)
                 .map_err(|e| match &e {
                     NewGroupError::GroupAlreadyExists => {
                         with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
@@ -225,7 +225,7 @@ impl Group {
                 })?;
             let members = extensions::member_capabilities(&group);
             extensions::check_group_context_extensions(group.extensions(), members.iter().map(|(i, c)| (*i, c)))?;
-            crate::registry::register_group(&provider, group.group_id(), &signer)?;
+            crate::registry::register_group(tx, group.group_id(), &signer)?;
             Ok(group)
         })?;
         Self::wrap(provider, signer, group)
@@ -259,10 +259,10 @@ impl Group {
 
     /// Runs one operation as one storage transaction. If it fails, the transaction is rolled back
     /// and the in-memory group is reloaded from storage, so no half-done operation is visible.
-    pub(crate) fn tx<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn tx<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         self.exclusive(|| {
             let result = self.provider.atomically(f);
-            if result.is_err() && !crate::storage::in_transaction() {
+            if result.is_err() {
                 self.reload()?;
             }
             result
@@ -273,7 +273,7 @@ impl Group {
     /// on other groups of the provider run beside it until one of them needs storage. Taken
     /// before the storage transaction, so an operation never waits for its group while it holds
     /// the provider's connection.
-    fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let me = crate::storage::thread_token();
         if self.op_owner.load(Ordering::SeqCst) == me {
             return f();
@@ -290,18 +290,24 @@ impl Group {
         if !self.is_current() {
             return Ok(());
         }
-        // Same lock order as every operation: storage first, then the group's state.
-        self.provider.atomically(|| {
-            let mut state = self.lock()?;
-            let group_id = state.group_id().clone();
-            match MlsGroup::load(self.provider.storage(), &group_id).map_err(|e| crate::storage::store_error(&e))? {
-                Some(group) => {
-                    *state = group;
-                    Ok(())
-                }
-                None => Err(Error::internal("the group vanished from storage")),
+        self.provider.atomically(|tx| self.reload_in(tx))
+    }
+
+    /// [`Group::reload`], inside a running transaction (a batch reads what its earlier items kept).
+    fn reload_in(&self, tx: &Tx<'_>) -> Result<()> {
+        if !self.is_current() {
+            return Ok(());
+        }
+        // Same lock order as every operation: the group's state, then storage.
+        let mut state = self.lock()?;
+        let group_id = state.group_id().clone();
+        match MlsGroup::load(tx.storage(), &group_id).map_err(|e| crate::storage::store_error(&e))? {
+            Some(group) => {
+                *state = group;
+                Ok(())
             }
-        })
+            None => Err(Error::internal("the group vanished from storage")),
+        }
     }
 
     pub(crate) fn lock(&self) -> Result<GroupGuard<'_>> {
@@ -349,20 +355,20 @@ impl Group {
     /// Adds members by their key packages, as one commit. The commit stays pending until
     /// [`Group::merge_pending_commit`].
     pub fn add_members(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.tx(|| {
-            self.add(key_packages, true)
+        self.tx(|tx| {
+            self.add(tx, key_packages, true)
         })
     }
 
     /// Adds members without refreshing the committer's own leaf (openmls's
     /// `add_members_without_update`): a path is included only if a queued proposal needs one.
     pub fn add_members_without_update(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.tx(|| {
-            self.add(key_packages, false)
+        self.tx(|tx| {
+            self.add(tx, key_packages, false)
         })
     }
 
-    fn add(&self, key_packages: &[KeyPackage], with_update: bool) -> Result<CommitOutput> {
+    fn add(&self, tx: &Tx<'_>, key_packages: &[KeyPackage], with_update: bool) -> Result<CommitOutput> {
         if key_packages.is_empty() {
             return Err(Error::invalid_argument("addMembers needs at least one key package"));
         }
@@ -382,9 +388,9 @@ impl Group {
             }
         }
         let added = if with_update {
-            group.add_members(self.provider.as_ref(), signer.as_ref(), key_packages)
+            group.add_members(tx, signer.as_ref(), key_packages)
         } else {
-            group.add_members_without_update(self.provider.as_ref(), signer.as_ref(), key_packages)
+            group.add_members_without_update(tx, signer.as_ref(), key_packages)
         };
         let (commit, welcome, group_info) = added
             .map_err(|e| match &e {
@@ -397,7 +403,7 @@ impl Group {
 
     /// Removes members by leaf index, as one commit (pending until merged).
     pub fn remove_members(&self, leaf_indices: &[u32]) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             if leaf_indices.is_empty() {
                 return Err(Error::invalid_argument("removeMembers needs at least one leaf index"));
             }
@@ -421,7 +427,7 @@ impl Group {
                 targets.push(leaf);
             }
             let (commit, welcome, group_info) = group
-                .remove_members(self.provider.as_ref(), signer.as_ref(), &targets)
+                .remove_members(tx, signer.as_ref(), &targets)
                 .map_err(|e| match &e {
                     RemoveMembersError::GroupStateError(s) => s.clone().into(),
                     RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
@@ -434,12 +440,12 @@ impl Group {
 
     /// Refreshes this member's leaf (new HPKE key, fresh path secrets), as a commit (pending until merged).
     pub fn self_update(&self) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let bundle = group
-                .self_update(self.provider.as_ref(), signer.as_ref(), LeafNodeParameters::default())
+                .self_update(tx, signer.as_ref(), LeafNodeParameters::default())
                 .map_err(|e| match &e {
                     SelfUpdateError::GroupStateError(s) => s.clone().into(),
                     SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
@@ -452,12 +458,12 @@ impl Group {
 
     /// Merges this member's pending commit, entering the next epoch.
     pub fn merge_pending_commit(&self) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             if group.pending_commit().is_none() {
                 return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
             }
-            group.merge_pending_commit(self.provider.as_ref())?;
+            group.merge_pending_commit(tx)?;
             self.adopt_pending_signer(true)
         })
     }
@@ -477,13 +483,13 @@ impl Group {
 
     /// Discards this member's pending commit (for example, when the delivery service rejected it).
     pub fn clear_pending_commit(&self) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             if group.pending_commit().is_none() {
                 return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to clear"));
             }
             group
-                .clear_pending_commit(self.provider.storage())
+                .clear_pending_commit(tx.storage())
                 .map_err(|e| crate::storage::store_error(&e))?;
             self.adopt_pending_signer(false)
         })
@@ -508,7 +514,11 @@ impl Group {
 
     /// Encrypts an application message. `aad`, when given, replaces what [`Group::set_aad`] set.
     pub fn create_message(&self, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
-        self.tx(|| {
+        self.tx(|tx| self.create_message_in(tx, plaintext, aad))
+    }
+
+    fn create_message_in(&self, tx: &Tx<'_>, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
+        {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             if !group.is_active() {
@@ -527,7 +537,7 @@ impl Group {
                     }
             });
             let message = group
-                .create_message(self.provider.as_ref(), signer.as_ref(), plaintext)
+                .create_message(tx, signer.as_ref(), plaintext)
                 .map_err(|e| match &e {
                     CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) if leaving => Error::new(
                         ErrorCode::PendingProposals,
@@ -544,7 +554,7 @@ impl Group {
             // create_message only clears the AAD on success; never let it leak into the next message.
             group.set_aad(Vec::new());
             codec::encode_message(&message?)
-        })
+        }
     }
 
     /// Processes a received message. A commit comes back staged, to be merged with
@@ -572,8 +582,8 @@ impl Group {
     }
 
     fn process_exclusive(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
-        let result = self.provider.transaction(|| {
-            let processed = self.process_in_tx(bytes)?;
+        let result = self.provider.transaction(|tx| {
+            let processed = self.process_in_tx(tx, bytes)?;
             let keep = !(review_commits && matches!(processed.content, processed::ProcessedContent::Commit(_)));
             Ok((processed, keep))
         });
@@ -593,40 +603,32 @@ impl Group {
     /// The outer `Err` is a failure of the whole batch (the transaction could not be committed):
     /// then nothing of it was saved and the group is as before the batch.
     pub fn process_messages(&self, messages: &[Vec<u8>]) -> Result<Vec<Result<Processed>>> {
-        self.batch(messages, |bytes| self.process_in_tx(bytes))
+        self.batch(messages, |tx, bytes| self.process_in_tx(tx, bytes))
     }
 
     /// Encrypts many application messages in one storage transaction, in order; each slot holds
     /// the message or the error [`Group::create_message`] would have thrown for it.
     pub fn create_messages(&self, plaintexts: &[Vec<u8>], aad: Option<&[u8]>) -> Result<Vec<Result<Vec<u8>>>> {
-        self.batch(plaintexts, |plaintext| self.create_message(plaintext, aad))
+        self.batch(plaintexts, |tx, plaintext| self.create_message_in(tx, plaintext, aad))
     }
 
     /// Runs `item` on each input in one transaction, each under a savepoint: an item that fails
     /// is rolled back, and the in-memory group reloaded from what storage holds at that point.
-    fn batch<I, T>(&self, inputs: &[I], item: impl Fn(&I) -> Result<T>) -> Result<Vec<Result<T>>> {
-        self.exclusive(|| self.batch_exclusive(inputs, item))
-    }
-
-    fn batch_exclusive<I, T>(&self, inputs: &[I], item: impl Fn(&I) -> Result<T>) -> Result<Vec<Result<T>>> {
-        let result = self.provider.atomically(|| {
+    fn batch<I, T>(&self, inputs: &[I], item: impl Fn(&Tx<'_>, &I) -> Result<T>) -> Result<Vec<Result<T>>> {
+        self.tx(|tx| {
             let mut out = Vec::with_capacity(inputs.len());
             for input in inputs {
-                let one = self.provider.savepoint(|| item(input))?;
+                let one = tx.savepoint(|| item(tx, input))?;
                 if one.is_err() {
-                    self.reload()?;
+                    self.reload_in(tx)?;
                 }
                 out.push(one);
             }
             Ok(out)
-        });
-        if result.is_err() && !crate::storage::in_transaction() {
-            self.reload()?;
-        }
-        result
+        })
     }
 
-    fn process_in_tx(&self, bytes: &[u8]) -> Result<Processed> {
+    fn process_in_tx(&self, tx: &Tx<'_>, bytes: &[u8]) -> Result<Processed> {
         {
             let message = codec::decode_protocol_message(bytes)?;
             let mut group = self.lock()?;
@@ -637,18 +639,18 @@ impl Group {
                 return Err(Error::new(ErrorCode::WrongGroup, "the message belongs to another group"));
             }
             check_epoch(&group, message.epoch().as_u64())?;
-            let processed = group.process_message(self.provider.as_ref(), message)?;
+            let processed = group.process_message(tx, message)?;
             Ok(processed::from_openmls(processed, &group, self.provider.crypto()))
         }
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
     pub fn merge_staged_commit(&self, staged: &StagedCommitHandle) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             let epoch = group.epoch().as_u64();
             let commit = staged.take_for(group.group_id(), epoch)?;
-            group.merge_staged_commit(self.provider.as_ref(), commit)?;
+            group.merge_staged_commit(tx, commit)?;
             // Another member's commit won: this member's own pending commit (if any) is gone.
             self.adopt_pending_signer(false)
         })
@@ -656,12 +658,12 @@ impl Group {
 
     /// Stores a received proposal in the proposal queue, for a later commit to cover.
     pub fn store_pending_proposal(&self, proposal: &QueuedProposalHandle) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             let epoch = group.epoch().as_u64();
             let proposal = proposal.take_for(group.group_id(), epoch)?;
             group
-                .store_pending_proposal(self.provider.storage(), proposal)
+                .store_pending_proposal(tx.storage(), proposal)
                 .map_err(|e| crate::storage::store_error(&e))
         })
     }
@@ -734,11 +736,11 @@ impl Group {
 
     /// Changes the runtime configuration; fields left `None` keep their current value.
     pub fn set_configuration(&self, changes: &JoinConfigSpec) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             let config = changes.to_openmls(Some(group.configuration()))?;
             group
-                .set_configuration(self.provider.storage(), &config)
+                .set_configuration(tx.storage(), &config)
                 .map_err(|e| crate::storage::store_error(&e))
         })
     }
@@ -781,12 +783,12 @@ impl Group {
 
     /// Deletes the group's state from the provider's storage for good. The handle is unusable afterwards.
     pub fn delete(&self) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             group
-                .delete(self.provider.storage())
+                .delete(tx.storage())
                 .map_err(|e| crate::storage::store_error(&e))?;
-            crate::registry::unregister_group(&self.provider, group.group_id())?;
+            crate::registry::unregister_group(tx, group.group_id())?;
             self.deleted.store(true, Ordering::SeqCst);
             self.provider.forget(group.group_id().as_slice());
             Ok(())

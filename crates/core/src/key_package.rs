@@ -2,7 +2,6 @@
 
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_traits::OpenMlsProvider;
 use tls_codec::DeserializeBytes;
 
 use crate::codec;
@@ -73,8 +72,8 @@ pub fn create_key_package_with(
     }
     // The closure's error fails the transaction, so a key package whose keys were not all stored
     // leaves nothing behind. A storage failure takes the code of what SQLite reported.
-    let bundle = provider.atomically(|| {
-        builder.build(ciphersuite, provider, signer, credential_with_key).map_err(|e| match e {
+    let bundle = provider.atomically(|tx| {
+        builder.build(ciphersuite, tx, signer, credential_with_key).map_err(|e| match e {
             KeyPackageNewError::UnsupportedCiphersuite(_) => Error::new(ErrorCode::UnsupportedCiphersuite, e.to_string()),
             KeyPackageNewError::StorageError => Error::new(ErrorCode::Storage, e.to_string()),
             KeyPackageNewError::LibraryError(l) => l.into(),

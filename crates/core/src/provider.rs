@@ -316,15 +316,10 @@ impl Provider {
     }
 
     /// Runs `f` as one storage transaction: all of its writes are committed, or none. A storage
-    /// fault during it (full disk, read-only file, ...) fails it with that fault's code.
-    pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.storage.atomically(f)
-    }
-
-    /// Inside [`Provider::atomically`], runs `f` as one item of a batch: its writes are kept if it
-    /// succeeds, rolled back otherwise (see [`Storage::savepoint`]).
-    pub(crate) fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-        self.storage.savepoint(f)
+    /// fault during it (full disk, read-only file, ...) fails it with that fault's code. `f` gets
+    /// the transaction as openmls's provider; storage is reachable only through it.
+    pub fn atomically<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.storage.atomically(|store| f(&Tx { crypto: &self.crypto, store }))
     }
 
     /// The most operations of this provider that ran at the same moment (see
@@ -334,8 +329,13 @@ impl Provider {
     }
 
     /// Runs `f` as one storage transaction that keeps its writes only when `f` returns `(_, true)`.
-    pub(crate) fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
-        self.storage.transaction(f)
+    pub(crate) fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<(T, bool)>) -> Result<T> {
+        self.storage.transaction(|store| f(&Tx { crypto: &self.crypto, store }))
+    }
+
+    /// The crypto backend, for work that needs no storage.
+    pub fn crypto(&self) -> &CryptoBackend {
+        &self.crypto
     }
 
     /// The live handle of a group, if one exists: every way of getting a group returns it, so one
@@ -390,11 +390,6 @@ impl Provider {
         self.storage.is_file()
     }
 
-    /// The storage, for this crate's own tables.
-    pub(crate) fn storage_handle(&self) -> &Storage {
-        &self.storage
-    }
-
     /// Which crypto library backs this provider.
     pub fn kind(&self) -> CryptoProviderKind {
         self.crypto.kind()
@@ -427,13 +422,33 @@ impl Provider {
     }
 }
 
-impl OpenMlsProvider for Provider {
+/// One storage transaction of a provider, as openmls's provider: its crypto, and its storage,
+/// which takes the provider's connection on first use (see [`Provider::atomically`]).
+pub struct Tx<'t> {
+    crypto: &'t CryptoBackend,
+    store: &'t Store<'t>,
+}
+
+impl Tx<'_> {
+    /// The transaction's connection, for this crate's own tables.
+    pub(crate) fn sql(&self) -> &rusqlite::Connection {
+        self.store.sql()
+    }
+
+    /// Runs `f` as one item of a batch: its writes are kept if it succeeds, rolled back otherwise
+    /// (see [`Store::savepoint`]).
+    pub(crate) fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        self.store.savepoint(f)
+    }
+}
+
+impl<'t> OpenMlsProvider for Tx<'t> {
     type CryptoProvider = CryptoBackend;
     type RandProvider = CryptoBackend;
-    type StorageProvider = Store;
+    type StorageProvider = Store<'t>;
 
     fn storage(&self) -> &Self::StorageProvider {
-        self.storage.store()
+        self.store
     }
 
     fn crypto(&self) -> &Self::CryptoProvider {

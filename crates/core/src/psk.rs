@@ -5,7 +5,7 @@ use openmls::schedule::psk::{ResumptionPsk, ResumptionPskUsage};
 use openmls::schedule::{ExternalPsk, PreSharedKeyId, Psk};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::provider::Provider;
+use crate::provider::{Provider, Tx};
 
 /// A PSK id as plain data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct PskIdInfo {
 impl PskSpec {
     /// Builds an openmls PSK id with a fresh nonce.
     pub fn to_openmls(&self, provider: &Provider, ciphersuite: Ciphersuite) -> Result<PreSharedKeyId> {
-        PreSharedKeyId::new(ciphersuite, provider.rand(), self.psk())
+        PreSharedKeyId::new(ciphersuite, provider.crypto(), self.psk())
             .map_err(|e| Error::new(ErrorCode::Crypto, format!("cannot make a PSK nonce ({e:?})")))
     }
 
@@ -70,9 +70,9 @@ pub fn store_external_psk(provider: &Provider, psk_id: &[u8], secret: &[u8]) -> 
         return Err(Error::invalid_argument("an external PSK needs a non-empty id and secret"));
     }
     // The nonce is not part of what is stored: storage is keyed by the PSK id alone.
-    provider.atomically(|| {
+    provider.atomically(|tx| {
         PreSharedKeyId::external(psk_id.to_vec(), Vec::new())
-            .store(provider, secret)
+            .store(tx, secret)
             .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot store the PSK ({})", crate::error::readable(&e.to_string()))))
     })
 }
@@ -87,24 +87,26 @@ impl openmls_traits::storage::traits::PskBundle<{ openmls_traits::storage::CURRE
 
 /// Whether an external PSK is stored.
 pub fn has_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<bool> {
+    provider.atomically(|tx| has_external_psk_in(tx, psk_id))
+}
+
+/// [`has_external_psk`], inside a running transaction.
+pub(crate) fn has_external_psk_in(tx: &Tx<'_>, psk_id: &[u8]) -> Result<bool> {
     use openmls_traits::storage::StorageProvider as _;
     use openmls_traits::OpenMlsProvider as _;
-    provider.atomically(|| {
-        let bundle: Option<StoredPsk> = provider
-            .storage()
-            .psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
-            .map_err(|e| crate::storage::store_error(&e).context("cannot read the PSK store"))?;
-        Ok(bundle.is_some())
-    })
+    let bundle: Option<StoredPsk> = tx
+        .storage()
+        .psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
+        .map_err(|e| crate::storage::store_error(&e).context("cannot read the PSK store"))?;
+    Ok(bundle.is_some())
 }
 
 /// Deletes a stored external PSK.
 pub fn delete_external_psk(provider: &Provider, psk_id: &[u8]) -> Result<()> {
     use openmls_traits::storage::StorageProvider as _;
     use openmls_traits::OpenMlsProvider as _;
-    provider.atomically(|| {
-        provider
-            .storage()
+    provider.atomically(|tx| {
+        tx.storage()
             .delete_psk(&Psk::External(ExternalPsk::new(psk_id.to_vec())))
             .map_err(|e| crate::storage::store_error(&e).context("cannot delete the PSK"))
     })

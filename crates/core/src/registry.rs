@@ -11,7 +11,7 @@ use openmls_traits::storage::StorageProvider as _;
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::Group;
 use crate::identity::{self, CredentialInfo};
-use crate::provider::Provider;
+use crate::provider::{Provider, Tx};
 use crate::storage::{decode_value, encode_value, store_error};
 
 fn sql_err(e: rusqlite::Error) -> Error {
@@ -19,11 +19,9 @@ fn sql_err(e: rusqlite::Error) -> Error {
 }
 
 /// Records a group and stores the signer it uses, so the group can be loaded after a restart.
-pub(crate) fn register_group(provider: &Provider, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
-    signer.store(provider.storage()).map_err(|e| store_error(&e))?;
-    provider
-        .storage_handle()
-        .sql()
+pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
+    signer.store(tx.storage()).map_err(|e| store_error(&e))?;
+    tx.sql()
         .execute(
             "INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)",
             [encode_value(&group_id.as_slice().to_vec())?],
@@ -33,10 +31,8 @@ pub(crate) fn register_group(provider: &Provider, group_id: &GroupId, signer: &S
 }
 
 /// Forgets a group.
-pub(crate) fn unregister_group(provider: &Provider, group_id: &GroupId) -> Result<()> {
-    provider
-        .storage_handle()
-        .sql()
+pub(crate) fn unregister_group(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
+    tx.sql()
         .execute(
             "DELETE FROM openmls_node_groups WHERE group_id = ?1",
             [encode_value(&group_id.as_slice().to_vec())?],
@@ -47,8 +43,8 @@ pub(crate) fn unregister_group(provider: &Provider, group_id: &GroupId) -> Resul
 
 /// The ids of the groups this provider holds.
 pub fn list_groups(provider: &Provider) -> Result<Vec<Vec<u8>>> {
-    provider.atomically(|| {
-        let conn = provider.storage_handle().sql();
+    provider.atomically(|tx| {
+        let conn = tx.sql();
         let mut stmt = conn.prepare("SELECT group_id FROM openmls_node_groups").map_err(sql_err)?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
         let mut ids = Vec::new();
@@ -66,19 +62,19 @@ pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Group>
     if let Some(live) = provider.live_group(group_id) {
         return Ok(live);
     }
-    let group = provider.atomically(|| {
-        let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))
+    let group = provider.atomically(|tx| {
+        let group = MlsGroup::load(tx.storage(), &GroupId::from_slice(group_id))
             .map_err(|e| store_error(&e))?
             .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "no group with this id is stored"))?;
         let signer = match group.own_leaf_node() {
             Some(leaf) => SignatureKeyPair::read(
-                provider.storage(),
+                tx.storage(),
                 leaf.signature_key().as_slice(),
                 group.ciphersuite().signature_algorithm(),
             )
             .ok_or_else(|| Error::new(ErrorCode::Storage, "the group's signature key is not stored"))?,
             // A member removed from the group: any stored identity will do for a read-only handle.
-            None => identity_of(&provider)?
+            None => identity_of(tx)?
                 .map(|(s, _)| s)
                 .ok_or_else(|| Error::new(ErrorCode::Storage, "no signer is stored for this inactive group"))?,
         };
@@ -101,10 +97,8 @@ pub fn set_identity(provider: &Provider, signer: &SignatureKeyPair, credential: 
         credential_type: credential.credential_type,
         credential: credential.serialized_content.clone(),
     };
-    provider.atomically(|| {
-        provider
-            .storage_handle()
-            .sql()
+    provider.atomically(|tx| {
+        tx.sql()
             .execute(
                 "INSERT INTO openmls_node_identity (id, identity) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET identity = excluded.identity",
@@ -117,20 +111,19 @@ pub fn set_identity(provider: &Provider, signer: &SignatureKeyPair, credential: 
 
 /// The stored identity, if any.
 pub fn identity(provider: &Provider) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
-    provider.atomically(|| identity_of(provider))
+    provider.atomically(identity_of)
 }
 
-fn identity_of(provider: &Provider) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
+fn identity_of(tx: &Tx<'_>) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
     use rusqlite::OptionalExtension as _;
-    let row: Option<Vec<u8>> = provider
-        .storage_handle()
+    let row: Option<Vec<u8>> = tx
         .sql()
         .query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0))
         .optional()
         .map_err(sql_err)?;
     let Some(row) = row else { return Ok(None) };
     let stored: StoredIdentity = decode_value(&row)?;
-    let signer = identity::signer_from_bytes(provider.crypto(), &stored.signer)?;
+    let signer = identity::signer_from_bytes(tx.crypto(), &stored.signer)?;
     Ok(Some((
         signer,
         CredentialInfo {
@@ -158,8 +151,8 @@ pub struct KeyPackageEntry {
 /// The key packages this provider holds: published and not yet consumed by a Welcome (last-resort
 /// ones stay until deleted).
 pub fn key_packages(provider: &Provider) -> Result<Vec<KeyPackageEntry>> {
-    provider.atomically(|| {
-        let mut out = key_packages_in_tx(provider)?
+    provider.atomically(|tx| {
+        let mut out = key_packages_in_tx(tx)?
             .into_iter()
             .map(|(hash_ref, bundle)| {
                 let kp = bundle.key_package();
@@ -179,19 +172,20 @@ pub fn key_packages(provider: &Provider) -> Result<Vec<KeyPackageEntry>> {
 
 /// Deletes one held key package (and its private keys), by reference.
 pub fn delete_key_package(provider: &Provider, key_package_ref: &[u8]) -> Result<bool> {
-    provider.atomically(|| {
-        let found = key_packages_in_tx(provider)?
-            .into_iter()
-            .find(|(r, _)| r.as_slice() == key_package_ref);
-        let Some((hash_ref, bundle)) = found else { return Ok(false) };
-        provider.storage().delete_key_package(&hash_ref).map_err(|e| store_error(&e))?;
-        let encryption_key = bundle.key_package().leaf_node().encryption_key().clone();
-        provider
-            .storage()
-            .delete_encryption_key_pair(&encryption_key)
-            .map_err(|e| store_error(&e))?;
-        Ok(true)
-    })
+    provider.atomically(|tx| delete_key_package_in(tx, key_package_ref))
+}
+
+fn delete_key_package_in(tx: &Tx<'_>, key_package_ref: &[u8]) -> Result<bool> {
+    let found = key_packages_in_tx(tx)?
+        .into_iter()
+        .find(|(r, _)| r.as_slice() == key_package_ref);
+    let Some((hash_ref, bundle)) = found else { return Ok(false) };
+    tx.storage().delete_key_package(&hash_ref).map_err(|e| store_error(&e))?;
+    let encryption_key = bundle.key_package().leaf_node().encryption_key().clone();
+    tx.storage()
+        .delete_encryption_key_pair(&encryption_key)
+        .map_err(|e| store_error(&e))?;
+    Ok(true)
 }
 
 /// Deletes the held key packages whose lifetime ended before `now` (Unix seconds). Returns how many.
@@ -201,23 +195,23 @@ pub fn delete_expired_key_packages(provider: &Provider, now: u64) -> Result<usiz
         .filter(|k| k.lifetime.1 < now)
         .map(|k| k.key_package_ref)
         .collect();
-    provider.atomically(|| {
+    provider.atomically(|tx| {
         for r in &expired {
-            delete_key_package(provider, r)?;
+            delete_key_package_in(tx, r)?;
         }
         Ok(expired.len())
     })
 }
 
 /// Every held key package bundle with its reference. Inside a transaction.
-fn key_packages_in_tx(provider: &Provider) -> Result<Vec<(KeyPackageRef, KeyPackageBundle)>> {
-    let conn = provider.storage_handle().sql();
+fn key_packages_in_tx(tx: &Tx<'_>) -> Result<Vec<(KeyPackageRef, KeyPackageBundle)>> {
+    let conn = tx.sql();
     let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
     let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
     let mut out = Vec::new();
     for row in rows {
         let bundle: KeyPackageBundle = decode_value(&row.map_err(sql_err)?)?;
-        out.push((bundle.key_package().hash_ref(provider.crypto())?, bundle));
+        out.push((bundle.key_package().hash_ref(tx.crypto())?, bundle));
     }
     Ok(out)
 }

@@ -279,8 +279,9 @@ pub fn store_error(err: &rusqlite::Error) -> Error {
 /// openmls's storage provider over this module's connection and codec. Every method forwards to
 /// `openmls_sqlite_storage`; an error also becomes the running transaction's fault (see
 /// [`Storage::atomically`]), so it keeps its code even where openmls turns it into a library error.
-pub struct Store {
-    inner: SqliteStorageProvider<NodeCodec, ConnHandle>,
+pub struct Store<'t> {
+    inner: SqliteStorageProvider<NodeCodec, TxConn<'t>>,
+    slot: &'t TxSlot,
 }
 
 fn noted(err: rusqlite::Error) -> rusqlite::Error {
@@ -301,7 +302,7 @@ macro_rules! forward_to_sqlite_store {
     };
 }
 
-impl StorageProvider<CURRENT_VERSION> for Store {
+impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     type Error = rusqlite::Error;
 
     forward_to_sqlite_store! {
@@ -364,16 +365,14 @@ impl StorageProvider<CURRENT_VERSION> for Store {
 // ----------------------------------------------------------------------------------------------
 // The connection, taken by a transaction when it first touches storage.
 
-/// The SQLite connection. A transaction takes it (the `gate`) only when openmls or this crate
-/// first reads or writes storage, and holds it to the end: the signing, encryption and tree work
-/// an operation does before that runs in parallel with other groups' operations. Only the thread
-/// that holds the gate (`owner`) reaches the connection; the borrow checks that at run time, so a
-/// bug shows as an `ERR_INTERNAL`, never as a data race.
+/// The SQLite connection of a provider, behind a mutex. A transaction locks it only when openmls
+/// or this crate first reads or writes storage ([`TxSlot`]), and holds the lock to its end: the
+/// signing, encryption and tree work an operation does before that runs in parallel with other
+/// groups' operations. The guard lives in the transaction's slot, so the connection cannot be
+/// reached outside a transaction, and a transaction cannot outlive its lock.
 pub struct SharedConnection {
     // Declared before `claim`: the file's lock goes before the path is free again in this process.
-    conn: std::cell::UnsafeCell<Option<Connection>>,
-    owner: AtomicU64,
-    gate: Gate,
+    conn: Arc<parking_lot::Mutex<Option<Connection>>>,
     closed: AtomicBool,
     /// Transactions of this storage that are running and not waiting for the connection.
     running: AtomicU32,
@@ -381,34 +380,6 @@ pub struct SharedConnection {
     peak: AtomicU32,
     path: Option<PathBuf>,
     claim: Mutex<Option<PathClaim>>,
-}
-
-// SAFETY: `Connection` is `Send` but not `Sync` (its statement cache is a `RefCell`). Every access
-// goes through `Borrow::borrow` or `Storage::close` below, which only reach it on the thread that
-// holds the gate and is recorded as `owner`, so no two threads ever use the connection at once.
-unsafe impl Sync for SharedConnection {}
-
-/// A lock without a guard: a transaction takes it in one call (its first storage access) and
-/// gives it back in another (its end). Poisoning is ignored: the flag is always consistent.
-#[derive(Default)]
-struct Gate {
-    held: Mutex<bool>,
-    freed: std::sync::Condvar,
-}
-
-impl Gate {
-    fn acquire(&self) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        while *held {
-            held = self.freed.wait(held).unwrap_or_else(|e| e.into_inner());
-        }
-        *held = true;
-    }
-
-    fn release(&self) {
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.freed.notify_one();
-    }
 }
 
 impl SharedConnection {
@@ -420,71 +391,65 @@ impl SharedConnection {
     fn stopped(&self) {
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
-
-    /// Takes the connection for this thread (waiting for another transaction to end).
-    fn take(&self) {
-        self.stopped();
-        self.gate.acquire();
-        self.owner.store(thread_token(), Ordering::SeqCst);
-        self.started();
-    }
-
-    /// Gives the connection back.
-    fn give_back(&self) {
-        self.owner.store(0, Ordering::SeqCst);
-        self.gate.release();
-    }
-
-    /// The connection; only for the thread that took it.
-    fn get(&self) -> &Connection {
-        assert_eq!(self.owner.load(Ordering::SeqCst), thread_token(), "storage used outside of a transaction");
-        // SAFETY: only the owning thread gets here (checked above), and `close` takes the
-        // connection out only while it is that owner; a transaction refuses to take it once closed.
-        unsafe { (*self.conn.get()).as_ref() }.expect("storage used after close")
-    }
 }
 
-/// A transaction of this thread, and whether it has taken its connection yet.
-struct Pending {
-    conn: *const SharedConnection,
-    state: Taken,
+type ConnGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<Connection>>;
+
+/// One transaction's hold on the connection: empty until the transaction first touches storage,
+/// then the locked connection inside `BEGIN IMMEDIATE` until the transaction ends.
+pub struct TxSlot {
+    shared: Arc<SharedConnection>,
+    /// `Some(None)`: taking it failed (the provider was closed, or `BEGIN` failed); the fault is
+    /// recorded, and every storage access of the transaction fails.
+    taken: std::cell::OnceCell<Option<ConnGuard>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Taken {
-    /// Nothing touched storage yet: the connection is free for other transactions.
-    No,
-    /// The connection is this transaction's, inside `BEGIN IMMEDIATE`.
-    Yes,
-    /// Taking it failed (the provider was closed, or `BEGIN` failed): the fault is recorded, and
-    /// every storage access of this transaction fails.
-    Failed,
+impl TxSlot {
+    fn new(shared: Arc<SharedConnection>) -> Self {
+        TxSlot { shared, taken: std::cell::OnceCell::new() }
+    }
+
+    /// The connection, taken now if this transaction has not yet (waiting for another one to end).
+    fn connection(&self) -> Option<&Connection> {
+        self.taken.get_or_init(|| self.take()).as_ref().and_then(|guard| guard.as_ref())
+    }
+
+    /// The connection, if this transaction took it.
+    fn taken(&self) -> Option<&Connection> {
+        self.taken.get().and_then(|t| t.as_ref()).and_then(|guard| guard.as_ref())
+    }
+
+    fn take(&self) -> Option<ConnGuard> {
+        self.shared.stopped();
+        let guard = self.shared.conn.lock_arc();
+        self.shared.started();
+        let begun = match guard.as_ref() {
+            Some(conn) if !self.shared.closed.load(Ordering::SeqCst) => conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error),
+            _ => Err(Error::new(ErrorCode::StorageClosed, "this provider was closed")),
+        };
+        match begun {
+            Ok(()) => Some(guard),
+            Err(fault) => {
+                record_fault(&fault);
+                None
+            }
+        }
+    }
 }
 
 thread_local! {
-    /// This thread's running transactions, innermost last (providers may nest, one each).
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// The storages with a transaction running on this thread: a second one on the same storage
+    /// would wait for itself.
+    static RUNNING: RefCell<Vec<*const SharedConnection>> = const { RefCell::new(Vec::new()) };
     /// A connection to an empty database that the failed transactions of this thread are given:
     /// every read and write on it fails, so nothing runs outside a transaction.
     static BROKEN: std::cell::OnceCell<&'static Connection> = const { std::cell::OnceCell::new() };
 }
 
-fn pending_state(conn: &SharedConnection) -> Option<Taken> {
-    PENDING.with(|p| p.borrow().iter().rev().find(|e| std::ptr::eq(e.conn, conn)).map(|e| e.state))
-}
-
-fn set_pending_state(conn: &SharedConnection, state: Taken) {
-    PENDING.with(|p| {
-        if let Some(e) = p.borrow_mut().iter_mut().rev().find(|e| std::ptr::eq(e.conn, conn)) {
-            e.state = state;
-        }
-    });
-}
-
 fn broken_connection() -> &'static Connection {
     BROKEN.with(|b| {
         *b.get_or_init(|| {
-            let conn = Connection::open_in_memory_with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            let conn = Connection::open_in_memory_with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .or_else(|_| Connection::open_in_memory())
                 .expect("SQLite opens an in-memory database");
             // One per thread that ever needs it (the libuv pool has a few), kept for its life.
@@ -493,38 +458,61 @@ fn broken_connection() -> &'static Connection {
     })
 }
 
-/// A cheap handle on the shared connection, as `openmls_sqlite_storage` wants it.
-#[derive(Clone)]
-pub struct ConnHandle(Arc<SharedConnection>);
+/// The connection as `openmls_sqlite_storage` wants it: borrowed from a transaction's slot.
+pub struct TxConn<'t>(&'t TxSlot);
 
-impl Borrow<Connection> for ConnHandle {
+impl Borrow<Connection> for TxConn<'_> {
     fn borrow(&self) -> &Connection {
-        let shared = &*self.0;
-        match pending_state(shared) {
-            Some(Taken::Yes) => shared.get(),
-            Some(Taken::Failed) => broken_connection(),
-            Some(Taken::No) => {
-                shared.take();
-                let begun = if shared.closed.load(Ordering::SeqCst) {
-                    Err(Error::new(ErrorCode::StorageClosed, "this provider was closed"))
-                } else {
-                    shared.get().execute_batch("BEGIN IMMEDIATE").map_err(sql_error)
-                };
-                match begun {
-                    Ok(()) => {
-                        set_pending_state(shared, Taken::Yes);
-                        shared.get()
-                    }
-                    Err(fault) => {
-                        record_fault(&fault);
-                        shared.give_back();
-                        set_pending_state(shared, Taken::Failed);
-                        broken_connection()
-                    }
-                }
+        self.0.connection().unwrap_or_else(|| broken_connection())
+    }
+}
+
+impl<'t> Store<'t> {
+    fn new(slot: &'t TxSlot) -> Self {
+        Store { inner: SqliteStorageProvider::new(TxConn(slot)), slot }
+    }
+
+    /// The raw connection of this transaction, for this crate's own tables.
+    pub(crate) fn sql(&self) -> &Connection {
+        self.slot.connection().unwrap_or_else(|| broken_connection())
+    }
+
+    /// Inside this transaction, runs `f` under an SQLite savepoint: one item of a batch. Its writes
+    /// are kept if it succeeds and no fault was recorded during it; otherwise they are rolled back
+    /// to the savepoint and the transaction goes on with the next item.
+    ///
+    /// The outer `Err` means the whole transaction is gone (SQLite rolled it back on a fault such
+    /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
+    pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        let gone = || Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved");
+        let conn = self.sql();
+        conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        let undo = |conn: &Connection| -> Result<()> {
+            if conn.is_autocommit() {
+                return Err(gone());
             }
-            // Outside any transaction of this storage: the owner check fails (a bug, ERR_INTERNAL).
-            None => shared.get(),
+            conn.execute_batch("ROLLBACK TO openmls_node_item; RELEASE openmls_node_item").map_err(sql_error)
+        };
+        match result {
+            Ok(Ok(value)) if fault.is_none() => {
+                if conn.is_autocommit() {
+                    return Err(gone());
+                }
+                conn.execute_batch("RELEASE openmls_node_item").map_err(sql_error)?;
+                Ok(Ok(value))
+            }
+            Ok(result) => {
+                let item = settle(result, fault, "this item");
+                undo(conn)?;
+                Ok(item)
+            }
+            Err(panic) => {
+                let _ = undo(conn);
+                std::panic::resume_unwind(panic)
+            }
         }
     }
 }
@@ -609,8 +597,7 @@ impl Durability {
 
 /// A provider's storage: openmls's store, the connection, and the transaction lock.
 pub struct Storage {
-    store: Store,
-    conn: ConnHandle,
+    conn: Arc<SharedConnection>,
     key: Option<Arc<CodecKey>>,
     file_backed: bool,
 }
@@ -618,7 +605,7 @@ pub struct Storage {
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage")
-            .field("path", &self.conn.0.path)
+            .field("path", &self.conn.path)
             .field("encrypted", &self.key.is_some())
             .finish()
     }
@@ -715,37 +702,24 @@ impl Storage {
             return Err(e);
         }
         let shared = Arc::new(SharedConnection {
-            conn: std::cell::UnsafeCell::new(Some(conn)),
-            owner: AtomicU64::new(0),
-            gate: Gate::default(),
+            conn: Arc::new(parking_lot::Mutex::new(Some(conn))),
             closed: AtomicBool::new(false),
             running: AtomicU32::new(0),
             peak: AtomicU32::new(0),
             path: claim.as_ref().map(|c| c.0.clone()),
             claim: Mutex::new(claim),
         });
-        let handle = ConnHandle(shared);
         Ok(Storage {
-            store: Store { inner: SqliteStorageProvider::new(handle.clone()) },
-            conn: handle,
+            conn: shared,
             key,
             file_backed,
         })
     }
 
-    fn connection(&self) -> &Connection {
-        self.conn.borrow()
-    }
-
-    fn read_only(&self) -> bool {
-        self.connection().is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
-    }
-
     /// Commits (and checkpoints) on success, rolls back on error. `fault` is the first fault
     /// recorded during the transaction: the cause of a failure openmls reports as a library or
     /// storage error, and a reason not to keep writes that an operation reported as done.
-    fn finish<T>(&self, result: Result<T>, fault: Option<Error>) -> Result<T> {
-        let conn = self.connection();
+    fn finish<T>(&self, conn: &Connection, result: Result<T>, fault: Option<Error>) -> Result<T> {
         match settle(result, fault, "the operation") {
             Ok(value) => {
                 if conn.is_autocommit() {
@@ -766,7 +740,7 @@ impl Storage {
                 let _ = conn.execute_batch("ROLLBACK");
                 // openmls reports some failed writes as library errors: on a read-only database,
                 // a failed operation is a read-only error.
-                if matches!(err.code, ErrorCode::Internal | ErrorCode::Storage) && self.read_only() {
+                if matches!(err.code, ErrorCode::Internal | ErrorCode::Storage) && conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
                     return Err(Error::new(ErrorCode::StorageReadOnly, format!("the database is read-only ({})", err.message)));
                 }
                 Err(err)
@@ -776,62 +750,61 @@ impl Storage {
 
     /// Runs `f` as one transaction: all of its writes are committed, or none. Nested calls on the
     /// same thread join the outer transaction.
-    pub fn atomically<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.transaction(|| f().map(|value| (value, true)))
+    pub fn atomically<T>(&self, f: impl FnOnce(&Store<'_>) -> Result<T>) -> Result<T> {
+        self.transaction(|store| f(store).map(|value| (value, true)))
     }
 
     /// Runs `f` as one transaction whose writes are kept only if `f` says so: `Ok((value, false))`
     /// rolls them back and still returns `value`. Used to look at what an operation would do
     /// without letting it use up anything (a commit waiting for the application's verdict).
-    /// It cannot be nested: an outer transaction would keep what this one discards.
-    pub fn transaction<T>(&self, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
-        let shared = &*self.conn.0;
-        if pending_state(shared).is_some() {
-            return match f()? {
-                (value, true) => Ok(value),
-                (_, false) => Err(Error::internal("a discarding transaction cannot run inside another transaction")),
-            };
+    ///
+    /// Transactions do not nest: what runs inside one gets its [`Store`]. A second transaction of
+    /// the same storage on the same thread is refused (`ERR_INTERNAL`) instead of waiting for itself.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Store<'_>) -> Result<(T, bool)>) -> Result<T> {
+        let shared = &self.conn;
+        let me = Arc::as_ptr(shared);
+        if RUNNING.with(|r| r.borrow().contains(&me)) {
+            return Err(Error::internal("a storage transaction was started inside another one of the same provider"));
         }
         if shared.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::StorageClosed, "this provider was closed"));
         }
-        // The connection is taken when `f` first touches storage (see `ConnHandle::borrow`).
-        PENDING.with(|p| p.borrow_mut().push(Pending { conn: shared, state: Taken::No }));
+        // The connection is taken when `f` first touches storage (see `TxSlot`).
+        let slot = TxSlot::new(shared.clone());
+        let store = Store::new(&slot);
+        RUNNING.with(|r| r.borrow_mut().push(me));
         shared.started();
         // Another provider's transaction may be running on this thread around this one: keep its
         // key, and its fault is its own.
         let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
         let outer_fault = TX_FAULT.with(|slot| slot.take());
         TX_DEPTH.with(|d| d.set(d.get() + 1));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)));
         TX_DEPTH.with(|d| d.set(d.get() - 1));
         let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        let taken = PENDING.with(|p| p.borrow_mut().pop()).map_or(Taken::No, |e| e.state);
         shared.stopped();
-        let outcome = match result {
-            Err(panic) => {
-                if taken == Taken::Yes {
-                    let _ = shared.get().execute_batch("ROLLBACK");
-                    shared.give_back();
+        RUNNING.with(|r| r.borrow_mut().retain(|p| *p != me));
+        let outcome = match (result, slot.taken()) {
+            (Err(panic), conn) => {
+                if let Some(conn) = conn {
+                    let _ = conn.execute_batch("ROLLBACK");
                 }
                 CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
                 std::panic::resume_unwind(panic)
             }
-            Ok(result) if taken == Taken::Yes => {
-                // This thread still owns the connection: end the transaction, then give it back.
-                let outcome = match result {
-                    Ok((value, false)) if fault.is_none() => shared.get().execute_batch("ROLLBACK").map(|()| value).map_err(sql_error),
-                    // A discarded transaction that saw a fault fails with it: its value was
-                    // computed over a failed write.
-                    r => self.finish(r.map(|(value, _)| value), fault),
-                };
-                shared.give_back();
-                outcome
-            }
+            (Ok(result), Some(conn)) => match result {
+                Ok((value, false)) if fault.is_none() => conn.execute_batch("ROLLBACK").map(|()| value).map_err(sql_error),
+                // A discarded transaction that saw a fault fails with it: its value was computed
+                // over a failed write.
+                r => self.finish(conn, r.map(|(value, _)| value), fault),
+            },
             // Nothing was written: there is nothing to commit or roll back.
-            Ok(result) => settle(result.map(|(value, _)| value), fault, "the operation"),
+            (Ok(result), None) => settle(result.map(|(value, _)| value), fault, "the operation"),
         };
         CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+        // Dropping the slot gives the connection back.
+        drop(store);
+        drop(slot);
         outcome
     }
 
@@ -839,81 +812,27 @@ impl Storage {
     /// opened. An operation counts while it runs, except while it waits for another operation to
     /// finish with storage. Above 1 means operations on different groups overlapped.
     pub fn peak_parallel_operations(&self) -> u32 {
-        self.conn.0.peak.load(Ordering::SeqCst)
-    }
-
-    /// Inside a running transaction of this storage, runs `f` under an SQLite savepoint: one item
-    /// of a batch. Its writes are kept if it succeeds and no fault was recorded during it; otherwise
-    /// they are rolled back to the savepoint and the transaction goes on with the next item.
-    ///
-    /// The outer `Err` means the whole transaction is gone (SQLite rolled it back on a fault such
-    /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
-    pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-        if pending_state(&self.conn.0).is_none() {
-            return Err(Error::internal("a savepoint needs a running transaction of its storage"));
-        }
-        // Takes the connection, if the transaction has not yet.
-        let conn = self.connection();
-        conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
-        let outer_fault = TX_FAULT.with(|slot| slot.take());
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        let undo = |conn: &Connection| -> Result<()> {
-            if conn.is_autocommit() {
-                return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved"));
-            }
-            conn.execute_batch("ROLLBACK TO openmls_node_item; RELEASE openmls_node_item").map_err(sql_error)
-        };
-        match result {
-            Ok(Ok(value)) if fault.is_none() => {
-                if conn.is_autocommit() {
-                    return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved"));
-                }
-                conn.execute_batch("RELEASE openmls_node_item").map_err(sql_error)?;
-                Ok(Ok(value))
-            }
-            Ok(result) => {
-                let item = settle(result, fault, "this item");
-                undo(conn)?;
-                Ok(item)
-            }
-            Err(panic) => {
-                let _ = undo(conn);
-                std::panic::resume_unwind(panic)
-            }
-        }
+        self.conn.peak.load(Ordering::SeqCst)
     }
 
     /// Closes the database: releases the file and its lock. Every later operation is `ERR_STORAGE_CLOSED`.
     pub fn close(&self) -> Result<()> {
-        let shared = &*self.conn.0;
-        if pending_state(shared).is_some() {
+        let shared = &self.conn;
+        if RUNNING.with(|r| r.borrow().contains(&Arc::as_ptr(shared))) {
             return Err(Error::invalid_argument("a provider cannot be closed from inside one of its own operations"));
         }
-        shared.gate.acquire();
-        if shared.closed.swap(true, Ordering::SeqCst) {
-            shared.gate.release();
-            return Ok(());
-        }
-        shared.owner.store(thread_token(), Ordering::SeqCst);
-        // SAFETY: this thread holds the gate and is the recorded owner, and `closed` is set, so no
-        // transaction can take the connection any more.
-        let conn = unsafe { (*shared.conn.get()).take() };
-        shared.give_back();
+        // Waits for a running transaction to give the connection back.
+        let conn = {
+            let mut guard = shared.conn.lock();
+            if shared.closed.swap(true, Ordering::SeqCst) {
+                return Ok(());
+            }
+            guard.take()
+        };
         // The file's lock first (a failed close still drops the connection), then the path.
         let closed = conn.map(|c| c.close().map_err(|(_, e)| sql_error(e))).unwrap_or(Ok(()));
-        drop(self.conn.0.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(shared.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
         closed
-    }
-
-    /// openmls's store. Use it inside [`Storage::atomically`].
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The raw connection, for this crate's own tables. Inside [`Storage::atomically`] only.
-    pub(crate) fn sql(&self) -> &Connection {
-        self.connection()
     }
 
     /// Whether this storage is a file.
@@ -923,8 +842,8 @@ impl Storage {
 
     /// The whole database as bytes (an SQLite image), for backups and snapshots.
     pub fn export(&self) -> Result<Vec<u8>> {
-        let mut image = self.atomically(|| {
-            let data = self.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?;
+        let mut image = self.atomically(|store| {
+            let data = store.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?;
             Ok(data.to_vec())
         })?;
         // A file's header says WAL (bytes 18 and 19 are 2). The image holds every committed page
@@ -1215,7 +1134,7 @@ mod tests {
     }
 
     fn groups(storage: &Storage) -> i64 {
-        storage.atomically(|| storage.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get(0)).map_err(sql_error)).unwrap()
+        storage.atomically(|store| store.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get(0)).map_err(sql_error)).unwrap()
     }
 
     #[test]
@@ -1249,14 +1168,14 @@ mod tests {
     #[test]
     fn a_fault_during_a_transaction_is_its_error_and_nothing_of_it_is_kept() {
         let storage = Storage::open(&StorageOptions::default()).unwrap();
-        let insert = || {
-            storage.sql().execute("INSERT INTO openmls_node_groups (group_id) VALUES (x'01')", []).map_err(sql_error)?;
+        let insert = |store: &Store<'_>| {
+            store.sql().execute("INSERT INTO openmls_node_groups (group_id) VALUES (x'01')", []).map_err(sql_error)?;
             Ok(())
         };
         // openmls turns a failed write into a library error: the recorded fault is the error.
         let err = storage
-            .atomically(|| {
-                insert()?;
+            .atomically(|store| {
+                insert(store)?;
                 store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
                 Err::<(), _>(Error::internal("Malformed plaintext"))
             })
@@ -1264,8 +1183,8 @@ mod tests {
         assert_eq!(err.code, ErrorCode::StorageFull, "{err}");
         // An operation that swallowed a failed write does not commit the rest.
         let err = storage
-            .atomically(|| {
-                insert()?;
+            .atomically(|store| {
+                insert(store)?;
                 store_error(&sqlite(ffi::SQLITE_IOERR_WRITE, "disk I/O error"));
                 Ok(())
             })
@@ -1274,33 +1193,71 @@ mod tests {
         assert_eq!(groups(&storage), 0);
         // A typed error of the operation's own stays; statement errors are not faults.
         let err = storage
-            .atomically(|| {
+            .atomically(|_| {
                 store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
                 Err::<(), _>(Error::new(ErrorCode::UnknownMember, "no such member"))
             })
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownMember);
         storage
-            .atomically(|| {
+            .atomically(|store| {
                 store_error(&sqlite(ffi::SQLITE_CONSTRAINT, "UNIQUE constraint failed"));
-                insert()
+                insert(store)
             })
             .unwrap();
         assert_eq!(groups(&storage), 1);
         // The fault of another provider's transaction nested in this one is that one's.
         let other = Storage::open(&StorageOptions::default()).unwrap();
         storage
-            .atomically(|| {
-                let inner = other.atomically(|| {
+            .atomically(|store| {
+                let inner = other.atomically(|_| {
                     store_error(&sqlite(ffi::SQLITE_FULL, "database or disk is full"));
                     Err::<(), _>(Error::internal("Malformed plaintext"))
                 });
                 assert_eq!(inner.unwrap_err().code, ErrorCode::StorageFull);
-                storage.sql().execute("DELETE FROM openmls_node_groups", []).map_err(sql_error)?;
+                store.sql().execute("DELETE FROM openmls_node_groups", []).map_err(sql_error)?;
                 Ok(())
             })
             .unwrap();
         assert_eq!(groups(&storage), 0);
+    }
+
+    #[test]
+    fn a_transaction_takes_the_connection_on_first_use_and_never_nests() {
+        let storage = Arc::new(Storage::open(&StorageOptions::default()).unwrap());
+        // A second transaction of the same storage on the same thread is refused, not a deadlock.
+        let nested = storage.atomically(|_| storage.atomically(|_| Ok(())));
+        assert_eq!(nested.unwrap_err().code, ErrorCode::Internal);
+        // One transaction holds the connection from its first access to its end; another one that
+        // has not touched storage yet runs meanwhile, and waits only when it needs the connection.
+        let (touched, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let holder = {
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                storage.atomically(|store| {
+                    store.sql().execute("INSERT INTO openmls_node_groups (group_id) VALUES (x'02')", []).map_err(sql_error)?;
+                    touched.0.send(()).unwrap();
+                    release.1.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        touched.1.recv().unwrap();
+        let (started, waiting) = std::sync::mpsc::channel();
+        let other = {
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                storage.atomically(|store| {
+                    started.send(()).unwrap();
+                    store.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get::<_, i64>(0)).map_err(sql_error)
+                })
+            })
+        };
+        waiting.recv().unwrap();
+        assert_eq!(storage.peak_parallel_operations(), 2, "both transactions ran at once");
+        release.0.send(()).unwrap();
+        holder.join().unwrap().unwrap();
+        assert_eq!(other.join().unwrap().unwrap(), 1, "the second one saw what the first committed");
     }
 
     fn file(path: &Path) -> StorageOptions {

@@ -36,10 +36,9 @@ pub fn import_key_package(
     let scheme = key_package.ciphersuite().signature_algorithm();
     let public = key_package.leaf_node().signature_key().as_slice().to_vec();
     let signer = crate::identity::signer_from_raw(provider.crypto(), scheme, signature_private.to_vec(), public)?;
-    provider.atomically(|| {
+    provider.atomically(|tx| {
         let hash_ref = key_package.hash_ref(provider.crypto())?;
-        provider
-            .storage()
+        tx.storage()
             .write_key_package(&hash_ref, &bundle)
             .map_err(|e| crate::storage::store_error(&e))?;
         Ok(())

@@ -15,7 +15,7 @@ use crate::extensions::{self, ExtensionSpec};
 use crate::group::{Group, MemberInfo};
 use crate::identity::CredentialInfo;
 use crate::processed::GroupContextInfo;
-use crate::provider::Provider;
+use crate::provider::{Provider, Tx};
 use crate::psk::{self, PskIdInfo};
 
 /// What a Welcome shows before it is verified.
@@ -91,8 +91,8 @@ impl PendingWelcome {
             // An earlier attempt used up the decrypted Welcome: decrypt it again.
             None => decrypt(&self.provider, &self.join_config, &self.welcome)?.0,
         };
-        let staged = self.provider.transaction(|| {
-            let mut builder = openmls::group::JoinBuilder::new(self.provider.as_ref(), processed);
+        let staged = self.provider.transaction(|tx| {
+            let mut builder = openmls::group::JoinBuilder::new(tx, processed);
             if let Some(tree) = ratchet_tree {
                 builder = builder.with_ratchet_tree(codec::decode_ratchet_tree(tree)?);
             }
@@ -180,21 +180,20 @@ impl StagedWelcomeHandle {
             .map_err(|_| Error::internal("welcome lock poisoned"))?
             .take()
             .ok_or_else(|| Error::new(ErrorCode::WelcomeUsed, "this Welcome was already turned into a group"))?;
-        let group = self.provider.atomically(|| {
+        let group = self.provider.atomically(|tx| {
             if let Some((hash_ref, bundle)) = &self.key_package {
                 if !bundle.key_package().last_resort() {
-                    self.provider
-                        .storage()
+                    tx.storage()
                         .delete_key_package(hash_ref)
                         .map_err(|e| crate::storage::store_error(&e))?;
                 }
             }
-            let mut group = staged.into_group(self.provider.as_ref())?;
+            let mut group = staged.into_group(tx)?;
             let config = self.config.to_openmls(Some(group.configuration()))?;
             group
-                .set_configuration(self.provider.storage(), &config)
+                .set_configuration(tx.storage(), &config)
                 .map_err(|e| crate::storage::store_error(&e))?;
-            crate::registry::register_group(&self.provider, group.group_id(), &self.signer)?;
+            crate::registry::register_group(tx, group.group_id(), &self.signer)?;
             Ok(group)
         })?;
         Group::from_parts(self.provider.clone(), self.signer.clone(), group)
@@ -208,18 +207,18 @@ fn decrypt(
     join_config: &MlsGroupJoinConfig,
     welcome: &Welcome,
 ) -> Result<(ProcessedWelcome, Option<(KeyPackageRef, KeyPackageBundle)>)> {
-    provider.transaction(|| {
-        let key_package = find_key_package(provider, welcome)?;
-        let processed = ProcessedWelcome::new_from_welcome(provider, join_config, welcome.clone())?;
+    provider.transaction(|tx| {
+        let key_package = find_key_package(tx, welcome)?;
+        let processed = ProcessedWelcome::new_from_welcome(tx, join_config, welcome.clone())?;
         Ok(((processed, key_package), false))
     })
 }
 
 /// Finds the stored key package bundle a Welcome is for, so it can be put back if joining fails.
-fn find_key_package(provider: &Provider, welcome: &Welcome) -> Result<Option<(KeyPackageRef, KeyPackageBundle)>> {
+fn find_key_package(tx: &Tx<'_>, welcome: &Welcome) -> Result<Option<(KeyPackageRef, KeyPackageBundle)>> {
     for secrets in welcome.secrets() {
         let hash_ref = secrets.new_member();
-        let bundle: Option<KeyPackageBundle> = provider
+        let bundle: Option<KeyPackageBundle> = tx
             .storage()
             .key_package(&hash_ref)
             .map_err(|e| crate::storage::store_error(&e))?;

@@ -42,7 +42,7 @@ pub struct CommitSpec {
 impl Group {
     /// Builds and stages a commit (pending until merged), the book's `commit_builder()`.
     pub fn commit(&self, spec: CommitSpec) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
@@ -52,7 +52,7 @@ impl Group {
                 }
             }
             for psk in &spec.psks {
-                self.check_psk_available(&group, psk)?;
+                self.check_psk_available(tx, &group, psk)?;
             }
             let accepted: Option<HashSet<Vec<u8>>> = match &spec.accepted_proposals {
                 None => None,
@@ -107,9 +107,9 @@ impl Group {
                 builder = builder.leaf_node_parameters(params);
             }
             let bundle = builder
-                .load_psks(self.provider.storage())
+                .load_psks(tx.storage())
                 .map_err(|e| classify(e, ErrorCode::PskNotFound))?
-                .build(self.provider.rand(), self.provider.crypto(), signer.as_ref(), |p| {
+                .build(tx.rand(), self.provider.crypto(), signer.as_ref(), |p| {
                     let reference = p.proposal_reference_ref().as_slice();
                     // The builder's own by-value proposals are not in the queue: always included.
                     match &accepted {
@@ -118,7 +118,7 @@ impl Group {
                     }
                 })
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
-                .stage_commit(self.provider.as_ref())
+                .stage_commit(tx)
                 .map_err(|e| classify(e, ErrorCode::Storage))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
@@ -127,12 +127,12 @@ impl Group {
 
     /// Commits to every queued proposal.
     pub fn commit_to_pending_proposals(&self) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let (commit, welcome, group_info) = group
-                .commit_to_pending_proposals(self.provider.as_ref(), signer.as_ref())
+                .commit_to_pending_proposals(tx, signer.as_ref())
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
@@ -141,7 +141,7 @@ impl Group {
 
     /// Replaces the group context extensions, as an immediate commit.
     pub fn update_group_context_extensions(&self, specs: &[ExtensionSpec]) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let extensions = extensions::group_context_extensions(specs)?;
             let signer = self.signer()?;
             let mut group = self.lock()?;
@@ -149,7 +149,7 @@ impl Group {
             let members = extensions::member_capabilities(&group);
             extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (commit, welcome, group_info) = group
-                .update_group_context_extensions(self.provider.as_ref(), extensions, signer.as_ref())
+                .update_group_context_extensions(tx, extensions, signer.as_ref())
                 .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
@@ -158,7 +158,7 @@ impl Group {
 
     /// Replaces members: removes `leaf_indices` and adds `key_packages`, one for one, in one commit.
     pub fn swap_members(&self, leaf_indices: &[u32], key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             if leaf_indices.is_empty() || leaf_indices.len() != key_packages.len() {
                 return Err(Error::invalid_argument("swapMembers needs as many key packages as leaf indices, at least one"));
             }
@@ -170,7 +170,7 @@ impl Group {
             Self::operational(&group)?;
             let indices: Vec<LeafNodeIndex> = leaf_indices.iter().map(|&i| LeafNodeIndex::new(i)).collect();
             let messages = group
-                .swap_members(self.provider.as_ref(), signer.as_ref(), &indices, key_packages)
+                .swap_members(tx, signer.as_ref(), &indices, key_packages)
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             CommitOutput::encode(&messages.commit, Some(&messages.welcome), messages.group_info.as_ref())
         })
@@ -178,7 +178,8 @@ impl Group {
 
     /// Removes the members holding these credentials, as one commit.
     pub fn remove_members_by_credential(&self, credentials: &[CredentialInfo]) -> Result<CommitOutput> {
-        self.tx(|| {
+        // One operation: no other one on this group runs between the look-up and the commit.
+        self.exclusive(|| {
             let indices = {
                 let group = self.lock()?;
                 credentials
@@ -198,13 +199,13 @@ impl Group {
 
     /// Refreshes this member's leaf with new parameters (capabilities, extensions, credential), as a commit.
     pub fn self_update_with(&self, params: &LeafNodeParamsSpec) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let params = self.leaf_node_parameters_of(&group, params)?;
             let bundle = group
-                .self_update(self.provider.as_ref(), signer.as_ref(), params)
+                .self_update(tx, signer.as_ref(), params)
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
@@ -219,7 +220,7 @@ impl Group {
         credential: &CredentialInfo,
         params: &LeafNodeParamsSpec,
     ) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let old_signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
@@ -233,7 +234,7 @@ impl Group {
             let leaf_params = self.leaf_node_parameters_for(&group, &params_spec, new_signer.public())?;
             let bundle = group
                 .self_update_with_new_signer(
-                    self.provider.as_ref(),
+                    tx,
                     old_signer.as_ref(),
                     NewSignerBundle { signer: new_signer.as_ref(), credential_with_key },
                     leaf_params,

@@ -13,7 +13,7 @@ use crate::extensions::{self, ExtensionSpec};
 impl Group {
     /// The members outside `own_partition` (this member's side of the fork), whom a re-add replaces.
     pub fn fork_complement(&self, own_partition: &[u32]) -> Result<Vec<MemberInfo>> {
-        self.tx(|| {
+        self.tx(|_| {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let partition = self.partition(&group, own_partition)?;
@@ -27,12 +27,12 @@ impl Group {
     /// Re-adds the members outside `own_partition` with fresh key packages, in one commit (pending
     /// until merged). The re-added members join from the Welcome.
     pub fn recover_fork_by_readding(&self, own_partition: &[u32], key_packages: Vec<KeyPackage>) -> Result<CommitOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let partition = self.partition(&group, own_partition)?;
-            let provider = self.provider.as_ref();
+            let provider = tx;
             let builder = group
                 .recover_fork_by_readding(&partition)
                 .map_err(|e| Error::new(ErrorCode::UnknownMember, e.to_string()))?;
@@ -60,7 +60,7 @@ impl Group {
     /// configuration and extensions (or `extensions`, when given) and invites `key_packages`.
     /// The new group's commit is pending until merged.
     pub fn reboot(&self, new_group_id: &[u8], extensions: Option<&[ExtensionSpec]>, key_packages: Vec<KeyPackage>) -> Result<(Arc<Group>, CommitOutput)> {
-        self.tx(|| {
+        self.tx(|tx| {
             if new_group_id.is_empty() {
                 return Err(Error::invalid_argument("the new group id must not be empty"));
             }
@@ -80,7 +80,7 @@ impl Group {
             members.extend(key_packages.iter().map(|kp| (u32::MAX, kp.leaf_node().capabilities().clone())));
             extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (new_group, bundle) = builder
-                .finish(extensions, key_packages, |b| b, self.provider.as_ref(), signer.as_ref(), credential_with_key)
+                .finish(extensions, key_packages, |b| b, tx, signer.as_ref(), credential_with_key)
                 .map_err(|e| crate::error::classify(e, ErrorCode::ValidationFailed))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             let output = CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())?;

@@ -9,6 +9,7 @@ use crate::codec;
 use crate::error::{classify, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::CredentialInfo;
+use crate::provider::Tx;
 use crate::proposal::QueuedProposalInfo;
 use crate::psk::PskSpec;
 
@@ -30,12 +31,12 @@ fn framing(by_value: bool) -> ProposalOrRefType {
 }
 
 impl Group {
-    fn propose_with(&self, what: Propose, by_value: bool) -> Result<ProposalOutput> {
+    fn propose_with(&self, tx: &Tx<'_>, what: Propose, by_value: bool) -> Result<ProposalOutput> {
         let signer = self.signer()?;
         let mut group = self.lock()?;
         Self::operational(&group)?;
         let (message, proposal_ref) = group
-            .propose(self.provider.as_ref(), signer.as_ref(), what, framing(by_value))
+            .propose(tx, signer.as_ref(), what, framing(by_value))
             .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
         Ok(ProposalOutput {
             message: codec::encode_message(&message)?,
@@ -45,79 +46,79 @@ impl Group {
 
     /// Proposes adding a member.
     pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|| {
-            self.propose_with(Propose::Add(key_package.clone()), by_value)
+        self.tx(|tx| {
+            self.propose_with(tx, Propose::Add(key_package.clone()), by_value)
         })
     }
 
     /// Proposes removing the member at a leaf index.
     pub fn propose_remove_member(&self, leaf_index: u32, by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             self.check_member(leaf_index)?;
-            self.propose_with(Propose::Remove(leaf_index), by_value)
+            self.propose_with(tx, Propose::Remove(leaf_index), by_value)
         })
     }
 
     /// Proposes removing the member with this credential.
     pub fn propose_remove_member_by_credential(&self, credential: &CredentialInfo, by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let credential = crate::identity::credential_from_info(credential)?;
             if self.lock()?.member_leaf_index(&credential).is_none() {
                 return Err(Error::new(ErrorCode::UnknownMember, "no member has this credential"));
             }
-            self.propose_with(Propose::RemoveCredential(credential), by_value)
+            self.propose_with(tx, Propose::RemoveCredential(credential), by_value)
         })
     }
 
     /// Proposes updating this member's leaf (always by reference, as openmls requires).
     pub fn propose_self_update(&self, params: &LeafNodeParamsSpec) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let params = {
                 let group = self.lock()?;
                 self.leaf_node_parameters_of(&group, params)?
             };
-            self.propose_with(Propose::Update(params), false)
+            self.propose_with(tx, Propose::Update(params), false)
         })
     }
 
     /// Proposes replacing the group context extensions (always by reference).
     pub fn propose_group_context_extensions(&self, specs: &[ExtensionSpec]) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let extensions = extensions::group_context_extensions(specs)?;
             {
                 let group = self.lock()?;
                 let members = extensions::member_capabilities(&group);
                 extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             }
-            self.propose_with(Propose::GroupContextExtensions(extensions), false)
+            self.propose_with(tx, Propose::GroupContextExtensions(extensions), false)
         })
     }
 
     /// Proposes an application-defined proposal. Every member must list its type in its capabilities.
     pub fn propose_custom_proposal(&self, proposal_type: u16, payload: &[u8], by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             if proposal_type <= 10 {
                 return Err(Error::invalid_argument(format!(
                     "proposal type {proposal_type} is reserved by RFC 9420; custom proposals use other code points"
                 )));
             }
-            self.propose_with(Propose::Custom(CustomProposal::new(proposal_type, payload.to_vec())), by_value)
+            self.propose_with(tx, Propose::Custom(CustomProposal::new(proposal_type, payload.to_vec())), by_value)
         })
     }
 
     /// Proposes injecting a PSK: an external one the members stored, or a resumption PSK of an
     /// epoch the group keeps. Fails with `ERR_PSK_NOT_FOUND` if this member cannot load it.
     pub fn propose_pre_shared_key(&self, psk: &PskSpec, by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
-            self.check_psk_available(&group, psk)?;
+            self.check_psk_available(tx, &group, psk)?;
             let id = psk.to_openmls(&self.provider, group.ciphersuite())?;
             let result = if by_value {
-                group.propose_pre_shared_key_by_value(self.provider.as_ref(), signer.as_ref(), id)
+                group.propose_pre_shared_key_by_value(tx, signer.as_ref(), id)
             } else {
-                group.propose_pre_shared_key(self.provider.as_ref(), signer.as_ref(), id)
+                group.propose_pre_shared_key(tx, signer.as_ref(), id)
             };
             let (message, proposal_ref) = result.map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             Ok(ProposalOutput {
@@ -128,9 +129,9 @@ impl Group {
     }
 
     /// Fails early when a PSK is neither stored (external) nor kept (resumption).
-    pub(crate) fn check_psk_available(&self, group: &MlsGroup, psk: &PskSpec) -> Result<()> {
+    pub(crate) fn check_psk_available(&self, tx: &Tx<'_>, group: &MlsGroup, psk: &PskSpec) -> Result<()> {
         let available = match psk {
-            PskSpec::External { psk_id } => crate::psk::has_external_psk(&self.provider, psk_id)?,
+            PskSpec::External { psk_id } => crate::psk::has_external_psk_in(tx, psk_id)?,
             PskSpec::Resumption { group_id, epoch } => {
                 group_id.as_slice() == group.group_id().as_slice()
                     && (*epoch == group.epoch().as_u64() || group.get_past_resumption_psk(GroupEpoch::from(*epoch)).is_some())
@@ -159,13 +160,13 @@ impl Group {
     /// The proposal is queued here too; its reference takes the request back with
     /// [`Group::remove_pending_proposal`].
     pub fn leave_group(&self) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
             let message = group
-                .leave_group(self.provider.as_ref(), signer.as_ref())
+                .leave_group(tx, signer.as_ref())
                 .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let proposal_ref = new_proposal_ref(&group, &before)?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
@@ -175,13 +176,13 @@ impl Group {
     /// Leaves the group with a SelfRemove proposal, which any member's next commit covers. It is
     /// sent as a PublicMessage, so the group's policy must accept plaintext handshakes.
     pub fn leave_group_via_self_remove(&self) -> Result<ProposalOutput> {
-        self.tx(|| {
+        self.tx(|tx| {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
             let message = group
-                .leave_group_via_self_remove(self.provider.as_ref(), signer.as_ref())
+                .leave_group_via_self_remove(tx, signer.as_ref())
                 .map_err(|e| {
                     if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
                         Error::invalid_argument(
@@ -207,7 +208,7 @@ impl Group {
 
     /// Removes one queued proposal (rollback), by reference.
     pub fn remove_pending_proposal(&self, proposal_ref: &[u8]) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             let mut group = self.lock()?;
             let found = group
                 .pending_proposals()
@@ -215,16 +216,16 @@ impl Group {
                 .map(|p| p.proposal_reference_ref().clone())
                 .ok_or_else(|| Error::new(ErrorCode::UnknownProposal, "no queued proposal has this reference"))?;
             group
-                .remove_pending_proposal(self.provider.storage(), &found)
+                .remove_pending_proposal(tx.storage(), &found)
                 .map_err(|e| classify(e, ErrorCode::UnknownProposal))
         })
     }
 
     /// Empties the proposal queue.
     pub fn clear_pending_proposals(&self) -> Result<()> {
-        self.tx(|| {
+        self.tx(|tx| {
             self.lock()?
-                .clear_pending_proposals(self.provider.storage())
+                .clear_pending_proposals(tx.storage())
                 .map_err(|e| crate::storage::store_error(&e))
         })
     }
