@@ -261,3 +261,30 @@ for (const storage of ['memory', 'file'] as const) {
     }
   })
 }
+
+test('state getters answer at once while an operation on the group runs, with the state before it', async (t) => {
+  const alice = new Client('alice')
+  alice.createGroup()
+  const pool = new Provider()
+  const kps = Array.from({ length: 100 }, (_, i) => {
+    const signer = SignatureKeyPair.forCiphersuite(1)
+    const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: pool, signer, credentialWithKey: { credential: new BasicCredential(`m${i}`), signatureKey: signer.publicKey } })
+    return KeyPackage.fromBytes(alice.provider, kp.toBytes())
+  })
+  const before = { epoch: alice.g.epoch, members: alice.g.members().length, authenticator: alice.g.epochAuthenticator() }
+  let settled = false
+  const add = alice.g.addMembers(kps).then((r) => ((settled = true), r))
+  // Let the queued operation reach the thread pool, then read while it works on the group (an
+  // add of 100 takes far longer than a turn of the event loop). A getter that waited for the
+  // add would see its pending commit.
+  await new Promise((resolve) => setImmediate(resolve))
+  const during = { epoch: alice.g.epoch, members: alice.g.members().length, authenticator: alice.g.epochAuthenticator(), pending: alice.g.hasPendingCommit }
+  t.false(settled)
+  t.deepEqual(during, { ...before, pending: false }, 'the state before the add, not after it')
+  await add
+  t.true(alice.g.hasPendingCommit)
+  await alice.g.mergePendingCommit()
+  t.is(alice.g.epoch, 1n)
+  t.is(alice.g.members().length, 101, 'after the merge, the view follows the group')
+  t.notDeepEqual(alice.g.epochAuthenticator(), before.authenticator)
+})

@@ -7,6 +7,7 @@
 mod commits;
 mod fork;
 mod proposals;
+mod view;
 
 pub use commits::CommitSpec;
 pub use proposals::ProposalOutput;
@@ -122,6 +123,8 @@ pub struct Group {
     stale: AtomicBool,
     /// The openmls group; `None` once the handle was disposed.
     state: Mutex<Option<MlsGroup>>,
+    /// The group as its last operation left it, for getters while another one runs.
+    view: RwLock<Option<Arc<view::GroupView>>>,
     /// Held for a whole operation on this group, before its storage transaction takes the
     /// provider's connection: the lock order is this group, then storage, then `state`.
     op: Mutex<()>,
@@ -156,6 +159,7 @@ impl Group {
 
     fn wrap_as(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup, replace: bool) -> Result<Arc<Self>> {
         let group_id = group.group_id().as_slice().to_vec();
+        let first_view = view::GroupView::of(&group, None)?;
         let handle = Self {
             provider: provider.clone(),
             signer: RwLock::new(signer),
@@ -163,6 +167,7 @@ impl Group {
             deleted: AtomicBool::new(false),
             stale: AtomicBool::new(false),
             state: Mutex::new(Some(group)),
+            view: RwLock::new(Some(Arc::new(first_view))),
             op: Mutex::new(()),
             op_owner: AtomicU64::new(0),
         };
@@ -281,6 +286,7 @@ impl Group {
         let _op = self.op.lock().unwrap_or_else(|e| e.into_inner());
         self.op_owner.store(me, Ordering::SeqCst);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        self.refresh_view();
         self.op_owner.store(0, Ordering::SeqCst);
         result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
@@ -311,6 +317,19 @@ impl Group {
     }
 
     pub(crate) fn lock(&self) -> Result<GroupGuard<'_>> {
+        self.check_current()?;
+        let state = self
+            .state
+            .lock()
+            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))?;
+        if state.is_none() {
+            return Err(Self::freed());
+        }
+        Ok(GroupGuard(state))
+    }
+
+    /// Fails unless this handle still speaks for its group.
+    fn check_current(&self) -> Result<()> {
         if self.deleted.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::GroupInactive, "this group was deleted"));
         }
@@ -321,14 +340,11 @@ impl Group {
                  use the handle that join returned, or provider.loadGroup()",
             ));
         }
-        let state = self
-            .state
-            .lock()
-            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))?;
-        if state.is_none() {
-            return Err(Error::new(ErrorCode::StaleHandle, "this group handle was freed; use provider.loadGroup()"));
-        }
-        Ok(GroupGuard(state))
+        Ok(())
+    }
+
+    fn freed() -> Error {
+        Error::new(ErrorCode::StaleHandle, "this group handle was freed; use provider.loadGroup()")
     }
 
     pub(crate) fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
@@ -497,7 +513,7 @@ impl Group {
 
     /// Whether a commit of this member is pending.
     pub fn has_pending_commit(&self) -> Result<bool> {
-        Ok(self.lock()?.pending_commit().is_some())
+        self.read(|g| Ok(g.pending_commit().is_some()), |v| v.has_pending_commit)
     }
 
     /// Sets the additional authenticated data of the next message this member sends (application
@@ -670,27 +686,27 @@ impl Group {
 
     /// The group's members, in leaf order.
     pub fn members(&self) -> Result<Vec<MemberInfo>> {
-        Ok(self.lock()?.members().map(|m| MemberInfo::from(&m)).collect())
+        self.read(|g| Ok(g.members().map(|m| MemberInfo::from(&m)).collect()), |v| v.members.as_ref().clone())
     }
 
     /// This member's leaf index.
     pub fn own_leaf_index(&self) -> Result<u32> {
-        Ok(self.lock()?.own_leaf_index().u32())
+        self.read(|g| Ok(g.own_leaf_index().u32()), |v| v.own_leaf_index)
     }
 
     /// The current epoch.
     pub fn epoch(&self) -> Result<u64> {
-        Ok(self.lock()?.epoch().as_u64())
+        self.read(|g| Ok(g.epoch().as_u64()), |v| v.epoch)
     }
 
     /// The group id.
     pub fn group_id(&self) -> Result<Vec<u8>> {
-        Ok(self.lock()?.group_id().as_slice().to_vec())
+        self.read(|g| Ok(g.group_id().as_slice().to_vec()), |v| v.group_id.clone())
     }
 
     /// The ciphersuite code point.
     pub fn ciphersuite(&self) -> Result<u16> {
-        Ok(u16::from(self.lock()?.ciphersuite()))
+        self.read(|g| Ok(u16::from(g.ciphersuite())), |v| v.ciphersuite)
     }
 
     /// Whether this member is still in the group. A deleted, replaced or freed handle is not.
@@ -698,7 +714,7 @@ impl Group {
         if !self.is_current() {
             return Ok(false);
         }
-        Ok(self.lock()?.is_active())
+        self.read(|g| Ok(g.is_active()), |v| v.active)
     }
 
     /// Whether `other` is this very handle.
@@ -726,12 +742,12 @@ impl Group {
 
     /// The epoch authenticator (RFC 9420 §8.7): equal for all members in the same epoch.
     pub fn epoch_authenticator(&self) -> Result<Vec<u8>> {
-        Ok(self.lock()?.epoch_authenticator().as_slice().to_vec())
+        self.read(|g| Ok(g.epoch_authenticator().as_slice().to_vec()), |v| v.epoch_authenticator.clone())
     }
 
     /// The group's runtime configuration.
     pub fn configuration(&self) -> Result<JoinConfigSpec> {
-        describe_join_config(self.lock()?.configuration())
+        self.read(|g| describe_join_config(g.configuration()), |v| v.configuration.clone())
     }
 
     /// Changes the runtime configuration; fields left `None` keep their current value.
@@ -747,7 +763,7 @@ impl Group {
 
     /// The group context extensions.
     pub fn group_context_extensions(&self) -> Result<Vec<ExtensionSpec>> {
-        Ok(extensions::describe(self.lock()?.extensions().iter()))
+        self.read(|g| Ok(extensions::describe(g.extensions().iter())), |v| v.extensions.as_ref().clone())
     }
 
     /// This member's own leaf node.
@@ -761,10 +777,7 @@ impl Group {
 
     /// The confirmation tag of the current epoch.
     pub fn confirmation_tag(&self) -> Result<Vec<u8>> {
-        use tls_codec::{DeserializeBytes as _, Serialize as _};
-        let encoded = self.lock()?.confirmation_tag().tls_serialize_detached().map_err(Error::from)?;
-        let (mac, _) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded)?;
-        Ok(mac.as_slice().to_vec())
+        self.read(view::confirmation_mac, |v| v.confirmation_tag.clone())
     }
 
     /// The resumption PSK of the current epoch, or of a past epoch the group still keeps
