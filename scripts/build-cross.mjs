@@ -55,7 +55,8 @@ function ensureApt(packages) {
   })
   if (!missing.length) return
   for (const arch of new Set(missing.map((p) => p.split(':')[1]).filter(Boolean))) {
-    if (!execFileSync('dpkg', ['--print-foreign-architectures'], { encoding: 'utf8' }).split('\n').includes(arch)) run('dpkg', ['--add-architecture', arch])
+    // A newly added architecture has no package lists until the next apt-get update.
+    if (!execFileSync('dpkg', ['--print-foreign-architectures'], { encoding: 'utf8' }).split('\n').includes(arch)) { run('dpkg', ['--add-architecture', arch]); aptUpdated = false }
   }
   if (!aptUpdated) { run('apt-get', ['update', '-qq']); aptUpdated = true }
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
