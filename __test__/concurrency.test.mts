@@ -13,6 +13,16 @@ import { Client, assertAgree, assertCode, pair } from './helpers.mjs'
 const text = (m: ProcessedMessage) => (m.kind === 'application' ? new TextDecoder().decode(m.data) : `<${m.kind}>`)
 const tempDir = () => mkdtempSync(join(tmpdir(), 'openmls-node-concurrency-'))
 
+/** Key packages of `count` new members (each with its own signer), as `client` received them. */
+function newMembers(client: Client, count: number): KeyPackage[] {
+  const pool = new Provider()
+  return Array.from({ length: count }, (_, i) => {
+    const signer = SignatureKeyPair.forCiphersuite(1)
+    const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: pool, signer, credentialWithKey: { credential: new BasicCredential(`m${i}`), signatureKey: signer.publicKey } })
+    return KeyPackage.fromBytes(client.provider, kp.toBytes())
+  })
+}
+
 test('the Promise forms of createMessage, the merges and the proposals run off the event loop and agree', async (t) => {
   const alice = new Client('alice')
   const bob = new Client('bob')
@@ -75,12 +85,7 @@ test('a synchronous call is refused while Promise operations on its group are in
 test('an AbortSignal aborts a commit queued behind a long one before it starts: ERR_ABORTED, group unchanged', async (t) => {
   const alice = new Client('alice')
   alice.createGroup()
-  const pool = new Provider()
-  const kps = Array.from({ length: 40 }, (_, i) => {
-    const signer = SignatureKeyPair.forCiphersuite(1)
-    const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: pool, signer, credentialWithKey: { credential: new BasicCredential(`m${i}`), signatureKey: signer.publicKey } })
-    return KeyPackage.fromBytes(alice.provider, kp.toBytes())
-  })
+  const kps = newMembers(alice, 40)
   const controller = new AbortController()
   const long = alice.g.addMembers(kps)
   const queued = alice.g.selfUpdate(undefined, { signal: controller.signal })
@@ -265,12 +270,7 @@ for (const storage of ['memory', 'file'] as const) {
 test('state getters answer at once while an operation on the group runs, with the state before it', async (t) => {
   const alice = new Client('alice')
   alice.createGroup()
-  const pool = new Provider()
-  const kps = Array.from({ length: 100 }, (_, i) => {
-    const signer = SignatureKeyPair.forCiphersuite(1)
-    const kp = KeyPackage.builder().build({ ciphersuite: 1, provider: pool, signer, credentialWithKey: { credential: new BasicCredential(`m${i}`), signatureKey: signer.publicKey } })
-    return KeyPackage.fromBytes(alice.provider, kp.toBytes())
-  })
+  const kps = newMembers(alice, 100)
   const before = { epoch: alice.g.epoch, members: alice.g.members().length, authenticator: alice.g.epochAuthenticator() }
   let settled = false
   const add = alice.g.addMembers(kps).then((r) => ((settled = true), r))
