@@ -129,8 +129,17 @@ test('an already-aborted signal rejects at once and changes nothing; a non-signa
 for (const storage of ['memory', 'file'] as const) {
   test(`a batch with one bad message (${storage}): the good ones land, the bad one gets its typed error, nothing is lost`, async (t) => {
     const dir = tempDir()
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    const provider = () => (storage === 'file' ? new Provider({ storage: { path: join(dir, 'bob.db') } }) : new Provider())
+    // Every provider is closed before its directory goes: Windows refuses to delete an open file.
+    const opened: Provider[] = []
+    t.teardown(() => {
+      for (const p of opened) p.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    const provider = () => {
+      const p = storage === 'file' ? new Provider({ storage: { path: join(dir, 'bob.db') } }) : new Provider()
+      opened.push(p)
+      return p
+    }
     const alice = new Client('alice')
     const bobProvider = provider()
     const bobSigner = SignatureKeyPair.forCiphersuite(1)
