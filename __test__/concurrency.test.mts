@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { BasicCredential, KeyPackage, MlsGroup, OpenMlsError, Provider, SignatureKeyPair, type ProcessedMessage } from 'openmls-node'
-import { Client, assertAgree, assertCode, pair } from './helpers.mjs'
+import { Client, applyCommit, assertAgree, assertCode, pair } from './helpers.mjs'
 
 const text = (m: ProcessedMessage) => (m.kind === 'application' ? new TextDecoder().decode(m.data) : `<${m.kind}>`)
 const tempDir = () => mkdtempSync(join(tmpdir(), 'openmls-node-concurrency-'))
@@ -64,21 +64,56 @@ test('the Promise forms of createMessage, the merges and the proposals run off t
 
 test('64 concurrent processMessage Promises on one group all succeed, in call order', async (t) => {
   const { alice, bob } = await pair()
+  // A proposal first: a handshake message goes to the thread pool, and the 64 application
+  // messages queue behind it (an in-memory group runs them inline only when nothing is queued).
+  const proposal = alice.g.proposeSelfUpdateSync()
+  alice.g.clearPendingProposalsSync()
   const wires = alice.g.createMessagesSync(Array.from({ length: 64 }, (_, i) => `message ${i}`)).map((r) => {
     if (!r.ok) throw r.error
     return r.value
   })
   const settled: number[] = []
+  const first = bob.g.processMessage(proposal.message).then((m) => (settled.push(-1), m.kind))
   const results = await Promise.all(wires.map((w, i) => bob.g.processMessage(w).then((m) => (settled.push(i), text(m)))))
+  t.is(await first, 'proposal')
   t.deepEqual(results, wires.map((_, i) => `message ${i}`))
-  t.deepEqual(settled, wires.map((_, i) => i), 'they settle in call order')
+  t.deepEqual(settled, [-1, ...wires.map((_, i) => i)], 'they settle in call order')
+})
+
+test('in memory, a Promise application message with nothing queued runs inline; queued behind a commit, it waits', async (t) => {
+  const { alice, bob } = await pair()
+  // Inline: settled before the event loop turns (a thread-pool call cannot be).
+  const order: string[] = []
+  const wire = alice.g.createMessage('inline').then((w) => (order.push('encrypted'), w))
+  setImmediate(() => order.push('event loop turned'))
+  const processed = await wire.then((w) => bob.g.processMessage(w)).then((m) => (order.push('decrypted'), m))
+  t.is(text(processed), 'inline')
+  t.deepEqual(order.slice(0, 2), ['encrypted', 'decrypted'])
+
+  // Behind a Promise commit and merge, a message waits for them: it is sent in the new epoch.
+  const commit = alice.g.selfUpdate()
+  const merged = alice.g.mergePendingCommit()
+  const after = alice.g.createMessage('after the commit')
+  const { commit: bytes } = await commit
+  await merged
+  t.is(alice.g.epoch, 2n)
+  await bob.g.mergeStagedCommit(((m) => (m.kind === 'commit' ? m.stagedCommit : t.fail(m.kind)))(await bob.g.processMessage(bytes))!)
+  const m = await bob.g.processMessage(await after)
+  t.is(m.epoch, 2n)
+  t.is(text(m), 'after the commit')
+
+  // Not an application message, or an aborted signal: the usual path and its errors.
+  await assertCode(t, () => bob.g.processMessage(new Uint8Array([0, 1, 0, 2, 1, 0xaa])), 'ERR_MALFORMED_MESSAGE')
+  await assertCode(t, () => bob.g.processMessage(alice.g.createMessageSync('x'), { signal: AbortSignal.abort() }), 'ERR_ABORTED')
+  t.is(bob.g.epoch, 2n)
 })
 
 test('a synchronous call is refused while Promise operations on its group are in flight', async (t) => {
   const { alice, bob } = await pair()
-  const pending = bob.g.processMessage(alice.g.createMessageSync('first'))
+  const proposal = alice.g.proposeSelfUpdateSync()
+  const pending = bob.g.processMessage(proposal.message)
   await assertCode(t, () => bob.g.createMessageSync('overtaking'), 'ERR_GROUP_BUSY')
-  t.is(text(await pending), 'first')
+  t.is((await pending).kind, 'proposal')
   t.truthy(bob.g.createMessageSync('after it settled'))
 })
 
@@ -246,9 +281,13 @@ for (const storage of ['memory', 'file'] as const) {
     )
     // Instrumented, not timed: the provider counts the operations that ran at the same moment
     // (an operation waiting for another one's storage access does not count). One group's
-    // operations are serialized, so only the two groups can overlap. Rounds are bounded.
+    // operations are serialized, so only the two groups can overlap. Rounds are bounded. Each
+    // round commits on both groups at once (on the thread pool whatever the storage), then
+    // sends messages (inline in memory, on the pool on a file).
     let round = 0
     for (; round < 20 && provider.peakParallelOperations < 2; round++) {
+      const updates = await Promise.all(pairs.map(async ({ group }) => (await Promise.all([group.selfUpdate(), group.mergePendingCommit()]))[0].commit))
+      for (const [index, { peer }] of pairs.entries()) await applyCommit(peer, updates[index])
       const sent = await Promise.all(
         pairs.map(({ name, group }) => Promise.all(Array.from({ length: 25 }, (_, i) => group.createMessage(`${name} ${round}.${i}`)))),
       )

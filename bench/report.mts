@@ -74,7 +74,7 @@ function targetSummary(evaluated: Evaluated[]): string[] {
   for (const e of evaluated) {
     const c = cells(e)
     if (e.row.target && e.met !== undefined) {
-      const floor = e.floor ? ` Native openmls itself reaches only ${value(e.row, e.native)} here: on this machine openmls is the floor, short of the target.` : ''
+      const floor = e.floor && !e.met ? ` Native openmls itself reaches only ${value(e.row, e.native)} here: on this machine openmls is the floor, short of the target.` : ''
       lines.push(`- ${e.met ? '**met**' : '**unmet**'}: ${e.row.label}: ${c.node} against ${c.target.split(';')[0]}${e.met ? '' : ` (${fmtRatio(e.missBy!)} off)`}.${floor}`)
     }
   }
@@ -92,6 +92,20 @@ function targetSummary(evaluated: Evaluated[]): string[] {
   }
   return lines
 }
+
+/**
+ * Where the per-message overhead that remains comes from: a profile (`perf record -g`, release
+ * build with line tables, 100 B messages, 2 members, in memory), not a measurement of this run.
+ */
+const OVERHEAD_NOTES = [
+  '### What the remaining overhead is',
+  '',
+  'From a profile of the message path on 2026-12-06 (`perf record -g`, 100 B messages, 2 members, in memory; see `../shared/notes/message-path-profile.md` for the method):',
+  '',
+  '- **Encrypt is faster than native**: openmls-node\'s signer parses its key once and native\'s expands it per signature, which more than pays for the layers below.',
+  '- **Decrypt keeps about 10 to 20 µs per message over native**, of which: the storage transaction around each message (`BEGIN`, the in-place update of the message secrets, `COMMIT` on the in-memory SQLite database: about 5 to 8 µs where native inserts into a `HashMap`), building the processed message as JavaScript objects (about 5 µs: the sender, the credential, four byte arrays), and the TypeScript wrapper (about 1 µs). openmls\'s own `process_message` costs the same in both. Every message being its own atomic transaction, rolled back on any error, is the design; the result objects are the API.',
+  '- **A Promise commit pays the thread pool twice**: a call goes to a pool thread and its result comes back through the event loop. On this 2-core virtual machine each crossing costs tens to hundreds of µs of wake-up latency, which is visible only on the smallest commits (processing a self-update in a group of 100, about 1 ms of work). An application message with nothing queued before it skips the pool in memory (see below).',
+]
 
 const escape = (s: string) => s.replace(/\|/g, '\\|').replace(/\*/g, '\\*')
 
@@ -123,6 +137,8 @@ export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes)
   out.push('')
   out.push(...targetSummary(evaluated))
   out.push('')
+  out.push(...OVERHEAD_NOTES)
+  out.push('')
   out.push('## Every row (medians)')
   out.push('')
   out.push('"native" is openmls 0.9.2 called directly from Rust (crates/bench) with `openmls_rust_crypto` and openmls\'s own in-memory storage: the floor. Overhead is openmls-node ÷ native (for messages also the difference in µs per message).')
@@ -148,8 +164,9 @@ export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes)
       '- Timed regions go from state plus input bytes to bytes on the wire (sender) and from bytes to new state (receiver). A commit\'s region includes parsing and validating the key packages it adds (from their bytes), encoding, merging the commit and, for an add, exporting the ratchet tree for the joiner; a receiver\'s includes decoding and merging. Groups do not use the ratchet tree extension, so no commit carries a GroupInfo (ts-mls\'s do not either). Key packages are made before the timed region.',
       `- Each figure is the median of several repetitions after a warm-up. openmls-node: ${sizes.openmls.warmup} warm-up, ${sizes.openmls.commits} adds (each into a fresh group with one existing member and a fresh joiner), ${sizes.openmls.updates} self-updates, ${sizes.openmls.batches} batches of ${sizes.openmls.messages} messages (${sizes.openmls.fileMessages} on the file store) and of ${sizes.openmls.keyPackages} key packages. ts-mls: ${sizes.tsmls.commits} adds, ${sizes.tsmls.updates} self-updates, ${sizes.tsmls.batches} batches of ${sizes.tsmls.messages} messages and of ${sizes.tsmls.keyPackages} key packages. Native: ${sizes.native.commits} adds, ${sizes.native.updates} self-updates, ${sizes.native.batches} batches of ${sizes.native.messages} messages and of ${sizes.native.keyPackages} key packages. The workloads (group sizes, payloads, members added) are the same for all three.`,
       '- Messages go from member 0 to member 1 of the group, one batch encrypted and then decrypted in order. MB/s counts plaintext bytes, 1 MB = 10^6 bytes.',
-      '- openmls-node\'s in-memory provider is `openmls_sqlite_storage` on an in-memory SQLite database (the same code as its file store), not `openmls_memory_storage`: that is part of its overhead over native. The file store is `new Provider({ storage: { path } })` with its defaults (WAL, `synchronous=FULL`, a `TRUNCATE` checkpoint after every write): every message is its own durable transaction. ts-mls keeps state in memory only, so the file-store rows have no ts-mls figure, and their native figure is the in-memory floor.',
-      '- ts-mls has only a Promise API: its one measurement of each operation stands beside both openmls-node\'s `*Sync` row and its Promise row. openmls-node\'s Promise rows await each call before the next; `mergePendingCommit`, `mergeStagedCommit` and `createMessage` have no Promise variant, so they run synchronously inside those rows.',
+      '- openmls-node\'s in-memory provider is an in-memory SQLite database (the same code as its file store: one transaction per operation, rolled back on any error), not `openmls_memory_storage`: that is part of its overhead over native. It writes openmls\'s group data through cached statements, updating rows in place, on the rows `openmls_sqlite_storage` uses. The file store is `new Provider({ storage: { path } })` with its defaults (WAL, `synchronous=FULL`, a `TRUNCATE` checkpoint after every write): every message is its own durable transaction. ts-mls keeps state in memory only, so the file-store rows have no ts-mls figure, and their native figure is the in-memory floor.',
+      '- Where openmls-node is faster than native: its signer parses the private key once (openmls_basic_credential expands an Ed25519 key, a scalar multiplication, on every signature), and its RustCrypto backend keeps the decompressed Ed25519 keys of recent senders (openmls_rust_crypto decompresses the sender\'s key for every message). Signatures and checks are the same bytes and the same `verify_strict`; native runs openmls as its crates ship.',
+      '- ts-mls has only a Promise API: its one measurement of each operation stands beside both openmls-node\'s `*Sync` row and its Promise row. openmls-node\'s Promise rows await each call before the next, merges included. With an in-memory provider, an application message of up to 64 KiB with nothing queued before it on its group runs on the calling thread (the thread pool\'s round trip would cost more than the work), so the in-memory Promise message rows measure that path; commits, joins and every file-store operation go to the thread pool.',
       '- Event-loop lag: `perf_hooks.monitorEventLoopDelay` at 1 ms resolution during one add with the Promise API (`addMembers`, then `processMessage` by the existing member, then `joinFromWelcome`), the key packages parsed before. "Whole add" includes the synchronous merges and tree export between the calls; "Promise calls only" has the histogram enabled only while a call is awaited. The median of the repetitions\' max and p99 (ts-mls: one run).',
       '- Peak RSS: the add case alone in a fresh process per library (bench/rss-child.mjs, plain JavaScript so that no loader is counted; native: `VmHWM` of the Rust binary run with `--rss`), read with `process.resourceUsage().maxRSS` after the committer, the existing member and the joiner have all done the add. It includes the runtime\'s own memory (see the "after its imports" row).',
     ].join('\n'),

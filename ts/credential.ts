@@ -7,6 +7,9 @@ export const CredentialType = {
   X509: 2,
 } as const
 
+/** An empty identity, for {@link BasicCredential.adopt}. */
+const EMPTY = new Uint8Array()
+
 /**
  * A basic credential: an application-defined identity, as bytes. The binding of the identity to a
  * real user is the application's Authentication Service's job (see the book's "Credentials").
@@ -24,6 +27,17 @@ export class BasicCredential {
       assertBytes(identity, 'identity')
       this.identity = Uint8Array.from(identity)
     }
+  }
+
+  /**
+   * A credential over bytes nobody else holds (fresh from native code), without the copy the
+   * constructor makes.
+   * @internal
+   */
+  static adopt(identity: Uint8Array): BasicCredential {
+    const credential = new BasicCredential(EMPTY)
+    ;(credential as { identity: Uint8Array }).identity = identity
+    return credential
   }
 
   /** The credential's content on the wire (for a basic credential, the identity). */
@@ -83,7 +97,7 @@ export interface CredentialWithKey {
 
 /** Builds a credential from the native representation. @internal */
 export function credentialFromNative(native: NativeCredential): Credential {
-  if (native.credentialType === CredentialType.Basic) return new BasicCredential(native.serializedContent ?? new Uint8Array())
+  if (native.credentialType === CredentialType.Basic) return BasicCredential.adopt(native.serializedContent ?? new Uint8Array())
   if (native.credentialType === CredentialType.X509 && native.certificates) return new X509Credential(native.certificates)
   return new OtherCredential(native.credentialType, native.serializedContent ?? new Uint8Array())
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use openmls::messages::group_info::VerifiableGroupInfo;
 
 use crate::codec;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
@@ -279,6 +279,13 @@ impl Group {
     /// before the storage transaction, so an operation never waits for its group while it holds
     /// the provider's connection.
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.exclusive_viewing(f, |_| true)
+    }
+
+    /// [`Group::exclusive`] for an operation that may leave what the getters show as it was:
+    /// `changes_view` says from its result whether the view must be refreshed (an application
+    /// message sent or received changes no epoch, member, extension or pending commit).
+    pub(crate) fn exclusive_viewing<T>(&self, f: impl FnOnce() -> Result<T>, changes_view: impl FnOnce(&Result<T>) -> bool) -> Result<T> {
         let me = crate::storage::thread_token();
         if self.op_owner.load(Ordering::SeqCst) == me {
             return f();
@@ -286,7 +293,9 @@ impl Group {
         let _op = self.op.lock().unwrap_or_else(|e| e.into_inner());
         self.op_owner.store(me, Ordering::SeqCst);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        self.refresh_view();
+        if result.as_ref().map_or(true, changes_view) {
+            self.refresh_view();
+        }
         self.op_owner.store(0, Ordering::SeqCst);
         result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
@@ -530,7 +539,7 @@ impl Group {
 
     /// Encrypts an application message. `aad`, when given, replaces what [`Group::set_aad`] set.
     pub fn create_message(&self, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
-        self.tx(|tx| self.create_message_in(tx, plaintext, aad))
+        self.exclusive_viewing(|| self.tx(|tx| self.create_message_in(tx, plaintext, aad)), |_| false)
     }
 
     fn create_message_in(&self, tx: &Tx<'_>, plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>> {
@@ -594,7 +603,10 @@ impl Group {
     }
 
     fn process(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
-        self.exclusive(|| self.process_exclusive(bytes, review_commits))
+        self.exclusive_viewing(
+            || self.process_exclusive(bytes, review_commits),
+            |r| !matches!(r, Ok(p) if matches!(p.content, processed::ProcessedContent::Application(_))),
+        )
     }
 
     fn process_exclusive(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {

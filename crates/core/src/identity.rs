@@ -5,7 +5,8 @@
 //! openmls's key pair redacts it.
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
+use openmls_basic_credential::SignatureKeyPair as BasicKeyPair;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{CryptoError, SignatureScheme};
 use openmls_traits::signatures::Signer as _;
@@ -25,7 +26,7 @@ pub fn signature_scheme(code: u16) -> Result<SignatureScheme> {
 
 /// Generates a fresh signature key pair for a signature scheme.
 pub fn generate_signer(scheme: SignatureScheme) -> Result<SignatureKeyPair> {
-    SignatureKeyPair::new(scheme).map_err(Error::from)
+    BasicKeyPair::new(scheme).map(SignatureKeyPair::from).map_err(Error::from)
 }
 
 /// Exports a key pair, private key included, for the application to store:
@@ -48,7 +49,7 @@ pub fn signer_from_bytes(crypto: &impl OpenMlsCrypto, bytes: &[u8]) -> Result<Si
     if *version != SIGNER_FORMAT_VERSION {
         return Err(invalid("not an exported signature key pair (unknown format version)"));
     }
-    let signer = SignatureKeyPair::tls_deserialize_exact_bytes(rest)
+    let signer = BasicKeyPair::tls_deserialize_exact_bytes(rest)
         .map_err(|_| invalid("not an exported signature key pair"))?;
     // The encoding decoded, so it starts with the private key's length prefix.
     let private_len = vl_length(rest).ok_or_else(|| invalid("not an exported signature key pair"))?;
@@ -119,11 +120,12 @@ pub fn signer_from_raw(
     public: Vec<u8>,
 ) -> Result<SignatureKeyPair> {
     check_key_sizes(scheme, private.len(), public.len())?;
-    check_signer(crypto, SignatureKeyPair::from_raw(scheme, private, public))
+    check_signer(crypto, BasicKeyPair::from_raw(scheme, private, public))
 }
 
 /// Signs and verifies a probe, so a key pair whose halves do not match is refused up front.
-fn check_signer(crypto: &impl OpenMlsCrypto, signer: SignatureKeyPair) -> Result<SignatureKeyPair> {
+fn check_signer(crypto: &impl OpenMlsCrypto, signer: BasicKeyPair) -> Result<SignatureKeyPair> {
+    let signer = SignatureKeyPair::from(signer);
     const PROBE: &[u8] = b"openmls-node signer import probe";
     let mismatch = || Error::new(ErrorCode::InvalidIdentity, "private and public key do not match");
     let signature = signer.sign(PROBE).map_err(|_| mismatch())?;

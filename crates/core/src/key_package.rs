@@ -1,7 +1,7 @@
 //! Key packages: creating them (private keys go to the provider's storage) and validating received ones.
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use tls_codec::DeserializeBytes;
 
 use crate::codec;

@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod config;
+mod ed25519;
 pub mod error;
 pub mod extensions;
 pub mod external;
@@ -20,6 +21,7 @@ pub mod proposal;
 pub mod provider;
 pub mod psk;
 pub mod registry;
+pub mod signer;
 pub mod storage;
 pub mod welcome;
 
@@ -28,5 +30,5 @@ pub mod vectors;
 
 pub use error::{Error, ErrorCode, Result};
 pub use openmls;
-pub use openmls_basic_credential::SignatureKeyPair;
+pub use signer::SignatureKeyPair;
 pub use provider::{CryptoProviderKind, Provider};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -67,11 +67,12 @@ pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Group>
             .map_err(|e| store_error(&e))?
             .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "no group with this id is stored"))?;
         let signer = match group.own_leaf_node() {
-            Some(leaf) => SignatureKeyPair::read(
+            Some(leaf) => openmls_basic_credential::SignatureKeyPair::read(
                 tx.storage(),
                 leaf.signature_key().as_slice(),
                 group.ciphersuite().signature_algorithm(),
             )
+            .map(SignatureKeyPair::from)
             .ok_or_else(|| Error::new(ErrorCode::Storage, "the group's signature key is not stored"))?,
             // A member removed from the group: any stored identity will do for a read-only handle.
             None => identity_of(tx)?

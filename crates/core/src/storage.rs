@@ -6,6 +6,8 @@
 //!   takes the connection when it first touches storage and holds it to its end, so the crypto an
 //!   operation does before that runs in parallel with other operations of the provider, and the
 //!   connection is only ever used by the thread that holds it.
+//! - **Cached statements.** openmls's group data, written on every message, goes through
+//!   rusqlite's statement cache ([`group_data`]), on the rows `openmls_sqlite_storage` uses.
 //! - **Typed faults.** [`Store`] wraps openmls's store and records the first fault SQLite or the
 //!   codec reports during a transaction (full disk, read-only file, I/O error, damaged value), by
 //!   its typed SQLite code. openmls reports some failed writes as library errors; the transaction
@@ -39,6 +41,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::Sha256;
 
 use crate::error::{Error, ErrorCode, Result};
+
+mod group_data;
 
 /// The storage format this version writes. A database with a newer version is refused.
 pub const FORMAT_VERSION: i64 = 1;
@@ -260,6 +264,11 @@ fn settle<T>(result: Result<T>, fault: Option<Error>, what: &str) -> Result<T> {
     }
 }
 
+/// Runs a statement without parameters through the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn sql_error(err: rusqlite::Error) -> Error {
     classify(&err).0
 }
@@ -302,40 +311,45 @@ macro_rules! forward_to_sqlite_store {
     };
 }
 
+/// Implements the group-data methods (`write "kind" fn ...;`, `read "kind" fn ...;`,
+/// `delete "kind" fn ...;`) with [`group_data`]'s cached statements, on the rows
+/// `openmls_sqlite_storage` uses for that kind of data.
+macro_rules! group_data_with_cached_statements {
+    () => {};
+    (write $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident, $arg:ident: &$v:ident) -> (); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g, $arg: &$v) -> std::result::Result<(), rusqlite::Error> {
+            group_data::write(self.sql(), group_id, $kind, $arg).map_err(noted)
+        }
+        group_data_with_cached_statements!($($rest)*);
+    };
+    (read $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> Option<$v:ident>; $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<Option<$v>, rusqlite::Error> {
+            group_data::read(self.sql(), group_id, $kind).map_err(noted)
+        }
+        group_data_with_cached_statements!($($rest)*);
+    };
+    (delete $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> (); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<(), rusqlite::Error> {
+            group_data::delete(self.sql(), group_id, $kind).map_err(noted)
+        }
+        group_data_with_cached_statements!($($rest)*);
+    };
+}
+
 impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     type Error = rusqlite::Error;
 
     forward_to_sqlite_store! {
-        fn write_mls_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId, config: &MlsGroupJoinConfig) -> ();
         fn append_own_leaf_node<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId, leaf_node: &LeafNode) -> ();
         fn queue_proposal<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId, proposal_ref: &ProposalRef, proposal: &QueuedProposal) -> ();
-        fn write_tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId, tree: &TreeSync) -> ();
-        fn write_interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId, interim_transcript_hash: &InterimTranscriptHash) -> ();
-        fn write_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId, group_context: &GroupContext) -> ();
-        fn write_confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId, confirmation_tag: &ConfirmationTag) -> ();
-        fn write_group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId, group_state: &GroupState) -> ();
-        fn write_message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId, message_secrets: &MessageSecrets) -> ();
-        fn write_resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId, resumption_psk_store: &ResumptionPskStore) -> ();
-        fn write_own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId, own_leaf_index: &LeafNodeIndex) -> ();
-        fn write_group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId, group_epoch_secrets: &GroupEpochSecrets) -> ();
         fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair) -> ();
         fn write_encryption_key_pair<EncryptionKey: EncryptionKey, HpkeKeyPair: HpkeKeyPair>(public_key: &EncryptionKey, key_pair: &HpkeKeyPair) -> ();
         fn write_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32, key_pairs: &[HpkeKeyPair]) -> ();
         fn write_key_package<HashReference: HashReference, KeyPackage: KeyPackage>(hash_ref: &HashReference, key_package: &KeyPackage) -> ();
         fn write_psk<PskId: PskId, PskBundle: PskBundle>(psk_id: &PskId, psk: &PskBundle) -> ();
-        fn mls_group_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId) -> Option<MlsGroupJoinConfig>;
         fn own_leaf_nodes<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId) -> Vec<LeafNode>;
         fn queued_proposal_refs<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> Vec<ProposalRef>;
         fn queued_proposals<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId) -> Vec<(ProposalRef, QueuedProposal)>;
-        fn tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId) -> Option<TreeSync>;
-        fn group_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId) -> Option<GroupContext>;
-        fn interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId) -> Option<InterimTranscriptHash>;
-        fn confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId) -> Option<ConfirmationTag>;
-        fn group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId) -> Option<GroupState>;
-        fn message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId) -> Option<MessageSecrets>;
-        fn resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId) -> Option<ResumptionPskStore>;
-        fn own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId) -> Option<LeafNodeIndex>;
-        fn group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId) -> Option<GroupEpochSecrets>;
         fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> Option<SignatureKeyPair>;
         fn encryption_key_pair<HpkeKeyPair: HpkeKeyPair, EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> Option<HpkeKeyPair>;
         fn encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> Vec<HpkeKeyPair>;
@@ -343,22 +357,45 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         fn psk<PskBundle: PskBundle, PskId: PskId>(psk_id: &PskId) -> Option<PskBundle>;
         fn remove_proposal<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId, proposal_ref: &ProposalRef) -> ();
         fn delete_own_leaf_nodes<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_group_config<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_tree<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_confirmation_tag<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_group_state<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_context<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_interim_transcript_hash<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_message_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_all_resumption_psk_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_own_leaf_index<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn delete_group_epoch_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
         fn clear_proposal_queue<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> ();
         fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey) -> ();
         fn delete_encryption_key_pair<EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> ();
         fn delete_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> ();
         fn delete_key_package<KeyPackageRef: HashReference>(hash_ref: &KeyPackageRef) -> ();
         fn delete_psk<PskKey: PskId>(psk_id: &PskKey) -> ();
+    }
+
+    group_data_with_cached_statements! {
+        write "join_group_config" fn write_mls_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId, config: &MlsGroupJoinConfig) -> ();
+        write "tree" fn write_tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId, tree: &TreeSync) -> ();
+        write "interim_transcript_hash" fn write_interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId, interim_transcript_hash: &InterimTranscriptHash) -> ();
+        write "context" fn write_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId, group_context: &GroupContext) -> ();
+        write "confirmation_tag" fn write_confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId, confirmation_tag: &ConfirmationTag) -> ();
+        write "group_state" fn write_group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId, group_state: &GroupState) -> ();
+        write "message_secrets" fn write_message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId, message_secrets: &MessageSecrets) -> ();
+        write "resumption_psk_store" fn write_resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId, resumption_psk_store: &ResumptionPskStore) -> ();
+        write "own_leaf_index" fn write_own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId, own_leaf_index: &LeafNodeIndex) -> ();
+        write "group_epoch_secrets" fn write_group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId, group_epoch_secrets: &GroupEpochSecrets) -> ();
+        read "join_group_config" fn mls_group_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId) -> Option<MlsGroupJoinConfig>;
+        read "tree" fn tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId) -> Option<TreeSync>;
+        read "context" fn group_context<GroupId: GroupId, GroupContext: GroupContext>(group_id: &GroupId) -> Option<GroupContext>;
+        read "interim_transcript_hash" fn interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId) -> Option<InterimTranscriptHash>;
+        read "confirmation_tag" fn confirmation_tag<GroupId: GroupId, ConfirmationTag: ConfirmationTag>(group_id: &GroupId) -> Option<ConfirmationTag>;
+        read "group_state" fn group_state<GroupState: GroupState, GroupId: GroupId>(group_id: &GroupId) -> Option<GroupState>;
+        read "message_secrets" fn message_secrets<GroupId: GroupId, MessageSecrets: MessageSecrets>(group_id: &GroupId) -> Option<MessageSecrets>;
+        read "resumption_psk_store" fn resumption_psk_store<GroupId: GroupId, ResumptionPskStore: ResumptionPskStore>(group_id: &GroupId) -> Option<ResumptionPskStore>;
+        read "own_leaf_index" fn own_leaf_index<GroupId: GroupId, LeafNodeIndex: LeafNodeIndex>(group_id: &GroupId) -> Option<LeafNodeIndex>;
+        read "group_epoch_secrets" fn group_epoch_secrets<GroupId: GroupId, GroupEpochSecrets: GroupEpochSecrets>(group_id: &GroupId) -> Option<GroupEpochSecrets>;
+        delete "join_group_config" fn delete_group_config<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "tree" fn delete_tree<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "confirmation_tag" fn delete_confirmation_tag<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "group_state" fn delete_group_state<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "context" fn delete_context<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "interim_transcript_hash" fn delete_interim_transcript_hash<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "message_secrets" fn delete_message_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "resumption_psk_store" fn delete_all_resumption_psk_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "own_leaf_index" fn delete_own_leaf_index<GroupId: GroupId>(group_id: &GroupId) -> ();
+        delete "group_epoch_secrets" fn delete_group_epoch_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
     }
 }
 
@@ -424,7 +461,7 @@ impl TxSlot {
         let guard = self.shared.conn.lock_arc();
         self.shared.started();
         let begun = match guard.as_ref() {
-            Some(conn) if !self.shared.closed.load(Ordering::SeqCst) => conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error),
+            Some(conn) if !self.shared.closed.load(Ordering::SeqCst) => run_cached(conn, "BEGIN IMMEDIATE").map_err(sql_error),
             _ => Err(Error::new(ErrorCode::StorageClosed, "this provider was closed")),
         };
         match begun {
@@ -725,7 +762,7 @@ impl Storage {
                 if conn.is_autocommit() {
                     return Err(Error::new(ErrorCode::Storage, "storage: SQLite rolled the operation back; nothing was saved"));
                 }
-                if let Err(e) = conn.execute_batch("COMMIT") {
+                if let Err(e) = run_cached(conn, "COMMIT") {
                     let _ = conn.execute_batch("ROLLBACK");
                     return Err(sql_error(e));
                 }

@@ -2,7 +2,7 @@
 //! a key package together with its private keys. Never part of the published addon.
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::codec;

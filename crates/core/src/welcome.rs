@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::codec;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use crate::signer::SignatureKeyPair;
 
 use super::{CommitOutput, Group, LeafNodeParamsSpec};
 use crate::error::{classify, Error, ErrorCode, Result};
