@@ -343,8 +343,11 @@ export declare function createExternalProposal(signer: SignatureKeyPair, senderI
 /** A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer. */
 export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): NativeProposalMessage
 
-/** Every stable error code the addon can throw. */
-export declare function errorCodes(): Array<string>
+/**
+ * Every stable error code openmls-node throws, as `error.code`. Codes are never renamed
+ * or reused for another meaning.
+ */
+export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_INTERNAL'
 
 /** Leaf capabilities. Absent fields take openmls's defaults. */
 export interface NativeCapabilities {
@@ -430,6 +433,14 @@ export interface NativeCustomProposal {
   proposalType: number
   /** The payload. */
   payload: Uint8Array
+}
+
+/** An error that is returned rather than thrown: one failed slot of a batch. */
+export interface NativeError {
+  /** The stable code. */
+  code: ErrorCode
+  /** What went wrong, for people. */
+  message: string
 }
 
 /**
@@ -633,8 +644,8 @@ export interface NativeMember {
 export interface NativeMessageBatchItem {
   /** The `MLSMessage` to send, when this one succeeded. */
   message?: Uint8Array
-  /** The error's reason (`ERR_…: message`), when it failed. */
-  error?: string
+  /** The error, when it failed. */
+  error?: NativeError
 }
 
 /** What a message shows before processing. Nothing here is authenticated yet. */
@@ -665,8 +676,8 @@ export interface NativeMessageInfo {
 export interface NativeProcessedBatchItem {
   /** The processed message, when this one succeeded. */
   message?: NativeProcessedMessage
-  /** The error's reason (`ERR_…: message`), when it failed. */
-  error?: string
+  /** The error, when it failed. */
+  error?: NativeError
 }
 
 /**
@@ -869,7 +880,7 @@ export interface NativeWelcomeInfo {
   psks: Array<NativePsk>
 }
 
-/** The version of the openmls crate this addon is built with. */
+/** The version of the openmls crate this addon is built with (from Cargo.lock, at build time). */
 export declare function openmlsVersion(): string
 
 /** Parses any MLS message without processing it. */

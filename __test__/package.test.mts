@@ -12,13 +12,31 @@ test('require() and import give the same classes, so instanceof works across bot
   const cjs = require('openmls-node') as typeof esm
   t.is(cjs.OpenMlsError, esm.OpenMlsError)
   t.is(cjs.MlsGroup, esm.MlsGroup)
-  t.is(esm.openmlsVersion, '0.9.2')
 })
 
-test('every native error code is a member of the TypeScript ErrorCode union', (t) => {
-  const declared = readFileSync(new URL('../ts/errors.ts', import.meta.url), 'utf8')
-  for (const code of esm.errorCodes) t.true(declared.includes(`'${code}'`), code)
-  t.true(esm.errorCodes.length >= 20)
+test('openmlsVersion is the openmls version Cargo.lock pins, read at build time', (t) => {
+  const lock = readFileSync(new URL('../Cargo.lock', import.meta.url), 'utf8')
+  const locked = /\[\[package\]\]\nname = "openmls"\nversion = "([^"]+)"/.exec(lock)?.[1]
+  t.truthy(locked)
+  t.is(esm.openmlsVersion, locked ?? 'missing from Cargo.lock')
+  t.regex(esm.openmlsVersion, /^0\.9\.\d+$/)
+})
+
+test('the error codes come from the Rust list: unique, well-formed, and what native calls throw', async (t) => {
+  t.deepEqual([...esm.errorCodes], Object.values(esm.ErrorCodes))
+  t.is(new Set(esm.errorCodes).size, esm.errorCodes.length)
+  for (const code of esm.errorCodes) t.regex(code, /^ERR_[A-Z_]+$/)
+  t.is(esm.ErrorCodes.WrongEpoch, 'ERR_WRONG_EPOCH')
+  t.is(esm.ErrorCodes.WelcomeUsed, 'ERR_WELCOME_USED')
+  t.true(Object.isFrozen(esm.ErrorCodes))
+  t.true(esm.isErrorCode('ERR_STORAGE_FULL'))
+  t.false(esm.isErrorCode('ERR_NOT_A_CODE'))
+  // A code thrown by the native layer is one of them, and OpenMlsError.is narrows on it.
+  const error = t.throws(() => esm.MlsMessage.parse(new Uint8Array([1, 2, 3])))
+  t.true(esm.OpenMlsError.is(error, 'ERR_MALFORMED_MESSAGE'))
+  t.false(esm.OpenMlsError.is(error, 'ERR_WRONG_EPOCH'))
+  t.false(esm.OpenMlsError.is(new Error('plain')))
+  t.true(esm.isErrorCode((error as { code?: unknown }).code))
 })
 
 /** Runs the generated loader with a faked platform, recording what it tries to require. */
@@ -52,4 +70,24 @@ test('the loader still picks the right package on the other targets', (t) => {
   t.true(loaderAttempts('win32', 'ia32').includes('openmls-node-win32-ia32-msvc'))
   t.true(loaderAttempts('android', 'arm').includes('openmls-node-android-arm-eabi'))
   t.true(loaderAttempts('darwin', 'arm64').includes('openmls-node-darwin-arm64'))
+})
+
+test('the native layer builds its errors: code and message set, nothing to parse, thrown or rejected', async (t) => {
+  const raw = require('../index.js') as typeof import('../index.js')
+  const thrown = t.throws(() => raw.parseMessage(new Uint8Array([1, 2, 3]))) as Error & { code?: string }
+  t.is(thrown.code, 'ERR_MALFORMED_MESSAGE')
+  t.false(thrown.message.startsWith('ERR_'), thrown.message)
+  t.false(thrown instanceof esm.OpenMlsError, 'the wrapper gives it the class, nothing more')
+
+  const provider = new esm.Provider()
+  const signer = esm.SignatureKeyPair.forCiphersuite(1)
+  const group = esm.MlsGroup.create({ provider, signer, credentialWithKey: { credential: new esm.BasicCredential('a'), signatureKey: signer.publicKey } })
+  const rejected = (await t.throwsAsync(group.native.processMessage(new Uint8Array([1, 2, 3]), false))) as Error & { code?: string }
+  t.is(rejected.code, 'ERR_MALFORMED_MESSAGE')
+  t.false(rejected.message.startsWith('ERR_'), rejected.message)
+
+  // Through the wrapper: the same code and message, as an OpenMlsError.
+  const wrapped = await t.throwsAsync(group.processMessage(new Uint8Array([1, 2, 3])), { instanceOf: esm.OpenMlsError })
+  t.is(wrapped?.code, 'ERR_MALFORMED_MESSAGE')
+  t.is(wrapped?.message, rejected.message)
 })

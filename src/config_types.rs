@@ -111,12 +111,7 @@ pub fn extension_spec(e: &NativeExtension) -> Result<ExtensionSpec> {
         "externalSenders" => ExtensionSpec::ExternalSenders(
             need(e.external_senders.as_ref(), kind, "externalSenders")?
                 .iter()
-                .map(|s| {
-                    Ok(ExternalSenderSpec {
-                        signature_key: s.signature_key.to_vec(),
-                        credential: credential_info(&s.credential)?,
-                    })
-                })
+                .map(|s| Ok(ExternalSenderSpec { signature_key: s.signature_key.to_vec(), credential: credential_info(&s.credential)? }))
                 .collect::<Result<Vec<_>>>()?,
         ),
         "lastResort" => ExtensionSpec::LastResort,
@@ -170,10 +165,7 @@ impl From<ExtensionSpec> for NativeExtension {
                 out.external_senders = Some(
                     senders
                         .into_iter()
-                        .map(|s| NativeExternalSender {
-                            signature_key: Uint8Array::new(s.signature_key),
-                            credential: s.credential.into(),
-                        })
+                        .map(|s| NativeExternalSender { signature_key: Uint8Array::new(s.signature_key), credential: s.credential.into() })
                         .collect(),
                 );
                 "externalSenders"
@@ -257,10 +249,9 @@ fn non_negative(n: i64, what: &str) -> Result<u64> {
 pub fn lifetime_spec(l: &NativeLifetime) -> Result<LifetimeSpec> {
     match (l.valid_for_seconds, l.not_before, l.not_after) {
         (Some(s), None, None) => Ok(LifetimeSpec::ValidFor(non_negative(s, "validForSeconds")?)),
-        (None, Some(a), Some(b)) => Ok(LifetimeSpec::Range {
-            not_before: non_negative(a, "notBefore")?,
-            not_after: non_negative(b, "notAfter")?,
-        }),
+        (None, Some(a), Some(b)) => {
+            Ok(LifetimeSpec::Range { not_before: non_negative(a, "notBefore")?, not_after: non_negative(b, "notAfter")? })
+        }
         _ => Err(Error::invalid_argument("a lifetime is either { notBefore, notAfter } or { validForSeconds }")),
     }
 }
@@ -317,10 +308,7 @@ pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
         },
         number_of_resumption_psks: c.number_of_resumption_psks.map(|n| n as usize),
         use_ratchet_tree_extension: c.use_ratchet_tree_extension,
-        sender_ratchet: c
-            .sender_ratchet_configuration
-            .as_ref()
-            .map(|r| (r.out_of_order_tolerance, r.maximum_forward_distance)),
+        sender_ratchet: c.sender_ratchet_configuration.as_ref().map(|r| (r.out_of_order_tolerance, r.maximum_forward_distance)),
     }
 }
 
@@ -337,10 +325,9 @@ impl From<JoinConfigSpec> for NativeJoinConfig {
             keep_all_past_epochs: Some(matches!(c.past_epochs, Some(PastEpochs::KeepAll))),
             number_of_resumption_psks: c.number_of_resumption_psks.map(clamp),
             use_ratchet_tree_extension: c.use_ratchet_tree_extension,
-            sender_ratchet_configuration: c.sender_ratchet.map(|(a, b)| NativeSenderRatchetConfiguration {
-                out_of_order_tolerance: a,
-                maximum_forward_distance: b,
-            }),
+            sender_ratchet_configuration: c
+                .sender_ratchet
+                .map(|(a, b)| NativeSenderRatchetConfiguration { out_of_order_tolerance: a, maximum_forward_distance: b }),
         }
     }
 }

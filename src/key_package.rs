@@ -8,13 +8,14 @@ use openmls_node_core::identity;
 use openmls_node_core::key_package as core_kp;
 use openmls_node_core::openmls::prelude::{CredentialWithKey, KeyPackage as OpenMlsKeyPackage};
 
-use crate::error::run;
-use crate::provider::Provider;
-use crate::signature_key_pair::SignatureKeyPair;
 use crate::config_types::{
     capabilities_spec, credential_info, extension_specs, lifetime_spec, native_extensions, native_lifetime, NativeCapabilities,
     NativeCredential, NativeExtension, NativeLeafNode, NativeLifetime,
 };
+use crate::error::run;
+use crate::error::Result;
+use crate::provider::Provider;
+use crate::signature_key_pair::SignatureKeyPair;
 
 /// A validated key package.
 #[napi]
@@ -68,7 +69,7 @@ impl KeyPackage {
         signer: &SignatureKeyPair,
         credential: NativeCredential,
         options: Option<NativeKeyPackageOptions>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         run(|| {
             let suite = provider.inner.ciphersuite(u16::try_from(ciphersuite).unwrap_or(0))?;
             let cwk = credential_with_key(&credential, signer)?;
@@ -80,23 +81,19 @@ impl KeyPackage {
 
     /// Parses and validates a received key package (an `MLSMessage` or a bare `KeyPackage`).
     #[napi(factory)]
-    pub fn from_bytes(provider: &Provider, bytes: Uint8Array) -> napi::Result<Self> {
-        run(|| {
-            Ok(Self {
-                inner: Arc::new(core_kp::parse_key_package(&provider.inner, &bytes)?),
-            })
-        })
+    pub fn from_bytes(provider: &Provider, bytes: Uint8Array) -> Result<Self> {
+        run(|| Ok(Self { inner: Arc::new(core_kp::parse_key_package(&provider.inner, &bytes)?) }))
     }
 
     /// The key package as an encoded `MLSMessage`.
     #[napi]
-    pub fn to_bytes(&self) -> napi::Result<Uint8Array> {
+    pub fn to_bytes(&self) -> Result<Uint8Array> {
         run(|| core_kp::key_package_to_bytes(&self.inner)).map(Uint8Array::new)
     }
 
     /// The key package's hash reference.
     #[napi]
-    pub fn hash_ref(&self, provider: &Provider) -> napi::Result<Uint8Array> {
+    pub fn hash_ref(&self, provider: &Provider) -> Result<Uint8Array> {
         run(|| core_kp::key_package_ref(&provider.inner, &self.inner)).map(Uint8Array::new)
     }
 

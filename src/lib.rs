@@ -19,17 +19,18 @@ mod task;
 mod testing;
 mod types;
 
+use crate::error::Result;
 use napi_derive::napi;
 
-/// The version of the openmls crate this addon is built with.
+/// The version of the openmls crate this addon is built with (from Cargo.lock, at build time).
 #[napi]
 pub fn openmls_version() -> String {
-    "0.9.2".to_string()
+    env!("OPENMLS_VERSION").to_string()
 }
 
 /// The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite.
 #[napi]
-pub fn signature_scheme_for(ciphersuite: u32) -> napi::Result<u32> {
+pub fn signature_scheme_for(ciphersuite: u32) -> Result<u32> {
     error::run(|| {
         let code = u16::try_from(ciphersuite).map_err(|_| openmls_node_core::Error::invalid_argument("ciphersuite out of range"))?;
         let suite = openmls_node_core::openmls::prelude::Ciphersuite::try_from(code).map_err(|_| {
@@ -37,13 +38,4 @@ pub fn signature_scheme_for(ciphersuite: u32) -> napi::Result<u32> {
         })?;
         Ok(suite.signature_algorithm() as u32)
     })
-}
-
-/// Every stable error code the addon can throw.
-#[napi]
-pub fn error_codes() -> Vec<String> {
-    openmls_node_core::ErrorCode::ALL
-        .iter()
-        .map(|c| c.as_str().to_string())
-        .collect()
 }

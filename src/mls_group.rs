@@ -3,26 +3,27 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt, ToNapiValue, TypeName};
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt, ToNapiValue, TypeName};
 use napi_derive::napi;
 use openmls_node_core::external::ExternalJoinOptions;
 use openmls_node_core::group::{CommitOutput, CommitSpec, CreateOptions, Group, JoinOptions, ProposalOutput};
 use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
-use crate::error::run;
+use crate::config_types::{
+    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, NativeCreateConfig, NativeCredential,
+    NativeExtension, NativeJoinConfig, NativeLeafNode,
+};
+use crate::error::Result;
+use crate::error::{from_napi, run, NativeError};
 use crate::key_package::{credential_with_key, KeyPackage};
+use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativePsk, NativeQueuedProposalInfo};
 use crate::provider::Provider;
 use crate::queued_proposal::QueuedProposal;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_commit::StagedCommit;
 use crate::task::Job;
-use crate::config_types::{
-    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, NativeCreateConfig,
-    NativeCredential, NativeExtension, NativeJoinConfig, NativeLeafNode,
-};
-use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativePsk, NativeQueuedProposalInfo};
 use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeSender, NativeStagedCommitInfo};
 
 /// Options for joining from a Welcome.
@@ -122,6 +123,12 @@ fn join_job(
 
 /// A commit-producing operation on the libuv thread pool.
 type CommitTask = AsyncTask<Job<CommitOutput, NativeCommitMessages>>;
+/// The task of `processMessages`: one result per message.
+type ProcessBatchTask = AsyncTask<Job<Vec<openmls_node_core::Result<Processed>>, Vec<NativeProcessedBatchItem>>>;
+/// The task of `createMessages`: one result per plaintext.
+type MessageBatchTask = AsyncTask<Job<Vec<openmls_node_core::Result<Vec<u8>>>, Vec<NativeMessageBatchItem>>>;
+/// The task of an external join: the new group and what to send.
+type ExternalJoinTask = AsyncTask<Job<(Arc<Group>, CommitOutput), NativeExternalJoin>>;
 
 fn commit_task(
     group: &Arc<Group>,
@@ -160,8 +167,8 @@ fn unit_to_js(_: ()) -> napi::Result<()> {
 pub struct NativeProcessedBatchItem {
     /// The processed message, when this one succeeded.
     pub message: Option<NativeProcessedMessage>,
-    /// The error's reason (`ERR_…: message`), when it failed.
-    pub error: Option<String>,
+    /// The error, when it failed.
+    pub error: Option<NativeError>,
 }
 
 /// One slot of `createMessages`: the encrypted message, or the error it would have thrown alone.
@@ -169,8 +176,8 @@ pub struct NativeProcessedBatchItem {
 pub struct NativeMessageBatchItem {
     /// The `MLSMessage` to send, when this one succeeded.
     pub message: Option<Uint8Array>,
-    /// The error's reason (`ERR_…: message`), when it failed.
-    pub error: Option<String>,
+    /// The error, when it failed.
+    pub error: Option<NativeError>,
 }
 
 fn processed_batch_to_js(items: Vec<openmls_node_core::Result<Processed>>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
@@ -178,7 +185,7 @@ fn processed_batch_to_js(items: Vec<openmls_node_core::Result<Processed>>) -> na
         .into_iter()
         .map(|item| match item {
             Ok(p) => Ok(NativeProcessedBatchItem { message: Some(processed_to_js(p)?), error: None }),
-            Err(e) => Ok(NativeProcessedBatchItem { message: None, error: Some(e.to_string()) }),
+            Err(e) => Ok(NativeProcessedBatchItem { message: None, error: Some(e.into()) }),
         })
         .collect()
 }
@@ -188,11 +195,10 @@ fn message_batch_to_js(items: Vec<openmls_node_core::Result<Vec<u8>>>) -> napi::
         .into_iter()
         .map(|item| match item {
             Ok(m) => NativeMessageBatchItem { message: Some(Uint8Array::new(m)), error: None },
-            Err(e) => NativeMessageBatchItem { message: None, error: Some(e.to_string()) },
+            Err(e) => NativeMessageBatchItem { message: None, error: Some(e.into()) },
         })
         .collect())
 }
-
 
 /// Options of `MlsGroup.commit` (openmls's commit builder); members to add are passed separately.
 #[napi(object)]
@@ -228,18 +234,12 @@ fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_co
     Ok(CommitSpec {
         adds: key_packages(adds),
         removes: o.removes.clone().unwrap_or_default(),
-        group_context_extensions: o
-            .group_context_extensions
-            .as_ref()
-            .map(|_| extension_specs(&o.group_context_extensions))
-            .transpose()?,
+        group_context_extensions: o.group_context_extensions.as_ref().map(|_| extension_specs(&o.group_context_extensions)).transpose()?,
         custom_proposals: o
             .custom_proposals
             .as_ref()
             .map(|l| {
-                l.iter()
-                    .map(|c| Ok((custom_type(c.proposal_type)?, c.payload.to_vec())))
-                    .collect::<openmls_node_core::Result<Vec<_>>>()
+                l.iter().map(|c| Ok((custom_type(c.proposal_type)?, c.payload.to_vec()))).collect::<openmls_node_core::Result<Vec<_>>>()
             })
             .transpose()?
             .unwrap_or_default(),
@@ -338,13 +338,10 @@ impl MlsGroup {
         credential: NativeCredential,
         group_id: Option<Uint8Array>,
         config: NativeCreateConfig,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         run(|| {
             let cwk = credential_with_key(&credential, signer)?;
-            let options = CreateOptions {
-                group_id: group_id.map(|g| g.to_vec()),
-                config: create_config_spec(&config)?,
-            };
+            let options = CreateOptions { group_id: group_id.map(|g| g.to_vec()), config: create_config_spec(&config)? };
             Ok(Self { inner: Group::create(provider.inner.clone(), signer.inner.clone(), cwk, options)? })
         })
     }
@@ -368,8 +365,8 @@ impl MlsGroup {
         signer: &SignatureKeyPair,
         welcome: Uint8Array,
         options: Option<NativeJoinOptions>,
-    ) -> napi::Result<MlsGroup> {
-        run(join_job(provider, signer, &welcome, options)).and_then(group_to_js)
+    ) -> Result<MlsGroup> {
+        run(join_job(provider, signer, &welcome, options)).and_then(|g| group_to_js(g).map_err(from_napi))
     }
 
     /// Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`.
@@ -381,7 +378,7 @@ impl MlsGroup {
 
     /// Adds members as one commit, on the calling thread.
     #[napi]
-    pub fn add_members_sync(&self, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+    pub fn add_members_sync(&self, key_packages: Vec<&KeyPackage>) -> Result<NativeCommitMessages> {
         let kps = self::key_packages(&key_packages);
         run(|| self.inner.add_members(&kps)).map(Into::into)
     }
@@ -395,7 +392,7 @@ impl MlsGroup {
 
     /// Adds members without refreshing the committer's leaf, on the calling thread.
     #[napi]
-    pub fn add_members_without_update_sync(&self, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+    pub fn add_members_without_update_sync(&self, key_packages: Vec<&KeyPackage>) -> Result<NativeCommitMessages> {
         let kps = self::key_packages(&key_packages);
         run(|| self.inner.add_members_without_update(&kps)).map(Into::into)
     }
@@ -408,20 +405,20 @@ impl MlsGroup {
 
     /// Removes members by leaf index as one commit, on the calling thread.
     #[napi]
-    pub fn remove_members_sync(&self, leaf_indices: Vec<u32>) -> napi::Result<NativeCommitMessages> {
+    pub fn remove_members_sync(&self, leaf_indices: Vec<u32>) -> Result<NativeCommitMessages> {
         run(|| self.inner.remove_members(&leaf_indices)).map(Into::into)
     }
 
     /// Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn self_update(&self, params: Option<NativeLeafNodeParams>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
+    pub fn self_update(&self, params: Option<NativeLeafNodeParams>, signal: Option<AbortSignal>) -> Result<CommitTask> {
         let spec = run(|| leaf_params_spec(params.as_ref()))?;
         Ok(commit_task(&self.inner, signal, move |g| g.self_update_with(&spec)))
     }
 
     /// Refreshes this member's leaf as a commit, on the calling thread.
     #[napi]
-    pub fn self_update_sync(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<NativeCommitMessages> {
+    pub fn self_update_sync(&self, params: Option<NativeLeafNodeParams>) -> Result<NativeCommitMessages> {
         run(|| self.inner.self_update_with(&leaf_params_spec(params.as_ref())?)).map(Into::into)
     }
 
@@ -434,7 +431,7 @@ impl MlsGroup {
         credential: NativeCredential,
         params: Option<NativeLeafNodeParams>,
         signal: Option<AbortSignal>,
-    ) -> napi::Result<CommitTask> {
+    ) -> Result<CommitTask> {
         let (spec, cred) = run(|| Ok((leaf_params_spec(params.as_ref())?, credential_info(&credential)?)))?;
         let signer = new_signer.inner.clone();
         Ok(commit_task(&self.inner, signal, move |g| g.self_update_with_new_signer(signer, &cred, &spec)))
@@ -447,24 +444,27 @@ impl MlsGroup {
         new_signer: &SignatureKeyPair,
         credential: NativeCredential,
         params: Option<NativeLeafNodeParams>,
-    ) -> napi::Result<NativeCommitMessages> {
+    ) -> Result<NativeCommitMessages> {
         run(|| {
-            self.inner
-                .self_update_with_new_signer(new_signer.inner.clone(), &credential_info(&credential)?, &leaf_params_spec(params.as_ref())?)
+            self.inner.self_update_with_new_signer(
+                new_signer.inner.clone(),
+                &credential_info(&credential)?,
+                &leaf_params_spec(params.as_ref())?,
+            )
         })
         .map(Into::into)
     }
 
     /// Builds a commit (openmls's commit builder), on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn commit(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
+    pub fn commit(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions, signal: Option<AbortSignal>) -> Result<CommitTask> {
         let spec = run(|| commit_spec(&adds, &options))?;
         Ok(commit_task(&self.inner, signal, move |g| g.commit(spec)))
     }
 
     /// Builds a commit, on the calling thread.
     #[napi]
-    pub fn commit_sync(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions) -> napi::Result<NativeCommitMessages> {
+    pub fn commit_sync(&self, adds: Vec<&KeyPackage>, options: NativeCommitOptions) -> Result<NativeCommitMessages> {
         run(|| self.inner.commit(commit_spec(&adds, &options)?)).map(Into::into)
     }
 
@@ -476,20 +476,20 @@ impl MlsGroup {
 
     /// Commits to every queued proposal, on the calling thread.
     #[napi]
-    pub fn commit_to_pending_proposals_sync(&self) -> napi::Result<NativeCommitMessages> {
+    pub fn commit_to_pending_proposals_sync(&self) -> Result<NativeCommitMessages> {
         run(|| self.inner.commit_to_pending_proposals()).map(Into::into)
     }
 
     /// Replaces the group context extensions in a commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
+    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>, signal: Option<AbortSignal>) -> Result<CommitTask> {
         let specs = run(|| extension_specs(&Some(extensions)))?;
         Ok(commit_task(&self.inner, signal, move |g| g.update_group_context_extensions(&specs)))
     }
 
     /// Replaces the group context extensions in a commit, on the calling thread.
     #[napi]
-    pub fn update_group_context_extensions_sync(&self, extensions: Vec<NativeExtension>) -> napi::Result<NativeCommitMessages> {
+    pub fn update_group_context_extensions_sync(&self, extensions: Vec<NativeExtension>) -> Result<NativeCommitMessages> {
         run(|| self.inner.update_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
     }
 
@@ -502,20 +502,20 @@ impl MlsGroup {
 
     /// Replaces members in one commit, on the calling thread.
     #[napi]
-    pub fn swap_members_sync(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+    pub fn swap_members_sync(&self, leaf_indices: Vec<u32>, key_packages: Vec<&KeyPackage>) -> Result<NativeCommitMessages> {
         run(|| self.inner.swap_members(&leaf_indices, &self::key_packages(&key_packages))).map(Into::into)
     }
 
     /// Removes the members holding these credentials in one commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn remove_members_by_credential(&self, credentials: Vec<NativeCredential>, signal: Option<AbortSignal>) -> napi::Result<CommitTask> {
+    pub fn remove_members_by_credential(&self, credentials: Vec<NativeCredential>, signal: Option<AbortSignal>) -> Result<CommitTask> {
         let infos = run(|| credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>())?;
         Ok(commit_task(&self.inner, signal, move |g| g.remove_members_by_credential(&infos)))
     }
 
     /// Removes the members holding these credentials, on the calling thread.
     #[napi]
-    pub fn remove_members_by_credential_sync(&self, credentials: Vec<NativeCredential>) -> napi::Result<NativeCommitMessages> {
+    pub fn remove_members_by_credential_sync(&self, credentials: Vec<NativeCredential>) -> Result<NativeCommitMessages> {
         run(|| {
             let infos = credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>()?;
             self.inner.remove_members_by_credential(&infos)
@@ -525,110 +525,118 @@ impl MlsGroup {
 
     /// Proposes adding a member (by reference unless `byValue`).
     #[napi]
-    pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: Option<bool>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_add_member(&key_package.inner, by_value.unwrap_or(false))).map(Into::into)
     }
 
     /// Proposes removing a member by leaf index.
     #[napi]
-    pub fn propose_remove_member(&self, leaf_index: u32, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_remove_member(&self, leaf_index: u32, by_value: Option<bool>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_remove_member(leaf_index, by_value.unwrap_or(false))).map(Into::into)
     }
 
     /// Proposes removing the member holding a credential.
     #[napi]
-    pub fn propose_remove_member_by_credential(&self, credential: NativeCredential, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
-        run(|| self.inner.propose_remove_member_by_credential(&credential_info(&credential)?, by_value.unwrap_or(false)))
-            .map(Into::into)
+    pub fn propose_remove_member_by_credential(
+        &self,
+        credential: NativeCredential,
+        by_value: Option<bool>,
+    ) -> Result<NativeProposalMessage> {
+        run(|| self.inner.propose_remove_member_by_credential(&credential_info(&credential)?, by_value.unwrap_or(false))).map(Into::into)
     }
 
     /// Proposes updating this member's leaf.
     #[napi]
-    pub fn propose_self_update(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_self_update(&self, params: Option<NativeLeafNodeParams>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_self_update(&leaf_params_spec(params.as_ref())?)).map(Into::into)
     }
 
     /// Proposes new group context extensions.
     #[napi]
-    pub fn propose_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
     }
 
     /// Proposes an application-defined proposal.
     #[napi]
-    pub fn propose_custom_proposal(&self, proposal_type: u32, payload: Uint8Array, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_custom_proposal(
+        &self,
+        proposal_type: u32,
+        payload: Uint8Array,
+        by_value: Option<bool>,
+    ) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_custom_proposal(custom_type(proposal_type)?, &payload, by_value.unwrap_or(false))).map(Into::into)
     }
 
     /// Proposes injecting a PSK.
     #[napi]
-    pub fn propose_pre_shared_key(&self, psk: NativePsk, by_value: Option<bool>) -> napi::Result<NativeProposalMessage> {
+    pub fn propose_pre_shared_key(&self, psk: NativePsk, by_value: Option<bool>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_pre_shared_key(&psk_spec(&psk)?, by_value.unwrap_or(false))).map(Into::into)
     }
 
     /// Leaves with a Remove proposal for this member.
     #[napi]
-    pub fn leave_group(&self) -> napi::Result<NativeProposalMessage> {
+    pub fn leave_group(&self) -> Result<NativeProposalMessage> {
         run(|| self.inner.leave_group()).map(Into::into)
     }
 
     /// Leaves with a SelfRemove proposal.
     #[napi]
-    pub fn leave_group_via_self_remove(&self) -> napi::Result<NativeProposalMessage> {
+    pub fn leave_group_via_self_remove(&self) -> Result<NativeProposalMessage> {
         run(|| self.inner.leave_group_via_self_remove()).map(Into::into)
     }
 
     /// The proposals queued for the next commit.
     #[napi]
-    pub fn pending_proposals(&self) -> napi::Result<Vec<NativeQueuedProposalInfo>> {
+    pub fn pending_proposals(&self) -> Result<Vec<NativeQueuedProposalInfo>> {
         run(|| self.inner.pending_proposals()).map(|l| l.into_iter().map(Into::into).collect())
     }
 
     /// Removes a queued proposal by reference.
     #[napi]
-    pub fn remove_pending_proposal(&self, proposal_ref: Uint8Array) -> napi::Result<()> {
+    pub fn remove_pending_proposal(&self, proposal_ref: Uint8Array) -> Result<()> {
         run(|| self.inner.remove_pending_proposal(&proposal_ref))
     }
 
     /// Empties the proposal queue.
     #[napi]
-    pub fn clear_pending_proposals(&self) -> napi::Result<()> {
+    pub fn clear_pending_proposals(&self) -> Result<()> {
         run(|| self.inner.clear_pending_proposals())
     }
 
     /// What this member's pending commit will do, if there is one.
     #[napi]
-    pub fn pending_commit(&self) -> napi::Result<Option<NativeStagedCommitInfo>> {
+    pub fn pending_commit(&self) -> Result<Option<NativeStagedCommitInfo>> {
         run(|| self.inner.pending_commit()).map(|v| v.map(Into::into))
     }
 
     /// Deletes the group's state for good.
     #[napi]
-    pub fn delete(&self) -> napi::Result<()> {
+    pub fn delete(&self) -> Result<()> {
         run(|| self.inner.delete())
     }
 
     /// Merges this member's pending commit.
     #[napi]
-    pub fn merge_pending_commit(&self) -> napi::Result<()> {
+    pub fn merge_pending_commit(&self) -> Result<()> {
         run(|| self.inner.merge_pending_commit())
     }
 
     /// Discards this member's pending commit.
     #[napi]
-    pub fn clear_pending_commit(&self) -> napi::Result<()> {
+    pub fn clear_pending_commit(&self) -> Result<()> {
         run(|| self.inner.clear_pending_commit())
     }
 
     /// Whether a commit of this member is pending.
     #[napi(getter)]
-    pub fn has_pending_commit(&self) -> napi::Result<bool> {
+    pub fn has_pending_commit(&self) -> Result<bool> {
         run(|| self.inner.has_pending_commit())
     }
 
     /// Encrypts an application message.
     #[napi]
-    pub fn create_message(&self, plaintext: Uint8Array, aad: Option<Uint8Array>) -> napi::Result<Uint8Array> {
+    pub fn create_message(&self, plaintext: Uint8Array, aad: Option<Uint8Array>) -> Result<Uint8Array> {
         run(|| self.inner.create_message(&plaintext, aad.as_deref())).map(Uint8Array::new)
     }
 
@@ -650,31 +658,22 @@ impl MlsGroup {
     /// on the libuv thread pool. Each message is all-or-nothing on its own: a bad one gets its
     /// error in its slot and changes nothing, the others land.
     #[napi(ts_return_type = "Promise<NativeProcessedBatchItem[]>")]
-    pub fn process_messages(
-        &self,
-        messages: Vec<Uint8Array>,
-        signal: Option<AbortSignal>,
-    ) -> AsyncTask<Job<Vec<openmls_node_core::Result<Processed>>, Vec<NativeProcessedBatchItem>>> {
+    pub fn process_messages(&self, messages: Vec<Uint8Array>, signal: Option<AbortSignal>) -> ProcessBatchTask {
         let messages: Vec<Vec<u8>> = messages.into_iter().map(|m| m.to_vec()).collect();
         group_task(&self.inner, signal, move |g| g.process_messages(&messages), processed_batch_to_js)
     }
 
     /// `processMessages`, on the calling thread.
     #[napi]
-    pub fn process_messages_sync(&self, messages: Vec<Uint8Array>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
+    pub fn process_messages_sync(&self, messages: Vec<Uint8Array>) -> Result<Vec<NativeProcessedBatchItem>> {
         let messages: Vec<Vec<u8>> = messages.into_iter().map(|m| m.to_vec()).collect();
-        run(|| self.inner.process_messages(&messages)).and_then(processed_batch_to_js)
+        run(|| self.inner.process_messages(&messages)).and_then(|items| processed_batch_to_js(items).map_err(from_napi))
     }
 
     /// Encrypts many application messages in one storage transaction, in order, on the libuv
     /// thread pool. Each slot holds the message or the error `createMessage` would have thrown.
     #[napi(ts_return_type = "Promise<NativeMessageBatchItem[]>")]
-    pub fn create_messages(
-        &self,
-        plaintexts: Vec<Uint8Array>,
-        aad: Option<Uint8Array>,
-        signal: Option<AbortSignal>,
-    ) -> AsyncTask<Job<Vec<openmls_node_core::Result<Vec<u8>>>, Vec<NativeMessageBatchItem>>> {
+    pub fn create_messages(&self, plaintexts: Vec<Uint8Array>, aad: Option<Uint8Array>, signal: Option<AbortSignal>) -> MessageBatchTask {
         let plaintexts: Vec<Vec<u8>> = plaintexts.into_iter().map(|m| m.to_vec()).collect();
         let aad = aad.map(|a| a.to_vec());
         group_task(&self.inner, signal, move |g| g.create_messages(&plaintexts, aad.as_deref()), message_batch_to_js)
@@ -682,9 +681,9 @@ impl MlsGroup {
 
     /// `createMessages`, on the calling thread.
     #[napi]
-    pub fn create_messages_sync(&self, plaintexts: Vec<Uint8Array>, aad: Option<Uint8Array>) -> napi::Result<Vec<NativeMessageBatchItem>> {
+    pub fn create_messages_sync(&self, plaintexts: Vec<Uint8Array>, aad: Option<Uint8Array>) -> Result<Vec<NativeMessageBatchItem>> {
         let plaintexts: Vec<Vec<u8>> = plaintexts.into_iter().map(|m| m.to_vec()).collect();
-        run(|| self.inner.create_messages(&plaintexts, aad.as_deref())).and_then(message_batch_to_js)
+        run(|| self.inner.create_messages(&plaintexts, aad.as_deref())).and_then(|items| message_batch_to_js(items).map_err(from_napi))
     }
 
     /// Encrypts an application message, on the libuv thread pool.
@@ -736,7 +735,11 @@ impl MlsGroup {
 
     /// Proposes adding a member, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
-    pub fn propose_add_member_async(&self, key_package: &KeyPackage, by_value: Option<bool>) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+    pub fn propose_add_member_async(
+        &self,
+        key_package: &KeyPackage,
+        by_value: Option<bool>,
+    ) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
         let kp = key_package.inner.clone();
         let by_value = by_value.unwrap_or(false);
         group_task(&self.inner, None, move |g| g.propose_add_member(&kp, by_value), proposal_to_js)
@@ -744,7 +747,11 @@ impl MlsGroup {
 
     /// Proposes removing a member by leaf index, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
-    pub fn propose_remove_member_async(&self, leaf_index: u32, by_value: Option<bool>) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
+    pub fn propose_remove_member_async(
+        &self,
+        leaf_index: u32,
+        by_value: Option<bool>,
+    ) -> AsyncTask<Job<ProposalOutput, NativeProposalMessage>> {
         let by_value = by_value.unwrap_or(false);
         group_task(&self.inner, None, move |g| g.propose_remove_member(leaf_index, by_value), proposal_to_js)
     }
@@ -755,7 +762,7 @@ impl MlsGroup {
         &self,
         credential: NativeCredential,
         by_value: Option<bool>,
-    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+    ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let info = run(|| credential_info(&credential))?;
         let by_value = by_value.unwrap_or(false);
         Ok(group_task(&self.inner, None, move |g| g.propose_remove_member_by_credential(&info, by_value), proposal_to_js))
@@ -763,7 +770,10 @@ impl MlsGroup {
 
     /// Proposes updating this member's leaf, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
-    pub fn propose_self_update_async(&self, params: Option<NativeLeafNodeParams>) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+    pub fn propose_self_update_async(
+        &self,
+        params: Option<NativeLeafNodeParams>,
+    ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let spec = run(|| leaf_params_spec(params.as_ref()))?;
         Ok(group_task(&self.inner, None, move |g| g.propose_self_update(&spec), proposal_to_js))
     }
@@ -773,7 +783,7 @@ impl MlsGroup {
     pub fn propose_group_context_extensions_async(
         &self,
         extensions: Vec<NativeExtension>,
-    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+    ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let specs = run(|| extension_specs(&Some(extensions)))?;
         Ok(group_task(&self.inner, None, move |g| g.propose_group_context_extensions(&specs), proposal_to_js))
     }
@@ -785,7 +795,7 @@ impl MlsGroup {
         proposal_type: u32,
         payload: Uint8Array,
         by_value: Option<bool>,
-    ) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+    ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let kind = run(|| custom_type(proposal_type))?;
         let payload = payload.to_vec();
         let by_value = by_value.unwrap_or(false);
@@ -794,7 +804,11 @@ impl MlsGroup {
 
     /// Proposes injecting a PSK, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
-    pub fn propose_pre_shared_key_async(&self, psk: NativePsk, by_value: Option<bool>) -> napi::Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
+    pub fn propose_pre_shared_key_async(
+        &self,
+        psk: NativePsk,
+        by_value: Option<bool>,
+    ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let spec = run(|| psk_spec(&psk))?;
         let by_value = by_value.unwrap_or(false);
         Ok(group_task(&self.inner, None, move |g| g.propose_pre_shared_key(&spec, by_value), proposal_to_js))
@@ -814,8 +828,8 @@ impl MlsGroup {
 
     /// Processes a received message, on the calling thread.
     #[napi]
-    pub fn process_message_sync(&self, message: Uint8Array, review_commits: Option<bool>) -> napi::Result<NativeProcessedMessage> {
-        run(|| process(&self.inner, &message, review_commits.unwrap_or(false))).and_then(processed_to_js)
+    pub fn process_message_sync(&self, message: Uint8Array, review_commits: Option<bool>) -> Result<NativeProcessedMessage> {
+        run(|| process(&self.inner, &message, review_commits.unwrap_or(false))).and_then(|p| processed_to_js(p).map_err(from_napi))
     }
 
     /// Releases this handle and its memory now, instead of when it is garbage collected. Later
@@ -833,55 +847,55 @@ impl MlsGroup {
 
     /// Merges a staged commit from `processMessage`.
     #[napi]
-    pub fn merge_staged_commit(&self, staged_commit: &StagedCommit) -> napi::Result<()> {
+    pub fn merge_staged_commit(&self, staged_commit: &StagedCommit) -> Result<()> {
         run(|| self.inner.merge_staged_commit(&staged_commit.inner))
     }
 
     /// Stores a received proposal in the proposal queue.
     #[napi]
-    pub fn store_pending_proposal(&self, proposal: &QueuedProposal) -> napi::Result<()> {
+    pub fn store_pending_proposal(&self, proposal: &QueuedProposal) -> Result<()> {
         run(|| self.inner.store_pending_proposal(&proposal.inner))
     }
 
     /// The members, in leaf order.
     #[napi]
-    pub fn members(&self) -> napi::Result<Vec<NativeMember>> {
+    pub fn members(&self) -> Result<Vec<NativeMember>> {
         run(|| self.inner.members()).map(|m| m.into_iter().map(Into::into).collect())
     }
 
     /// This member's leaf index.
     #[napi(getter)]
-    pub fn own_leaf_index(&self) -> napi::Result<u32> {
+    pub fn own_leaf_index(&self) -> Result<u32> {
         run(|| self.inner.own_leaf_index())
     }
 
     /// The current epoch.
     #[napi(getter)]
-    pub fn epoch(&self) -> napi::Result<BigInt> {
+    pub fn epoch(&self) -> Result<BigInt> {
         run(|| self.inner.epoch()).map(BigInt::from)
     }
 
     /// The group id.
     #[napi(getter)]
-    pub fn group_id(&self) -> napi::Result<Uint8Array> {
+    pub fn group_id(&self) -> Result<Uint8Array> {
         run(|| self.inner.group_id()).map(Uint8Array::new)
     }
 
     /// The ciphersuite code point.
     #[napi(getter)]
-    pub fn ciphersuite(&self) -> napi::Result<u32> {
+    pub fn ciphersuite(&self) -> Result<u32> {
         run(|| self.inner.ciphersuite()).map(u32::from)
     }
 
     /// Whether this member is still in the group.
     #[napi(getter)]
-    pub fn is_active(&self) -> napi::Result<bool> {
+    pub fn is_active(&self) -> Result<bool> {
         run(|| self.inner.is_active())
     }
 
     /// Derives `length` bytes from the epoch's exporter secret (RFC 9420 §8.5).
     #[napi]
-    pub fn export_secret(&self, label: String, context: Uint8Array, length: f64) -> napi::Result<Uint8Array> {
+    pub fn export_secret(&self, label: String, context: Uint8Array, length: f64) -> Result<Uint8Array> {
         // Any number reaches the core's one range check: a value that is not a length becomes 0.
         let length = if length.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&length) { length as usize } else { 0 };
         run(|| self.inner.export_secret(&label, &context, length)).map(Uint8Array::new)
@@ -889,7 +903,7 @@ impl MlsGroup {
 
     /// The epoch authenticator (RFC 9420 §8.7).
     #[napi]
-    pub fn epoch_authenticator(&self) -> napi::Result<Uint8Array> {
+    pub fn epoch_authenticator(&self) -> Result<Uint8Array> {
         run(|| self.inner.epoch_authenticator()).map(Uint8Array::new)
     }
 
@@ -902,7 +916,7 @@ impl MlsGroup {
         credential: NativeCredential,
         group_info: Uint8Array,
         options: Option<NativeExternalJoinOptions>,
-    ) -> napi::Result<AsyncTask<Job<(Arc<Group>, CommitOutput), NativeExternalJoin>>> {
+    ) -> Result<ExternalJoinTask> {
         let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
         Ok(AsyncTask::new(Job::new(work, external_join_to_js)))
     }
@@ -915,91 +929,96 @@ impl MlsGroup {
         credential: NativeCredential,
         group_info: Uint8Array,
         options: Option<NativeExternalJoinOptions>,
-    ) -> napi::Result<NativeExternalJoin> {
+    ) -> Result<NativeExternalJoin> {
         let work = run(|| external_join_job(provider, signer, &credential, &group_info, options.as_ref()))?;
-        run(work).and_then(external_join_to_js)
+        run(work).and_then(|j| external_join_to_js(j).map_err(from_napi))
     }
 
     /// The members outside `ownPartition`, whom a fork re-add replaces.
     #[napi]
-    pub fn fork_complement(&self, own_partition: Vec<u32>) -> napi::Result<Vec<NativeMember>> {
+    pub fn fork_complement(&self, own_partition: Vec<u32>) -> Result<Vec<NativeMember>> {
         run(|| self.inner.fork_complement(&own_partition)).map(|l| l.into_iter().map(Into::into).collect())
     }
 
     /// Recovers from a fork by re-adding the members outside `ownPartition` with fresh key packages.
     #[napi]
-    pub fn recover_fork_by_readding(&self, own_partition: Vec<u32>, key_packages: Vec<&KeyPackage>) -> napi::Result<NativeCommitMessages> {
+    pub fn recover_fork_by_readding(&self, own_partition: Vec<u32>, key_packages: Vec<&KeyPackage>) -> Result<NativeCommitMessages> {
         run(|| self.inner.recover_fork_by_readding(&own_partition, self::key_packages(&key_packages))).map(Into::into)
     }
 
     /// Recovers from a fork by rebooting into a new group that invites `keyPackages`.
     #[napi]
-    pub fn reboot(&self, new_group_id: Uint8Array, key_packages: Vec<&KeyPackage>, extensions: Option<Vec<NativeExtension>>) -> napi::Result<NativeExternalJoin> {
+    pub fn reboot(
+        &self,
+        new_group_id: Uint8Array,
+        key_packages: Vec<&KeyPackage>,
+        extensions: Option<Vec<NativeExtension>>,
+    ) -> Result<NativeExternalJoin> {
         run(|| {
             let specs = extensions.as_ref().map(|_| extension_specs(&extensions)).transpose()?;
             self.inner.reboot(&new_group_id, specs.as_deref(), self::key_packages(&key_packages))
         })
-        .and_then(external_join_to_js)
+        .and_then(|j| external_join_to_js(j).map_err(from_napi))
     }
 
     /// Exports a signed GroupInfo (for external joins), optionally with the ratchet tree.
     #[napi]
-    pub fn export_group_info(&self, with_ratchet_tree: bool) -> napi::Result<Uint8Array> {
+    pub fn export_group_info(&self, with_ratchet_tree: bool) -> Result<Uint8Array> {
         run(|| self.inner.export_group_info(with_ratchet_tree)).map(Uint8Array::new)
     }
 
     /// Sets the additional authenticated data of the next message this member sends.
     #[napi]
-    pub fn set_aad(&self, aad: Uint8Array) -> napi::Result<()> {
+    pub fn set_aad(&self, aad: Uint8Array) -> Result<()> {
         run(|| self.inner.set_aad(&aad))
     }
 
     /// The additional authenticated data set for the next message.
     #[napi]
-    pub fn aad(&self) -> napi::Result<Uint8Array> {
+    pub fn aad(&self) -> Result<Uint8Array> {
         run(|| self.inner.aad()).map(Uint8Array::new)
     }
 
     /// The runtime configuration.
     #[napi]
-    pub fn configuration(&self) -> napi::Result<NativeJoinConfig> {
+    pub fn configuration(&self) -> Result<NativeJoinConfig> {
         run(|| self.inner.configuration()).map(Into::into)
     }
 
     /// Changes the runtime configuration; absent fields keep their value.
     #[napi]
-    pub fn set_configuration(&self, changes: NativeJoinConfig) -> napi::Result<()> {
+    pub fn set_configuration(&self, changes: NativeJoinConfig) -> Result<()> {
         run(|| self.inner.set_configuration(&join_config_spec(&changes)))
     }
 
     /// The group context extensions.
     #[napi]
-    pub fn group_context_extensions(&self) -> napi::Result<Vec<NativeExtension>> {
+    pub fn group_context_extensions(&self) -> Result<Vec<NativeExtension>> {
         run(|| self.inner.group_context_extensions()).map(native_extensions)
     }
 
     /// This member's leaf node.
     #[napi]
-    pub fn own_leaf_node(&self) -> napi::Result<NativeLeafNode> {
+    pub fn own_leaf_node(&self) -> Result<NativeLeafNode> {
         run(|| self.inner.own_leaf_node()).map(Into::into)
     }
 
     /// The confirmation tag of the current epoch.
     #[napi]
-    pub fn confirmation_tag(&self) -> napi::Result<Uint8Array> {
+    pub fn confirmation_tag(&self) -> Result<Uint8Array> {
         run(|| self.inner.confirmation_tag()).map(Uint8Array::new)
     }
 
     /// The resumption PSK of the current epoch, or of a kept past epoch.
     #[napi]
-    pub fn resumption_psk(&self, epoch: Option<BigInt>) -> napi::Result<Uint8Array> {
+    pub fn resumption_psk(&self, epoch: Option<BigInt>) -> Result<Uint8Array> {
         let epoch = epoch.map(|e| e.get_u64().1);
         run(|| self.inner.resumption_psk(epoch)).map(Uint8Array::new)
     }
 
     /// The encoded ratchet tree, for joiners whose Welcome does not carry it.
     #[napi]
-    pub fn export_ratchet_tree(&self) -> napi::Result<Uint8Array> {
+    pub fn export_ratchet_tree(&self) -> Result<Uint8Array> {
         run(|| self.inner.export_ratchet_tree()).map(Uint8Array::new)
     }
 }

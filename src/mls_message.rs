@@ -1,13 +1,14 @@
 //! Parsing any MLS message for routing, and creating proposals from outside a group.
 
-use napi::bindgen_prelude::BigInt;
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use openmls_node_core::external::{self, ExternalProposalSpec};
 use openmls_node_core::message;
 
 use crate::config_types::{extension_specs, native_extensions, NativeExtension};
 use crate::error::run;
+use crate::error::Result;
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{NativeGroupContext, NativeProposalMessage};
 use crate::signature_key_pair::SignatureKeyPair;
@@ -40,7 +41,7 @@ pub struct NativeMessageInfo {
 
 /// Parses any MLS message without processing it.
 #[napi]
-pub fn parse_message(bytes: Uint8Array) -> napi::Result<NativeMessageInfo> {
+pub fn parse_message(bytes: Uint8Array) -> Result<NativeMessageInfo> {
     run(|| message::parse(&bytes)).map(|m| NativeMessageInfo {
         wire_format: m.wire_format.to_string(),
         group_id: m.group_id.map(Uint8Array::new),
@@ -57,7 +58,12 @@ pub fn parse_message(bytes: Uint8Array) -> napi::Result<NativeMessageInfo> {
 
 /// A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer.
 #[napi]
-pub fn create_join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: Uint8Array, epoch: BigInt) -> napi::Result<NativeProposalMessage> {
+pub fn create_join_proposal(
+    signer: &SignatureKeyPair,
+    key_package: &KeyPackage,
+    group_id: Uint8Array,
+    epoch: BigInt,
+) -> Result<NativeProposalMessage> {
     run(|| external::join_proposal(&signer.inner, &key_package.inner, &group_id, epoch_of(&epoch)?)).map(Into::into)
 }
 
@@ -82,7 +88,7 @@ pub fn create_external_proposal(
     key_package: Option<&KeyPackage>,
     removed: Option<u32>,
     extensions: Option<Vec<NativeExtension>>,
-) -> napi::Result<Uint8Array> {
+) -> Result<Uint8Array> {
     run(|| {
         let missing = |what: &str| openmls_node_core::Error::invalid_argument(format!("a {kind} external proposal needs {what}"));
         let proposal = match kind.as_str() {

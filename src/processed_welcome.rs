@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::BigInt;
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use openmls_node_core::welcome::PendingWelcome;
 
 use crate::config_types::{join_config_spec, native_extensions, NativeExtension, NativeJoinConfig};
 use crate::error::run;
+use crate::error::Result;
 use crate::proposal_types::NativePsk;
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
@@ -46,10 +47,9 @@ impl ProcessedWelcome {
         signer: &SignatureKeyPair,
         welcome: Uint8Array,
         config: Option<NativeJoinConfig>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         let config = config.as_ref().map(join_config_spec).unwrap_or_default();
-        run(|| PendingWelcome::new(provider.inner.clone(), signer.inner.clone(), &welcome, config))
-            .map(|w| Self { inner: Arc::new(w) })
+        run(|| PendingWelcome::new(provider.inner.clone(), signer.inner.clone(), &welcome, config)).map(|w| Self { inner: Arc::new(w) })
     }
 
     /// The unverified GroupInfo and PSKs.
@@ -75,7 +75,7 @@ impl ProcessedWelcome {
         ratchet_tree: Option<Uint8Array>,
         skip_lifetime_validation: Option<bool>,
         replace_old_group: Option<bool>,
-    ) -> napi::Result<StagedWelcome> {
+    ) -> Result<StagedWelcome> {
         run(|| self.inner.stage(ratchet_tree.as_deref(), skip_lifetime_validation.unwrap_or(false), replace_old_group.unwrap_or(false)))
             .map(|s| StagedWelcome { inner: Arc::new(s) })
     }

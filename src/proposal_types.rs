@@ -1,7 +1,7 @@
 //! JavaScript objects for proposals, PSKs, staged-commit details and group contexts.
 
-use napi::bindgen_prelude::BigInt;
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use openmls_node_core::group::{LeafNodeParamsSpec, ProposalOutput};
 use openmls_node_core::processed::{GroupContextInfo, RemoveOperationInfo};
@@ -10,8 +10,8 @@ use openmls_node_core::psk::{PskIdInfo, PskSpec};
 use openmls_node_core::{Error, Result};
 
 use crate::config_types::{
-    capabilities_spec, credential_info, extension_specs, native_extensions, NativeCapabilities, NativeCredential,
-    NativeExtension, NativeLeafNode,
+    capabilities_spec, credential_info, extension_specs, native_extensions, NativeCapabilities, NativeCredential, NativeExtension,
+    NativeLeafNode,
 };
 use crate::types::NativeSender;
 
@@ -26,10 +26,7 @@ pub struct NativeProposalMessage {
 
 impl From<ProposalOutput> for NativeProposalMessage {
     fn from(p: ProposalOutput) -> Self {
-        Self {
-            message: Uint8Array::new(p.message),
-            proposal_ref: Uint8Array::new(p.proposal_ref),
-        }
+        Self { message: Uint8Array::new(p.message), proposal_ref: Uint8Array::new(p.proposal_ref) }
     }
 }
 
@@ -73,23 +70,11 @@ pub struct NativePsk {
 pub fn psk_spec(p: &NativePsk) -> Result<PskSpec> {
     match p.kind.as_str() {
         "external" => Ok(PskSpec::External {
-            psk_id: p
-                .psk_id
-                .as_ref()
-                .ok_or_else(|| Error::invalid_argument("an external PSK needs pskId"))?
-                .to_vec(),
+            psk_id: p.psk_id.as_ref().ok_or_else(|| Error::invalid_argument("an external PSK needs pskId"))?.to_vec(),
         }),
         "resumption" => Ok(PskSpec::Resumption {
-            group_id: p
-                .group_id
-                .as_ref()
-                .ok_or_else(|| Error::invalid_argument("a resumption PSK needs groupId"))?
-                .to_vec(),
-            epoch: p
-                .epoch
-                .as_ref()
-                .map(|e| e.get_u64().1)
-                .ok_or_else(|| Error::invalid_argument("a resumption PSK needs epoch"))?,
+            group_id: p.group_id.as_ref().ok_or_else(|| Error::invalid_argument("a resumption PSK needs groupId"))?.to_vec(),
+            epoch: p.epoch.as_ref().map(|e| e.get_u64().1).ok_or_else(|| Error::invalid_argument("a resumption PSK needs epoch"))?,
         }),
         other => Err(Error::invalid_argument(format!("unknown PSK kind {other:?}"))),
     }
@@ -99,13 +84,9 @@ impl From<PskIdInfo> for NativePsk {
     fn from(info: PskIdInfo) -> Self {
         let nonce = Some(Uint8Array::new(info.nonce));
         match info.psk {
-            PskSpec::External { psk_id } => Self {
-                kind: "external".into(),
-                psk_id: Some(Uint8Array::new(psk_id)),
-                group_id: None,
-                epoch: None,
-                nonce,
-            },
+            PskSpec::External { psk_id } => {
+                Self { kind: "external".into(), psk_id: Some(Uint8Array::new(psk_id)), group_id: None, epoch: None, nonce }
+            }
             PskSpec::Resumption { group_id, epoch } => Self {
                 kind: "resumption".into(),
                 psk_id: None,
@@ -249,10 +230,6 @@ impl From<RemoveOperationInfo> for NativeRemoveOperation {
             RemoveOperationInfo::TheyWereRemovedBy(i, s) => ("theyWereRemovedBy", Some(i), Some(s.into())),
             RemoveOperationInfo::WeRemovedThem(i) => ("weRemovedThem", Some(i), None),
         };
-        Self {
-            kind: kind.into(),
-            leaf_index,
-            sender,
-        }
+        Self { kind: kind.into(), leaf_index, sender }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::AsyncTask;
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use openmls_node_core::registry;
 use openmls_node_core::storage::{Durability, StorageOptions};
@@ -11,6 +11,7 @@ use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
 use crate::config_types::{credential_info, native_lifetime, NativeCredential, NativeLifetime};
 use crate::error::run;
+use crate::error::Result;
 use crate::mls_group::MlsGroup;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::task::Job;
@@ -69,7 +70,7 @@ fn kind(crypto: Option<&str>) -> openmls_node_core::Result<CryptoProviderKind> {
 impl Provider {
     /// Creates a provider with the named crypto backend, in memory or over an SQLite file.
     #[napi(constructor)]
-    pub fn new(crypto: Option<String>, storage: Option<NativeStorageOptions>) -> napi::Result<Self> {
+    pub fn new(crypto: Option<String>, storage: Option<NativeStorageOptions>) -> Result<Self> {
         run(|| {
             let options = StorageOptions {
                 path: storage.as_ref().and_then(|s| s.path.clone()).map(Into::into),
@@ -87,7 +88,7 @@ impl Provider {
 
     /// Creates an in-memory provider from a snapshot made by `exportSnapshot`.
     #[napi(factory)]
-    pub fn import_snapshot(snapshot: Uint8Array, crypto: Option<String>, encryption_key: Option<Uint8Array>) -> napi::Result<Self> {
+    pub fn import_snapshot(snapshot: Uint8Array, crypto: Option<String>, encryption_key: Option<Uint8Array>) -> Result<Self> {
         run(|| {
             let provider = CoreProvider::import_snapshot(kind(crypto.as_deref())?, &snapshot, encryption_key.map(|k| k.to_vec()))?;
             Ok(Self { inner: Arc::new(provider) })
@@ -96,7 +97,7 @@ impl Provider {
 
     /// The whole state (keys, groups, identity) as bytes: an SQLite image, encrypted values included.
     #[napi]
-    pub fn export_snapshot(&self) -> napi::Result<Uint8Array> {
+    pub fn export_snapshot(&self) -> Result<Uint8Array> {
         run(|| self.inner.export_snapshot()).map(Uint8Array::new)
     }
 
@@ -121,13 +122,13 @@ impl Provider {
 
     /// Closes the storage: releases the file and its lock. Later operations fail with `ERR_STORAGE_CLOSED`.
     #[napi]
-    pub fn close(&self) -> napi::Result<()> {
+    pub fn close(&self) -> Result<()> {
         run(|| self.inner.close())
     }
 
     /// The ids of the groups stored in this provider.
     #[napi]
-    pub fn list_groups(&self) -> napi::Result<Vec<Uint8Array>> {
+    pub fn list_groups(&self) -> Result<Vec<Uint8Array>> {
         run(|| registry::list_groups(&self.inner)).map(|l| l.into_iter().map(Uint8Array::new).collect())
     }
 
@@ -141,19 +142,19 @@ impl Provider {
 
     /// Loads a stored group, on the calling thread.
     #[napi]
-    pub fn load_group_sync(&self, group_id: Uint8Array) -> napi::Result<MlsGroup> {
+    pub fn load_group_sync(&self, group_id: Uint8Array) -> Result<MlsGroup> {
         run(|| registry::load_group(self.inner.clone(), &group_id)).map(|inner| MlsGroup { inner })
     }
 
     /// Stores the client's identity (signer and credential), to get it back after reopening.
     #[napi]
-    pub fn set_identity(&self, signer: &SignatureKeyPair, credential: NativeCredential) -> napi::Result<()> {
+    pub fn set_identity(&self, signer: &SignatureKeyPair, credential: NativeCredential) -> Result<()> {
         run(|| registry::set_identity(&self.inner, &signer.inner, &credential_info(&credential)?))
     }
 
     /// The stored identity, if any.
     #[napi]
-    pub fn identity(&self) -> napi::Result<Option<NativeIdentity>> {
+    pub fn identity(&self) -> Result<Option<NativeIdentity>> {
         run(|| registry::identity(&self.inner)).map(|id| {
             id.map(|(signer, credential)| NativeIdentity {
                 signer: SignatureKeyPair { inner: Arc::new(signer) },
@@ -164,7 +165,7 @@ impl Provider {
 
     /// The key packages this provider holds: published, not yet consumed (last-resort ones stay).
     #[napi]
-    pub fn key_packages(&self) -> napi::Result<Vec<NativeKeyPackageEntry>> {
+    pub fn key_packages(&self) -> Result<Vec<NativeKeyPackageEntry>> {
         run(|| registry::key_packages(&self.inner)).map(|l| {
             l.into_iter()
                 .map(|k| NativeKeyPackageEntry {
@@ -180,38 +181,34 @@ impl Provider {
 
     /// Deletes a held key package and its private keys. Returns whether it existed.
     #[napi]
-    pub fn delete_key_package(&self, key_package_ref: Uint8Array) -> napi::Result<bool> {
+    pub fn delete_key_package(&self, key_package_ref: Uint8Array) -> Result<bool> {
         run(|| registry::delete_key_package(&self.inner, &key_package_ref))
     }
 
     /// Deletes the held key packages whose lifetime ended before `now` (Unix seconds; default: now).
     #[napi]
-    pub fn delete_expired_key_packages(&self, now: Option<i64>) -> napi::Result<u32> {
-        let now = now.map(|n| n.max(0) as u64).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-        });
+    pub fn delete_expired_key_packages(&self, now: Option<i64>) -> Result<u32> {
+        let now = now
+            .map(|n| n.max(0) as u64)
+            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
         run(|| registry::delete_expired_key_packages(&self.inner, now)).map(|n| n as u32)
     }
 
     /// Stores an external PSK (id and secret), for the commits and joins that inject it.
     #[napi]
-    pub fn store_external_psk(&self, psk_id: Uint8Array, secret: Uint8Array) -> napi::Result<()> {
+    pub fn store_external_psk(&self, psk_id: Uint8Array, secret: Uint8Array) -> Result<()> {
         run(|| openmls_node_core::psk::store_external_psk(&self.inner, &psk_id, &secret))
     }
 
     /// Deletes a stored external PSK.
     #[napi]
-    pub fn delete_external_psk(&self, psk_id: Uint8Array) -> napi::Result<()> {
+    pub fn delete_external_psk(&self, psk_id: Uint8Array) -> Result<()> {
         run(|| openmls_node_core::psk::delete_external_psk(&self.inner, &psk_id))
     }
 
     /// The ciphersuites the crypto backend supports, as IANA code points.
     #[napi]
     pub fn supported_ciphersuites(&self) -> Vec<u32> {
-        self.inner
-            .supported_ciphersuites()
-            .into_iter()
-            .map(u32::from)
-            .collect()
+        self.inner.supported_ciphersuites().into_iter().map(u32::from).collect()
     }
 }

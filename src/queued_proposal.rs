@@ -6,6 +6,7 @@ use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::processed::QueuedProposalHandle;
 
+use crate::error::Result;
 use crate::types::NativeSender;
 
 /// A received proposal. Store it with `MlsGroup.storePendingProposal` so a later commit covers it.
@@ -30,7 +31,7 @@ impl QueuedProposal {
 
     /// The proposal's content.
     #[napi]
-    pub fn info(&self) -> napi::Result<crate::proposal_types::NativeQueuedProposalInfo> {
+    pub fn info(&self) -> Result<crate::proposal_types::NativeQueuedProposalInfo> {
         crate::error::run(|| self.inner.info()).map(Into::into)
     }
 

@@ -8,6 +8,7 @@ use openmls_node_core::identity;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use crate::error::run;
+use crate::error::Result;
 
 /// A signature key pair. The private key never leaves native memory except through `toBytes()`.
 #[napi]
@@ -25,29 +26,23 @@ fn checker() -> &'static impl OpenMlsCrypto {
 impl SignatureKeyPair {
     /// Generates a key pair for a signature scheme code point (e.g. 0x0807 = Ed25519).
     #[napi(factory)]
-    pub fn generate(signature_scheme: u32) -> napi::Result<Self> {
+    pub fn generate(signature_scheme: u32) -> Result<Self> {
         run(|| {
             let scheme = identity::signature_scheme(u16::try_from(signature_scheme).unwrap_or(0))?;
-            Ok(Self {
-                inner: Arc::new(identity::generate_signer(scheme)?),
-            })
+            Ok(Self { inner: Arc::new(identity::generate_signer(scheme)?) })
         })
     }
 
     /// Imports a key pair exported with `toBytes()`, checking that its halves match.
     #[napi(factory)]
-    pub fn from_bytes(bytes: Uint8Array) -> napi::Result<Self> {
+    pub fn from_bytes(bytes: Uint8Array) -> Result<Self> {
         let bytes = bytes.to_vec();
-        run(|| {
-            Ok(Self {
-                inner: Arc::new(identity::signer_from_bytes(checker(), &bytes)?),
-            })
-        })
+        run(|| Ok(Self { inner: Arc::new(identity::signer_from_bytes(checker(), &bytes)?) }))
     }
 
     /// Exports the key pair, private key included. Store it as a secret.
     #[napi]
-    pub fn to_bytes(&self) -> napi::Result<Uint8Array> {
+    pub fn to_bytes(&self) -> Result<Uint8Array> {
         run(|| identity::signer_to_bytes(&self.inner)).map(Uint8Array::new)
     }
 

@@ -6,6 +6,7 @@ use napi_derive::napi;
 use openmls_node_core::processed::StagedCommitHandle;
 
 use crate::error::run;
+use crate::error::Result;
 use crate::types::NativeStagedCommitInfo;
 
 /// A staged commit. Inspect it, then merge it with `MlsGroup.mergeStagedCommit`.
@@ -18,7 +19,7 @@ pub struct StagedCommit {
 impl StagedCommit {
     /// Describes what the commit does.
     #[napi]
-    pub fn info(&self) -> napi::Result<NativeStagedCommitInfo> {
+    pub fn info(&self) -> Result<NativeStagedCommitInfo> {
         run(|| self.inner.view()).map(Into::into)
     }
 }

@@ -6,6 +6,7 @@ use napi_derive::napi;
 use openmls_node_core::welcome::StagedWelcomeHandle;
 
 use crate::error::run;
+use crate::error::Result;
 use crate::mls_group::MlsGroup;
 use crate::proposal_types::NativeGroupContext;
 use crate::types::NativeMember;
@@ -47,7 +48,7 @@ impl StagedWelcome {
     // The book's name; a napi method cannot consume its JavaScript object.
     #[allow(clippy::wrong_self_convention)]
     #[napi]
-    pub fn into_group(&self) -> napi::Result<MlsGroup> {
+    pub fn into_group(&self) -> Result<MlsGroup> {
         run(|| self.inner.into_group()).map(|inner| MlsGroup { inner })
     }
 }

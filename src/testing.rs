@@ -7,6 +7,7 @@ use napi_derive::napi;
 use openmls_node_core::vectors;
 
 use crate::error::run;
+use crate::error::Result;
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 
@@ -18,13 +19,13 @@ pub fn import_key_package_for_testing(
     init_private: Uint8Array,
     encryption_private: Uint8Array,
     signature_private: Uint8Array,
-) -> napi::Result<SignatureKeyPair> {
+) -> Result<SignatureKeyPair> {
     run(|| vectors::import_key_package(&provider.inner, &key_package, &init_private, &encryption_private, &signature_private))
         .map(|s| SignatureKeyPair { inner: Arc::new(s) })
 }
 
 /// Decodes and re-encodes a wire structure of `messages.json`.
 #[napi]
-pub fn roundtrip_for_testing(kind: String, bytes: Uint8Array) -> napi::Result<Uint8Array> {
+pub fn roundtrip_for_testing(kind: String, bytes: Uint8Array) -> Result<Uint8Array> {
     run(|| vectors::roundtrip(&kind, &bytes)).map(Uint8Array::new)
 }

@@ -1,7 +1,7 @@
 //! Plain JavaScript objects passed across the boundary (`#[napi(object)]`).
 
-use napi::bindgen_prelude::BigInt;
 use crate::bytes::Uint8Array;
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
 pub use crate::config_types::{NativeCredential, NativeLeafNode};
@@ -27,10 +27,7 @@ impl From<SenderInfo> for NativeSender {
             SenderInfo::NewMemberProposal => ("newMemberProposal", None),
             SenderInfo::NewMemberCommit => ("newMemberCommit", None),
         };
-        Self {
-            kind: kind.into(),
-            index,
-        }
+        Self { kind: kind.into(), index }
     }
 }
 
@@ -159,11 +156,7 @@ impl From<StagedCommitView> for NativeStagedCommitInfo {
             epoch: BigInt::from(v.epoch),
             epoch_authenticator: v.epoch_authenticator.map(Uint8Array::new),
             has_update_path: v.has_update_path,
-            psk_proposals: v
-                .psks
-                .into_iter()
-                .map(|(sender, psk)| NativePskProposal { sender: sender.into(), psk: psk.into() })
-                .collect(),
+            psk_proposals: v.psks.into_iter().map(|(sender, psk)| NativePskProposal { sender: sender.into(), psk: psk.into() }).collect(),
             queued_proposals: v.queued_proposals.into_iter().map(Into::into).collect(),
             update_path_leaf_node: v.update_path_leaf_node.map(Into::into),
             credentials_to_verify: v.credentials_to_verify.into_iter().map(Into::into).collect(),

@@ -1,49 +1,25 @@
-/** Every stable error code openmls-node throws. Codes are never renamed or reused. */
-export type ErrorCode =
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_UNSUPPORTED_CIPHERSUITE'
-  | 'ERR_MALFORMED_MESSAGE'
-  | 'ERR_WRONG_MESSAGE_TYPE'
-  | 'ERR_WRONG_GROUP'
-  | 'ERR_WRONG_EPOCH'
-  | 'ERR_REPLAYED_MESSAGE'
-  | 'ERR_OWN_MESSAGE'
-  | 'ERR_DECRYPTION_FAILED'
-  | 'ERR_INVALID_SIGNATURE'
-  | 'ERR_UNKNOWN_SENDER'
-  | 'ERR_VALIDATION_FAILED'
-  | 'ERR_INVALID_COMMIT'
-  | 'ERR_INVALID_KEY_PACKAGE'
-  | 'ERR_NO_MATCHING_KEY_PACKAGE'
-  | 'ERR_INVALID_WELCOME'
-  | 'ERR_MISSING_RATCHET_TREE'
-  | 'ERR_NO_PENDING_COMMIT'
-  | 'ERR_PENDING_COMMIT'
-  | 'ERR_PENDING_PROPOSALS'
-  | 'ERR_GROUP_INACTIVE'
-  | 'ERR_STALE_HANDLE'
-  | 'ERR_GROUP_BUSY'
-  | 'ERR_UNKNOWN_MEMBER'
-  | 'ERR_STALE_STAGED_COMMIT'
-  | 'ERR_WELCOME_USED'
-  | 'ERR_INVALID_IDENTITY'
-  | 'ERR_INVALID_EXTENSION'
-  | 'ERR_UNKNOWN_PROPOSAL'
-  | 'ERR_PSK_NOT_FOUND'
-  | 'ERR_CREDENTIAL_REJECTED'
-  | 'ERR_VALIDATOR_FAILED'
-  | 'ERR_UNKNOWN_GROUP'
-  | 'ERR_STORAGE'
-  | 'ERR_STORAGE_CORRUPT'
-  | 'ERR_STORAGE_LOCKED'
-  | 'ERR_STORAGE_FULL'
-  | 'ERR_STORAGE_READONLY'
-  | 'ERR_STORAGE_VERSION'
-  | 'ERR_WRONG_STORAGE_KEY'
-  | 'ERR_STORAGE_CLOSED'
-  | 'ERR_CRYPTO'
-  | 'ERR_ABORTED'
-  | 'ERR_INTERNAL'
+import type { ErrorCode as GeneratedErrorCode } from '../index.js'
+import { native } from './native.js'
+
+/**
+ * Every stable error code openmls-node throws: a union of string literals (`'ERR_WRONG_EPOCH' |
+ * ...`). Codes are never renamed or reused. Generated from the one list in the Rust core, where
+ * each code is documented (`crates/core/src/error.rs`).
+ */
+export type ErrorCode = GeneratedErrorCode
+
+/**
+ * The error codes by name, as a frozen object (`ErrorCodes.WrongEpoch === 'ERR_WRONG_EPOCH'`),
+ * generated from the same list.
+ */
+export const ErrorCodes: Readonly<Record<string, ErrorCode>> = Object.freeze({ ...(native as unknown as { ErrorCode: Record<string, ErrorCode> }).ErrorCode })
+
+const KNOWN = new Set<string>(Object.values(ErrorCodes))
+
+/** Whether `value` is one of the {@link ErrorCode}s. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && KNOWN.has(value)
+}
 
 /**
  * The one error class openmls-node throws. `code` is stable and meant for branching; `message` is
@@ -63,9 +39,17 @@ export class OpenMlsError extends Error {
     this.name = 'OpenMlsError'
     this.code = code
   }
-}
 
-const CODED = /^(ERR_[A-Z_]+): ([\s\S]*)$/
+  /**
+   * Whether `error` is an {@link OpenMlsError}, with `code` if one is given: a type guard.
+   *
+   * @example
+   * if (OpenMlsError.is(e, 'ERR_WRONG_EPOCH')) { ... e.code is 'ERR_WRONG_EPOCH' here }
+   */
+  static is<C extends ErrorCode = ErrorCode>(error: unknown, code?: C): error is OpenMlsError & { readonly code: C } {
+    return error instanceof OpenMlsError && (code === undefined || error.code === code)
+  }
+}
 
 /** The N-API statuses that mean "this argument has the wrong type". */
 const NAPI_ARGUMENT_STATUSES = new Set([
@@ -83,14 +67,16 @@ const NAPI_ARGUMENT_STATUSES = new Set([
   'DetachableArraybufferExpected',
 ])
 
-/** Converts whatever the native layer threw into an {@link OpenMlsError}. */
+/**
+ * Converts whatever the native layer threw into an {@link OpenMlsError}. The native layer builds
+ * its errors with `code` and `message` already set; this only gives them the class.
+ */
 export function toOpenMlsError(error: unknown): OpenMlsError {
   if (error instanceof OpenMlsError) return error
   const message = error instanceof Error ? error.message : String(error)
-  const coded = CODED.exec(message)
-  if (coded) return new OpenMlsError(coded[1] as ErrorCode, coded[2])
+  const napiStatus = (error as { code?: unknown } | null)?.code
+  if (error instanceof Error && isErrorCode(napiStatus)) return new OpenMlsError(napiStatus, message)
   // N-API's own argument conversions (a string where a number was expected, ...).
-  const napiStatus = (error as { code?: unknown })?.code
   if (error instanceof TypeError || (typeof napiStatus === 'string' && NAPI_ARGUMENT_STATUSES.has(napiStatus))) {
     return new OpenMlsError('ERR_INVALID_ARGUMENT', message, { cause: error })
   }

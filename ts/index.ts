@@ -5,7 +5,7 @@
 export { Ciphersuite, SignatureScheme, signatureSchemeOf, ciphersuiteName } from './ciphersuite.js'
 export { BasicCredential, X509Credential, OtherCredential, CredentialType, type Credential, type CredentialWithKey } from './credential.js'
 export { ExtensionType, type Capabilities, type Extension, type ExternalSender, type LeafNode, type Lifetime } from './extensions.js'
-export { OpenMlsError, type ErrorCode } from './errors.js'
+export { OpenMlsError, ErrorCodes, isErrorCode, type ErrorCode } from './errors.js'
 export { KeyPackage, KeyPackageBuilder, type KeyPackageBuildParams } from './key-package.js'
 export {
   MlsGroup,
@@ -49,10 +49,10 @@ export { SignatureKeyPair } from './signature-key-pair.js'
 export { type AbortOptions } from './abort.js'
 
 import { native } from './native.js'
-import type { ErrorCode } from './errors.js'
+import { ErrorCodes, type ErrorCode } from './errors.js'
 
 /** The version of the openmls crate inside this build. */
 export const openmlsVersion: string = native.openmlsVersion()
 
-/** Every error code the native layer can produce. */
-export const errorCodes: readonly ErrorCode[] = Object.freeze(native.errorCodes() as ErrorCode[])
+/** Every error code the native layer can produce (the values of {@link ErrorCodes}). */
+export const errorCodes: readonly ErrorCode[] = Object.freeze(Object.values(ErrorCodes))

@@ -33,6 +33,7 @@ import {
   type StagedProposal,
 } from './proposals.js'
 import { Ciphersuite } from './ciphersuite.js'
+import type { NativeError } from '../index.js'
 import type { KeyPackage } from './key-package.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
@@ -1326,8 +1327,8 @@ registerGroupFactory(MlsGroup.fromNative, joinConfigToNative)
 /** One slot of a batch: the value, or the typed error it would have thrown on its own. */
 export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: OpenMlsError }
 
-function batchItem<N, T>(value: N | undefined | null, error: string | undefined | null, convert: (n: N) => T): BatchResult<T> {
-  if (error != null) return { ok: false, error: toOpenMlsError(new Error(error)) }
+function batchItem<N, T>(value: N | undefined | null, error: NativeError | undefined | null, convert: (n: N) => T): BatchResult<T> {
+  if (error != null) return { ok: false, error: new OpenMlsError(error.code, error.message) }
   if (value == null) return { ok: false, error: new OpenMlsError('ERR_INTERNAL', 'a batch item has neither a value nor an error') }
   return { ok: true, value: convert(value) }
 }

@@ -64,10 +64,7 @@ impl Sizes {
                 s.rss = true;
                 continue;
             }
-            let value: usize = args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| die(&format!("{flag} needs a number")));
+            let value: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| die(&format!("{flag} needs a number")));
             match flag.as_str() {
                 "--add" => s.add = value,
                 "--group" => s.group = value,
@@ -113,9 +110,7 @@ impl Client {
 
     /// A fresh key package, as the bytes another client downloads (an `MLSMessage`).
     fn key_package_bytes(&self) -> Vec<u8> {
-        let bundle = KeyPackage::builder()
-            .build(SUITE, &self.provider, &self.signer, self.credential.clone())
-            .expect("key package");
+        let bundle = KeyPackage::builder().build(SUITE, &self.provider, &self.signer, self.credential.clone()).expect("key package");
         MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached().expect("encode")
     }
 
@@ -228,7 +223,11 @@ fn ms(start: Instant) -> f64 {
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     let n = xs.len();
-    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 /// Runs `rep` `warmup + reps` times and keeps the median of each named measurement after the warm-up.
@@ -280,9 +279,8 @@ fn messages_case(size: usize, payload: usize, s: &Sizes, pool: &[Vec<u8>], out: 
         s.message_reps,
         || {
             let t = Instant::now();
-            let wire: Vec<Vec<u8>> = (0..s.messages)
-                .map(|_| encode(&ga.create_message(&a.provider, &a.signer, &plaintext).expect("encrypt")))
-                .collect();
+            let wire: Vec<Vec<u8>> =
+                (0..s.messages).map(|_| encode(&ga.create_message(&a.provider, &a.signer, &plaintext).expect("encrypt"))).collect();
             let e = ms(t) / s.messages as f64;
             let t = Instant::now();
             for bytes in &wire {

@@ -19,12 +19,9 @@ pub fn decode_message(bytes: &[u8]) -> Result<MlsMessageIn> {
 
 /// Decodes a message that must be a public or private handshake/application message.
 pub fn decode_protocol_message(bytes: &[u8]) -> Result<ProtocolMessage> {
-    decode_message(bytes)?.try_into_protocol_message().map_err(|_| {
-        Error::new(
-            ErrorCode::WrongMessageType,
-            "expected a PublicMessage or PrivateMessage",
-        )
-    })
+    decode_message(bytes)?
+        .try_into_protocol_message()
+        .map_err(|_| Error::new(ErrorCode::WrongMessageType, "expected a PublicMessage or PrivateMessage"))
 }
 
 /// Decodes a message that must be a Welcome.
@@ -42,16 +39,12 @@ pub fn decode_ratchet_tree(bytes: &[u8]) -> Result<RatchetTreeIn> {
 
 /// Encodes an outgoing message.
 pub fn encode_message(message: &MlsMessageOut) -> Result<Vec<u8>> {
-    message
-        .tls_serialize_detached()
-        .map_err(|e| Error::internal(format!("cannot encode message ({e:?})")))
+    message.tls_serialize_detached().map_err(|e| Error::internal(format!("cannot encode message ({e:?})")))
 }
 
 /// Encodes any TLS-serializable openmls structure.
 pub fn encode<T: tls_codec::Serialize>(value: &T) -> Result<Vec<u8>> {
-    value
-        .tls_serialize_detached()
-        .map_err(|e| Error::internal(format!("cannot encode ({e:?})")))
+    value.tls_serialize_detached().map_err(|e| Error::internal(format!("cannot encode ({e:?})")))
 }
 
 /// The content of a TLS variable-length vector encoding (`<V>`): the bytes after the length prefix.
@@ -64,10 +57,7 @@ pub fn vl_content<T: tls_codec::Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// A TLS `uint16`-encoded value (protocol versions, ciphersuites) as a number.
 pub fn u16_of<T: tls_codec::Serialize>(value: &T) -> u16 {
-    encode(value)
-        .ok()
-        .and_then(|b| b.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])))
-        .unwrap_or(0)
+    encode(value).ok().and_then(|b| b.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]))).unwrap_or(0)
 }
 
 #[cfg(test)]

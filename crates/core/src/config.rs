@@ -16,24 +16,16 @@ pub const WIRE_FORMAT_POLICIES: [(&str, WireFormatPolicy); 4] = [
 
 /// Parses a wire-format policy name.
 pub fn wire_format_policy(name: &str) -> Result<WireFormatPolicy> {
-    WIRE_FORMAT_POLICIES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)
-        .ok_or_else(|| {
-            Error::invalid_argument(format!(
-                "unknown wire format policy {name:?}; expected pureCiphertext, purePlaintext, mixedCiphertext or mixedPlaintext"
-            ))
-        })
+    WIRE_FORMAT_POLICIES.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).ok_or_else(|| {
+        Error::invalid_argument(format!(
+            "unknown wire format policy {name:?}; expected pureCiphertext, purePlaintext, mixedCiphertext or mixedPlaintext"
+        ))
+    })
 }
 
 /// Names a wire-format policy.
 pub fn wire_format_policy_name(policy: WireFormatPolicy) -> &'static str {
-    WIRE_FORMAT_POLICIES
-        .iter()
-        .find(|(_, p)| *p == policy)
-        .map(|(n, _)| *n)
-        .unwrap_or("custom")
+    WIRE_FORMAT_POLICIES.iter().find(|(_, p)| *p == policy).map(|(n, _)| *n).unwrap_or("custom")
 }
 
 /// How many past epochs' secrets a group keeps, to decrypt late application messages.
@@ -206,11 +198,7 @@ impl CreateConfigSpec {
             builder = builder.with_group_context_extensions(extensions::group_context_extensions(&self.group_context_extensions)?);
         }
         // Capabilities first: openmls checks leaf extensions against them.
-        let capabilities = self
-            .capabilities
-            .clone()
-            .unwrap_or_default()
-            .covering(&self.leaf_node_extensions, credential_type);
+        let capabilities = self.capabilities.clone().unwrap_or_default().covering(&self.leaf_node_extensions, credential_type);
         if capabilities != CapabilitiesSpec::default() {
             builder = builder.with_capabilities(capabilities.to_openmls()?);
         }

@@ -11,7 +11,7 @@ use openmls::schedule::errors::PskError;
 
 /// Declares the error codes once: the enum, its list, and the stable strings.
 macro_rules! error_codes {
-    ($($(#[doc = $doc:literal])* $name:ident => $code:literal,)*) => {
+    ($($(#[doc = $doc:tt])* $name:ident => $code:tt,)*) => {
         /// A stable, machine-readable error code.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -32,100 +32,110 @@ macro_rules! error_codes {
     };
 }
 
-error_codes! {
-    /// An argument was out of range or of the wrong shape (bad length, unknown enum value, ...).
-    InvalidArgument => "ERR_INVALID_ARGUMENT",
-    /// The ciphersuite is unknown or the chosen crypto provider does not support it.
-    UnsupportedCiphersuite => "ERR_UNSUPPORTED_CIPHERSUITE",
-    /// Bytes could not be decoded as the expected MLS structure (garbage, truncated, trailing bytes).
-    MalformedMessage => "ERR_MALFORMED_MESSAGE",
-    /// The message decoded, but it is not the kind of message this call takes (a Welcome given to
-    /// `processMessage`, say).
-    WrongMessageType => "ERR_WRONG_MESSAGE_TYPE",
-    /// The message belongs to another group.
-    WrongGroup => "ERR_WRONG_GROUP",
-    /// The message is for an epoch this group is not in (too old, or from the future).
-    WrongEpoch => "ERR_WRONG_EPOCH",
-    /// The message was already processed: its key was deleted for forward secrecy.
-    ReplayedMessage => "ERR_REPLAYED_MESSAGE",
-    /// The message was sent by this client itself; MLS does not let a sender decrypt its own messages.
-    OwnMessage => "ERR_OWN_MESSAGE",
-    /// Decryption failed: the ciphertext or its sender data is not authentic.
-    DecryptionFailed => "ERR_DECRYPTION_FAILED",
-    /// A signature, membership tag or confirmation tag did not verify.
-    InvalidSignature => "ERR_INVALID_SIGNATURE",
-    /// The sender is not a member of the group.
-    UnknownSender => "ERR_UNKNOWN_SENDER",
-    /// The message decoded and authenticated but breaks an MLS validation rule.
-    ValidationFailed => "ERR_VALIDATION_FAILED",
-    /// A received commit is invalid.
-    InvalidCommit => "ERR_INVALID_COMMIT",
-    /// The KeyPackage is invalid (bad signature, unsupported version, expired lifetime, ...).
-    InvalidKeyPackage => "ERR_INVALID_KEY_PACKAGE",
-    /// No KeyPackage of this client matches the Welcome.
-    NoMatchingKeyPackage => "ERR_NO_MATCHING_KEY_PACKAGE",
-    /// The Welcome is invalid or cannot be decrypted.
-    InvalidWelcome => "ERR_INVALID_WELCOME",
-    /// A Welcome without the ratchet-tree extension was processed without a ratchet tree.
-    MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
-    /// The operation needs a pending commit and there is none.
-    NoPendingCommit => "ERR_NO_PENDING_COMMIT",
-    /// The operation is not possible while a commit is pending; merge or clear it first.
-    PendingCommit => "ERR_PENDING_COMMIT",
-    /// Application messages cannot be sent while proposals are queued; commit them first.
-    PendingProposals => "ERR_PENDING_PROPOSALS",
-    /// The group is no longer active: this member was removed.
-    GroupInactive => "ERR_GROUP_INACTIVE",
-    /// This group handle no longer speaks for its group: a later join of the same group
-    /// (`replaceOldGroup`) replaced it, or it was freed. Use the newer handle, or `loadGroup`.
-    StaleHandle => "ERR_STALE_HANDLE",
-    /// A Promise operation on this group has not settled yet: a synchronous call would overtake
-    /// it. Await it first (operations on one group take effect in call order).
-    GroupBusy => "ERR_GROUP_BUSY",
-    /// A leaf index does not name a member of the group.
-    UnknownMember => "ERR_UNKNOWN_MEMBER",
-    /// A staged commit does not belong to this group or epoch, or was already merged.
-    StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
-    /// This Welcome was already turned into a group.
-    WelcomeUsed => "ERR_WELCOME_USED",
-    /// The identity or signature key is invalid.
-    InvalidIdentity => "ERR_INVALID_IDENTITY",
-    /// An extension is malformed or not allowed where it was given.
-    InvalidExtension => "ERR_INVALID_EXTENSION",
-    /// No queued proposal has the given reference.
-    UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
-    /// A PSK the operation needs is not stored.
-    PskNotFound => "ERR_PSK_NOT_FOUND",
-    /// The application's credential validator rejected a credential.
-    CredentialRejected => "ERR_CREDENTIAL_REJECTED",
-    /// The application's credential validator threw instead of answering. Nothing changed;
-    /// retry once it can answer. The thrown error is the `cause`.
-    ValidatorFailed => "ERR_VALIDATOR_FAILED",
-    /// No group with this id is stored.
-    UnknownGroup => "ERR_UNKNOWN_GROUP",
-    /// The storage layer failed.
-    Storage => "ERR_STORAGE",
-    /// The database is corrupt, truncated, or not an openmls-node database.
-    StorageCorrupt => "ERR_STORAGE_CORRUPT",
-    /// The database is open elsewhere (another provider in this process, or another process).
-    StorageLocked => "ERR_STORAGE_LOCKED",
-    /// The disk (or the database's size limit) is full; the operation was rolled back.
-    StorageFull => "ERR_STORAGE_FULL",
-    /// The database is read-only; the operation was rolled back.
-    StorageReadOnly => "ERR_STORAGE_READONLY",
-    /// The database was written by a newer openmls-node.
-    StorageVersion => "ERR_STORAGE_VERSION",
-    /// The storage key is wrong or missing (or given for an unencrypted database).
-    WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
-    /// The provider was closed.
-    StorageClosed => "ERR_STORAGE_CLOSED",
-    /// A cryptographic primitive failed.
-    Crypto => "ERR_CRYPTO",
-    /// The operation was aborted through its `AbortSignal` before it started; nothing changed.
-    Aborted => "ERR_ABORTED",
-    /// A bug: an internal invariant broke, or a panic was caught at the boundary.
-    Internal => "ERR_INTERNAL",
+/// Calls `$callback! { $(#[doc = "..."])* Name => "ERR_CODE", ... }` with the one list of error
+/// codes: this crate declares [`ErrorCode`] from it, and the N-API binding the JavaScript list and
+/// type, so the codes are written once.
+#[macro_export]
+macro_rules! for_each_error_code {
+    ($callback:ident) => {
+        $callback! {
+            /// An argument was out of range or of the wrong shape (bad length, unknown enum value, ...).
+            InvalidArgument => "ERR_INVALID_ARGUMENT",
+            /// The ciphersuite is unknown or the chosen crypto provider does not support it.
+            UnsupportedCiphersuite => "ERR_UNSUPPORTED_CIPHERSUITE",
+            /// Bytes could not be decoded as the expected MLS structure (garbage, truncated, trailing bytes).
+            MalformedMessage => "ERR_MALFORMED_MESSAGE",
+            /// The message decoded, but it is not the kind of message this call takes (a Welcome given to
+            /// `processMessage`, say).
+            WrongMessageType => "ERR_WRONG_MESSAGE_TYPE",
+            /// The message belongs to another group.
+            WrongGroup => "ERR_WRONG_GROUP",
+            /// The message is for an epoch this group is not in (too old, or from the future).
+            WrongEpoch => "ERR_WRONG_EPOCH",
+            /// The message was already processed: its key was deleted for forward secrecy.
+            ReplayedMessage => "ERR_REPLAYED_MESSAGE",
+            /// The message was sent by this client itself; MLS does not let a sender decrypt its own messages.
+            OwnMessage => "ERR_OWN_MESSAGE",
+            /// Decryption failed: the ciphertext or its sender data is not authentic.
+            DecryptionFailed => "ERR_DECRYPTION_FAILED",
+            /// A signature, membership tag or confirmation tag did not verify.
+            InvalidSignature => "ERR_INVALID_SIGNATURE",
+            /// The sender is not a member of the group.
+            UnknownSender => "ERR_UNKNOWN_SENDER",
+            /// The message decoded and authenticated but breaks an MLS validation rule.
+            ValidationFailed => "ERR_VALIDATION_FAILED",
+            /// A received commit is invalid.
+            InvalidCommit => "ERR_INVALID_COMMIT",
+            /// The KeyPackage is invalid (bad signature, unsupported version, expired lifetime, ...).
+            InvalidKeyPackage => "ERR_INVALID_KEY_PACKAGE",
+            /// No KeyPackage of this client matches the Welcome.
+            NoMatchingKeyPackage => "ERR_NO_MATCHING_KEY_PACKAGE",
+            /// The Welcome is invalid or cannot be decrypted.
+            InvalidWelcome => "ERR_INVALID_WELCOME",
+            /// A Welcome without the ratchet-tree extension was processed without a ratchet tree.
+            MissingRatchetTree => "ERR_MISSING_RATCHET_TREE",
+            /// The operation needs a pending commit and there is none.
+            NoPendingCommit => "ERR_NO_PENDING_COMMIT",
+            /// The operation is not possible while a commit is pending; merge or clear it first.
+            PendingCommit => "ERR_PENDING_COMMIT",
+            /// Application messages cannot be sent while proposals are queued; commit them first.
+            PendingProposals => "ERR_PENDING_PROPOSALS",
+            /// The group is no longer active: this member was removed.
+            GroupInactive => "ERR_GROUP_INACTIVE",
+            /// This group handle no longer speaks for its group: a later join of the same group
+            /// (`replaceOldGroup`) replaced it, or it was freed. Use the newer handle, or `loadGroup`.
+            StaleHandle => "ERR_STALE_HANDLE",
+            /// A Promise operation on this group has not settled yet: a synchronous call would overtake
+            /// it. Await it first (operations on one group take effect in call order).
+            GroupBusy => "ERR_GROUP_BUSY",
+            /// A leaf index does not name a member of the group.
+            UnknownMember => "ERR_UNKNOWN_MEMBER",
+            /// A staged commit does not belong to this group or epoch, or was already merged.
+            StaleStagedCommit => "ERR_STALE_STAGED_COMMIT",
+            /// This Welcome was already turned into a group.
+            WelcomeUsed => "ERR_WELCOME_USED",
+            /// The identity or signature key is invalid.
+            InvalidIdentity => "ERR_INVALID_IDENTITY",
+            /// An extension is malformed or not allowed where it was given.
+            InvalidExtension => "ERR_INVALID_EXTENSION",
+            /// No queued proposal has the given reference.
+            UnknownProposal => "ERR_UNKNOWN_PROPOSAL",
+            /// A PSK the operation needs is not stored.
+            PskNotFound => "ERR_PSK_NOT_FOUND",
+            /// The application's credential validator rejected a credential.
+            CredentialRejected => "ERR_CREDENTIAL_REJECTED",
+            /// The application's credential validator threw instead of answering. Nothing changed;
+            /// retry once it can answer. The thrown error is the `cause`.
+            ValidatorFailed => "ERR_VALIDATOR_FAILED",
+            /// No group with this id is stored.
+            UnknownGroup => "ERR_UNKNOWN_GROUP",
+            /// The storage layer failed.
+            Storage => "ERR_STORAGE",
+            /// The database is corrupt, truncated, or not an openmls-node database.
+            StorageCorrupt => "ERR_STORAGE_CORRUPT",
+            /// The database is open elsewhere (another provider in this process, or another process).
+            StorageLocked => "ERR_STORAGE_LOCKED",
+            /// The disk (or the database's size limit) is full; the operation was rolled back.
+            StorageFull => "ERR_STORAGE_FULL",
+            /// The database is read-only; the operation was rolled back.
+            StorageReadOnly => "ERR_STORAGE_READONLY",
+            /// The database was written by a newer openmls-node.
+            StorageVersion => "ERR_STORAGE_VERSION",
+            /// The storage key is wrong or missing (or given for an unencrypted database).
+            WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
+            /// The provider was closed.
+            StorageClosed => "ERR_STORAGE_CLOSED",
+            /// A cryptographic primitive failed.
+            Crypto => "ERR_CRYPTO",
+            /// The operation was aborted through its `AbortSignal` before it started; nothing changed.
+            Aborted => "ERR_ABORTED",
+            /// A bug: an internal invariant broke, or a panic was caught at the boundary.
+            Internal => "ERR_INTERNAL",
+        }
+    };
 }
+
+for_each_error_code!(error_codes);
 
 impl ErrorCode {
     /// Whether a failure with this code may have left the in-memory group ahead of storage (a
@@ -163,10 +173,7 @@ pub struct Error {
 impl Error {
     /// Creates an error from a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 
     /// An [`ErrorCode::InvalidArgument`] error.
@@ -251,9 +258,7 @@ impl From<CryptoError> for Error {
             CryptoError::UnsupportedCiphersuite => {
                 with_code(ErrorCode::UnsupportedCiphersuite, "ciphersuite not supported by the crypto provider")
             }
-            CryptoError::UnsupportedSignatureScheme => {
-                with_code(ErrorCode::UnsupportedCiphersuite, "signature scheme not supported")
-            }
+            CryptoError::UnsupportedSignatureScheme => with_code(ErrorCode::UnsupportedCiphersuite, "signature scheme not supported"),
             other => Error::new(ErrorCode::Crypto, format!("a cryptographic operation failed: {}", readable(&other.to_string()))),
         }
     }
@@ -284,9 +289,7 @@ fn validation_code(err: &ValidationError) -> ErrorCode {
         | ValidationError::MissingMembershipTag
         | ValidationError::MissingConfirmationTag
         | ValidationError::InvalidLeafNodeSignature => ErrorCode::InvalidSignature,
-        ValidationError::UnknownMember | ValidationError::UnauthorizedExternalSender => {
-            ErrorCode::UnknownSender
-        }
+        ValidationError::UnknownMember | ValidationError::UnauthorizedExternalSender => ErrorCode::UnknownSender,
         ValidationError::UnableToDecrypt(d) => match d {
             D::SecretTreeError(S::SecretReuseError) => ErrorCode::ReplayedMessage,
             D::SecretTreeError(S::TooDistantInThePast) => ErrorCode::ReplayedMessage,
@@ -425,11 +428,7 @@ pub(crate) fn classify(err: impl fmt::Display + fmt::Debug, fallback: ErrorCode)
         ("KeyStoreError", ErrorCode::Storage),
     ];
     let debug = format!("{err:?}");
-    let code = RULES
-        .iter()
-        .find(|(name, _)| debug.contains(name))
-        .map(|(_, code)| *code)
-        .unwrap_or(fallback);
+    let code = RULES.iter().find(|(name, _)| debug.contains(name)).map(|(_, code)| *code).unwrap_or(fallback);
     with_code(code, err)
 }
 

@@ -86,25 +86,18 @@ impl ExtensionSpec {
                     "the ratchet_tree extension is managed by openmls (useRatchetTreeExtension)",
                 ))
             }
-            ExtensionSpec::RequiredCapabilities {
-                extension_types,
-                proposal_types,
-                credential_types,
-            } => Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-                &extension_types.iter().map(|&t| ExtensionType::from(t)).collect::<Vec<_>>(),
-                &proposal_types.iter().map(|&t| ProposalType::from(t)).collect::<Vec<_>>(),
-                &credential_types.iter().map(|&t| CredentialType::from(t)).collect::<Vec<_>>(),
-            )),
+            ExtensionSpec::RequiredCapabilities { extension_types, proposal_types, credential_types } => {
+                Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+                    &extension_types.iter().map(|&t| ExtensionType::from(t)).collect::<Vec<_>>(),
+                    &proposal_types.iter().map(|&t| ProposalType::from(t)).collect::<Vec<_>>(),
+                    &credential_types.iter().map(|&t| CredentialType::from(t)).collect::<Vec<_>>(),
+                ))
+            }
             ExtensionSpec::ExternalPub(key) => Extension::ExternalPub(ExternalPubExtension::new(key.clone().into())),
             ExtensionSpec::ExternalSenders(senders) => Extension::ExternalSenders(
                 senders
                     .iter()
-                    .map(|s| {
-                        Ok(ExternalSender::new(
-                            s.signature_key.clone().into(),
-                            identity::credential_from_info(&s.credential)?,
-                        ))
-                    })
+                    .map(|s| Ok(ExternalSender::new(s.signature_key.clone().into(), identity::credential_from_info(&s.credential)?)))
                     .collect::<Result<Vec<_>>>()?,
             ),
             ExtensionSpec::LastResort => Extension::LastResort(LastResortExtension::new()),
@@ -149,10 +142,7 @@ fn external_sender_spec(sender: &ExternalSender) -> Option<ExternalSenderSpec> {
     let encoded = sender.tls_serialize_detached().ok()?;
     let (key, rest) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded).ok()?;
     let credential = Credential::tls_deserialize_exact_bytes(rest).ok()?;
-    Some(ExternalSenderSpec {
-        signature_key: key.as_slice().to_vec(),
-        credential: CredentialInfo::from(&credential),
-    })
+    Some(ExternalSenderSpec { signature_key: key.as_slice().to_vec(), credential: CredentialInfo::from(&credential) })
 }
 
 fn is_known(t: u16) -> bool {
@@ -235,17 +225,14 @@ impl CapabilitiesSpec {
             .map(|v| {
                 v.iter()
                     .map(|&c| {
-                        Ciphersuite::try_from(c).map_err(|_| {
-                            Error::new(ErrorCode::UnsupportedCiphersuite, format!("unknown ciphersuite 0x{c:04x}"))
-                        })
+                        Ciphersuite::try_from(c)
+                            .map_err(|_| Error::new(ErrorCode::UnsupportedCiphersuite, format!("unknown ciphersuite 0x{c:04x}")))
                     })
                     .collect::<Result<Vec<_>>>()
             })
             .transpose()?;
-        let extensions: Option<Vec<ExtensionType>> =
-            self.extensions.as_ref().map(|v| v.iter().map(|&t| ExtensionType::from(t)).collect());
-        let proposals: Option<Vec<ProposalType>> =
-            self.proposals.as_ref().map(|v| v.iter().map(|&t| ProposalType::from(t)).collect());
+        let extensions: Option<Vec<ExtensionType>> = self.extensions.as_ref().map(|v| v.iter().map(|&t| ExtensionType::from(t)).collect());
+        let proposals: Option<Vec<ProposalType>> = self.proposals.as_ref().map(|v| v.iter().map(|&t| ProposalType::from(t)).collect());
         let credentials: Option<Vec<CredentialType>> =
             self.credentials.as_ref().map(|v| v.iter().map(|&t| CredentialType::from(t)).collect());
         let capabilities = Capabilities::new(
@@ -256,11 +243,7 @@ impl CapabilitiesSpec {
             credentials.as_deref(),
         );
         // GREASE values are picked at random; any CSPRNG does, so this needs no provider.
-        Ok(if self.grease {
-            capabilities.with_grease(&openmls_rust_crypto::RustCrypto::default())
-        } else {
-            capabilities
-        })
+        Ok(if self.grease { capabilities.with_grease(&openmls_rust_crypto::RustCrypto::default()) } else { capabilities })
     }
 
     /// These capabilities, extended to cover the extensions a leaf uses and its own credential type.
@@ -303,51 +286,6 @@ impl CapabilitiesSpec {
             // GREASE values a leaf carries show in the lists above.
             grease: false,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_extensions_round_trip() {
-        let specs = vec![
-            ExtensionSpec::ApplicationId(b"app".to_vec()),
-            ExtensionSpec::RequiredCapabilities {
-                extension_types: vec![0xff00],
-                proposal_types: vec![],
-                credential_types: vec![1],
-            },
-            ExtensionSpec::Unknown(0xff00, vec![1, 2, 3]),
-        ];
-        for spec in &specs {
-            assert_eq!(&ExtensionSpec::from_openmls(&spec.to_openmls().unwrap()), spec);
-        }
-        group_context_extensions(&specs[1..]).unwrap();
-    }
-
-    #[test]
-    fn grease_adds_one_grease_value_to_each_list() {
-        let plain = CapabilitiesSpec { extensions: Some(vec![0xff00]), ..Default::default() };
-        let greased = CapabilitiesSpec { grease: true, ..plain.clone() }.to_openmls().unwrap();
-        let is_grease = openmls::grease::is_grease_value;
-        assert_eq!(greased.ciphersuites().iter().filter(|c| is_grease(crate::codec::u16_of(*c))).count(), 1);
-        assert_eq!(greased.extensions().iter().filter(|e| e.is_grease()).count(), 1);
-        assert_eq!(greased.proposals().iter().filter(|p| p.is_grease()).count(), 1);
-        assert_eq!(greased.credentials().iter().filter(|c| c.is_grease()).count(), 1);
-        assert!(greased.extensions().contains(&ExtensionType::Unknown(0xff00)));
-        let plain = plain.to_openmls().unwrap();
-        assert!(!plain.extensions().iter().any(|e| e.is_grease()));
-    }
-
-    #[test]
-    fn misplaced_extensions_are_typed_errors() {
-        // LastResort belongs in key packages, not in a group context.
-        let err = group_context_extensions(&[ExtensionSpec::LastResort]).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidExtension);
-        let err = ExtensionSpec::Unknown(extension_type::EXTERNAL_PUB, vec![]).to_openmls().unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidExtension);
     }
 }
 
@@ -398,15 +336,10 @@ pub fn check_group_context_extensions<'a>(
         }
     }
     for (index, caps) in members {
-        let missing_ext = ext_types
-            .iter()
-            .find(|&&t| !is_default_extension(t) && !caps.extensions().iter().any(|&e| u16::from(e) == t));
-        let missing_proposal = proposal_types
-            .iter()
-            .find(|&&t| !is_default_proposal(t) && !caps.proposals().iter().any(|&p| u16::from(p) == t));
-        let missing_credential = credential_types
-            .iter()
-            .find(|&&t| !caps.credentials().iter().any(|&c| u16::from(c) == t));
+        let missing_ext = ext_types.iter().find(|&&t| !is_default_extension(t) && !caps.extensions().iter().any(|&e| u16::from(e) == t));
+        let missing_proposal =
+            proposal_types.iter().find(|&&t| !is_default_proposal(t) && !caps.proposals().iter().any(|&p| u16::from(p) == t));
+        let missing_credential = credential_types.iter().find(|&&t| !caps.credentials().iter().any(|&c| u16::from(c) == t));
         let missing = missing_ext
             .map(|t| format!("extension type 0x{t:04x}"))
             .or(missing_proposal.map(|t| format!("proposal type 0x{t:04x}")))
@@ -423,8 +356,46 @@ pub fn check_group_context_extensions<'a>(
 
 /// Each member's leaf index and capabilities, for [`check_group_context_extensions`].
 pub(crate) fn member_capabilities(group: &MlsGroup) -> Vec<(u32, Capabilities)> {
-    group
-        .members()
-        .filter_map(|m| group.public_group().leaf(m.index).map(|l| (m.index.u32(), l.capabilities().clone())))
-        .collect()
+    group.members().filter_map(|m| group.public_group().leaf(m.index).map(|l| (m.index.u32(), l.capabilities().clone()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_extensions_round_trip() {
+        let specs = vec![
+            ExtensionSpec::ApplicationId(b"app".to_vec()),
+            ExtensionSpec::RequiredCapabilities { extension_types: vec![0xff00], proposal_types: vec![], credential_types: vec![1] },
+            ExtensionSpec::Unknown(0xff00, vec![1, 2, 3]),
+        ];
+        for spec in &specs {
+            assert_eq!(&ExtensionSpec::from_openmls(&spec.to_openmls().unwrap()), spec);
+        }
+        group_context_extensions(&specs[1..]).unwrap();
+    }
+
+    #[test]
+    fn grease_adds_one_grease_value_to_each_list() {
+        let plain = CapabilitiesSpec { extensions: Some(vec![0xff00]), ..Default::default() };
+        let greased = CapabilitiesSpec { grease: true, ..plain.clone() }.to_openmls().unwrap();
+        let is_grease = openmls::grease::is_grease_value;
+        assert_eq!(greased.ciphersuites().iter().filter(|c| is_grease(crate::codec::u16_of(*c))).count(), 1);
+        assert_eq!(greased.extensions().iter().filter(|e| e.is_grease()).count(), 1);
+        assert_eq!(greased.proposals().iter().filter(|p| p.is_grease()).count(), 1);
+        assert_eq!(greased.credentials().iter().filter(|c| c.is_grease()).count(), 1);
+        assert!(greased.extensions().contains(&ExtensionType::Unknown(0xff00)));
+        let plain = plain.to_openmls().unwrap();
+        assert!(!plain.extensions().iter().any(|e| e.is_grease()));
+    }
+
+    #[test]
+    fn misplaced_extensions_are_typed_errors() {
+        // LastResort belongs in key packages, not in a group context.
+        let err = group_context_extensions(&[ExtensionSpec::LastResort]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidExtension);
+        let err = ExtensionSpec::Unknown(extension_type::EXTERNAL_PUB, vec![]).to_openmls().unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidExtension);
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
 use openmls::messages::group_info::VerifiableGroupInfo;
+use openmls::prelude::*;
 
 use crate::codec;
 use crate::config::JoinConfigSpec;
@@ -67,9 +67,7 @@ impl Group {
                 _ => return Err(Error::new(ErrorCode::WrongMessageType, "SelfRemove proposals are PublicMessages")),
             }
         }
-        let mut builder = MlsGroup::external_commit_builder()
-            .with_proposals(proposals)
-            .with_config(options.config.to_openmls(None)?);
+        let mut builder = MlsGroup::external_commit_builder().with_proposals(proposals).with_config(options.config.to_openmls(None)?);
         if let Some(tree) = &options.ratchet_tree {
             builder = builder.with_ratchet_tree(codec::decode_ratchet_tree(tree)?);
         }
@@ -79,7 +77,9 @@ impl Group {
         if options.skip_lifetime_validation {
             builder = builder.skip_lifetime_validation();
         }
-        provider.clone().atomically(|tx| Self::external_join_in_tx(tx, provider, signer, credential_with_key, group_info, builder, &options, ciphersuite))
+        provider.clone().atomically(|tx| {
+            Self::external_join_in_tx(tx, provider, signer, credential_with_key, group_info, builder, &options, ciphersuite)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -144,7 +144,12 @@ impl Group {
 
 /// A new member's proposal to join (`JoinProposal::new`), signed with the key package's signer.
 /// The group's members see it as an `externalJoinProposal` and may commit it.
-pub fn join_proposal(signer: &SignatureKeyPair, key_package: &KeyPackage, group_id: &[u8], epoch: u64) -> Result<crate::group::ProposalOutput> {
+pub fn join_proposal(
+    signer: &SignatureKeyPair,
+    key_package: &KeyPackage,
+    group_id: &[u8],
+    epoch: u64,
+) -> Result<crate::group::ProposalOutput> {
     if key_package.leaf_node().signature_key().as_slice() != signer.public() {
         return Err(Error::invalid_argument("the signer does not match the key package"));
     }
@@ -169,12 +174,12 @@ fn proposal_ref_of_public_message(ciphersuite: Ciphersuite, message: &[u8]) -> R
     let content = message.get(2..).ok_or_else(|| Error::internal("the proposal message is too short"))?;
     let mut input = tls_codec::VLByteSlice(b"MLS 1.0 Proposal Reference").tls_serialize_detached()?;
     input.extend(tls_codec::VLByteSlice(content).tls_serialize_detached()?);
-    openmls_rust_crypto::RustCrypto::default()
-        .hash(ciphersuite.hash_algorithm(), &input)
-        .map_err(Error::from)
+    openmls_rust_crypto::RustCrypto::default().hash(ciphersuite.hash_algorithm(), &input).map_err(Error::from)
 }
 
 /// What an external sender proposes.
+// Made once per proposal and consumed at once: boxing the key package would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ExternalProposalSpec {
     /// Add a member.
@@ -198,12 +203,11 @@ pub fn external_proposal(
     type P = Tx<'static>;
     let (group_id, epoch, index) = (GroupId::from_slice(group_id), GroupEpoch::from(epoch), SenderExtensionIndex::new(sender_index));
     let message = match proposal {
-        ExternalProposalSpec::Add(kp) => ExternalProposal::new_add::<P>(kp, group_id, epoch, signer, index)
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?,
-        ExternalProposalSpec::Remove(leaf) => {
-            ExternalProposal::new_remove::<P>(LeafNodeIndex::new(leaf), group_id, epoch, signer, index)
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
+        ExternalProposalSpec::Add(kp) => {
+            ExternalProposal::new_add::<P>(kp, group_id, epoch, signer, index).map_err(|e| classify(e, ErrorCode::ValidationFailed))?
         }
+        ExternalProposalSpec::Remove(leaf) => ExternalProposal::new_remove::<P>(LeafNodeIndex::new(leaf), group_id, epoch, signer, index)
+            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?,
         ExternalProposalSpec::GroupContextExtensions(specs) => ExternalProposal::new_group_context_extensions::<P>(
             extensions::group_context_extensions(&specs)?,
             group_id,

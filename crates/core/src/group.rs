@@ -15,17 +15,17 @@ pub use proposals::ProposalOutput;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use openmls_traits::OpenMlsProvider;
 
 use crate::codec;
-use crate::error::{with_code, Error, ErrorCode, Result};
 use crate::config::{describe_join_config, CreateConfigSpec, JoinConfigSpec};
+use crate::error::{with_code, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::{check_credential_key, CredentialInfo};
-use crate::leaf::LeafNodeInfo;
 use crate::key_package::check_signer_suite;
+use crate::leaf::LeafNodeInfo;
 use crate::processed::{self, Processed, QueuedProposalHandle, StagedCommitHandle};
 use crate::provider::{Provider, Tx};
 
@@ -215,19 +215,17 @@ impl Group {
             builder = builder.with_group_id(GroupId::from_slice(&id));
         }
         let group = provider.atomically(|tx| {
-            let group = builder
-                .build(tx, signer.as_ref(), credential_with_key)
-                .map_err(|e| match &e {
-                    NewGroupError::GroupAlreadyExists => {
-                        with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
-                    }
-                    NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
-                    NewGroupError::LibraryError(l) => l.clone().into(),
-                    NewGroupError::InvalidExtensions(_)
-                    | NewGroupError::UnsupportedExtensionType
-                    | NewGroupError::UnsupportedProposalType => with_code(ErrorCode::InvalidExtension, e),
-                    other => with_code(ErrorCode::InvalidArgument, other),
-                })?;
+            let group = builder.build(tx, signer.as_ref(), credential_with_key).map_err(|e| match &e {
+                NewGroupError::GroupAlreadyExists => {
+                    with_code(ErrorCode::InvalidArgument, "a group with this id already exists in this provider")
+                }
+                NewGroupError::StorageError(s) => with_code(ErrorCode::Storage, format!("{s:?}")),
+                NewGroupError::LibraryError(l) => l.clone().into(),
+                NewGroupError::InvalidExtensions(_) | NewGroupError::UnsupportedExtensionType | NewGroupError::UnsupportedProposalType => {
+                    with_code(ErrorCode::InvalidExtension, e)
+                }
+                other => with_code(ErrorCode::InvalidArgument, other),
+            })?;
             let members = extensions::member_capabilities(&group);
             extensions::check_group_context_extensions(group.extensions(), members.iter().map(|(i, c)| (*i, c)))?;
             crate::registry::register_group(tx, group.group_id(), &signer)?;
@@ -241,12 +239,7 @@ impl Group {
     ///
     /// If joining fails, the consumed key package is put back, so the application can retry
     /// (for example with the ratchet tree it forgot to pass).
-    pub fn join(
-        provider: Arc<Provider>,
-        signer: Arc<SignatureKeyPair>,
-        welcome: &[u8],
-        options: JoinOptions,
-    ) -> Result<Arc<Self>> {
+    pub fn join(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, welcome: &[u8], options: JoinOptions) -> Result<Arc<Self>> {
         crate::welcome::PendingWelcome::new(provider, signer, welcome, options.config)?
             .stage(options.ratchet_tree.as_deref(), options.skip_lifetime_validation, options.replace_old_group)?
             .into_group()
@@ -327,10 +320,7 @@ impl Group {
 
     pub(crate) fn lock(&self) -> Result<GroupGuard<'_>> {
         self.check_current()?;
-        let state = self
-            .state
-            .lock()
-            .map_err(|_| Error::internal("group state is unusable after an earlier internal error"))?;
+        let state = self.state.lock().map_err(|_| Error::internal("group state is unusable after an earlier internal error"))?;
         if state.is_none() {
             return Err(Self::freed());
         }
@@ -357,11 +347,7 @@ impl Group {
     }
 
     pub(crate) fn signer(&self) -> Result<Arc<SignatureKeyPair>> {
-        Ok(self
-            .signer
-            .read()
-            .map_err(|_| Error::internal("signer lock poisoned"))?
-            .clone())
+        Ok(self.signer.read().map_err(|_| Error::internal("signer lock poisoned"))?.clone())
     }
 
     pub(crate) fn operational(group: &MlsGroup) -> Result<()> {
@@ -380,17 +366,13 @@ impl Group {
     /// Adds members by their key packages, as one commit. The commit stays pending until
     /// [`Group::merge_pending_commit`].
     pub fn add_members(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.tx(|tx| {
-            self.add(tx, key_packages, true)
-        })
+        self.tx(|tx| self.add(tx, key_packages, true))
     }
 
     /// Adds members without refreshing the committer's own leaf (openmls's
     /// `add_members_without_update`): a path is included only if a queued proposal needs one.
     pub fn add_members_without_update(&self, key_packages: &[KeyPackage]) -> Result<CommitOutput> {
-        self.tx(|tx| {
-            self.add(tx, key_packages, false)
-        })
+        self.tx(|tx| self.add(tx, key_packages, false))
     }
 
     fn add(&self, tx: &Tx<'_>, key_packages: &[KeyPackage], with_update: bool) -> Result<CommitOutput> {
@@ -404,11 +386,7 @@ impl Group {
             if kp.ciphersuite() != group.ciphersuite() {
                 return Err(Error::new(
                     ErrorCode::InvalidKeyPackage,
-                    format!(
-                        "key package is for {:?}, the group uses {:?}",
-                        kp.ciphersuite(),
-                        group.ciphersuite()
-                    ),
+                    format!("key package is for {:?}, the group uses {:?}", kp.ciphersuite(), group.ciphersuite()),
                 ));
             }
         }
@@ -417,11 +395,10 @@ impl Group {
         } else {
             group.add_members_without_update(tx, signer.as_ref(), key_packages)
         };
-        let (commit, welcome, group_info) = added
-            .map_err(|e| match &e {
-                AddMembersError::GroupStateError(s) => s.clone().into(),
-                _ => crate::error::classify(&e, ErrorCode::InvalidKeyPackage),
-            })?;
+        let (commit, welcome, group_info) = added.map_err(|e| match &e {
+            AddMembersError::GroupStateError(s) => s.clone().into(),
+            _ => crate::error::classify(&e, ErrorCode::InvalidKeyPackage),
+        })?;
         let group_info = group_info.map(MlsMessageOut::from);
         CommitOutput::encode(&commit, Some(&welcome), group_info.as_ref())
     }
@@ -442,22 +419,18 @@ impl Group {
                     return Err(Error::new(ErrorCode::UnknownMember, format!("no member at leaf index {index}")));
                 }
                 if leaf == group.own_leaf_index() {
-                    return Err(Error::invalid_argument(
-                        "a member cannot remove itself by commit; leave the group instead",
-                    ));
+                    return Err(Error::invalid_argument("a member cannot remove itself by commit; leave the group instead"));
                 }
                 if targets.contains(&leaf) {
                     return Err(Error::invalid_argument(format!("leaf index {index} is listed twice")));
                 }
                 targets.push(leaf);
             }
-            let (commit, welcome, group_info) = group
-                .remove_members(tx, signer.as_ref(), &targets)
-                .map_err(|e| match &e {
-                    RemoveMembersError::GroupStateError(s) => s.clone().into(),
-                    RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                    _ => with_code(ErrorCode::ValidationFailed, &e),
-                })?;
+            let (commit, welcome, group_info) = group.remove_members(tx, signer.as_ref(), &targets).map_err(|e| match &e {
+                RemoveMembersError::GroupStateError(s) => s.clone().into(),
+                RemoveMembersError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                _ => with_code(ErrorCode::ValidationFailed, &e),
+            })?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -469,13 +442,11 @@ impl Group {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
-            let bundle = group
-                .self_update(tx, signer.as_ref(), LeafNodeParameters::default())
-                .map_err(|e| match &e {
-                    SelfUpdateError::GroupStateError(s) => s.clone().into(),
-                    SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                    _ => with_code(ErrorCode::ValidationFailed, &e),
-                })?;
+            let bundle = group.self_update(tx, signer.as_ref(), LeafNodeParameters::default()).map_err(|e| match &e {
+                SelfUpdateError::GroupStateError(s) => s.clone().into(),
+                SelfUpdateError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+                _ => with_code(ErrorCode::ValidationFailed, &e),
+            })?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -495,11 +466,7 @@ impl Group {
 
     /// After a merge or a discard, the signer of a key-rotation commit is adopted or dropped.
     fn adopt_pending_signer(&self, adopt: bool) -> Result<()> {
-        let pending = self
-            .pending_signer
-            .lock()
-            .map_err(|_| Error::internal("signer lock poisoned"))?
-            .take();
+        let pending = self.pending_signer.lock().map_err(|_| Error::internal("signer lock poisoned"))?.take();
         if let (true, Some(new_signer)) = (adopt, pending) {
             *self.signer.write().map_err(|_| Error::internal("signer lock poisoned"))? = new_signer;
         }
@@ -513,9 +480,7 @@ impl Group {
             if group.pending_commit().is_none() {
                 return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to clear"));
             }
-            group
-                .clear_pending_commit(tx.storage())
-                .map_err(|e| crate::storage::store_error(&e))?;
+            group.clear_pending_commit(tx.storage()).map_err(|e| crate::storage::store_error(&e))?;
             self.adopt_pending_signer(false)
         })
     }
@@ -561,21 +526,19 @@ impl Group {
                         _ => false,
                     }
             });
-            let message = group
-                .create_message(tx, signer.as_ref(), plaintext)
-                .map_err(|e| match &e {
-                    CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) if leaving => Error::new(
-                        ErrorCode::PendingProposals,
-                        "this member asked to leave the group (leaveGroup), so it cannot send until a commit removes it; \
+            let message = group.create_message(tx, signer.as_ref(), plaintext).map_err(|e| match &e {
+                CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) if leaving => Error::new(
+                    ErrorCode::PendingProposals,
+                    "this member asked to leave the group (leaveGroup), so it cannot send until a commit removes it; \
                          clearPendingProposals() takes the request back",
-                    ),
-                    CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) => Error::new(
-                        ErrorCode::PendingProposals,
-                        "proposals are queued: commit them (commitToPendingProposals) or clear them before sending application messages",
-                    ),
-                    CreateMessageError::GroupStateError(s) => s.clone().into(),
-                    CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
-                });
+                ),
+                CreateMessageError::GroupStateError(MlsGroupStateError::PendingProposal) => Error::new(
+                    ErrorCode::PendingProposals,
+                    "proposals are queued: commit them (commitToPendingProposals) or clear them before sending application messages",
+                ),
+                CreateMessageError::GroupStateError(s) => s.clone().into(),
+                CreateMessageError::LibraryError(_) => with_code(ErrorCode::Internal, &e),
+            });
             // create_message only clears the AAD on success; never let it leak into the next message.
             group.set_aad(Vec::new());
             codec::encode_message(&message?)
@@ -690,9 +653,7 @@ impl Group {
             let mut group = self.lock()?;
             let epoch = group.epoch().as_u64();
             let proposal = proposal.take_for(group.group_id(), epoch)?;
-            group
-                .store_pending_proposal(tx.storage(), proposal)
-                .map_err(|e| crate::storage::store_error(&e))
+            group.store_pending_proposal(tx.storage(), proposal).map_err(|e| crate::storage::store_error(&e))
         })
     }
 
@@ -744,12 +705,10 @@ impl Group {
                 max.min(u16::MAX as usize)
             )));
         }
-        group
-            .export_secret(self.provider.crypto(), label, context, length)
-            .map_err(|e| match e {
-                ExportSecretError::GroupStateError(s) => s.into(),
-                other => with_code(ErrorCode::Crypto, other),
-            })
+        group.export_secret(self.provider.crypto(), label, context, length).map_err(|e| match e {
+            ExportSecretError::GroupStateError(s) => s.into(),
+            other => with_code(ErrorCode::Crypto, other),
+        })
     }
 
     /// The epoch authenticator (RFC 9420 §8.7): equal for all members in the same epoch.
@@ -767,9 +726,7 @@ impl Group {
         self.tx(|tx| {
             let mut group = self.lock()?;
             let config = changes.to_openmls(Some(group.configuration()))?;
-            group
-                .set_configuration(tx.storage(), &config)
-                .map_err(|e| crate::storage::store_error(&e))
+            group.set_configuration(tx.storage(), &config).map_err(|e| crate::storage::store_error(&e))
         })
     }
 
@@ -810,9 +767,7 @@ impl Group {
     pub fn delete(&self) -> Result<()> {
         self.tx(|tx| {
             let mut group = self.lock()?;
-            group
-                .delete(tx.storage())
-                .map_err(|e| crate::storage::store_error(&e))?;
+            group.delete(tx.storage()).map_err(|e| crate::storage::store_error(&e))?;
             crate::registry::unregister_group(tx, group.group_id())?;
             self.deleted.store(true, Ordering::SeqCst);
             self.provider.forget(group.group_id().as_slice());
@@ -843,4 +798,3 @@ fn check_epoch(group: &MlsGroup, message_epoch: u64) -> Result<()> {
     }
     Ok(())
 }
-

@@ -20,10 +20,7 @@ static INSTALL_HOOK: Once = Once::new();
 fn install_quiet_hook() {
     INSTALL_HOOK.call_once(|| {
         panic::set_hook(Box::new(|info| {
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}", l.file(), l.line()))
-                .unwrap_or_else(|| "unknown location".into());
+            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_else(|| "unknown location".into());
             LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = Some(location));
         }));
     });
@@ -35,12 +32,8 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(_) => {
-            let location = LAST_PANIC_LOCATION
-                .with(|slot| slot.borrow_mut().take())
-                .unwrap_or_else(|| "unknown location".into());
-            Err(Error::internal(format!(
-                "internal error (panic at {location}); the operation was abandoned, please report it"
-            )))
+            let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take()).unwrap_or_else(|| "unknown location".into());
+            Err(Error::internal(format!("internal error (panic at {location}); the operation was abandoned, please report it")))
         }
     }
 }

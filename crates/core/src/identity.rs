@@ -4,12 +4,12 @@
 //! through [`signer_to_bytes`], an explicit export for the application to store; `Debug` output of
 //! openmls's key pair redacts it.
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair as BasicKeyPair;
 use openmls_traits::crypto::OpenMlsCrypto;
-use openmls_traits::types::{CryptoError, SignatureScheme};
 use openmls_traits::signatures::Signer as _;
+use openmls_traits::types::{CryptoError, SignatureScheme};
 use tls_codec::{DeserializeBytes, Serialize as _};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -19,9 +19,7 @@ const SIGNER_FORMAT_VERSION: u8 = 1;
 
 /// Parses a signature scheme code point (e.g. `0x0807` for Ed25519).
 pub fn signature_scheme(code: u16) -> Result<SignatureScheme> {
-    SignatureScheme::try_from(code).map_err(|_| {
-        Error::new(ErrorCode::InvalidArgument, format!("unknown signature scheme 0x{code:04x}"))
-    })
+    SignatureScheme::try_from(code).map_err(|_| Error::new(ErrorCode::InvalidArgument, format!("unknown signature scheme 0x{code:04x}")))
 }
 
 /// Generates a fresh signature key pair for a signature scheme.
@@ -34,11 +32,7 @@ pub fn generate_signer(scheme: SignatureScheme) -> Result<SignatureKeyPair> {
 /// (`private<V> || public<V> || scheme(u16)`).
 pub fn signer_to_bytes(signer: &SignatureKeyPair) -> Result<Vec<u8>> {
     let mut out = vec![SIGNER_FORMAT_VERSION];
-    out.extend(
-        signer
-            .tls_serialize_detached()
-            .map_err(|e| Error::internal(format!("cannot encode signer ({e:?})")))?,
-    );
+    out.extend(signer.tls_serialize_detached().map_err(|e| Error::internal(format!("cannot encode signer ({e:?})")))?);
     Ok(out)
 }
 
@@ -49,8 +43,7 @@ pub fn signer_from_bytes(crypto: &impl OpenMlsCrypto, bytes: &[u8]) -> Result<Si
     if *version != SIGNER_FORMAT_VERSION {
         return Err(invalid("not an exported signature key pair (unknown format version)"));
     }
-    let signer = BasicKeyPair::tls_deserialize_exact_bytes(rest)
-        .map_err(|_| invalid("not an exported signature key pair"))?;
+    let signer = BasicKeyPair::tls_deserialize_exact_bytes(rest).map_err(|_| invalid("not an exported signature key pair"))?;
     // The encoding decoded, so it starts with the private key's length prefix.
     let private_len = vl_length(rest).ok_or_else(|| invalid("not an exported signature key pair"))?;
     check_key_sizes(signer.signature_scheme(), private_len, signer.public().len())?;
@@ -81,10 +74,7 @@ fn key_sizes(scheme: SignatureScheme) -> Option<(usize, usize)> {
 /// P-256, an Ed25519 key labelled P-384) must be refused here, as `ERR_INVALID_IDENTITY`.
 fn check_key_sizes(scheme: SignatureScheme, private_len: usize, public_len: usize) -> Result<()> {
     let Some((want_private, want_public)) = key_sizes(scheme) else {
-        return Err(Error::new(
-            ErrorCode::InvalidIdentity,
-            format!("cannot sign with signature scheme {scheme:?}"),
-        ));
+        return Err(Error::new(ErrorCode::InvalidIdentity, format!("cannot sign with signature scheme {scheme:?}")));
     };
     if private_len != want_private || public_len != want_public {
         return Err(Error::new(
@@ -158,19 +148,14 @@ impl From<&Credential> for CredentialInfo {
             Ok(basic) => basic.identity().to_vec(),
             Err(_) => credential.serialized_content().to_vec(),
         };
-        Self {
-            credential_type: u16::from(credential.credential_type()),
-            serialized_content,
-        }
+        Self { credential_type: u16::from(credential.credential_type()), serialized_content }
     }
 }
 
 /// Checks that a credential's key is the signer's public key.
 pub fn check_credential_key(credential_with_key: &CredentialWithKey, signer: &SignatureKeyPair) -> Result<()> {
     if credential_with_key.signature_key.as_slice() != signer.public() {
-        return Err(Error::invalid_argument(
-            "the credential's signature key is not the signer's public key",
-        ));
+        return Err(Error::invalid_argument("the credential's signature key is not the signer's public key"));
     }
     Ok(())
 }
@@ -226,9 +211,8 @@ pub fn x509_certificates(content: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut rest = content;
     let mut certificates = Vec::new();
     while !rest.is_empty() {
-        let (cert, tail) = tls_codec::VLBytes::tls_deserialize_bytes(rest).map_err(|_| {
-            Error::new(ErrorCode::InvalidIdentity, "malformed X.509 certificate chain")
-        })?;
+        let (cert, tail) = tls_codec::VLBytes::tls_deserialize_bytes(rest)
+            .map_err(|_| Error::new(ErrorCode::InvalidIdentity, "malformed X.509 certificate chain"))?;
         certificates.push(cert.as_slice().to_vec());
         rest = tail;
     }
@@ -240,10 +224,7 @@ pub fn x509_certificates(content: &[u8]) -> Result<Vec<Vec<u8>>> {
 
 /// Builds the [`CredentialWithKey`] of a basic credential for a signer.
 pub fn basic_credential_with_key(identity: &[u8], signer: &SignatureKeyPair) -> CredentialWithKey {
-    CredentialWithKey {
-        credential: BasicCredential::new(identity.to_vec()).into(),
-        signature_key: signer.public().into(),
-    }
+    CredentialWithKey { credential: BasicCredential::new(identity.to_vec()).into(), signature_key: signer.public().into() }
 }
 
 #[cfg(test)]
@@ -297,10 +278,8 @@ mod tests {
     }
 
     fn assert_signers_check(crypto: &impl OpenMlsCrypto) {
-        let exports: Vec<(SignatureScheme, Vec<u8>)> = SCHEMES
-            .iter()
-            .map(|&s| (s, signer_to_bytes(&generate_signer(s).unwrap()).unwrap()))
-            .collect();
+        let exports: Vec<(SignatureScheme, Vec<u8>)> =
+            SCHEMES.iter().map(|&s| (s, signer_to_bytes(&generate_signer(s).unwrap()).unwrap())).collect();
         for (from, bytes) in &exports {
             // The genuine export imports, on every backend.
             let back = signer_from_bytes(crypto, bytes).unwrap_or_else(|e| panic!("{from:?}: {e:?}"));

@@ -1,14 +1,14 @@
 //! Key packages: creating them (private keys go to the provider's storage) and validating received ones.
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use tls_codec::DeserializeBytes;
 
 use crate::codec;
 use crate::config::{lifetime_bounds, LifetimeSpec};
+use crate::error::{Error, ErrorCode, Result};
 use crate::extensions::{self, CapabilitiesSpec, ExtensionSpec};
 use crate::leaf::LeafNodeInfo;
-use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
 
 /// The options of openmls's `KeyPackageBuilder`.
@@ -124,15 +124,9 @@ pub fn parse_key_package(provider: &Provider, bytes: &[u8]) -> Result<KeyPackage
     let key_package_in = match codec::decode_message(bytes) {
         Ok(message) => match message.extract() {
             MlsMessageBodyIn::KeyPackage(kp) => kp,
-            _ => {
-                return Err(Error::new(
-                    ErrorCode::WrongMessageType,
-                    "expected a KeyPackage message",
-                ))
-            }
+            _ => return Err(Error::new(ErrorCode::WrongMessageType, "expected a KeyPackage message")),
         },
-        Err(_) => KeyPackageIn::tls_deserialize_exact_bytes(bytes)
-            .map_err(|e| Error::from(e).context("key package"))?,
+        Err(_) => KeyPackageIn::tls_deserialize_exact_bytes(bytes).map_err(|e| Error::from(e).context("key package"))?,
     };
     let key_package = key_package_in
         .validate(provider.crypto(), ProtocolVersion::Mls10)

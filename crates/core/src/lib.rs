@@ -30,5 +30,5 @@ pub mod vectors;
 
 pub use error::{Error, ErrorCode, Result};
 pub use openmls;
-pub use signer::SignatureKeyPair;
 pub use provider::{CryptoProviderKind, Provider};
+pub use signer::SignatureKeyPair;

@@ -62,6 +62,9 @@ pub struct Processed {
 }
 
 /// What a processed message carries.
+// One per processed message, moved once into its JavaScript form: boxing the staged commit
+// would cost an allocation per message and save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ProcessedContent {
     /// Application data.
@@ -231,18 +234,11 @@ pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, cr
     // SelfRemove proposals are not Remove proposals, but they remove their sender all the same.
     for q in commit.queued_proposals() {
         if let (Proposal::SelfRemove, Sender::Member(leaf)) = (q.proposal(), q.sender()) {
-            remove_operations.push(if *leaf == own {
-                RemoveOperationInfo::WeLeft
-            } else {
-                RemoveOperationInfo::TheyLeft(leaf.u32())
-            });
+            remove_operations.push(if *leaf == own { RemoveOperationInfo::WeLeft } else { RemoveOperationInfo::TheyLeft(leaf.u32()) });
         }
     }
     StagedCommitView {
-        adds: commit
-            .add_proposals()
-            .map(|p| leaf_view(p.sender(), p.add_proposal().key_package().leaf_node()))
-            .collect(),
+        adds: commit.add_proposals().map(|p| leaf_view(p.sender(), p.add_proposal().key_package().leaf_node())).collect(),
         removes: commit
             .remove_proposals()
             .map(|p| ProposalView {
@@ -252,10 +248,7 @@ pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, cr
                 removed: Some(p.remove_proposal().removed().u32()),
             })
             .collect(),
-        updates: commit
-            .update_proposals()
-            .map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node()))
-            .collect(),
+        updates: commit.update_proposals().map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node())).collect(),
         self_removed: commit.self_removed(),
         epoch: commit.group_context().epoch().as_u64(),
         epoch_authenticator: commit.epoch_authenticator().map(|a| a.as_slice().to_vec()),
@@ -276,11 +269,7 @@ pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, cr
 
 impl StagedCommitHandle {
     pub(crate) fn new(origin: Origin, commit: StagedCommit, view: StagedCommitView) -> Self {
-        Self {
-            origin,
-            commit: Mutex::new(Some(commit)),
-            view,
-        }
+        Self { origin, commit: Mutex::new(Some(commit)), view }
     }
 
     /// Describes the commit: a snapshot taken when it was staged, still readable after the merge.
@@ -336,19 +325,14 @@ impl QueuedProposalHandle {
 pub(crate) fn from_openmls(message: ProcessedMessage, group: &MlsGroup, crypto: &impl OpenMlsCrypto) -> Processed {
     let current_epoch = group.epoch().as_u64();
     let group_id = message.group_id().clone();
-    let origin = Origin {
-        group_id: group_id.clone(),
-        epoch: current_epoch,
-    };
+    let origin = Origin { group_id: group_id.clone(), epoch: current_epoch };
     let epoch = message.epoch().as_u64();
     let sender = SenderInfo::from(message.sender());
     let aad = message.aad().to_vec();
     let credential = CredentialInfo::from(message.credential());
     let content = match message.into_content() {
         ProcessedMessageContent::ApplicationMessage(app) => ProcessedContent::Application(app.into_bytes()),
-        ProcessedMessageContent::ProposalMessage(p) => {
-            ProcessedContent::Proposal(QueuedProposalHandle::new(origin, *p, crypto))
-        }
+        ProcessedMessageContent::ProposalMessage(p) => ProcessedContent::Proposal(QueuedProposalHandle::new(origin, *p, crypto)),
         ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
             ProcessedContent::ExternalJoinProposal(QueuedProposalHandle::new(origin, *p, crypto))
         }
@@ -359,12 +343,5 @@ pub(crate) fn from_openmls(message: ProcessedMessage, group: &MlsGroup, crypto: 
         ProcessedMessageContent::OwnPendingCommit => ProcessedContent::OwnPendingCommit,
         ProcessedMessageContent::OwnPrivateMessage => ProcessedContent::OwnPrivateMessage,
     };
-    Processed {
-        group_id: group_id.as_slice().to_vec(),
-        epoch,
-        sender,
-        aad,
-        credential,
-        content,
-    }
+    Processed { group_id: group_id.as_slice().to_vec(), epoch, sender, aad, credential, content }
 }

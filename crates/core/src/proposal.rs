@@ -74,15 +74,9 @@ impl ProposalContent {
         match proposal {
             Proposal::Add(add) => ProposalContent::Add {
                 leaf_node: LeafNodeInfo::from(add.key_package().leaf_node()),
-                key_package_ref: add
-                    .key_package()
-                    .hash_ref(crypto)
-                    .map(|r| r.as_slice().to_vec())
-                    .unwrap_or_default(),
+                key_package_ref: add.key_package().hash_ref(crypto).map(|r| r.as_slice().to_vec()).unwrap_or_default(),
             },
-            Proposal::Update(update) => ProposalContent::Update {
-                leaf_node: LeafNodeInfo::from(update.leaf_node()),
-            },
+            Proposal::Update(update) => ProposalContent::Update { leaf_node: LeafNodeInfo::from(update.leaf_node()) },
             Proposal::Remove(remove) => ProposalContent::Remove { removed: remove.removed().u32() },
             Proposal::PreSharedKey(p) => match psk_id_of(p) {
                 Some(id) => ProposalContent::PreSharedKey { psk: psk::describe(&id) },
@@ -90,14 +84,13 @@ impl ProposalContent {
             },
             Proposal::ReInit(_) => ProposalContent::ReInit,
             Proposal::ExternalInit(_) => ProposalContent::ExternalInit,
-            Proposal::GroupContextExtensions(gce) => ProposalContent::GroupContextExtensions {
-                extensions: extensions::describe(gce.extensions().iter()),
-            },
+            Proposal::GroupContextExtensions(gce) => {
+                ProposalContent::GroupContextExtensions { extensions: extensions::describe(gce.extensions().iter()) }
+            }
             Proposal::SelfRemove => ProposalContent::SelfRemove,
-            Proposal::Custom(custom) => ProposalContent::Custom {
-                proposal_type: custom.proposal_type(),
-                payload: custom.payload().to_vec(),
-            },
+            Proposal::Custom(custom) => {
+                ProposalContent::Custom { proposal_type: custom.proposal_type(), payload: custom.payload().to_vec() }
+            }
         }
     }
 }

@@ -9,8 +9,7 @@ use openmls_rust_crypto::RustCrypto;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::random::OpenMlsRand;
 use openmls_traits::types::{
-    AeadType, Ciphersuite, CryptoError, ExporterSecret, HashType, HpkeCiphertext, HpkeConfig,
-    HpkeKeyPair, KemOutput, SignatureScheme,
+    AeadType, Ciphersuite, CryptoError, ExporterSecret, HashType, HpkeCiphertext, HpkeConfig, HpkeKeyPair, KemOutput, SignatureScheme,
 };
 use openmls_traits::OpenMlsProvider;
 use tls_codec::SecretVLBytes;
@@ -45,9 +44,7 @@ impl CryptoProviderKind {
         match name {
             "rustcrypto" => Ok(CryptoProviderKind::RustCrypto),
             "libcrux" => Ok(CryptoProviderKind::Libcrux),
-            other => Err(Error::invalid_argument(format!(
-                "unknown crypto provider {other:?}; expected \"rustcrypto\" or \"libcrux\""
-            ))),
+            other => Err(Error::invalid_argument(format!("unknown crypto provider {other:?}; expected \"rustcrypto\" or \"libcrux\""))),
         }
     }
 }
@@ -75,9 +72,8 @@ impl CryptoBackend {
         Ok(match kind {
             CryptoProviderKind::RustCrypto => CryptoBackend::RustCrypto(RustCrypto::default()),
             CryptoProviderKind::Libcrux => CryptoBackend::Libcrux(
-                openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| {
-                    Error::new(ErrorCode::Crypto, format!("cannot start libcrux ({e:?})"))
-                })?,
+                openmls_libcrux_crypto::CryptoProvider::new()
+                    .map_err(|e| Error::new(ErrorCode::Crypto, format!("cannot start libcrux ({e:?})")))?,
             ),
         })
     }
@@ -110,31 +106,15 @@ impl OpenMlsCrypto for CryptoBackend {
         forward!(self.supported_ciphersuites())
     }
 
-    fn hkdf_extract(
-        &self,
-        hash_type: HashType,
-        salt: &[u8],
-        ikm: &[u8],
-    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+    fn hkdf_extract(&self, hash_type: HashType, salt: &[u8], ikm: &[u8]) -> std::result::Result<SecretVLBytes, CryptoError> {
         forward!(self.hkdf_extract(hash_type, salt, ikm))
     }
 
-    fn hmac(
-        &self,
-        hash_type: HashType,
-        key: &[u8],
-        message: &[u8],
-    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+    fn hmac(&self, hash_type: HashType, key: &[u8], message: &[u8]) -> std::result::Result<SecretVLBytes, CryptoError> {
         forward!(self.hmac(hash_type, key, message))
     }
 
-    fn hkdf_expand(
-        &self,
-        hash_type: HashType,
-        prk: &[u8],
-        info: &[u8],
-        okm_len: usize,
-    ) -> std::result::Result<SecretVLBytes, CryptoError> {
+    fn hkdf_expand(&self, hash_type: HashType, prk: &[u8], info: &[u8], okm_len: usize) -> std::result::Result<SecretVLBytes, CryptoError> {
         forward!(self.hkdf_expand(hash_type, prk, info, okm_len))
     }
 
@@ -142,14 +122,7 @@ impl OpenMlsCrypto for CryptoBackend {
         forward!(self.hash(hash_type, data))
     }
 
-    fn aead_encrypt(
-        &self,
-        alg: AeadType,
-        key: &[u8],
-        data: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-    ) -> std::result::Result<Vec<u8>, CryptoError> {
+    fn aead_encrypt(&self, alg: AeadType, key: &[u8], data: &[u8], nonce: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, CryptoError> {
         forward!(self.aead_encrypt(alg, key, data, nonce, aad))
     }
 
@@ -164,32 +137,18 @@ impl OpenMlsCrypto for CryptoBackend {
         forward!(self.aead_decrypt(alg, key, ct_tag, nonce, aad))
     }
 
-    fn signature_key_gen(
-        &self,
-        alg: SignatureScheme,
-    ) -> std::result::Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    fn signature_key_gen(&self, alg: SignatureScheme) -> std::result::Result<(Vec<u8>, Vec<u8>), CryptoError> {
         forward!(self.signature_key_gen(alg))
     }
 
-    fn verify_signature(
-        &self,
-        alg: SignatureScheme,
-        data: &[u8],
-        pk: &[u8],
-        signature: &[u8],
-    ) -> std::result::Result<(), CryptoError> {
+    fn verify_signature(&self, alg: SignatureScheme, data: &[u8], pk: &[u8], signature: &[u8]) -> std::result::Result<(), CryptoError> {
         match (self, alg) {
             (CryptoBackend::RustCrypto(_), SignatureScheme::ED25519) => crate::ed25519::verify(data, pk, signature),
             _ => forward!(self.verify_signature(alg, data, pk, signature)),
         }
     }
 
-    fn sign(
-        &self,
-        alg: SignatureScheme,
-        data: &[u8],
-        key: &[u8],
-    ) -> std::result::Result<Vec<u8>, CryptoError> {
+    fn sign(&self, alg: SignatureScheme, data: &[u8], key: &[u8]) -> std::result::Result<Vec<u8>, CryptoError> {
         forward!(self.sign(alg, data, key))
     }
 
@@ -235,21 +194,10 @@ impl OpenMlsCrypto for CryptoBackend {
         exporter_context: &[u8],
         exporter_length: usize,
     ) -> std::result::Result<ExporterSecret, CryptoError> {
-        forward!(self.hpke_setup_receiver_and_export(
-            config,
-            enc,
-            sk_r,
-            info,
-            exporter_context,
-            exporter_length
-        ))
+        forward!(self.hpke_setup_receiver_and_export(config, enc, sk_r, info, exporter_context, exporter_length))
     }
 
-    fn derive_hpke_keypair(
-        &self,
-        config: HpkeConfig,
-        ikm: &[u8],
-    ) -> std::result::Result<HpkeKeyPair, CryptoError> {
+    fn derive_hpke_keypair(&self, config: HpkeConfig, ikm: &[u8]) -> std::result::Result<HpkeKeyPair, CryptoError> {
         forward!(self.derive_hpke_keypair(config, ikm))
     }
 }
@@ -297,11 +245,7 @@ impl Provider {
 
     /// Creates a provider over storage: in memory, or an SQLite file (optionally encrypted).
     pub fn open(kind: CryptoProviderKind, options: &StorageOptions) -> Result<Self> {
-        Ok(Self {
-            crypto: CryptoBackend::new(kind)?,
-            storage: Storage::open(options)?,
-            live: Mutex::default(),
-        })
+        Ok(Self { crypto: CryptoBackend::new(kind)?, storage: Storage::open(options)?, live: Mutex::default() })
     }
 
     /// Creates an in-memory provider from a snapshot made by [`Provider::export_snapshot`].
@@ -400,21 +344,13 @@ impl Provider {
 
     /// The ciphersuites the crypto backend supports, by their IANA code points.
     pub fn supported_ciphersuites(&self) -> Vec<u16> {
-        self.crypto
-            .supported_ciphersuites()
-            .into_iter()
-            .map(u16::from)
-            .collect()
+        self.crypto.supported_ciphersuites().into_iter().map(u16::from).collect()
     }
 
     /// Parses a ciphersuite code point and checks that this provider supports it.
     pub fn ciphersuite(&self, code: u16) -> Result<Ciphersuite> {
-        let suite = Ciphersuite::try_from(code).map_err(|_| {
-            Error::new(
-                ErrorCode::UnsupportedCiphersuite,
-                format!("unknown ciphersuite 0x{code:04x}"),
-            )
-        })?;
+        let suite = Ciphersuite::try_from(code)
+            .map_err(|_| Error::new(ErrorCode::UnsupportedCiphersuite, format!("unknown ciphersuite 0x{code:04x}")))?;
         self.crypto.supports(suite).map_err(|_| {
             Error::new(
                 ErrorCode::UnsupportedCiphersuite,
@@ -455,11 +391,11 @@ impl<'t> OpenMlsProvider for Tx<'t> {
     }
 
     fn crypto(&self) -> &Self::CryptoProvider {
-        &self.crypto
+        self.crypto
     }
 
     fn rand(&self) -> &Self::RandProvider {
-        &self.crypto
+        self.crypto
     }
 }
 

@@ -56,10 +56,7 @@ impl PskSpec {
 pub fn describe(id: &PreSharedKeyId) -> PskIdInfo {
     let psk = match id.psk() {
         Psk::External(e) => PskSpec::External { psk_id: e.psk_id().to_vec() },
-        Psk::Resumption(r) => PskSpec::Resumption {
-            group_id: r.psk_group_id().as_slice().to_vec(),
-            epoch: r.psk_epoch().as_u64(),
-        },
+        Psk::Resumption(r) => PskSpec::Resumption { group_id: r.psk_group_id().as_slice().to_vec(), epoch: r.psk_epoch().as_u64() },
     };
     PskIdInfo { psk, nonce: id.psk_nonce().to_vec() }
 }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -22,10 +22,7 @@ fn sql_err(e: rusqlite::Error) -> Error {
 pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
     signer.store(tx.storage()).map_err(|e| store_error(&e))?;
     tx.sql()
-        .execute(
-            "INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)",
-            [encode_value(&group_id.as_slice().to_vec())?],
-        )
+        .execute("INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)", [encode_value(&group_id.as_slice().to_vec())?])
         .map_err(sql_err)?;
     Ok(())
 }
@@ -33,10 +30,7 @@ pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &Signature
 /// Forgets a group.
 pub(crate) fn unregister_group(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
     tx.sql()
-        .execute(
-            "DELETE FROM openmls_node_groups WHERE group_id = ?1",
-            [encode_value(&group_id.as_slice().to_vec())?],
-        )
+        .execute("DELETE FROM openmls_node_groups WHERE group_id = ?1", [encode_value(&group_id.as_slice().to_vec())?])
         .map_err(sql_err)?;
     Ok(())
 }
@@ -117,21 +111,12 @@ pub fn identity(provider: &Provider) -> Result<Option<(SignatureKeyPair, Credent
 
 fn identity_of(tx: &Tx<'_>) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
     use rusqlite::OptionalExtension as _;
-    let row: Option<Vec<u8>> = tx
-        .sql()
-        .query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0))
-        .optional()
-        .map_err(sql_err)?;
+    let row: Option<Vec<u8>> =
+        tx.sql().query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0)).optional().map_err(sql_err)?;
     let Some(row) = row else { return Ok(None) };
     let stored: StoredIdentity = decode_value(&row)?;
     let signer = identity::signer_from_bytes(tx.crypto(), &stored.signer)?;
-    Ok(Some((
-        signer,
-        CredentialInfo {
-            credential_type: stored.credential_type,
-            serialized_content: stored.credential,
-        },
-    )))
+    Ok(Some((signer, CredentialInfo { credential_type: stored.credential_type, serialized_content: stored.credential })))
 }
 
 /// A key package this provider published and still holds the private keys of.
@@ -177,25 +162,17 @@ pub fn delete_key_package(provider: &Provider, key_package_ref: &[u8]) -> Result
 }
 
 fn delete_key_package_in(tx: &Tx<'_>, key_package_ref: &[u8]) -> Result<bool> {
-    let found = key_packages_in_tx(tx)?
-        .into_iter()
-        .find(|(r, _)| r.as_slice() == key_package_ref);
+    let found = key_packages_in_tx(tx)?.into_iter().find(|(r, _)| r.as_slice() == key_package_ref);
     let Some((hash_ref, bundle)) = found else { return Ok(false) };
     tx.storage().delete_key_package(&hash_ref).map_err(|e| store_error(&e))?;
     let encryption_key = bundle.key_package().leaf_node().encryption_key().clone();
-    tx.storage()
-        .delete_encryption_key_pair(&encryption_key)
-        .map_err(|e| store_error(&e))?;
+    tx.storage().delete_encryption_key_pair(&encryption_key).map_err(|e| store_error(&e))?;
     Ok(true)
 }
 
 /// Deletes the held key packages whose lifetime ended before `now` (Unix seconds). Returns how many.
 pub fn delete_expired_key_packages(provider: &Provider, now: u64) -> Result<usize> {
-    let expired: Vec<Vec<u8>> = key_packages(provider)?
-        .into_iter()
-        .filter(|k| k.lifetime.1 < now)
-        .map(|k| k.key_package_ref)
-        .collect();
+    let expired: Vec<Vec<u8>> = key_packages(provider)?.into_iter().filter(|k| k.lifetime.1 < now).map(|k| k.key_package_ref).collect();
     provider.atomically(|tx| {
         for r in &expired {
             delete_key_package_in(tx, r)?;

@@ -132,10 +132,8 @@ fn siv(key: &CodecKey, plaintext: &[u8]) -> [u8; 12] {
 
 fn seal(key: &CodecKey, plaintext: &[u8]) -> Vec<u8> {
     let nonce = siv(key, plaintext);
-    let ciphertext = key
-        .enc
-        .encrypt(Nonce::from_slice(&nonce), plaintext)
-        .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let ciphertext =
+        key.enc.encrypt(Nonce::from_slice(&nonce), plaintext).expect("ChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
     [SEALED_MAGIC.as_slice(), &nonce, &ciphertext].concat()
 }
 
@@ -157,10 +155,7 @@ fn derive_key(secret: &[u8]) -> Result<Arc<CodecKey>> {
     let (mut enc, mut mac) = ([0u8; 32], [0u8; 32]);
     hk.expand(b"encryption", &mut enc).expect("32 bytes is a valid HKDF length");
     hk.expand(b"authentication", &mut mac).expect("32 bytes is a valid HKDF length");
-    Ok(Arc::new(CodecKey {
-        enc: ChaCha20Poly1305::new((&enc).into()),
-        mac,
-    }))
+    Ok(Arc::new(CodecKey { enc: ChaCha20Poly1305::new((&enc).into()), mac }))
 }
 
 /// Encodes a value with the codec of the running transaction (sealed when the provider has a key).
@@ -568,10 +563,7 @@ impl PathClaim {
         // The set stays consistent whatever panicked while it was locked: ignore poisoning.
         let mut open = open_paths().lock().unwrap_or_else(|e| e.into_inner());
         if !open.insert(path.clone()) {
-            return Err(Error::new(
-                ErrorCode::StorageLocked,
-                "this database is already open in this process; use the open provider",
-            ));
+            return Err(Error::new(ErrorCode::StorageLocked, "this database is already open in this process; use the open provider"));
         }
         Ok(PathClaim(path))
     }
@@ -641,10 +633,7 @@ pub struct Storage {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage")
-            .field("path", &self.conn.path)
-            .field("encrypted", &self.key.is_some())
-            .finish()
+        f.debug_struct("Storage").field("path", &self.conn.path).field("encrypted", &self.key.is_some()).finish()
     }
 }
 
@@ -729,7 +718,12 @@ impl Storage {
     }
 
     /// Sets up a connection and shares it. `claim` is the file's registration; none in memory.
-    fn from_connection(mut conn: Connection, claim: Option<PathClaim>, key: Option<Arc<CodecKey>>, options: &StorageOptions) -> Result<Self> {
+    fn from_connection(
+        mut conn: Connection,
+        claim: Option<PathClaim>,
+        key: Option<Arc<CodecKey>>,
+        options: &StorageOptions,
+    ) -> Result<Self> {
         let file_backed = claim.is_some();
         // Until it is shared, the connection is this thread's alone: set it up directly.
         if let Err(e) = initialize(&mut conn, key.as_deref(), file_backed, options) {
@@ -746,11 +740,7 @@ impl Storage {
             path: claim.as_ref().map(|c| c.0.clone()),
             claim: Mutex::new(claim),
         });
-        Ok(Storage {
-            conn: shared,
-            key,
-            file_backed,
-        })
+        Ok(Storage { conn: shared, key, file_backed })
     }
 
     /// Commits (and checkpoints) on success, rolls back on error. `fault` is the first fault
@@ -839,8 +829,7 @@ impl Storage {
             (Ok(result), None) => settle(result.map(|(value, _)| value), fault, "the operation"),
         };
         CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
-        // Dropping the slot gives the connection back.
-        drop(store);
+        // Dropping the slot (the store only borrowed it) gives the connection back.
         drop(slot);
         outcome
     }
@@ -970,18 +959,11 @@ fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, 
         conn.pragma_update(None, "max_page_count", pages).map_err(sql_error)?;
     }
     let ours = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'openmls_node_meta'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'openmls_node_meta'", [], |r| r.get::<_, i64>(0))
         .map_err(sql_error)?
         == 1;
     if tables > 0 && !ours {
-        return Err(Error::new(
-            ErrorCode::StorageCorrupt,
-            "this database belongs to another application (no openmls-node metadata)",
-        ));
+        return Err(Error::new(ErrorCode::StorageCorrupt, "this database belongs to another application (no openmls-node metadata)"));
     }
     if ours {
         check_meta(conn, key)?;
@@ -1038,9 +1020,8 @@ fn check_migration_history(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     let damaged = |what: &str| Error::new(ErrorCode::StorageCorrupt, format!("the storage migration history is damaged ({what})"));
-    let mut stmt = conn
-        .prepare(&format!("SELECT version, name, applied_on, checksum FROM {MIGRATION_TABLE}"))
-        .map_err(|e| match classify(&e).0 {
+    let mut stmt =
+        conn.prepare(&format!("SELECT version, name, applied_on, checksum FROM {MIGRATION_TABLE}")).map_err(|e| match classify(&e).0 {
             e if e.code == ErrorCode::Storage => damaged("its table lacks a column"),
             e => e,
         })?;
@@ -1085,8 +1066,8 @@ fn is_refinery_timestamp(s: &str) -> bool {
         return false;
     };
     let fraction = &b[19..b.len() - 1];
-    let fraction_ok = fraction.is_empty()
-        || (fraction[0] == b'.' && (2..=10).contains(&fraction.len()) && fraction[1..].iter().all(u8::is_ascii_digit));
+    let fraction_ok =
+        fraction.is_empty() || (fraction[0] == b'.' && (2..=10).contains(&fraction.len()) && fraction[1..].iter().all(u8::is_ascii_digit));
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -1114,9 +1095,7 @@ fn create_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
 
 fn check_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
     let get = |name: &str| -> Result<Option<rusqlite::types::Value>> {
-        conn.query_row("SELECT value FROM openmls_node_meta WHERE name = ?1", [name], |r| r.get(0))
-            .optional()
-            .map_err(sql_error)
+        conn.query_row("SELECT value FROM openmls_node_meta WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(sql_error)
     };
     if !matches!(get("format")?, Some(rusqlite::types::Value::Blob(b)) if b == FORMAT_NAME) {
         return Err(Error::new(ErrorCode::StorageCorrupt, "not an openmls-node database"));
@@ -1155,9 +1134,7 @@ fn canonical(path: &Path) -> Result<PathBuf> {
     // The file may not exist yet: canonicalize its directory.
     let dir = absolute.parent().unwrap_or(Path::new("/"));
     let name = absolute.file_name().ok_or_else(|| Error::invalid_argument("the storage path must name a file"))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| Error::new(ErrorCode::Storage, format!("storage directory {}: {e}", dir.display())))?;
+    let dir = dir.canonicalize().map_err(|e| Error::new(ErrorCode::Storage, format!("storage directory {}: {e}", dir.display())))?;
     Ok(dir.join(name))
 }
 
@@ -1171,7 +1148,9 @@ mod tests {
     }
 
     fn groups(storage: &Storage) -> i64 {
-        storage.atomically(|store| store.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get(0)).map_err(sql_error)).unwrap()
+        storage
+            .atomically(|store| store.sql().query_row("SELECT count(*) FROM openmls_node_groups", [], |r| r.get(0)).map_err(sql_error))
+            .unwrap()
     }
 
     #[test]
@@ -1341,10 +1320,22 @@ mod tests {
             assert!(is_refinery_timestamp(good), "{good}");
         }
         for bad in [
-            "", "yesterday", "2026-12-03", "2026-12-03T14:42:17", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
-            "2026-12-03T24:00:00Z", "2026-12-03T14:60:00Z", "2026-12-03T14:42:60Z", "2026-12-03T14:42:17.Z",
-            "2026-12-03T14:42:17.1234567890Z", "2026-12-03t14:42:17Z", "2026-12-03T14:42:17+01:00", "+026-12-03T14:42:17Z",
-            "2026-12-03T14:42:17,5Z", "２０２６-12-03T14:42:17Z",
+            "",
+            "yesterday",
+            "2026-12-03",
+            "2026-12-03T14:42:17",
+            "2025-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-12-03T24:00:00Z",
+            "2026-12-03T14:60:00Z",
+            "2026-12-03T14:42:60Z",
+            "2026-12-03T14:42:17.Z",
+            "2026-12-03T14:42:17.1234567890Z",
+            "2026-12-03t14:42:17Z",
+            "2026-12-03T14:42:17+01:00",
+            "+026-12-03T14:42:17Z",
+            "2026-12-03T14:42:17,5Z",
+            "２０２６-12-03T14:42:17Z",
         ] {
             assert!(!is_refinery_timestamp(bad), "{bad}");
         }

@@ -1,8 +1,8 @@
 //! Test-only support for the MLS working group's test vectors (feature `test-vectors`): importing
 //! a key package together with its private keys. Never part of the published addon.
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::codec;
@@ -38,9 +38,7 @@ pub fn import_key_package(
     let signer = crate::identity::signer_from_raw(provider.crypto(), scheme, signature_private.to_vec(), public)?;
     provider.atomically(|tx| {
         let hash_ref = key_package.hash_ref(provider.crypto())?;
-        tx.storage()
-            .write_key_package(&hash_ref, &bundle)
-            .map_err(|e| crate::storage::store_error(&e))?;
+        tx.storage().write_key_package(&hash_ref, &bundle).map_err(|e| crate::storage::store_error(&e))?;
         Ok(())
     })?;
     Ok(signer)

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::codec;
@@ -84,7 +84,12 @@ impl PendingWelcome {
     /// Verifies the Welcome against the ratchet tree (from the Welcome or given) and stages it.
     /// It can be called again, after a failure (with the ratchet tree it lacked, say) or to stage
     /// it once more; nothing is used up until a staged Welcome becomes a group.
-    pub fn stage(&self, ratchet_tree: Option<&[u8]>, skip_lifetime_validation: bool, replace_old_group: bool) -> Result<StagedWelcomeHandle> {
+    pub fn stage(
+        &self,
+        ratchet_tree: Option<&[u8]>,
+        skip_lifetime_validation: bool,
+        replace_old_group: bool,
+    ) -> Result<StagedWelcomeHandle> {
         let earlier = self.processed.lock().map_err(|_| Error::internal("welcome lock poisoned"))?.take();
         let processed = match earlier {
             Some(p) => p,
@@ -183,16 +188,12 @@ impl StagedWelcomeHandle {
         let group = self.provider.atomically(|tx| {
             if let Some((hash_ref, bundle)) = &self.key_package {
                 if !bundle.key_package().last_resort() {
-                    tx.storage()
-                        .delete_key_package(hash_ref)
-                        .map_err(|e| crate::storage::store_error(&e))?;
+                    tx.storage().delete_key_package(hash_ref).map_err(|e| crate::storage::store_error(&e))?;
                 }
             }
             let mut group = staged.into_group(tx)?;
             let config = self.config.to_openmls(Some(group.configuration()))?;
-            group
-                .set_configuration(tx.storage(), &config)
-                .map_err(|e| crate::storage::store_error(&e))?;
+            group.set_configuration(tx.storage(), &config).map_err(|e| crate::storage::store_error(&e))?;
             crate::registry::register_group(tx, group.group_id(), &self.signer)?;
             Ok(group)
         })?;
@@ -218,10 +219,7 @@ fn decrypt(
 fn find_key_package(tx: &Tx<'_>, welcome: &Welcome) -> Result<Option<(KeyPackageRef, KeyPackageBundle)>> {
     for secrets in welcome.secrets() {
         let hash_ref = secrets.new_member();
-        let bundle: Option<KeyPackageBundle> = tx
-            .storage()
-            .key_package(&hash_ref)
-            .map_err(|e| crate::storage::store_error(&e))?;
+        let bundle: Option<KeyPackageBundle> = tx.storage().key_package(&hash_ref).map_err(|e| crate::storage::store_error(&e))?;
         if let Some(bundle) = bundle {
             return Ok(Some((hash_ref, bundle)));
         }

@@ -28,7 +28,8 @@ impl Client {
 
     fn key_package(&self, suite: u16) -> Vec<u8> {
         let cs = self.provider.ciphersuite(suite).unwrap();
-        let kp = create_key_package(&self.provider, cs, &self.signer, basic_credential_with_key(self.name.as_bytes(), &self.signer)).unwrap();
+        let kp =
+            create_key_package(&self.provider, cs, &self.signer, basic_credential_with_key(self.name.as_bytes(), &self.signer)).unwrap();
         key_package_to_bytes(&kp).unwrap()
     }
 

@@ -84,8 +84,7 @@ use openmls_node_core::registry;
 /// Opens with panics caught, as at the N-API boundary (which reports them as `ERR_INTERNAL`).
 /// Not with `guard::guarded`: its quiet panic hook would hide the assertion messages of every test.
 fn open_guarded(path: &std::path::Path, key: Option<[u8; 32]>) -> openmls_node_core::Result<Provider> {
-    std::panic::catch_unwind(|| open(path, key))
-        .unwrap_or_else(|_| Err(openmls_node_core::Error::internal("panic while opening")))
+    std::panic::catch_unwind(|| open(path, key)).unwrap_or_else(|_| Err(openmls_node_core::Error::internal("panic while opening")))
 }
 
 fn sql(path: &std::path::Path, statement: &str) {

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use openmls::prelude::*;
 use crate::signer::SignatureKeyPair;
+use openmls::prelude::*;
 
 use super::{CommitOutput, Group, LeafNodeParamsSpec};
 use crate::error::{classify, Error, ErrorCode, Result};
@@ -60,10 +60,7 @@ impl Group {
                     let queued: HashSet<Vec<u8>> =
                         group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
                     if let Some(unknown) = refs.iter().find(|r| !queued.contains(*r)) {
-                        return Err(Error::new(
-                            ErrorCode::UnknownProposal,
-                            format!("no queued proposal has reference {}", hex(unknown)),
-                        ));
+                        return Err(Error::new(ErrorCode::UnknownProposal, format!("no queued proposal has reference {}", hex(unknown))));
                     }
                     Some(refs.iter().cloned().collect())
                 }
@@ -75,9 +72,7 @@ impl Group {
                 proposals.push(Proposal::Custom(Box::new(CustomProposal::new(*proposal_type, payload.clone()))));
             }
             for psk in &spec.psks {
-                proposals.push(Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(
-                    psk.to_openmls(&self.provider, ciphersuite)?,
-                ))));
+                proposals.push(Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(psk.to_openmls(&self.provider, ciphersuite)?))));
             }
             let proposed_extensions = match &spec.group_context_extensions {
                 Some(specs) => {
@@ -88,8 +83,7 @@ impl Group {
                 }
                 None => None,
             };
-            let queued_refs: HashSet<Vec<u8>> =
-                group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
+            let queued_refs: HashSet<Vec<u8>> = group.pending_proposals().map(|p| p.proposal_reference_ref().as_slice().to_vec()).collect();
 
             let mut builder = group
                 .commit_builder()
@@ -99,9 +93,7 @@ impl Group {
                 .propose_removals(spec.removes.iter().map(|&i| LeafNodeIndex::new(i)))
                 .add_proposals(proposals);
             if let Some(proposed) = proposed_extensions {
-                builder = builder
-                    .propose_group_context_extensions(proposed)
-                    .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
+                builder = builder.propose_group_context_extensions(proposed).map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
             }
             if let Some(params) = leaf_params {
                 builder = builder.leaf_node_parameters(params);
@@ -131,9 +123,8 @@ impl Group {
             let signer = self.signer()?;
             let mut group = self.lock()?;
             Self::operational(&group)?;
-            let (commit, welcome, group_info) = group
-                .commit_to_pending_proposals(tx, signer.as_ref())
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let (commit, welcome, group_info) =
+                group.commit_to_pending_proposals(tx, signer.as_ref()).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -169,9 +160,8 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let indices: Vec<LeafNodeIndex> = leaf_indices.iter().map(|&i| LeafNodeIndex::new(i)).collect();
-            let messages = group
-                .swap_members(tx, signer.as_ref(), &indices, key_packages)
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let messages =
+                group.swap_members(tx, signer.as_ref(), &indices, key_packages).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             CommitOutput::encode(&messages.commit, Some(&messages.welcome), messages.group_info.as_ref())
         })
     }
@@ -204,9 +194,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let params = self.leaf_node_parameters_of(&group, params)?;
-            let bundle = group
-                .self_update(tx, signer.as_ref(), params)
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let bundle = group.self_update(tx, signer.as_ref(), params).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -225,10 +213,8 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             check_signer_suite(&new_signer, group.ciphersuite())?;
-            let credential_with_key = CredentialWithKey {
-                credential: identity::credential_from_info(credential)?,
-                signature_key: new_signer.public().into(),
-            };
+            let credential_with_key =
+                CredentialWithKey { credential: identity::credential_from_info(credential)?, signature_key: new_signer.public().into() };
             let mut params_spec = params.clone();
             params_spec.credential = Some(credential.clone());
             let leaf_params = self.leaf_node_parameters_for(&group, &params_spec, new_signer.public())?;
@@ -249,9 +235,7 @@ impl Group {
     /// What this member's pending commit will do, if there is one.
     pub fn pending_commit(&self) -> Result<Option<StagedCommitView>> {
         let group = self.lock()?;
-        Ok(group
-            .pending_commit()
-            .map(|staged| crate::processed::describe_staged_commit(staged, &group, self.provider.crypto())))
+        Ok(group.pending_commit().map(|staged| crate::processed::describe_staged_commit(staged, &group, self.provider.crypto())))
     }
 
     pub(super) fn leaf_node_parameters_of(&self, group: &MlsGroup, spec: &LeafNodeParamsSpec) -> Result<LeafNodeParameters> {
@@ -283,11 +267,7 @@ impl Group {
         }
         let extensions = spec.extensions.clone();
         if spec.capabilities.is_some() || extensions.is_some() || spec.credential.is_some() {
-            let base = spec
-                .capabilities
-                .clone()
-                .or(own.as_ref().map(|l| l.capabilities.clone()))
-                .unwrap_or_default();
+            let base = spec.capabilities.clone().or(own.as_ref().map(|l| l.capabilities.clone())).unwrap_or_default();
             let covered = base.covering(extensions.as_deref().unwrap_or(&[]), credential_type);
             builder = builder.with_capabilities(covered.to_openmls()?);
         }

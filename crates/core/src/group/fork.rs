@@ -17,9 +17,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let partition = self.partition(&group, own_partition)?;
-            let builder = group
-                .recover_fork_by_readding(&partition)
-                .map_err(|e| Error::new(ErrorCode::UnknownMember, e.to_string()))?;
+            let builder = group.recover_fork_by_readding(&partition).map_err(|e| Error::new(ErrorCode::UnknownMember, e.to_string()))?;
             Ok(builder.complement_partition().iter().map(MemberInfo::from).collect())
         })
     }
@@ -33,9 +31,7 @@ impl Group {
             Self::operational(&group)?;
             let partition = self.partition(&group, own_partition)?;
             let provider = tx;
-            let builder = group
-                .recover_fork_by_readding(&partition)
-                .map_err(|e| Error::new(ErrorCode::UnknownMember, e.to_string()))?;
+            let builder = group.recover_fork_by_readding(&partition).map_err(|e| Error::new(ErrorCode::UnknownMember, e.to_string()))?;
             if builder.complement_partition().len() != key_packages.len() {
                 return Err(Error::invalid_argument(format!(
                     "{} member(s) to re-add, but {} key package(s) given",
@@ -59,7 +55,12 @@ impl Group {
     /// Reboots into a new group with `new_group_id`: this member creates it with the old group's
     /// configuration and extensions (or `extensions`, when given) and invites `key_packages`.
     /// The new group's commit is pending until merged.
-    pub fn reboot(&self, new_group_id: &[u8], extensions: Option<&[ExtensionSpec]>, key_packages: Vec<KeyPackage>) -> Result<(Arc<Group>, CommitOutput)> {
+    pub fn reboot(
+        &self,
+        new_group_id: &[u8],
+        extensions: Option<&[ExtensionSpec]>,
+        key_packages: Vec<KeyPackage>,
+    ) -> Result<(Arc<Group>, CommitOutput)> {
         self.tx(|tx| {
             if new_group_id.is_empty() {
                 return Err(Error::invalid_argument("the new group id must not be empty"));
@@ -67,9 +68,7 @@ impl Group {
             let signer = self.signer()?;
             let group = self.lock()?;
             Self::operational(&group)?;
-            let own = group
-                .own_leaf_node()
-                .ok_or_else(|| Error::new(ErrorCode::GroupInactive, "this member has no leaf"))?;
+            let own = group.own_leaf_node().ok_or_else(|| Error::new(ErrorCode::GroupInactive, "this member has no leaf"))?;
             let credential_with_key = CredentialWithKey::from(own);
             let builder = group.reboot(GroupId::from_slice(new_group_id));
             let extensions = match extensions {

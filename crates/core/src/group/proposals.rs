@@ -9,8 +9,8 @@ use crate::codec;
 use crate::error::{classify, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::CredentialInfo;
-use crate::provider::Tx;
 use crate::proposal::QueuedProposalInfo;
+use crate::provider::Tx;
 use crate::psk::PskSpec;
 
 /// A proposal message and its reference.
@@ -35,20 +35,14 @@ impl Group {
         let signer = self.signer()?;
         let mut group = self.lock()?;
         Self::operational(&group)?;
-        let (message, proposal_ref) = group
-            .propose(tx, signer.as_ref(), what, framing(by_value))
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-        Ok(ProposalOutput {
-            message: codec::encode_message(&message)?,
-            proposal_ref: proposal_ref.as_slice().to_vec(),
-        })
+        let (message, proposal_ref) =
+            group.propose(tx, signer.as_ref(), what, framing(by_value)).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+        Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref: proposal_ref.as_slice().to_vec() })
     }
 
     /// Proposes adding a member.
     pub fn propose_add_member(&self, key_package: &KeyPackage, by_value: bool) -> Result<ProposalOutput> {
-        self.tx(|tx| {
-            self.propose_with(tx, Propose::Add(key_package.clone()), by_value)
-        })
+        self.tx(|tx| self.propose_with(tx, Propose::Add(key_package.clone()), by_value))
     }
 
     /// Proposes removing the member at a leaf index.
@@ -121,10 +115,7 @@ impl Group {
                 group.propose_pre_shared_key(tx, signer.as_ref(), id)
             };
             let (message, proposal_ref) = result.map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
-            Ok(ProposalOutput {
-                message: codec::encode_message(&message)?,
-                proposal_ref: proposal_ref.as_slice().to_vec(),
-            })
+            Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref: proposal_ref.as_slice().to_vec() })
         })
     }
 
@@ -144,10 +135,9 @@ impl Group {
         Err(Error::new(
             ErrorCode::PskNotFound,
             match psk {
-                PskSpec::External { psk_id } => format!(
-                    "the external PSK with id {} is not stored: store it with provider.storeExternalPsk() first",
-                    hex(psk_id)
-                ),
+                PskSpec::External { psk_id } => {
+                    format!("the external PSK with id {} is not stored: store it with provider.storeExternalPsk() first", hex(psk_id))
+                }
                 PskSpec::Resumption { group_id, epoch } => format!(
                     "the resumption PSK of group {} epoch {epoch} is not kept by this group (numberOfResumptionPsks)",
                     hex(group_id)
@@ -165,9 +155,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
-            let message = group
-                .leave_group(tx, signer.as_ref())
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let message = group.leave_group(tx, signer.as_ref()).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
             let proposal_ref = new_proposal_ref(&group, &before)?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
         })
@@ -181,17 +169,13 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
-            let message = group
-                .leave_group_via_self_remove(tx, signer.as_ref())
-                .map_err(|e| {
-                    if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
-                        Error::invalid_argument(
-                            "SelfRemove is sent in plaintext; use a mixed or plaintext wire format policy (or leaveGroup)",
-                        )
-                    } else {
-                        classify(e, ErrorCode::ValidationFailed)
-                    }
-                })?;
+            let message = group.leave_group_via_self_remove(tx, signer.as_ref()).map_err(|e| {
+                if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
+                    Error::invalid_argument("SelfRemove is sent in plaintext; use a mixed or plaintext wire format policy (or leaveGroup)")
+                } else {
+                    classify(e, ErrorCode::ValidationFailed)
+                }
+            })?;
             let proposal_ref = new_proposal_ref(&group, &before)?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
         })
@@ -200,10 +184,7 @@ impl Group {
     /// The proposals queued for the next commit.
     pub fn pending_proposals(&self) -> Result<Vec<QueuedProposalInfo>> {
         let group = self.lock()?;
-        Ok(group
-            .pending_proposals()
-            .map(|p| QueuedProposalInfo::from_openmls(p, self.provider.crypto()))
-            .collect())
+        Ok(group.pending_proposals().map(|p| QueuedProposalInfo::from_openmls(p, self.provider.crypto())).collect())
     }
 
     /// Removes one queued proposal (rollback), by reference.
@@ -215,19 +196,13 @@ impl Group {
                 .find(|p| p.proposal_reference_ref().as_slice() == proposal_ref)
                 .map(|p| p.proposal_reference_ref().clone())
                 .ok_or_else(|| Error::new(ErrorCode::UnknownProposal, "no queued proposal has this reference"))?;
-            group
-                .remove_pending_proposal(tx.storage(), &found)
-                .map_err(|e| classify(e, ErrorCode::UnknownProposal))
+            group.remove_pending_proposal(tx.storage(), &found).map_err(|e| classify(e, ErrorCode::UnknownProposal))
         })
     }
 
     /// Empties the proposal queue.
     pub fn clear_pending_proposals(&self) -> Result<()> {
-        self.tx(|tx| {
-            self.lock()?
-                .clear_pending_proposals(tx.storage())
-                .map_err(|e| crate::storage::store_error(&e))
-        })
+        self.tx(|tx| self.lock()?.clear_pending_proposals(tx.storage()).map_err(|e| crate::storage::store_error(&e)))
     }
 
     /// Checks that a leaf index names a member.

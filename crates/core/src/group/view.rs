@@ -35,7 +35,8 @@ impl GroupView {
     pub fn of(group: &MlsGroup, earlier: Option<&GroupView>) -> Result<Self> {
         let epoch = group.epoch().as_u64();
         let own_leaf_index = group.own_leaf_index().u32();
-        let same_epoch = earlier.filter(|v| v.epoch == epoch && v.own_leaf_index == own_leaf_index && v.group_id == group.group_id().as_slice());
+        let same_epoch =
+            earlier.filter(|v| v.epoch == epoch && v.own_leaf_index == own_leaf_index && v.group_id == group.group_id().as_slice());
         let (members, extensions, epoch_authenticator, confirmation_tag) = match same_epoch {
             Some(v) => (v.members.clone(), v.extensions.clone(), v.epoch_authenticator.clone(), v.confirmation_tag.clone()),
             None => (

@@ -43,9 +43,8 @@ pub(super) fn write(conn: &Connection, group_id: &impl Serialize, kind: &str, va
 /// Reads one kind of a group's data, if stored.
 pub(super) fn read<T: DeserializeOwned>(conn: &Connection, group_id: &impl Serialize, kind: &str) -> rusqlite::Result<Option<T>> {
     let group_id = encode(group_id)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT group_data FROM openmls_group_data WHERE group_id = ? AND data_type = ? AND provider_version = ?",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT group_data FROM openmls_group_data WHERE group_id = ? AND data_type = ? AND provider_version = ?")?;
     stmt.query_row(params![group_id, kind, PROVIDER_VERSION], |row| {
         let blob = row.get_ref(0)?.as_blob()?;
         NodeCodec::from_slice(blob).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(e)))
