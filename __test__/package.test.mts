@@ -91,3 +91,15 @@ test('the native layer builds its errors: code and message set, nothing to parse
   t.is(wrapped?.code, 'ERR_MALFORMED_MESSAGE')
   t.is(wrapped?.message, rejected.message)
 })
+
+test('a code point that does not fit in 16 bits is ERR_INVALID_ARGUMENT naming it, even past the wrapper', (t) => {
+  const raw = require('../index.js') as typeof import('../index.js')
+  for (const [call, what] of [
+    [() => raw.SignatureKeyPair.generate(0x1_0807), 'signature scheme'],
+    [() => raw.signatureSchemeFor(0x1_0001), 'ciphersuite'],
+  ] as const) {
+    const error = t.throws(call) as Error & { code?: string }
+    t.is(error.code, 'ERR_INVALID_ARGUMENT')
+    t.true(error.message.includes(what) && error.message.includes('does not fit in 16 bits'), error.message)
+  }
+})

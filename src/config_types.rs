@@ -35,7 +35,9 @@ impl From<CredentialInfo> for NativeCredential {
     }
 }
 
-fn u16_of(n: u32, what: &str) -> Result<u16> {
+/// A 16-bit code point from JavaScript: a number that does not fit is `ERR_INVALID_ARGUMENT`
+/// naming what it was, never a silently different code point.
+pub(crate) fn u16_of(n: u32, what: &str) -> Result<u16> {
     u16::try_from(n).map_err(|_| Error::invalid_argument(format!("{what} {n} does not fit in 16 bits")))
 }
 

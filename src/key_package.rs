@@ -71,7 +71,7 @@ impl KeyPackage {
         options: Option<NativeKeyPackageOptions>,
     ) -> Result<Self> {
         run(|| {
-            let suite = provider.inner.ciphersuite(u16::try_from(ciphersuite).unwrap_or(0))?;
+            let suite = provider.inner.ciphersuite(crate::config_types::u16_of(ciphersuite, "ciphersuite")?)?;
             let cwk = credential_with_key(&credential, signer)?;
             let options = options.as_ref().map(key_package_options).transpose()?.unwrap_or_default();
             let kp = core_kp::create_key_package_with(&provider.inner, suite, &signer.inner, cwk, &options)?;

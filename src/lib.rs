@@ -32,7 +32,7 @@ pub fn openmls_version() -> String {
 #[napi]
 pub fn signature_scheme_for(ciphersuite: u32) -> Result<u32> {
     error::run(|| {
-        let code = u16::try_from(ciphersuite).map_err(|_| openmls_node_core::Error::invalid_argument("ciphersuite out of range"))?;
+        let code = config_types::u16_of(ciphersuite, "ciphersuite")?;
         let suite = openmls_node_core::openmls::prelude::Ciphersuite::try_from(code).map_err(|_| {
             openmls_node_core::Error::new(openmls_node_core::ErrorCode::UnsupportedCiphersuite, format!("unknown ciphersuite 0x{code:04x}"))
         })?;

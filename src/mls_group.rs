@@ -239,7 +239,9 @@ fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_co
             .custom_proposals
             .as_ref()
             .map(|l| {
-                l.iter().map(|c| Ok((custom_type(c.proposal_type)?, c.payload.to_vec()))).collect::<openmls_node_core::Result<Vec<_>>>()
+                l.iter()
+                    .map(|c| Ok((crate::config_types::u16_of(c.proposal_type, "proposal type")?, c.payload.to_vec())))
+                    .collect::<openmls_node_core::Result<Vec<_>>>()
             })
             .transpose()?
             .unwrap_or_default(),
@@ -249,10 +251,6 @@ fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_co
         leaf_node_parameters: o.leaf_node_parameters.as_ref().map(|p| leaf_params_spec(Some(p))).transpose()?,
         accepted_proposals: o.accepted_proposals.as_ref().map(|l| l.iter().map(|r| r.to_vec()).collect()),
     })
-}
-
-fn custom_type(n: u32) -> openmls_node_core::Result<u16> {
-    u16::try_from(n).map_err(|_| openmls_node_core::Error::invalid_argument(format!("proposal type {n} does not fit in 16 bits")))
 }
 
 /// Options of an external join.
@@ -565,7 +563,14 @@ impl MlsGroup {
         payload: Uint8Array,
         by_value: Option<bool>,
     ) -> Result<NativeProposalMessage> {
-        run(|| self.inner.propose_custom_proposal(custom_type(proposal_type)?, &payload, by_value.unwrap_or(false))).map(Into::into)
+        run(|| {
+            self.inner.propose_custom_proposal(
+                crate::config_types::u16_of(proposal_type, "proposal type")?,
+                &payload,
+                by_value.unwrap_or(false),
+            )
+        })
+        .map(Into::into)
     }
 
     /// Proposes injecting a PSK.
@@ -796,7 +801,7 @@ impl MlsGroup {
         payload: Uint8Array,
         by_value: Option<bool>,
     ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
-        let kind = run(|| custom_type(proposal_type))?;
+        let kind = run(|| crate::config_types::u16_of(proposal_type, "proposal type"))?;
         let payload = payload.to_vec();
         let by_value = by_value.unwrap_or(false);
         Ok(group_task(&self.inner, None, move |g| g.propose_custom_proposal(kind, &payload, by_value), proposal_to_js))

@@ -28,7 +28,7 @@ impl SignatureKeyPair {
     #[napi(factory)]
     pub fn generate(signature_scheme: u32) -> Result<Self> {
         run(|| {
-            let scheme = identity::signature_scheme(u16::try_from(signature_scheme).unwrap_or(0))?;
+            let scheme = identity::signature_scheme(crate::config_types::u16_of(signature_scheme, "signature scheme")?)?;
             Ok(Self { inner: Arc::new(identity::generate_signer(scheme)?) })
         })
     }
