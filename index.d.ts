@@ -303,7 +303,7 @@ export declare class QueuedProposal {
   /** The proposal's content. */
   info(): NativeQueuedProposalInfo
   /** Who proposed it. */
-  get sender(): NativeSender
+  get sender(): Sender
 }
 
 /** A signature key pair. The private key never leaves native memory except through `toBytes()`. */
@@ -659,7 +659,7 @@ export interface NativeMessageInfo {
   /** `application`, `proposal` or `commit` (group messages). */
   contentType?: string
   /** The sender (public messages). */
-  sender?: NativeSender
+  sender?: Sender
   /** The additional authenticated data (private messages). */
   authenticatedData?: Uint8Array
   /** The ciphersuite (Welcomes, GroupInfos, key packages). */
@@ -692,7 +692,7 @@ export interface NativeProcessedMessage {
   /** The epoch the message was sent in. */
   epoch: bigint
   /** Who sent it. */
-  sender: NativeSender
+  sender: Sender
   /** The authenticated additional data. */
   authenticatedData: Uint8Array
   /** The sender's credential. */
@@ -708,7 +708,7 @@ export interface NativeProcessedMessage {
 /** A proposal covered by a staged commit. */
 export interface NativeProposalInfo {
   /** Who proposed it. */
-  sender: NativeSender
+  sender: Sender
   /** Add/update: the member's credential. */
   credential?: NativeCredential
   /** Add/update: the member's signature key. */
@@ -742,7 +742,7 @@ export interface NativePsk {
 /** A PSK proposal in a staged commit. */
 export interface NativePskProposal {
   /** Who proposed it. */
-  sender: NativeSender
+  sender: Sender
   /** The PSK id. */
   psk: NativePsk
 }
@@ -755,7 +755,7 @@ export interface NativeQueuedProposalInfo {
   /** The proposal reference. */
   proposalRef: Uint8Array
   /** Who proposed it. */
-  sender: NativeSender
+  sender: Sender
   /** Whether it travels inside the commit. */
   byValue: boolean
   /** The proposal type code point. */
@@ -786,18 +786,7 @@ export interface NativeRemoveOperation {
   /** The removed member, where it is another one. */
   leafIndex?: number
   /** Who removed, where someone else did. */
-  sender?: NativeSender
-}
-
-/**
- * Who sent a message: `member` (with `index` = leaf index), `external` (with `index` into the
- * ExternalSenders extension), `newMemberProposal` or `newMemberCommit`.
- */
-export interface NativeSender {
-  /** The sender kind. */
-  kind: string
-  /** The leaf index or external sender index, where the kind has one. */
-  index?: number
+  sender?: Sender
 }
 
 /** The sender ratchet configuration. */
@@ -885,6 +874,15 @@ export declare function openmlsVersion(): string
 
 /** Parses any MLS message without processing it. */
 export declare function parseMessage(bytes: Uint8Array): NativeMessageInfo
+
+/** Who sent a message or proposal (RFC 9420 `Sender`), discriminated by `type`. */
+export type Sender =
+  | { type: 'member'; /** The sender's leaf index. */
+  leafIndex: number }
+  | { type: 'external'; /** The index in the ExternalSenders extension. */
+  senderIndex: number }
+  | { type: 'newMemberProposal' }
+  | { type: 'newMemberCommit' }
 
 /** The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite. */
 export declare function signatureSchemeFor(ciphersuite: number): number

@@ -24,7 +24,7 @@ use crate::queued_proposal::QueuedProposal;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_commit::StagedCommit;
 use crate::task::Job;
-use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeSender, NativeStagedCommitInfo};
+use crate::types::{commit_messages, NativeCommitMessages, NativeMember, Sender, NativeStagedCommitInfo};
 
 /// Options for joining from a Welcome.
 #[napi(object)]
@@ -50,7 +50,7 @@ pub struct NativeProcessedMessage {
     /// The epoch the message was sent in.
     pub epoch: BigInt,
     /// Who sent it.
-    pub sender: NativeSender,
+    pub sender: Sender,
     /// The authenticated additional data.
     pub authenticated_data: Uint8Array,
     /// The sender's credential.

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{NativeGroupContext, NativeProposalMessage};
 use crate::signature_key_pair::SignatureKeyPair;
-use crate::types::NativeSender;
+use crate::types::Sender;
 
 /// What a message shows before processing. Nothing here is authenticated yet.
 #[napi(object)]
@@ -26,7 +26,7 @@ pub struct NativeMessageInfo {
     /// `application`, `proposal` or `commit` (group messages).
     pub content_type: Option<String>,
     /// The sender (public messages).
-    pub sender: Option<NativeSender>,
+    pub sender: Option<Sender>,
     /// The additional authenticated data (private messages).
     pub authenticated_data: Option<Uint8Array>,
     /// The ciphersuite (Welcomes, GroupInfos, key packages).

@@ -13,7 +13,7 @@ use crate::config_types::{
     capabilities_spec, credential_info, extension_specs, native_extensions, NativeCapabilities, NativeCredential, NativeExtension,
     NativeLeafNode,
 };
-use crate::types::NativeSender;
+use crate::types::Sender;
 
 /// A proposal message and its reference.
 #[napi(object)]
@@ -105,7 +105,7 @@ pub struct NativeQueuedProposalInfo {
     /// The proposal reference.
     pub proposal_ref: Uint8Array,
     /// Who proposed it.
-    pub sender: NativeSender,
+    pub sender: Sender,
     /// Whether it travels inside the commit.
     pub by_value: bool,
     /// The proposal type code point.
@@ -218,7 +218,7 @@ pub struct NativeRemoveOperation {
     /// The removed member, where it is another one.
     pub leaf_index: Option<u32>,
     /// Who removed, where someone else did.
-    pub sender: Option<NativeSender>,
+    pub sender: Option<Sender>,
 }
 
 impl From<RemoveOperationInfo> for NativeRemoveOperation {

@@ -7,7 +7,7 @@ use napi_derive::napi;
 use openmls_node_core::processed::QueuedProposalHandle;
 
 use crate::error::Result;
-use crate::types::NativeSender;
+use crate::types::Sender;
 
 /// A received proposal. Store it with `MlsGroup.storePendingProposal` so a later commit covers it.
 #[napi]
@@ -37,7 +37,7 @@ impl QueuedProposal {
 
     /// Who proposed it.
     #[napi(getter)]
-    pub fn sender(&self) -> NativeSender {
+    pub fn sender(&self) -> Sender {
         self.inner.sender.clone().into()
     }
 }

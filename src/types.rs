@@ -9,25 +9,33 @@ use crate::proposal_types::{NativeGroupContext, NativePsk, NativeQueuedProposalI
 use openmls_node_core::group::{CommitOutput, MemberInfo};
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
 
-/// Who sent a message: `member` (with `index` = leaf index), `external` (with `index` into the
-/// ExternalSenders extension), `newMemberProposal` or `newMemberCommit`.
-#[napi(object)]
-pub struct NativeSender {
-    /// The sender kind.
-    pub kind: String,
-    /// The leaf index or external sender index, where the kind has one.
-    pub index: Option<u32>,
+/// Who sent a message or proposal (RFC 9420 `Sender`), discriminated by `type`.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum Sender {
+    /// A member of the group, by leaf index.
+    Member {
+        /// The sender's leaf index.
+        leaf_index: u32,
+    },
+    /// An external sender, by its index in the group's ExternalSenders extension.
+    External {
+        /// The index in the ExternalSenders extension.
+        sender_index: u32,
+    },
+    /// A new member proposing to join (an external join proposal).
+    NewMemberProposal,
+    /// A new member joining by external commit.
+    NewMemberCommit,
 }
 
-impl From<SenderInfo> for NativeSender {
+impl From<SenderInfo> for Sender {
     fn from(sender: SenderInfo) -> Self {
-        let (kind, index) = match sender {
-            SenderInfo::Member(i) => ("member", Some(i)),
-            SenderInfo::External(i) => ("external", Some(i)),
-            SenderInfo::NewMemberProposal => ("newMemberProposal", None),
-            SenderInfo::NewMemberCommit => ("newMemberCommit", None),
-        };
-        Self { kind: kind.into(), index }
+        match sender {
+            SenderInfo::Member(leaf_index) => Sender::Member { leaf_index },
+            SenderInfo::External(sender_index) => Sender::External { sender_index },
+            SenderInfo::NewMemberProposal => Sender::NewMemberProposal,
+            SenderInfo::NewMemberCommit => Sender::NewMemberCommit,
+        }
     }
 }
 
@@ -85,7 +93,7 @@ impl From<MemberInfo> for NativeMember {
 #[napi(object)]
 pub struct NativeProposalInfo {
     /// Who proposed it.
-    pub sender: NativeSender,
+    pub sender: Sender,
     /// Add/update: the member's credential.
     pub credential: Option<NativeCredential>,
     /// Add/update: the member's signature key.
@@ -140,7 +148,7 @@ pub struct NativeStagedCommitInfo {
 #[napi(object)]
 pub struct NativePskProposal {
     /// Who proposed it.
-    pub sender: NativeSender,
+    pub sender: Sender,
     /// The PSK id.
     pub psk: NativePsk,
 }

@@ -20,7 +20,6 @@ import {
   leafParamsToNative,
   proposalInfoFromNative,
   pskToNative,
-  senderFromNative,
   stagedCommitInfoFromNative,
   type GroupContext,
   type LeafNodeParameters,
@@ -265,7 +264,7 @@ function processedFromNative(p: NativeProcessed): ProcessedMessage {
   // Object literals of one shape each (no spread): this runs once per received message.
   const groupId = p.groupId
   const epoch = p.epoch
-  const sender = senderFromNative(p.sender)
+  const sender = p.sender
   const authenticatedData = p.authenticatedData
   const credential = credentialFromNative(p.credential)
   switch (p.kind) {
@@ -434,7 +433,7 @@ export class QueuedProposal {
 
   /** Who proposed it. */
   get sender(): Sender {
-    return senderFromNative(this.native.sender)
+    return this.native.sender
   }
 
   /** What it proposes. */

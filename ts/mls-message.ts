@@ -1,7 +1,7 @@
 import { assertBytes, call } from './errors.js'
 import { native } from './native.js'
 import { extensionFromNative, extensionsToNative, type Extension } from './extensions.js'
-import { groupContextFromNative, senderFromNative, type GroupContext, type Sender } from './proposals.js'
+import { groupContextFromNative, type GroupContext, type Sender } from './proposals.js'
 import type { KeyPackage } from './key-package.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
 import type { ProposalMessage } from './mls-group.js'
@@ -29,7 +29,7 @@ export const MlsMessage = {
     const m = call(() => native.parseMessage(bytes))
     switch (m.wireFormat) {
       case 'publicMessage':
-        return { wireFormat: 'publicMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, sender: senderFromNative(m.sender!) }
+        return { wireFormat: 'publicMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, sender: m.sender! }
       case 'privateMessage':
         return { wireFormat: 'privateMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, authenticatedData: m.authenticatedData! }
       case 'welcome':

@@ -3,33 +3,15 @@ import type {
   NativePsk,
   NativeQueuedProposalInfo,
   NativeRemoveOperation,
-  NativeSender,
+  Sender as GeneratedSender,
   NativeStagedCommitInfo,
 } from '../index.js'
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
 import { capabilitiesToNative, extensionFromNative, extensionsToNative, leafNodeFromNative, type Capabilities, type Extension, type LeafNode } from './extensions.js'
 import { uint64 } from './numbers.js'
 
-/** Who sent a message. */
-export type Sender =
-  | { type: 'member'; leafIndex: number }
-  | { type: 'external'; senderIndex: number }
-  | { type: 'newMemberProposal' }
-  | { type: 'newMemberCommit' }
-
-/** @internal */
-export function senderFromNative(sender: NativeSender): Sender {
-  switch (sender.kind) {
-    case 'member':
-      return { type: 'member', leafIndex: sender.index ?? 0 }
-    case 'external':
-      return { type: 'external', senderIndex: sender.index ?? 0 }
-    case 'newMemberProposal':
-      return { type: 'newMemberProposal' }
-    default:
-      return { type: 'newMemberCommit' }
-  }
-}
+/** Who sent a message or proposal, discriminated by `type` (generated from the Rust binding). */
+export type Sender = GeneratedSender
 
 /**
  * A pre-shared key id (the book's "PSKs"): an external PSK the members stored with
@@ -112,7 +94,7 @@ export function proposalInfoFromNative(n: NativeQueuedProposalInfo): ProposalInf
         return { type: n.kind as 'reInit' | 'externalInit' | 'selfRemove' }
     }
   })()
-  return { proposalRef: n.proposalRef, sender: senderFromNative(n.sender), byValue: n.byValue, proposalType: n.proposalType, proposal }
+  return { proposalRef: n.proposalRef, sender: n.sender, byValue: n.byValue, proposalType: n.proposalType, proposal }
 }
 
 /** A group context (RFC 9420 §8.1). */
@@ -146,11 +128,11 @@ function removeOperationFromNative(n: NativeRemoveOperation): RemoveOperation {
     case 'weLeft':
       return { type: 'weLeft' }
     case 'weWereRemovedBy':
-      return { type: 'weWereRemovedBy', sender: senderFromNative(n.sender!) }
+      return { type: 'weWereRemovedBy', sender: n.sender! }
     case 'theyLeft':
       return { type: 'theyLeft', leafIndex: n.leafIndex! }
     case 'theyWereRemovedBy':
-      return { type: 'theyWereRemovedBy', leafIndex: n.leafIndex!, sender: senderFromNative(n.sender!) }
+      return { type: 'theyWereRemovedBy', leafIndex: n.leafIndex!, sender: n.sender! }
     default:
       return { type: 'weRemovedThem', leafIndex: n.leafIndex! }
   }
@@ -191,7 +173,7 @@ export interface StagedCommitInfo {
 
 function stagedProposals(list: NativeStagedCommitInfo['addProposals']): StagedProposal[] {
   return list.map((p) => ({
-    sender: senderFromNative(p.sender),
+    sender: p.sender,
     ...(p.credential ? { credential: credentialFromNative(p.credential) } : {}),
     ...(p.signatureKey ? { signatureKey: p.signatureKey } : {}),
     ...(p.removed !== undefined && p.removed !== null ? { removed: p.removed } : {}),
@@ -204,7 +186,7 @@ export function stagedCommitInfoFromNative(n: NativeStagedCommitInfo): StagedCom
     addProposals: stagedProposals(n.addProposals),
     removeProposals: stagedProposals(n.removeProposals),
     updateProposals: stagedProposals(n.updateProposals),
-    pskProposals: n.pskProposals.map((p) => ({ sender: senderFromNative(p.sender), psk: pskFromNative(p.psk) })),
+    pskProposals: n.pskProposals.map((p) => ({ sender: p.sender, psk: pskFromNative(p.psk) })),
     queuedProposals: n.queuedProposals.map(proposalInfoFromNative),
     ...(n.updatePathLeafNode ? { updatePathLeafNode: leafNodeFromNative(n.updatePathLeafNode) } : {}),
     credentialsToVerify: n.credentialsToVerify.map(credentialFromNative),

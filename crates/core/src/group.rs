@@ -566,10 +566,10 @@ impl Group {
     }
 
     fn process(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
-        self.exclusive_viewing(
-            || self.process_exclusive(bytes, review_commits),
-            |r| !matches!(r, Ok(p) if matches!(p.content, processed::ProcessedContent::Application(_))),
-        )
+        // Processing changes nothing the getters show: a commit is only staged (merging it is
+        // another operation), a proposal is only returned, and a failure leaves the group as it
+        // was (reloaded from storage if a write failed).
+        self.exclusive_viewing(|| self.process_exclusive(bytes, review_commits), |_| false)
     }
 
     fn process_exclusive(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
