@@ -99,7 +99,7 @@ export declare class MlsGroup {
   /** Proposes an application-defined proposal. */
   proposeCustomProposal(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): NativeProposalMessage
   /** Proposes injecting a PSK. */
-  proposePreSharedKey(psk: NativePsk, byValue?: boolean | undefined | null): NativeProposalMessage
+  proposePreSharedKey(psk: PreSharedKeyId, byValue?: boolean | undefined | null): NativeProposalMessage
   /** Leaves with a Remove proposal for this member. */
   leaveGroup(): NativeProposalMessage
   /** Leaves with a SelfRemove proposal. */
@@ -169,7 +169,7 @@ export declare class MlsGroup {
   /** Proposes an application-defined proposal, on the libuv thread pool. */
   proposeCustomProposalAsync(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
   /** Proposes injecting a PSK, on the libuv thread pool. */
-  proposePreSharedKeyAsync(psk: NativePsk, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  proposePreSharedKeyAsync(psk: PreSharedKeyId, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
   /** Leaves with a Remove proposal for this member, on the libuv thread pool. */
   leaveGroupAsync(): Promise<NativeProposalMessage>
   /** Leaves with a SelfRemove proposal, on the libuv thread pool. */
@@ -387,7 +387,7 @@ export interface NativeCommitOptions {
   /** Custom proposals to include by value. */
   customProposals?: Array<NativeCustomProposal>
   /** PSKs to inject. */
-  psks?: Array<NativePsk>
+  psks?: Array<PreSharedKeyId>
   /** Whether queued proposals are included. Default: true. */
   consumeProposalStore?: boolean
   /** Refresh this member's leaf even if no proposal needs it. Default: false. */
@@ -485,7 +485,7 @@ export interface NativeExternalJoinOptions {
   /** Additional authenticated data for the commit. */
   aad?: Uint8Array
   /** External PSKs to inject. */
-  psks?: Array<NativePsk>
+  psks?: Array<PreSharedKeyId>
   /** SelfRemove proposals (encoded PublicMessages) to cover, e.g. of this client's old leaf. */
   selfRemoveProposals?: Array<Uint8Array>
   /** Accept leaves outside their lifetime. */
@@ -725,26 +725,12 @@ export interface NativeProposalMessage {
   proposalRef: Uint8Array
 }
 
-/** A PSK id: `external` with `pskId`, or `resumption` with `groupId` and `epoch`. */
-export interface NativePsk {
-  /** `external` or `resumption`. */
-  kind: string
-  /** external: the PSK id. */
-  pskId?: Uint8Array
-  /** resumption: the group. */
-  groupId?: Uint8Array
-  /** resumption: the epoch. */
-  epoch?: bigint
-  /** The nonce (output only). */
-  nonce?: Uint8Array
-}
-
 /** A PSK proposal in a staged commit. */
 export interface NativePskProposal {
   /** Who proposed it. */
   sender: Sender
   /** The PSK id. */
-  psk: NativePsk
+  psk: PreSharedKeyId
 }
 
 /**
@@ -769,7 +755,7 @@ export interface NativeQueuedProposalInfo {
   /** remove: the removed leaf. */
   removed?: number
   /** preSharedKey: the PSK id. */
-  psk?: NativePsk
+  psk?: PreSharedKeyId
   /** groupContextExtensions: the extensions. */
   extensions?: Array<NativeExtension>
   /** custom: the payload. */
@@ -866,7 +852,7 @@ export interface NativeWelcomeInfo {
   /** Whether the GroupInfo carries the ratchet tree. */
   hasRatchetTree: boolean
   /** The PSKs the Welcome needs. */
-  psks: Array<NativePsk>
+  psks: Array<PreSharedKeyId>
 }
 
 /** The version of the openmls crate this addon is built with (from Cargo.lock, at build time). */
@@ -874,6 +860,19 @@ export declare function openmlsVersion(): string
 
 /** Parses any MLS message without processing it. */
 export declare function parseMessage(bytes: Uint8Array): NativeMessageInfo
+
+/**
+ * A pre-shared key id (the book's "PSKs"), discriminated by `type`: an external PSK the members
+ * stored with `provider.storeExternalPsk`, or the resumption PSK of a past epoch of a group.
+ */
+export type PreSharedKeyId =
+  | { type: 'external'; /** The PSK id. */
+    pskId: Uint8Array; /** The nonce of a proposed PSK (on output only; ignored on input). */
+  nonce?: Uint8Array }
+  | { type: 'resumption'; /** The group. */
+    groupId: Uint8Array; /** The epoch. */
+    epoch: bigint; /** The nonce of a proposed PSK (on output only; ignored on input). */
+  nonce?: Uint8Array }
 
 /** Who sent a message or proposal (RFC 9420 `Sender`), discriminated by `type`. */
 export type Sender =

@@ -18,7 +18,7 @@ use crate::config_types::{
 use crate::error::Result;
 use crate::error::{from_napi, run, NativeError};
 use crate::key_package::{credential_with_key, KeyPackage};
-use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativePsk, NativeQueuedProposalInfo};
+use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, PreSharedKeyId, NativeQueuedProposalInfo};
 use crate::provider::Provider;
 use crate::queued_proposal::QueuedProposal;
 use crate::signature_key_pair::SignatureKeyPair;
@@ -210,7 +210,7 @@ pub struct NativeCommitOptions {
     /// Custom proposals to include by value.
     pub custom_proposals: Option<Vec<NativeCustomProposal>>,
     /// PSKs to inject.
-    pub psks: Option<Vec<NativePsk>>,
+    pub psks: Option<Vec<PreSharedKeyId>>,
     /// Whether queued proposals are included. Default: true.
     pub consume_proposal_store: Option<bool>,
     /// Refresh this member's leaf even if no proposal needs it. Default: false.
@@ -263,7 +263,7 @@ pub struct NativeExternalJoinOptions {
     /// Additional authenticated data for the commit.
     pub aad: Option<Uint8Array>,
     /// External PSKs to inject.
-    pub psks: Option<Vec<NativePsk>>,
+    pub psks: Option<Vec<PreSharedKeyId>>,
     /// SelfRemove proposals (encoded PublicMessages) to cover, e.g. of this client's old leaf.
     pub self_remove_proposals: Option<Vec<Uint8Array>>,
     /// Accept leaves outside their lifetime.
@@ -575,7 +575,7 @@ impl MlsGroup {
 
     /// Proposes injecting a PSK.
     #[napi]
-    pub fn propose_pre_shared_key(&self, psk: NativePsk, by_value: Option<bool>) -> Result<NativeProposalMessage> {
+    pub fn propose_pre_shared_key(&self, psk: PreSharedKeyId, by_value: Option<bool>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_pre_shared_key(&psk_spec(&psk)?, by_value.unwrap_or(false))).map(Into::into)
     }
 
@@ -811,7 +811,7 @@ impl MlsGroup {
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
     pub fn propose_pre_shared_key_async(
         &self,
-        psk: NativePsk,
+        psk: PreSharedKeyId,
         by_value: Option<bool>,
     ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let spec = run(|| psk_spec(&psk))?;

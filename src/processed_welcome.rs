@@ -10,7 +10,7 @@ use openmls_node_core::welcome::PendingWelcome;
 use crate::config_types::{join_config_spec, native_extensions, NativeExtension, NativeJoinConfig};
 use crate::error::run;
 use crate::error::Result;
-use crate::proposal_types::NativePsk;
+use crate::proposal_types::PreSharedKeyId;
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_welcome::StagedWelcome;
@@ -29,7 +29,7 @@ pub struct NativeWelcomeInfo {
     /// Whether the GroupInfo carries the ratchet tree.
     pub has_ratchet_tree: bool,
     /// The PSKs the Welcome needs.
-    pub psks: Vec<NativePsk>,
+    pub psks: Vec<PreSharedKeyId>,
 }
 
 /// A decrypted Welcome (openmls `ProcessedWelcome`): inspect it, then stage it.

@@ -51,49 +51,50 @@ pub fn leaf_params_spec(p: Option<&NativeLeafNodeParams>) -> Result<LeafNodePara
     })
 }
 
-/// A PSK id: `external` with `pskId`, or `resumption` with `groupId` and `epoch`.
-#[napi(object)]
-pub struct NativePsk {
-    /// `external` or `resumption`.
-    pub kind: String,
-    /// external: the PSK id.
-    pub psk_id: Option<Uint8Array>,
-    /// resumption: the group.
-    pub group_id: Option<Uint8Array>,
-    /// resumption: the epoch.
-    pub epoch: Option<BigInt>,
-    /// The nonce (output only).
-    pub nonce: Option<Uint8Array>,
+/// A pre-shared key id (the book's "PSKs"), discriminated by `type`: an external PSK the members
+/// stored with `provider.storeExternalPsk`, or the resumption PSK of a past epoch of a group.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum PreSharedKeyId {
+    /// An external PSK, by its id.
+    External {
+        /// The PSK id.
+        psk_id: Uint8Array,
+        /// The nonce of a proposed PSK (on output only; ignored on input).
+        nonce: Option<Uint8Array>,
+    },
+    /// The resumption PSK of a group's epoch.
+    Resumption {
+        /// The group.
+        group_id: Uint8Array,
+        /// The epoch.
+        epoch: BigInt,
+        /// The nonce of a proposed PSK (on output only; ignored on input).
+        nonce: Option<Uint8Array>,
+    },
 }
 
 /// Converts a JavaScript PSK id.
-pub fn psk_spec(p: &NativePsk) -> Result<PskSpec> {
-    match p.kind.as_str() {
-        "external" => Ok(PskSpec::External {
-            psk_id: p.psk_id.as_ref().ok_or_else(|| Error::invalid_argument("an external PSK needs pskId"))?.to_vec(),
-        }),
-        "resumption" => Ok(PskSpec::Resumption {
-            group_id: p.group_id.as_ref().ok_or_else(|| Error::invalid_argument("a resumption PSK needs groupId"))?.to_vec(),
-            epoch: p.epoch.as_ref().map(|e| e.get_u64().1).ok_or_else(|| Error::invalid_argument("a resumption PSK needs epoch"))?,
-        }),
-        other => Err(Error::invalid_argument(format!("unknown PSK kind {other:?}"))),
-    }
+pub fn psk_spec(p: &PreSharedKeyId) -> Result<PskSpec> {
+    Ok(match p {
+        PreSharedKeyId::External { psk_id, .. } => PskSpec::External { psk_id: psk_id.to_vec() },
+        PreSharedKeyId::Resumption { group_id, epoch, .. } => {
+            let (negative, epoch, lossless) = epoch.get_u64();
+            if negative || !lossless {
+                return Err(Error::invalid_argument("a resumption PSK's epoch must be an unsigned 64-bit integer"));
+            }
+            PskSpec::Resumption { group_id: group_id.to_vec(), epoch }
+        }
+    })
 }
 
-impl From<PskIdInfo> for NativePsk {
+impl From<PskIdInfo> for PreSharedKeyId {
     fn from(info: PskIdInfo) -> Self {
         let nonce = Some(Uint8Array::new(info.nonce));
         match info.psk {
-            PskSpec::External { psk_id } => {
-                Self { kind: "external".into(), psk_id: Some(Uint8Array::new(psk_id)), group_id: None, epoch: None, nonce }
+            PskSpec::External { psk_id } => PreSharedKeyId::External { psk_id: Uint8Array::new(psk_id), nonce },
+            PskSpec::Resumption { group_id, epoch } => {
+                PreSharedKeyId::Resumption { group_id: Uint8Array::new(group_id), epoch: BigInt::from(epoch), nonce }
             }
-            PskSpec::Resumption { group_id, epoch } => Self {
-                kind: "resumption".into(),
-                psk_id: None,
-                group_id: Some(Uint8Array::new(group_id)),
-                epoch: Some(BigInt::from(epoch)),
-                nonce,
-            },
         }
     }
 }
@@ -119,7 +120,7 @@ pub struct NativeQueuedProposalInfo {
     /// remove: the removed leaf.
     pub removed: Option<u32>,
     /// preSharedKey: the PSK id.
-    pub psk: Option<NativePsk>,
+    pub psk: Option<PreSharedKeyId>,
     /// groupContextExtensions: the extensions.
     pub extensions: Option<Vec<NativeExtension>>,
     /// custom: the payload.

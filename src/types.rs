@@ -5,7 +5,7 @@ use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
 pub use crate::config_types::{NativeCredential, NativeLeafNode};
-use crate::proposal_types::{NativeGroupContext, NativePsk, NativeQueuedProposalInfo, NativeRemoveOperation};
+use crate::proposal_types::{NativeGroupContext, PreSharedKeyId, NativeQueuedProposalInfo, NativeRemoveOperation};
 use openmls_node_core::group::{CommitOutput, MemberInfo};
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
 
@@ -150,7 +150,7 @@ pub struct NativePskProposal {
     /// Who proposed it.
     pub sender: Sender,
     /// The PSK id.
-    pub psk: NativePsk,
+    pub psk: PreSharedKeyId,
 }
 
 impl From<StagedCommitView> for NativeStagedCommitInfo {

@@ -19,7 +19,7 @@ import { memberFromNative, ProcessedWelcome, registerGroupFactory, type Credenti
 import {
   leafParamsToNative,
   proposalInfoFromNative,
-  pskToNative,
+  checkPsk,
   stagedCommitInfoFromNative,
   type GroupContext,
   type LeafNodeParameters,
@@ -623,7 +623,7 @@ export class MlsGroup {
         ratchetTree: p.ratchetTree,
         config: joinConfigToNative(p.config),
         aad: p.aad,
-        psks: p.psks?.map(pskToNative),
+        psks: p.psks?.map(checkPsk),
         selfRemoveProposals: p.selfRemoveProposals,
         skipLifetimeValidation: p.skipLifetimeValidation,
       },
@@ -810,7 +810,7 @@ export class MlsGroup {
         removes: options.removes,
         groupContextExtensions: extensionsToNative(options.groupContextExtensions),
         customProposals,
-        psks: options.psks?.map(pskToNative),
+        psks: options.psks?.map(checkPsk),
         consumeProposalStore: options.consumeProposalStore,
         forceSelfUpdate: options.forceSelfUpdate,
         leafNodeParameters: leafParamsToNative(options.leafNodeParameters),
@@ -941,13 +941,13 @@ export class MlsGroup {
 
   /** Proposes injecting a PSK (`ERR_PSK_NOT_FOUND` if this member cannot load it). */
   async proposePreSharedKey(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): Promise<ProposalMessage> {
-    return this.#commitAsync(() => this.native.proposePreSharedKeyAsync(pskToNative(psk), options.byValue))
+    return this.#commitAsync(() => this.native.proposePreSharedKeyAsync(checkPsk(psk), options.byValue))
   }
 
   /** {@link MlsGroup.proposePreSharedKey} on the calling thread. */
   proposePreSharedKeySync(psk: PreSharedKeyId, options: { byValue?: boolean } = {}): ProposalMessage {
     this.#assertIdle('proposePreSharedKeySync')
-    return call(() => this.native.proposePreSharedKey(pskToNative(psk), options.byValue))
+    return call(() => this.native.proposePreSharedKey(checkPsk(psk), options.byValue))
   }
 
   /**

@@ -1,6 +1,6 @@
 import type {
   NativeGroupContext,
-  NativePsk,
+  PreSharedKeyId as GeneratedPreSharedKeyId,
   NativeQueuedProposalInfo,
   NativeRemoveOperation,
   Sender as GeneratedSender,
@@ -9,30 +9,26 @@ import type {
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
 import { capabilitiesToNative, extensionFromNative, extensionsToNative, leafNodeFromNative, type Capabilities, type Extension, type LeafNode } from './extensions.js'
 import { uint64 } from './numbers.js'
+import { OpenMlsError } from './errors.js'
 
 /** Who sent a message or proposal, discriminated by `type` (generated from the Rust binding). */
 export type Sender = GeneratedSender
 
 /**
- * A pre-shared key id (the book's "PSKs"): an external PSK the members stored with
- * {@link Provider.storeExternalPsk}, or the resumption PSK of a past epoch of a group.
+ * A pre-shared key id (the book's "PSKs"), discriminated by `type`: an external PSK the members
+ * stored with {@link Provider.storeExternalPsk}, or the resumption PSK of a past epoch of a group
+ * (generated from the Rust binding).
  */
-export type PreSharedKeyId =
-  | { type: 'external'; pskId: Uint8Array; nonce?: Uint8Array }
-  | { type: 'resumption'; groupId: Uint8Array; epoch: bigint; nonce?: Uint8Array }
+export type PreSharedKeyId = GeneratedPreSharedKeyId
 
-/** @internal */
-export function pskToNative(psk: PreSharedKeyId): NativePsk {
-  return psk.type === 'external'
-    ? { kind: 'external', pskId: psk.pskId }
-    : { kind: 'resumption', groupId: psk.groupId, epoch: uint64(psk.epoch, 'psk.epoch') }
-}
-
-/** @internal */
-export function pskFromNative(n: NativePsk): PreSharedKeyId {
-  return n.kind === 'external'
-    ? { type: 'external', pskId: n.pskId!, ...(n.nonce ? { nonce: n.nonce } : {}) }
-    : { type: 'resumption', groupId: n.groupId!, epoch: n.epoch!, ...(n.nonce ? { nonce: n.nonce } : {}) }
+/**
+ * Checks a PSK id from the caller: the shape (which napi-rs would also refuse) and the epoch's
+ * range, which it would not. @internal
+ */
+export function checkPsk(psk: PreSharedKeyId): PreSharedKeyId {
+  if (psk?.type === 'resumption') uint64(psk.epoch, 'psk.epoch')
+  else if (psk?.type !== 'external') throw new OpenMlsError('ERR_INVALID_ARGUMENT', "psk.type must be 'external' or 'resumption'")
+  return psk
 }
 
 /** New leaf parameters for a self-update (openmls `LeafNodeParameters`). Omitted fields keep their value. */
@@ -85,7 +81,7 @@ export function proposalInfoFromNative(n: NativeQueuedProposalInfo): ProposalInf
       case 'remove':
         return { type: 'remove', removed: n.removed! }
       case 'preSharedKey':
-        return { type: 'preSharedKey', psk: pskFromNative(n.psk!) }
+        return { type: 'preSharedKey', psk: n.psk! }
       case 'groupContextExtensions':
         return { type: 'groupContextExtensions', extensions: (n.extensions ?? []).map(extensionFromNative) }
       case 'custom':
@@ -186,7 +182,7 @@ export function stagedCommitInfoFromNative(n: NativeStagedCommitInfo): StagedCom
     addProposals: stagedProposals(n.addProposals),
     removeProposals: stagedProposals(n.removeProposals),
     updateProposals: stagedProposals(n.updateProposals),
-    pskProposals: n.pskProposals.map((p) => ({ sender: p.sender, psk: pskFromNative(p.psk) })),
+    pskProposals: n.pskProposals.map((p) => ({ sender: p.sender, psk: p.psk })),
     queuedProposals: n.queuedProposals.map(proposalInfoFromNative),
     ...(n.updatePathLeafNode ? { updatePathLeafNode: leafNodeFromNative(n.updatePathLeafNode) } : {}),
     credentialsToVerify: n.credentialsToVerify.map(credentialFromNative),

@@ -3,7 +3,7 @@ import { assertBytes, call, OpenMlsError, validatorFailed } from './errors.js'
 import { native } from './native.js'
 import { credentialFromNative, type Credential } from './credential.js'
 import { extensionFromNative, type Extension } from './extensions.js'
-import { groupContextFromNative, pskFromNative, type GroupContext, type PreSharedKeyId } from './proposals.js'
+import { groupContextFromNative, type GroupContext, type PreSharedKeyId } from './proposals.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
 import type { Member, MlsGroup, MlsGroupJoinConfig } from './mls-group.js'
@@ -77,7 +77,7 @@ export class ProcessedWelcome {
 
   /** The PSKs the Welcome needs (store external ones before staging). */
   get psks(): PreSharedKeyId[] {
-    return this.native.info().psks.map(pskFromNative)
+    return this.native.info().psks
   }
 
   /**
