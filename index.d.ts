@@ -762,19 +762,6 @@ export interface NativeQueuedProposalInfo {
   payload?: Uint8Array
 }
 
-/**
- * What a removal means for this member: `weLeft`, `weWereRemovedBy` (sender), `theyLeft` (leafIndex),
- * `theyWereRemovedBy` (leafIndex, sender) or `weRemovedThem` (leafIndex).
- */
-export interface NativeRemoveOperation {
-  /** The kind. */
-  kind: string
-  /** The removed member, where it is another one. */
-  leafIndex?: number
-  /** Who removed, where someone else did. */
-  sender?: Sender
-}
-
 /** The sender ratchet configuration. */
 export interface NativeSenderRatchetConfiguration {
   /** How many past generations are kept to decrypt out-of-order messages. */
@@ -810,7 +797,7 @@ export interface NativeStagedCommitInfo {
   /** The group context after the merge. */
   groupContext: NativeGroupContext
   /** What each removal means for this member. */
-  removeOperations: Array<NativeRemoveOperation>
+  removeOperations: Array<RemoveOperation>
 }
 
 /** A verified Welcome: who sent it, the members, and the group context. */
@@ -873,6 +860,22 @@ export type PreSharedKeyId =
     groupId: Uint8Array; /** The epoch. */
     epoch: bigint; /** The nonce of a proposed PSK (on output only; ignored on input). */
   nonce?: Uint8Array }
+
+/**
+ * What a removal in a commit means for this member (the book's "Interpreting remove
+ * operations"), discriminated by `type`.
+ */
+export type RemoveOperation =
+  | { type: 'weLeft' }
+  | { type: 'weWereRemovedBy'; /** Who removed it. */
+  sender: Sender }
+  | { type: 'theyLeft'; /** The member that left. */
+  leafIndex: number }
+  | { type: 'theyWereRemovedBy'; /** The removed member. */
+    leafIndex: number; /** Who removed it. */
+  sender: Sender }
+  | { type: 'weRemovedThem'; /** The removed member. */
+  leafIndex: number }
 
 /** Who sent a message or proposal (RFC 9420 `Sender`), discriminated by `type`. */
 export type Sender =

@@ -210,27 +210,44 @@ impl From<GroupContextInfo> for NativeGroupContext {
     }
 }
 
-/// What a removal means for this member: `weLeft`, `weWereRemovedBy` (sender), `theyLeft` (leafIndex),
-/// `theyWereRemovedBy` (leafIndex, sender) or `weRemovedThem` (leafIndex).
-#[napi(object)]
-pub struct NativeRemoveOperation {
-    /// The kind.
-    pub kind: String,
-    /// The removed member, where it is another one.
-    pub leaf_index: Option<u32>,
-    /// Who removed, where someone else did.
-    pub sender: Option<Sender>,
+/// What a removal in a commit means for this member (the book's "Interpreting remove
+/// operations"), discriminated by `type`.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum RemoveOperation {
+    /// This member left (its own Remove or SelfRemove was committed).
+    WeLeft,
+    /// This member was removed by another.
+    WeWereRemovedBy {
+        /// Who removed it.
+        sender: Sender,
+    },
+    /// Another member left.
+    TheyLeft {
+        /// The member that left.
+        leaf_index: u32,
+    },
+    /// Another member was removed by someone else.
+    TheyWereRemovedBy {
+        /// The removed member.
+        leaf_index: u32,
+        /// Who removed it.
+        sender: Sender,
+    },
+    /// This member removed another.
+    WeRemovedThem {
+        /// The removed member.
+        leaf_index: u32,
+    },
 }
 
-impl From<RemoveOperationInfo> for NativeRemoveOperation {
+impl From<RemoveOperationInfo> for RemoveOperation {
     fn from(op: RemoveOperationInfo) -> Self {
-        let (kind, leaf_index, sender) = match op {
-            RemoveOperationInfo::WeLeft => ("weLeft", None, None),
-            RemoveOperationInfo::WeWereRemovedBy(s) => ("weWereRemovedBy", None, Some(s.into())),
-            RemoveOperationInfo::TheyLeft(i) => ("theyLeft", Some(i), None),
-            RemoveOperationInfo::TheyWereRemovedBy(i, s) => ("theyWereRemovedBy", Some(i), Some(s.into())),
-            RemoveOperationInfo::WeRemovedThem(i) => ("weRemovedThem", Some(i), None),
-        };
-        Self { kind: kind.into(), leaf_index, sender }
+        match op {
+            RemoveOperationInfo::WeLeft => RemoveOperation::WeLeft,
+            RemoveOperationInfo::WeWereRemovedBy(s) => RemoveOperation::WeWereRemovedBy { sender: s.into() },
+            RemoveOperationInfo::TheyLeft(leaf_index) => RemoveOperation::TheyLeft { leaf_index },
+            RemoveOperationInfo::TheyWereRemovedBy(leaf_index, s) => RemoveOperation::TheyWereRemovedBy { leaf_index, sender: s.into() },
+            RemoveOperationInfo::WeRemovedThem(leaf_index) => RemoveOperation::WeRemovedThem { leaf_index },
+        }
     }
 }

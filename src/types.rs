@@ -5,7 +5,7 @@ use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
 pub use crate::config_types::{NativeCredential, NativeLeafNode};
-use crate::proposal_types::{NativeGroupContext, PreSharedKeyId, NativeQueuedProposalInfo, NativeRemoveOperation};
+use crate::proposal_types::{NativeGroupContext, PreSharedKeyId, NativeQueuedProposalInfo, RemoveOperation};
 use openmls_node_core::group::{CommitOutput, MemberInfo};
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
 
@@ -141,7 +141,7 @@ pub struct NativeStagedCommitInfo {
     /// The group context after the merge.
     pub group_context: NativeGroupContext,
     /// What each removal means for this member.
-    pub remove_operations: Vec<NativeRemoveOperation>,
+    pub remove_operations: Vec<RemoveOperation>,
 }
 
 /// A PSK proposal in a staged commit.

@@ -2,7 +2,7 @@ import type {
   NativeGroupContext,
   PreSharedKeyId as GeneratedPreSharedKeyId,
   NativeQueuedProposalInfo,
-  NativeRemoveOperation,
+  RemoveOperation as GeneratedRemoveOperation,
   Sender as GeneratedSender,
   NativeStagedCommitInfo,
 } from '../index.js'
@@ -110,29 +110,10 @@ export function groupContextFromNative(n: NativeGroupContext): GroupContext {
 }
 
 /**
- * What a removal in a commit means for this member (the book's "Interpreting remove operations").
+ * What a removal in a commit means for this member (the book's "Interpreting remove operations"),
+ * discriminated by `type` (generated from the Rust binding).
  */
-export type RemoveOperation =
-  | { type: 'weLeft' }
-  | { type: 'weWereRemovedBy'; sender: Sender }
-  | { type: 'theyLeft'; leafIndex: number }
-  | { type: 'theyWereRemovedBy'; leafIndex: number; sender: Sender }
-  | { type: 'weRemovedThem'; leafIndex: number }
-
-function removeOperationFromNative(n: NativeRemoveOperation): RemoveOperation {
-  switch (n.kind) {
-    case 'weLeft':
-      return { type: 'weLeft' }
-    case 'weWereRemovedBy':
-      return { type: 'weWereRemovedBy', sender: n.sender! }
-    case 'theyLeft':
-      return { type: 'theyLeft', leafIndex: n.leafIndex! }
-    case 'theyWereRemovedBy':
-      return { type: 'theyWereRemovedBy', leafIndex: n.leafIndex!, sender: n.sender! }
-    default:
-      return { type: 'weRemovedThem', leafIndex: n.leafIndex! }
-  }
-}
+export type RemoveOperation = GeneratedRemoveOperation
 
 /** A proposal covered by a staged commit, with its sender (add/update: the leaf's credential and key; remove: the leaf). */
 export interface StagedProposal {
@@ -191,6 +172,6 @@ export function stagedCommitInfoFromNative(n: NativeStagedCommitInfo): StagedCom
     ...(n.epochAuthenticator ? { epochAuthenticator: n.epochAuthenticator } : {}),
     hasUpdatePath: n.hasUpdatePath,
     groupContext: groupContextFromNative(n.groupContext),
-    removeOperations: n.removeOperations.map(removeOperationFromNative),
+    removeOperations: n.removeOperations,
   }
 }
