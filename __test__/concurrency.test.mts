@@ -336,3 +336,31 @@ test('state getters answer at once while an operation on the group runs, with th
   t.is(alice.g.members().length, 101, 'after the merge, the view follows the group')
   t.notDeepEqual(alice.g.epochAuthenticator(), before.authenticator)
 })
+
+test('the proposal queue and the pending commit answer at once while an operation runs, as the last one left them', async (t) => {
+  const alice = new Client('alice')
+  alice.createGroup()
+  // One queued proposal and a pending commit that covers it.
+  const [bob] = newMembers(alice, 1)
+  alice.g.proposeAddMemberSync(bob)
+  const queued = alice.g.pendingProposals()
+  t.is(queued.length, 1)
+  t.is(queued[0].proposal.type, 'add')
+  const committed = alice.g.commitToPendingProposalsSync()
+  t.truthy(committed.commit)
+  const pending = alice.g.pendingCommit()
+  t.is(pending?.addProposals.length, 1)
+  alice.g.clearPendingCommitSync()
+  t.is(alice.g.pendingCommit(), undefined)
+  const queueBefore = alice.g.pendingProposals()
+  t.is(queueBefore.length, 1, 'clearing the commit keeps the queue')
+
+  // A long commit on the pool; the getters answer during it with what they showed before.
+  const add = alice.g.addMembers(newMembers(alice, 100))
+  await new Promise((resolve) => setImmediate(resolve))
+  const during = { proposals: alice.g.pendingProposals(), commit: alice.g.pendingCommit() }
+  t.deepEqual(during.proposals, queueBefore, 'the queue as it was')
+  t.is(during.commit, undefined, 'no pending commit yet: the add has not happened')
+  await add
+  t.is(alice.g.pendingCommit()?.addProposals.length, 100 + queueBefore.length, 'the add covers the queued proposal too')
+})

@@ -18,13 +18,15 @@ use crate::config_types::{
 use crate::error::Result;
 use crate::error::{from_napi, run, NativeError};
 use crate::key_package::{credential_with_key, KeyPackage};
-use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, PreSharedKeyId, NativeQueuedProposalInfo};
+use crate::proposal_types::{
+    leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativeQueuedProposalInfo, PreSharedKeyId,
+};
 use crate::provider::Provider;
 use crate::queued_proposal::QueuedProposal;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::staged_commit::StagedCommit;
 use crate::task::Job;
-use crate::types::{commit_messages, NativeCommitMessages, NativeMember, Sender, NativeStagedCommitInfo};
+use crate::types::{commit_messages, NativeCommitMessages, NativeMember, NativeStagedCommitInfo, Sender};
 
 /// Options for joining from a Welcome.
 #[napi(object)]

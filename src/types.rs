@@ -5,7 +5,7 @@ use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
 pub use crate::config_types::{NativeCredential, NativeLeafNode};
-use crate::proposal_types::{NativeGroupContext, PreSharedKeyId, NativeQueuedProposalInfo, RemoveOperation};
+use crate::proposal_types::{NativeGroupContext, NativeQueuedProposalInfo, PreSharedKeyId, RemoveOperation};
 use openmls_node_core::group::{CommitOutput, MemberInfo};
 use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
 

@@ -9,6 +9,9 @@ use std::fmt;
 use openmls::prelude::*;
 use openmls::schedule::errors::PskError;
 
+mod variants;
+pub(crate) use variants::typed;
+
 /// Declares the error codes once: the enum, its list, and the stable strings.
 macro_rules! error_codes {
     ($($(#[doc = $doc:tt])* $name:ident => $code:tt,)*) => {
@@ -264,17 +267,21 @@ impl From<CryptoError> for Error {
     }
 }
 
+/// The code of a group state error.
+fn group_state_code(err: &MlsGroupStateError) -> ErrorCode {
+    match err {
+        MlsGroupStateError::UseAfterEviction => ErrorCode::GroupInactive,
+        MlsGroupStateError::PendingCommit => ErrorCode::PendingCommit,
+        MlsGroupStateError::NoPendingCommit => ErrorCode::NoPendingCommit,
+        MlsGroupStateError::PendingProposal => ErrorCode::PendingProposals,
+        MlsGroupStateError::PendingProposalNotFound => ErrorCode::UnknownProposal,
+        MlsGroupStateError::LibraryError(_) => ErrorCode::Internal,
+    }
+}
+
 impl From<MlsGroupStateError> for Error {
     fn from(err: MlsGroupStateError) -> Self {
-        let code = match &err {
-            MlsGroupStateError::UseAfterEviction => ErrorCode::GroupInactive,
-            MlsGroupStateError::PendingCommit => ErrorCode::PendingCommit,
-            MlsGroupStateError::NoPendingCommit => ErrorCode::NoPendingCommit,
-            MlsGroupStateError::PendingProposal => ErrorCode::PendingProposals,
-            MlsGroupStateError::PendingProposalNotFound => ErrorCode::UnknownProposal,
-            MlsGroupStateError::LibraryError(_) => ErrorCode::Internal,
-        };
-        with_code(code, err)
+        with_code(group_state_code(&err), err)
     }
 }
 
@@ -394,42 +401,6 @@ impl<S: fmt::Debug + fmt::Display> From<MergePendingCommitError<S>> for Error {
             MergePendingCommitError::MergeCommitError(m) => m.into(),
         }
     }
-}
-
-/// Classifies the error of an openmls operation that creates a proposal or a commit.
-///
-/// openmls 0.9 has a separate error enum per operation (`ProposalError`, `CreateCommitError`,
-/// `SelfUpdateError`, `LeaveGroupError`, ...), nested several levels deep, whose meaningful variants
-/// share names. Their `Debug` form names the whole chain of variants, so the innermost meaningful
-/// one is found by name, in order of precedence. openmls is pinned to an exact version, and the
-/// test suite asserts the resulting codes.
-pub(crate) fn classify(err: impl fmt::Display + fmt::Debug, fallback: ErrorCode) -> Error {
-    const RULES: &[(&str, ErrorCode)] = &[
-        ("DiskFull", ErrorCode::StorageFull),
-        ("ReadOnly", ErrorCode::StorageReadOnly),
-        ("DatabaseBusy", ErrorCode::StorageLocked),
-        ("DatabaseLocked", ErrorCode::StorageLocked),
-        ("LibraryError", ErrorCode::Internal),
-        ("UseAfterEviction", ErrorCode::GroupInactive),
-        ("PendingCommit", ErrorCode::PendingCommit),
-        ("NoPendingCommit", ErrorCode::NoPendingCommit),
-        ("KeyNotFound", ErrorCode::PskNotFound),
-        ("ProposalNotFound", ErrorCode::UnknownProposal),
-        ("MissingProposal", ErrorCode::UnknownProposal),
-        ("UnknownMemberRemoval", ErrorCode::UnknownMember),
-        ("UnknownMember", ErrorCode::UnknownMember),
-        ("InvalidExtension", ErrorCode::InvalidExtension),
-        ("ExtensionTypeNotValid", ErrorCode::InvalidExtension),
-        ("ExtensionsNotInCapabilities", ErrorCode::InvalidExtension),
-        ("UnsupportedExtension", ErrorCode::InvalidExtension),
-        ("InsufficientCapabilities", ErrorCode::InvalidKeyPackage),
-        ("KeyPackage", ErrorCode::InvalidKeyPackage),
-        ("StorageError", ErrorCode::Storage),
-        ("KeyStoreError", ErrorCode::Storage),
-    ];
-    let debug = format!("{err:?}");
-    let code = RULES.iter().find(|(name, _)| debug.contains(name)).map(|(_, code)| *code).unwrap_or(fallback);
-    with_code(code, err)
 }
 
 #[cfg(test)]

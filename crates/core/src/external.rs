@@ -9,7 +9,7 @@ use openmls::prelude::*;
 
 use crate::codec;
 use crate::config::JoinConfigSpec;
-use crate::error::{classify, Error, ErrorCode, Result};
+use crate::error::{typed, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::group::{CommitOutput, Group};
 use crate::provider::{Provider, Tx};
@@ -110,15 +110,15 @@ impl Group {
                 ExternalCommitBuilderError::MissingRatchetTree => Error::new(ErrorCode::MissingRatchetTree, e.to_string()),
                 ExternalCommitBuilderError::MissingExternalPub => Error::new(ErrorCode::InvalidWelcome, e.to_string()),
                 ExternalCommitBuilderError::UnsupportedCiphersuite(_) => Error::new(ErrorCode::UnsupportedCiphersuite, e.to_string()),
-                _ => classify(e, ErrorCode::ValidationFailed),
+                _ => typed(e, ErrorCode::ValidationFailed),
             })?
             .add_psk_proposals(psks)
             .load_psks(tx.storage())
-            .map_err(|e| classify(e, ErrorCode::PskNotFound))?
+            .map_err(|e| typed(e, ErrorCode::PskNotFound))?
             .build(tx.rand(), tx.crypto(), signer.as_ref(), |_| true)
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
+            .map_err(|e| typed(e, ErrorCode::ValidationFailed))?
             .finalize(tx)
-            .map_err(|e| classify(e, ErrorCode::Storage))?;
+            .map_err(|e| typed(e, ErrorCode::Storage))?;
         crate::registry::register_group(tx, group.group_id(), &signer)?;
         let (commit, welcome, group_info) = bundle.into_messages();
         let output = CommitOutput {
@@ -137,7 +137,7 @@ impl Group {
         Self::operational(&group)?;
         let message = group
             .export_group_info(self.provider.crypto(), signer.as_ref(), with_ratchet_tree)
-            .map_err(|e| classify(e, ErrorCode::Internal))?;
+            .map_err(|e| typed(e, ErrorCode::Internal))?;
         codec::encode_message(&message)
     }
 }
@@ -159,7 +159,7 @@ pub fn join_proposal(
         GroupEpoch::from(epoch),
         signer,
     )
-    .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+    .map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
     let message = codec::encode_message(&message)?;
     let proposal_ref = proposal_ref_of_public_message(key_package.ciphersuite(), &message)?;
     Ok(crate::group::ProposalOutput { message, proposal_ref })
@@ -204,10 +204,10 @@ pub fn external_proposal(
     let (group_id, epoch, index) = (GroupId::from_slice(group_id), GroupEpoch::from(epoch), SenderExtensionIndex::new(sender_index));
     let message = match proposal {
         ExternalProposalSpec::Add(kp) => {
-            ExternalProposal::new_add::<P>(kp, group_id, epoch, signer, index).map_err(|e| classify(e, ErrorCode::ValidationFailed))?
+            ExternalProposal::new_add::<P>(kp, group_id, epoch, signer, index).map_err(|e| typed(e, ErrorCode::ValidationFailed))?
         }
         ExternalProposalSpec::Remove(leaf) => ExternalProposal::new_remove::<P>(LeafNodeIndex::new(leaf), group_id, epoch, signer, index)
-            .map_err(|e| classify(e, ErrorCode::ValidationFailed))?,
+            .map_err(|e| typed(e, ErrorCode::ValidationFailed))?,
         ExternalProposalSpec::GroupContextExtensions(specs) => ExternalProposal::new_group_context_extensions::<P>(
             extensions::group_context_extensions(&specs)?,
             group_id,
@@ -215,7 +215,7 @@ pub fn external_proposal(
             signer,
             index,
         )
-        .map_err(|e| classify(e, ErrorCode::InvalidExtension))?,
+        .map_err(|e| typed(e, ErrorCode::InvalidExtension))?,
     };
     codec::encode_message(&message)
 }

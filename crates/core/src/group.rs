@@ -159,7 +159,7 @@ impl Group {
 
     fn wrap_as(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup, replace: bool) -> Result<Arc<Self>> {
         let group_id = group.group_id().as_slice().to_vec();
-        let first_view = view::GroupView::of(&group, None)?;
+        let first_view = view::GroupView::of(&group, None, provider.crypto())?;
         let handle = Self {
             provider: provider.clone(),
             signer: RwLock::new(signer),
@@ -397,7 +397,7 @@ impl Group {
         };
         let (commit, welcome, group_info) = added.map_err(|e| match &e {
             AddMembersError::GroupStateError(s) => s.clone().into(),
-            _ => crate::error::classify(&e, ErrorCode::InvalidKeyPackage),
+            _ => crate::error::typed(&e, ErrorCode::InvalidKeyPackage),
         })?;
         let group_info = group_info.map(MlsMessageOut::from);
         CommitOutput::encode(&commit, Some(&welcome), group_info.as_ref())

@@ -264,6 +264,11 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// The code of an error of rusqlite (from openmls's store or this crate's SQL).
+pub(crate) fn error_code(err: &rusqlite::Error) -> ErrorCode {
+    classify(err).0.code
+}
+
 fn sql_error(err: rusqlite::Error) -> Error {
     classify(&err).0
 }

@@ -9,7 +9,7 @@ use crate::signer::SignatureKeyPair;
 use openmls::prelude::*;
 
 use super::{CommitOutput, Group, LeafNodeParamsSpec};
-use crate::error::{classify, Error, ErrorCode, Result};
+use crate::error::{typed, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::{self, CredentialInfo};
 use crate::key_package::check_signer_suite;
@@ -93,14 +93,14 @@ impl Group {
                 .propose_removals(spec.removes.iter().map(|&i| LeafNodeIndex::new(i)))
                 .add_proposals(proposals);
             if let Some(proposed) = proposed_extensions {
-                builder = builder.propose_group_context_extensions(proposed).map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
+                builder = builder.propose_group_context_extensions(proposed).map_err(|e| typed(e, ErrorCode::InvalidExtension))?;
             }
             if let Some(params) = leaf_params {
                 builder = builder.leaf_node_parameters(params);
             }
             let bundle = builder
                 .load_psks(tx.storage())
-                .map_err(|e| classify(e, ErrorCode::PskNotFound))?
+                .map_err(|e| typed(e, ErrorCode::PskNotFound))?
                 .build(tx.rand(), self.provider.crypto(), signer.as_ref(), |p| {
                     let reference = p.proposal_reference_ref().as_slice();
                     // The builder's own by-value proposals are not in the queue: always included.
@@ -109,9 +109,9 @@ impl Group {
                         _ => true,
                     }
                 })
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?
+                .map_err(|e| typed(e, ErrorCode::ValidationFailed))?
                 .stage_commit(tx)
-                .map_err(|e| classify(e, ErrorCode::Storage))?;
+                .map_err(|e| typed(e, ErrorCode::Storage))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -124,7 +124,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let (commit, welcome, group_info) =
-                group.commit_to_pending_proposals(tx, signer.as_ref()).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+                group.commit_to_pending_proposals(tx, signer.as_ref()).map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -141,7 +141,7 @@ impl Group {
             extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (commit, welcome, group_info) = group
                 .update_group_context_extensions(tx, extensions, signer.as_ref())
-                .map_err(|e| classify(e, ErrorCode::InvalidExtension))?;
+                .map_err(|e| typed(e, ErrorCode::InvalidExtension))?;
             let group_info = group_info.map(MlsMessageOut::from);
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -161,7 +161,7 @@ impl Group {
             Self::operational(&group)?;
             let indices: Vec<LeafNodeIndex> = leaf_indices.iter().map(|&i| LeafNodeIndex::new(i)).collect();
             let messages =
-                group.swap_members(tx, signer.as_ref(), &indices, key_packages).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+                group.swap_members(tx, signer.as_ref(), &indices, key_packages).map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             CommitOutput::encode(&messages.commit, Some(&messages.welcome), messages.group_info.as_ref())
         })
     }
@@ -194,7 +194,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let params = self.leaf_node_parameters_of(&group, params)?;
-            let bundle = group.self_update(tx, signer.as_ref(), params).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let bundle = group.self_update(tx, signer.as_ref(), params).map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -225,7 +225,7 @@ impl Group {
                     NewSignerBundle { signer: new_signer.as_ref(), credential_with_key },
                     leaf_params,
                 )
-                .map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+                .map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             *self.pending_signer.lock().map_err(|_| Error::internal("signer lock poisoned"))? = Some(new_signer);
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
@@ -234,8 +234,12 @@ impl Group {
 
     /// What this member's pending commit will do, if there is one.
     pub fn pending_commit(&self) -> Result<Option<StagedCommitView>> {
-        let group = self.lock()?;
-        Ok(group.pending_commit().map(|staged| crate::processed::describe_staged_commit(staged, &group, self.provider.crypto())))
+        self.read(
+            |group| {
+                Ok(group.pending_commit().map(|staged| crate::processed::describe_staged_commit(staged, group, self.provider.crypto())))
+            },
+            |v| v.pending_commit.as_ref().map(|(_, c)| c.as_ref().clone()),
+        )
     }
 
     pub(super) fn leaf_node_parameters_of(&self, group: &MlsGroup, spec: &LeafNodeParamsSpec) -> Result<LeafNodeParameters> {

@@ -42,11 +42,11 @@ impl Group {
             let bundle = builder
                 .provide_key_packages(key_packages)
                 .load_psks(provider.storage())
-                .map_err(|e| crate::error::classify(e, ErrorCode::PskNotFound))?
+                .map_err(|e| crate::error::typed(e, ErrorCode::PskNotFound))?
                 .build(provider.rand(), provider.crypto(), signer.as_ref(), |_| true)
-                .map_err(|e| crate::error::classify(e, ErrorCode::ValidationFailed))?
+                .map_err(|e| crate::error::typed(e, ErrorCode::ValidationFailed))?
                 .stage_commit(provider)
-                .map_err(|e| crate::error::classify(e, ErrorCode::Storage))?;
+                .map_err(|e| crate::error::typed(e, ErrorCode::Storage))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())
         })
@@ -80,7 +80,10 @@ impl Group {
             extensions::check_group_context_extensions(&extensions, members.iter().map(|(i, c)| (*i, c)))?;
             let (new_group, bundle) = builder
                 .finish(extensions, key_packages, |b| b, tx, signer.as_ref(), credential_with_key)
-                .map_err(|e| crate::error::classify(e, ErrorCode::ValidationFailed))?;
+                // openmls keeps RebootError's module private, so its variants cannot be matched;
+                // the extensions were checked above, and a storage fault was recorded by the
+                // store, which makes the transaction fail with its code.
+                .map_err(|e| crate::error::with_code(ErrorCode::ValidationFailed, e))?;
             let (commit, welcome, group_info) = bundle.into_messages();
             let output = CommitOutput::encode(&commit, welcome.as_ref(), group_info.as_ref())?;
             Ok((Group::from_parts(self.provider.clone(), Arc::clone(&signer), new_group)?, output))

@@ -6,7 +6,7 @@ use openmls::prelude::*;
 
 use super::{Group, LeafNodeParamsSpec};
 use crate::codec;
-use crate::error::{classify, Error, ErrorCode, Result};
+use crate::error::{typed, Error, ErrorCode, Result};
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::CredentialInfo;
 use crate::proposal::QueuedProposalInfo;
@@ -36,7 +36,7 @@ impl Group {
         let mut group = self.lock()?;
         Self::operational(&group)?;
         let (message, proposal_ref) =
-            group.propose(tx, signer.as_ref(), what, framing(by_value)).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            group.propose(tx, signer.as_ref(), what, framing(by_value)).map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
         Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref: proposal_ref.as_slice().to_vec() })
     }
 
@@ -114,7 +114,7 @@ impl Group {
             } else {
                 group.propose_pre_shared_key(tx, signer.as_ref(), id)
             };
-            let (message, proposal_ref) = result.map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let (message, proposal_ref) = result.map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref: proposal_ref.as_slice().to_vec() })
         })
     }
@@ -155,7 +155,7 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
-            let message = group.leave_group(tx, signer.as_ref()).map_err(|e| classify(e, ErrorCode::ValidationFailed))?;
+            let message = group.leave_group(tx, signer.as_ref()).map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             let proposal_ref = new_proposal_ref(&group, &before)?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
         })
@@ -169,12 +169,11 @@ impl Group {
             let mut group = self.lock()?;
             Self::operational(&group)?;
             let before: Vec<ProposalRef> = group.pending_proposals().map(|p| p.proposal_reference_ref().clone()).collect();
-            let message = group.leave_group_via_self_remove(tx, signer.as_ref()).map_err(|e| {
-                if format!("{e:?}").contains("CannotSelfRemoveWithPureCiphertext") {
+            let message = group.leave_group_via_self_remove(tx, signer.as_ref()).map_err(|e| match e {
+                LeaveGroupError::CannotSelfRemoveWithPureCiphertext => {
                     Error::invalid_argument("SelfRemove is sent in plaintext; use a mixed or plaintext wire format policy (or leaveGroup)")
-                } else {
-                    classify(e, ErrorCode::ValidationFailed)
                 }
+                other => typed(other, ErrorCode::ValidationFailed),
             })?;
             let proposal_ref = new_proposal_ref(&group, &before)?;
             Ok(ProposalOutput { message: codec::encode_message(&message)?, proposal_ref })
@@ -183,8 +182,10 @@ impl Group {
 
     /// The proposals queued for the next commit.
     pub fn pending_proposals(&self) -> Result<Vec<QueuedProposalInfo>> {
-        let group = self.lock()?;
-        Ok(group.pending_proposals().map(|p| QueuedProposalInfo::from_openmls(p, self.provider.crypto())).collect())
+        self.read(
+            |group| Ok(group.pending_proposals().map(|p| QueuedProposalInfo::from_openmls(p, self.provider.crypto())).collect()),
+            |v| v.pending_proposals.as_ref().clone(),
+        )
     }
 
     /// Removes one queued proposal (rollback), by reference.
@@ -196,7 +197,7 @@ impl Group {
                 .find(|p| p.proposal_reference_ref().as_slice() == proposal_ref)
                 .map(|p| p.proposal_reference_ref().clone())
                 .ok_or_else(|| Error::new(ErrorCode::UnknownProposal, "no queued proposal has this reference"))?;
-            group.remove_pending_proposal(tx.storage(), &found).map_err(|e| classify(e, ErrorCode::UnknownProposal))
+            group.remove_pending_proposal(tx.storage(), &found).map_err(|e| typed(e, ErrorCode::UnknownProposal))
         })
     }
 

@@ -11,6 +11,9 @@ use super::{Group, MemberInfo};
 use crate::config::{describe_join_config, JoinConfigSpec};
 use crate::error::{Error, Result};
 use crate::extensions::{self, ExtensionSpec};
+use crate::processed::{describe_staged_commit, StagedCommitView};
+use crate::proposal::QueuedProposalInfo;
+use openmls_traits::crypto::OpenMlsCrypto;
 
 /// The public state of a group after an operation. Secrets stay out of it.
 #[derive(Debug, Clone)]
@@ -27,12 +30,17 @@ pub(crate) struct GroupView {
     /// What changes only with the epoch, shared between views of the same epoch.
     pub members: Arc<Vec<MemberInfo>>,
     pub extensions: Arc<Vec<ExtensionSpec>>,
+    /// The proposal queue (described only when it is not empty).
+    pub pending_proposals: Arc<Vec<QueuedProposalInfo>>,
+    /// The pending commit, described once: kept by its new confirmed transcript hash, which no
+    /// other commit shares, while it stays pending.
+    pub pending_commit: Option<(Vec<u8>, Arc<StagedCommitView>)>,
 }
 
 impl GroupView {
     /// The view of `group`. What changes only with the epoch is taken from `earlier` when that is
     /// a view of the same epoch and leaf, so an application message costs no member list.
-    pub fn of(group: &MlsGroup, earlier: Option<&GroupView>) -> Result<Self> {
+    pub fn of(group: &MlsGroup, earlier: Option<&GroupView>, crypto: &impl OpenMlsCrypto) -> Result<Self> {
         let epoch = group.epoch().as_u64();
         let own_leaf_index = group.own_leaf_index().u32();
         let same_epoch =
@@ -46,6 +54,13 @@ impl GroupView {
                 confirmation_mac(group)?,
             ),
         };
+        let pending_proposals = Arc::new(group.pending_proposals().map(|p| QueuedProposalInfo::from_openmls(p, crypto)).collect());
+        let pending_commit = group.pending_commit().map(|staged| {
+            let key = staged.group_context().confirmed_transcript_hash().to_vec();
+            let known = earlier.and_then(|v| v.pending_commit.as_ref()).filter(|(k, _)| *k == key).map(|(_, c)| c.clone());
+            let described = known.unwrap_or_else(|| Arc::new(describe_staged_commit(staged, group, crypto)));
+            (key, described)
+        });
         Ok(GroupView {
             epoch,
             own_leaf_index,
@@ -58,6 +73,8 @@ impl GroupView {
             configuration: describe_join_config(group.configuration())?,
             members,
             extensions,
+            pending_proposals,
+            pending_commit,
         })
     }
 }
@@ -96,7 +113,7 @@ impl Group {
     pub(crate) fn refresh_view(&self) {
         let Ok(state) = self.state.lock() else { return };
         let earlier = self.view();
-        let fresh = state.as_ref().and_then(|group| GroupView::of(group, earlier.as_deref()).ok()).map(Arc::new);
+        let fresh = state.as_ref().and_then(|group| GroupView::of(group, earlier.as_deref(), self.provider.crypto()).ok()).map(Arc::new);
         drop(state);
         if let Ok(mut slot) = self.view.write() {
             *slot = fresh;
