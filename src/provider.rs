@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::bytes::Uint8Array;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
+use openmls_node_core::group::Group;
 use openmls_node_core::registry;
 use openmls_node_core::storage::{Durability, StorageOptions};
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
@@ -137,13 +138,13 @@ impl Provider {
     pub fn load_group(&self, group_id: Uint8Array) -> AsyncTask<Job<Arc<openmls_node_core::group::Group>, MlsGroup>> {
         let provider = self.inner.clone();
         let id = group_id.to_vec();
-        AsyncTask::new(Job::new(move || registry::load_group(provider, &id), |g| Ok(MlsGroup { inner: g })))
+        AsyncTask::new(Job::new(move || Group::load(provider, &id), |g| Ok(MlsGroup { inner: g })))
     }
 
     /// Loads a stored group, on the calling thread.
     #[napi]
     pub fn load_group_sync(&self, group_id: Uint8Array) -> Result<MlsGroup> {
-        run(|| registry::load_group(self.inner.clone(), &group_id)).map(|inner| MlsGroup { inner })
+        run(|| Group::load(self.inner.clone(), &group_id)).map(|inner| MlsGroup { inner })
     }
 
     /// Stores the client's identity (signer and credential), to get it back after reopening.

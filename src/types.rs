@@ -7,7 +7,8 @@ use napi_derive::napi;
 pub use crate::config_types::{NativeCredential, NativeLeafNode};
 use crate::proposal_types::{NativeGroupContext, NativeQueuedProposalInfo, PreSharedKeyId, RemoveOperation};
 use openmls_node_core::group::{CommitOutput, MemberInfo};
-use openmls_node_core::processed::{ProposalView, SenderInfo, StagedCommitView};
+use openmls_node_core::processed::{ProposalView, StagedCommitView};
+use openmls_node_core::sender::SenderInfo;
 
 /// Who sent a message or proposal (RFC 9420 `Sender`), discriminated by `type`.
 #[napi(discriminant = "type", discriminant_case = "camelCase")]

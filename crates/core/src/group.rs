@@ -250,9 +250,32 @@ impl Group {
         Self::wrap(provider, signer, group)
     }
 
-    /// Wraps a group read from storage: if another caller made it live meanwhile, that handle wins.
-    pub(crate) fn loaded(provider: Arc<Provider>, signer: Arc<SignatureKeyPair>, group: MlsGroup) -> Result<Arc<Self>> {
-        Self::wrap_as(provider, signer, group, false)
+    /// Loads a stored group, with the signer its leaf uses. If the group already has a live handle
+    /// in this provider, that handle is returned: one group, one in-memory state.
+    pub fn load(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Self>> {
+        if let Some(live) = provider.live_group(group_id) {
+            return Ok(live);
+        }
+        let group = provider.atomically(|tx| {
+            let group = MlsGroup::load(tx.storage(), &GroupId::from_slice(group_id))
+                .map_err(|e| crate::storage::store_error(&e))?
+                .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "no group with this id is stored"))?;
+            let signer = match group.own_leaf_node() {
+                Some(leaf) => openmls_basic_credential::SignatureKeyPair::read(
+                    tx.storage(),
+                    leaf.signature_key().as_slice(),
+                    group.ciphersuite().signature_algorithm(),
+                )
+                .map(SignatureKeyPair::from)
+                .ok_or_else(|| Error::new(ErrorCode::Storage, "the group's signature key is not stored"))?,
+                // A member removed from the group: any stored identity will do for a read-only handle.
+                None => crate::registry::identity_of(tx)?
+                    .map(|(s, _)| s)
+                    .ok_or_else(|| Error::new(ErrorCode::Storage, "no signer is stored for this inactive group"))?,
+            };
+            Ok((group, signer))
+        })?;
+        Self::wrap_as(provider, Arc::new(group.1), group.0, false)
     }
 
     /// Runs one operation as one storage transaction. If it fails, the transaction is rolled back

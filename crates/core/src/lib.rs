@@ -21,6 +21,7 @@ pub mod proposal;
 pub mod provider;
 pub mod psk;
 pub mod registry;
+pub mod sender;
 pub mod signer;
 pub mod storage;
 pub mod welcome;

@@ -6,7 +6,8 @@ use openmls::prelude::*;
 use crate::codec;
 use crate::error::Result;
 use crate::extensions::{self, ExtensionSpec};
-use crate::processed::{GroupContextInfo, SenderInfo};
+use crate::processed::GroupContextInfo;
+use crate::sender::SenderInfo;
 
 /// What a message shows before it is processed. Nothing here is authenticated yet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use openmls::prelude::*;
 use crate::extensions::{self, ExtensionSpec};
 use crate::identity::CredentialInfo;
 use crate::leaf::LeafNodeInfo;
-use crate::processed::SenderInfo;
 use crate::psk::{self, PskIdInfo};
+use crate::sender::SenderInfo;
 
 /// What a proposal proposes.
 #[derive(Debug, Clone, PartialEq, Eq)]

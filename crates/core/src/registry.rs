@@ -2,14 +2,11 @@
 //! its key package inventory. All of it goes through the storage codec, so it is encrypted with
 //! the rest when the provider has a key.
 
-use std::sync::Arc;
-
 use crate::signer::SignatureKeyPair;
 use openmls::prelude::*;
 use openmls_traits::storage::StorageProvider as _;
 
-use crate::error::{Error, ErrorCode, Result};
-use crate::group::Group;
+use crate::error::{Error, Result};
 use crate::identity::{self, CredentialInfo};
 use crate::provider::{Provider, Tx};
 use crate::storage::{decode_value, encode_value, store_error};
@@ -50,34 +47,6 @@ pub fn list_groups(provider: &Provider) -> Result<Vec<Vec<u8>>> {
     })
 }
 
-/// Loads a stored group, with the signer its leaf uses. If the group already has a live handle
-/// in this provider, that handle is returned: one group, one in-memory state.
-pub fn load_group(provider: Arc<Provider>, group_id: &[u8]) -> Result<Arc<Group>> {
-    if let Some(live) = provider.live_group(group_id) {
-        return Ok(live);
-    }
-    let group = provider.atomically(|tx| {
-        let group = MlsGroup::load(tx.storage(), &GroupId::from_slice(group_id))
-            .map_err(|e| store_error(&e))?
-            .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "no group with this id is stored"))?;
-        let signer = match group.own_leaf_node() {
-            Some(leaf) => openmls_basic_credential::SignatureKeyPair::read(
-                tx.storage(),
-                leaf.signature_key().as_slice(),
-                group.ciphersuite().signature_algorithm(),
-            )
-            .map(SignatureKeyPair::from)
-            .ok_or_else(|| Error::new(ErrorCode::Storage, "the group's signature key is not stored"))?,
-            // A member removed from the group: any stored identity will do for a read-only handle.
-            None => identity_of(tx)?
-                .map(|(s, _)| s)
-                .ok_or_else(|| Error::new(ErrorCode::Storage, "no signer is stored for this inactive group"))?,
-        };
-        Ok((group, signer))
-    })?;
-    Group::loaded(provider, Arc::new(group.1), group.0)
-}
-
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredIdentity {
     signer: Vec<u8>,
@@ -109,7 +78,7 @@ pub fn identity(provider: &Provider) -> Result<Option<(SignatureKeyPair, Credent
     provider.atomically(identity_of)
 }
 
-fn identity_of(tx: &Tx<'_>) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
+pub(crate) fn identity_of(tx: &Tx<'_>) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
     use rusqlite::OptionalExtension as _;
     let row: Option<Vec<u8>> =
         tx.sql().query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0)).optional().map_err(sql_err)?;

@@ -10,7 +10,8 @@ use openmls_node_core::config::{CreateConfigSpec, JoinConfigSpec};
 use openmls_node_core::group::{CommitOutput, CreateOptions, Group, JoinOptions};
 use openmls_node_core::identity::{basic_credential_with_key, generate_signer};
 use openmls_node_core::key_package::{create_key_package, key_package_to_bytes, parse_key_package};
-use openmls_node_core::processed::{ProcessedContent, SenderInfo};
+use openmls_node_core::processed::ProcessedContent;
+use openmls_node_core::sender::SenderInfo;
 use openmls_node_core::{CryptoProviderKind, ErrorCode, Provider, SignatureKeyPair};
 
 struct Client {

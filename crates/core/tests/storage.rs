@@ -176,7 +176,7 @@ fn a_stored_value_that_does_not_open_with_the_right_key_is_corruption_not_a_wron
              UPDATE openmls_node_identity SET identity = CAST(substr(identity, 1, 40) || x'00' || substr(identity, 42) AS BLOB);",
         );
         let provider = Arc::new(open(&path, key).unwrap());
-        let err = registry::load_group(provider.clone(), &id).unwrap_err();
+        let err = openmls_node_core::group::Group::load(provider.clone(), &id).unwrap_err();
         assert_eq!(err.code, ErrorCode::StorageCorrupt, "{key:?}: {err}");
         assert_eq!(registry::identity(&provider).unwrap_err().code, ErrorCode::StorageCorrupt);
         provider.close().unwrap();
@@ -203,7 +203,7 @@ fn snapshots_of_file_backed_providers_import_with_their_key() {
         assert_eq!(&snapshot[18..20], &[1, 1], "exported as a rollback-journal image");
         let restored = Arc::new(Provider::import_snapshot(CryptoProviderKind::RustCrypto, &snapshot, key.map(|k| k.to_vec())).unwrap());
         assert_eq!(registry::list_groups(&restored).unwrap(), vec![id.clone()]);
-        let group = registry::load_group(restored.clone(), &id).unwrap();
+        let group = openmls_node_core::group::Group::load(restored.clone(), &id).unwrap();
         assert_eq!(group.epoch().unwrap(), 0);
         group.create_message(b"from the snapshot", None).unwrap();
         // An imported snapshot exports and imports again.
