@@ -9,9 +9,6 @@ export { OpenMlsError, ErrorCodes, isErrorCode, type ErrorCode } from './errors.
 export { KeyPackage, KeyPackageBuilder, type KeyPackageBuildParams } from './key-package.js'
 export {
   MlsGroup,
-  StagedCommit,
-  QueuedProposal,
-  ProposalType,
   type AddMembersResult,
   type BatchResult,
   type CommitOptions,
@@ -23,14 +20,12 @@ export {
   type RebootResult,
   type JoinFromWelcomeParams,
   type Member,
-  type MlsGroupCreateConfig,
-  type MlsGroupJoinConfig,
-  type MlsGroupJoinConfigValues,
-  type SenderRatchetConfiguration,
-  type WireFormatPolicy,
-  type ProcessedMessage,
-  type ProcessedMessageBase,
 } from './mls-group.js'
+export { type MlsGroupCreateConfig, type MlsGroupJoinConfig, type MlsGroupJoinConfigValues, type SenderRatchetConfiguration, type WireFormatPolicy } from './group-config.js'
+export { type ProcessedMessage, type ProcessedMessageBase } from './processed-message.js'
+export { StagedCommit } from './staged-commit.js'
+export { QueuedProposal, ProposalType } from './queued-proposal.js'
+
 export {
   type GroupContext,
   type LeafNodeParameters,

@@ -1,18 +1,16 @@
 import { assertBytes, assertLeafIndices, call, callAsync, OpenMlsError, toOpenMlsError, validatorFailed } from './errors.js'
 import { aborted, assertSignal, withSignal, type AbortOptions } from './abort.js'
-import { integer, optionalInteger, uint64, U16, U32 } from './numbers.js'
+import { integer, uint64, U16, U32 } from './numbers.js'
 import { native } from './native.js'
-import { credentialFromNative, credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
+import { credentialToNative, type Credential, type CredentialWithKey } from './credential.js'
 import {
   capabilitiesToNative,
   extensionFromNative,
   extensionsToNative,
   leafNodeFromNative,
   lifetimeToNative,
-  type Capabilities,
   type Extension,
   type LeafNode,
-  type Lifetime,
 } from './extensions.js'
 import { assertSignerMatches } from './key-package.js'
 import { memberFromNative, ProcessedWelcome, registerGroupFactory, type CredentialValidator } from './welcome.js'
@@ -21,15 +19,10 @@ import {
   proposalInfoFromNative,
   checkPsk,
   stagedCommitInfoFromNative,
-  type GroupContext,
   type LeafNodeParameters,
   type PreSharedKeyId,
-  type Proposal,
   type ProposalInfo,
-  type RemoveOperation,
-  type Sender,
   type StagedCommitInfo,
-  type StagedProposal,
 } from './proposals.js'
 import { Ciphersuite } from './ciphersuite.js'
 import type { NativeError } from '../index.js'
@@ -38,6 +31,10 @@ import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
 import { fingerprint, toHex } from './hex.js'
 import { looksLikeApplicationMessage } from './wire.js'
+import { joinConfigToNative, type MlsGroupCreateConfig, type MlsGroupJoinConfig, type MlsGroupJoinConfigValues, type WireFormatPolicy } from './group-config.js'
+import { processedFromNative, type ProcessedMessage } from './processed-message.js'
+import { QueuedProposal } from './queued-proposal.js'
+import { StagedCommit } from './staged-commit.js'
 
 /**
  * The largest application message (plaintext or wire bytes) the Promise API handles on the calling
@@ -46,76 +43,6 @@ import { looksLikeApplicationMessage } from './wire.js'
 const INLINE_MAX_BYTES = 64 * 1024
 
 type NativeGroup = InstanceType<typeof native.MlsGroup>
-type NativeProcessed = ReturnType<NativeGroup['processMessageSync']>
-
-/**
- * Which wire formats a member sends and accepts for handshake messages (application messages are
- * always encrypted): `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` (send
- * encrypted, accept both) or `mixedPlaintext` (send plaintext, accept both).
- */
-export type WireFormatPolicy = 'pureCiphertext' | 'purePlaintext' | 'mixedCiphertext' | 'mixedPlaintext'
-
-/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
-export interface SenderRatchetConfiguration {
-  /** How many past generations are kept to decrypt out-of-order messages. Default 5. */
-  outOfOrderTolerance: number
-  /** How far ahead of the current generation a message may be. Default 1000. */
-  maximumForwardDistance: number
-}
-
-/**
- * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
- * configuration"). Omitted fields take openmls's defaults.
- */
-export interface MlsGroupJoinConfig {
-  wireFormatPolicy?: WireFormatPolicy
-  /** Pad encrypted messages to a multiple of this many bytes. Default 0. */
-  paddingSize?: number
-  /** How many past epochs' secrets to keep, to decrypt late application messages. Default 0. */
-  maxPastEpochs?: number
-  /** Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy). */
-  keepAllPastEpochs?: boolean
-  /** How many resumption PSKs to keep. Default 0. */
-  numberOfResumptionPsks?: number
-  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`. */
-  useRatchetTreeExtension?: boolean
-  senderRatchetConfiguration?: SenderRatchetConfiguration
-}
-
-/** Everything a group is created with (openmls `MlsGroupCreateConfig`). */
-export interface MlsGroupCreateConfig extends MlsGroupJoinConfig {
-  /** The ciphersuite. Default: `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`. */
-  ciphersuite?: Ciphersuite
-  /** The creator's leaf lifetime. */
-  lifetime?: Lifetime
-  /** Group context extensions (RequiredCapabilities, ExternalSenders, custom ones, ...). */
-  groupContextExtensions?: Extension[]
-  /** The creator's leaf node extensions. */
-  leafNodeExtensions?: Extension[]
-  /** The creator's leaf capabilities (list custom extension and proposal types here). */
-  capabilities?: Capabilities
-}
-
-/** A group's runtime configuration, as read back from it: every field is set. */
-export type MlsGroupJoinConfigValues = Required<Omit<MlsGroupJoinConfig, 'maxPastEpochs'>> & { maxPastEpochs?: number }
-
-/** @internal */
-export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
-  if (!c) return undefined
-  const ratchet = c.senderRatchetConfiguration
-  return {
-    wireFormatPolicy: c.wireFormatPolicy,
-    paddingSize: optionalInteger(c.paddingSize, 'paddingSize', 0, U32),
-    maxPastEpochs: optionalInteger(c.maxPastEpochs, 'maxPastEpochs', 0, U32),
-    keepAllPastEpochs: c.keepAllPastEpochs,
-    numberOfResumptionPsks: optionalInteger(c.numberOfResumptionPsks, 'numberOfResumptionPsks', 0, U32),
-    useRatchetTreeExtension: c.useRatchetTreeExtension,
-    senderRatchetConfiguration: ratchet && {
-      outOfOrderTolerance: integer(ratchet.outOfOrderTolerance, 'senderRatchetConfiguration.outOfOrderTolerance', 0, U32),
-      maximumForwardDistance: integer(ratchet.maximumForwardDistance, 'senderRatchetConfiguration.maximumForwardDistance', 0, U32),
-    },
-  }
-}
 
 /** Parameters of {@link MlsGroup.create}. */
 export interface CreateGroupParams {
@@ -239,134 +166,6 @@ export interface Member {
   encryptionKey: Uint8Array
 }
 
-/** Fields every processed message has. */
-export interface ProcessedMessageBase {
-  groupId: Uint8Array
-  /** The epoch the message was sent in. */
-  epoch: bigint
-  sender: Sender
-  /** The additional authenticated data the sender attached. */
-  authenticatedData: Uint8Array
-  /** The sender's credential. */
-  credential: Credential
-}
-
-/** The result of {@link MlsGroup.processMessage}, discriminated by `kind`. */
-export type ProcessedMessage =
-  | (ProcessedMessageBase & { kind: 'application'; data: Uint8Array })
-  | (ProcessedMessageBase & { kind: 'proposal'; proposal: QueuedProposal })
-  | (ProcessedMessageBase & { kind: 'externalJoinProposal'; proposal: QueuedProposal })
-  | (ProcessedMessageBase & { kind: 'commit'; stagedCommit: StagedCommit })
-  | (ProcessedMessageBase & { kind: 'ownPendingCommit' })
-  | (ProcessedMessageBase & { kind: 'ownPrivateMessage' })
-
-function processedFromNative(p: NativeProcessed): ProcessedMessage {
-  // Object literals of one shape each (no spread): this runs once per received message.
-  const groupId = p.groupId
-  const epoch = p.epoch
-  const sender = p.sender
-  const authenticatedData = p.authenticatedData
-  const credential = credentialFromNative(p.credential)
-  switch (p.kind) {
-    case 'application':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'application', data: p.data as Uint8Array }
-    case 'proposal':
-    case 'externalJoinProposal':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: p.kind, proposal: new QueuedProposal(p.proposal!) }
-    case 'commit':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'commit', stagedCommit: new StagedCommit(p.stagedCommit!) }
-    case 'ownPendingCommit':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'ownPendingCommit' }
-    default:
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'ownPrivateMessage' }
-  }
-}
-
-/**
- * A received commit, validated and staged (openmls `StagedCommit`). Inspect it, then merge it
- * with {@link MlsGroup.mergeStagedCommit}, or drop it. Its getters describe the commit as it was
- * staged, and stay readable after the merge; merging it twice is `ERR_STALE_STAGED_COMMIT`.
- */
-export class StagedCommit {
-  /** @internal */
-  readonly native: InstanceType<typeof native.StagedCommit>
-
-  /** @internal */
-  constructor(handle: InstanceType<typeof native.StagedCommit>) {
-    this.native = handle
-  }
-
-  /** Everything the commit will do, in one object. */
-  info(): StagedCommitInfo {
-    return stagedCommitInfoFromNative(call(() => this.native.info()))
-  }
-
-  /** The Add proposals the commit covers. */
-  get addProposals(): StagedProposal[] {
-    return this.info().addProposals
-  }
-
-  /** The Remove proposals the commit covers. */
-  get removeProposals(): StagedProposal[] {
-    return this.info().removeProposals
-  }
-
-  /** The Update proposals the commit covers. */
-  get updateProposals(): StagedProposal[] {
-    return this.info().updateProposals
-  }
-
-  /** The PSK proposals the commit covers. */
-  get pskProposals(): StagedCommitInfo['pskProposals'] {
-    return this.info().pskProposals
-  }
-
-  /** Every proposal the commit covers, with its content. */
-  get queuedProposals(): ProposalInfo[] {
-    return this.info().queuedProposals
-  }
-
-  /** The committer's new leaf, when the commit has an update path. */
-  get updatePathLeafNode(): LeafNode | undefined {
-    return this.info().updatePathLeafNode
-  }
-
-  /** The credentials an application should validate before merging (new and changed leaves). */
-  get credentialsToVerify(): Credential[] {
-    return this.info().credentialsToVerify
-  }
-
-  /** Whether the commit removes this member. */
-  get selfRemoved(): boolean {
-    return this.info().selfRemoved
-  }
-
-  /** The epoch the group enters when the commit is merged. */
-  get epoch(): bigint {
-    return this.info().epoch
-  }
-
-  /** The new epoch's authenticator; `undefined` when this member is removed. */
-  get epochAuthenticator(): Uint8Array | undefined {
-    return this.info().epochAuthenticator
-  }
-
-  /** Whether the committer refreshed its leaf with an update path. */
-  get hasUpdatePath(): boolean {
-    return this.info().hasUpdatePath
-  }
-
-  /** The group context after the merge. */
-  get groupContext(): GroupContext {
-    return this.info().groupContext
-  }
-
-  /** What each removal means for this member (the book's `RemoveOperation`). */
-  get removeOperations(): RemoveOperation[] {
-    return this.info().removeOperations
-  }
-}
-
 function checkNewSigner<T extends { leafNodeParameters?: LeafNodeParameters }>(params: T): T {
   if (params.leafNodeParameters?.credential !== undefined) {
     throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'with a new signer, pass the credential as `credential`, not in leafNodeParameters')
@@ -394,57 +193,6 @@ function rejected(credential: Credential): OpenMlsError {
     'ERR_CREDENTIAL_REJECTED',
     `the credential validator rejected ${String(credential)}; nothing changed, and the commit can be processed again if the verdict changes`,
   )
-}
-
-/** Proposal type code points. */
-export const ProposalType = {
-  Add: 1,
-  Update: 2,
-  Remove: 3,
-  PreSharedKey: 4,
-  Reinit: 5,
-  ExternalInit: 6,
-  GroupContextExtensions: 7,
-  SelfRemove: 10,
-} as const
-
-/**
- * A proposal received from another member (openmls `QueuedProposal`). Store it with
- * {@link MlsGroup.storePendingProposal} so that the next commit covers it, or drop it.
- */
-export class QueuedProposal {
-  /** @internal */
-  readonly native: InstanceType<typeof native.QueuedProposal>
-
-  /** @internal */
-  constructor(handle: InstanceType<typeof native.QueuedProposal>) {
-    this.native = handle
-  }
-
-  /** The proposal type code point (see {@link ProposalType}). */
-  get proposalType(): number {
-    return this.native.proposalType
-  }
-
-  /** The proposal reference (RFC 9420 §5.2). */
-  get proposalRef(): Uint8Array {
-    return this.native.proposalRef
-  }
-
-  /** Who proposed it. */
-  get sender(): Sender {
-    return this.native.sender
-  }
-
-  /** What it proposes. */
-  get proposal(): Proposal {
-    return proposalInfoFromNative(call(() => this.native.info())).proposal
-  }
-
-  /** Whether it came by value (inside a commit) rather than by reference. */
-  get byValue(): boolean {
-    return call(() => this.native.info()).byValue
-  }
 }
 
 /**
@@ -1321,7 +1069,7 @@ export class MlsGroup {
   }
 }
 
-registerGroupFactory(MlsGroup.fromNative, joinConfigToNative)
+registerGroupFactory(MlsGroup.fromNative)
 
 /** One slot of a batch: the value, or the typed error it would have thrown on its own. */
 export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: OpenMlsError }

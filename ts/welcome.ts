@@ -6,7 +6,8 @@ import { extensionFromNative, type Extension } from './extensions.js'
 import { groupContextFromNative, type GroupContext, type PreSharedKeyId } from './proposals.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
-import type { Member, MlsGroup, MlsGroupJoinConfig } from './mls-group.js'
+import type { Member, MlsGroup } from './mls-group.js'
+import { joinConfigToNative, type MlsGroupJoinConfig } from './group-config.js'
 
 /** @internal */
 export function memberFromNative(m: NativeMember): Member {
@@ -168,13 +169,8 @@ export class StagedWelcome {
 
 // Set by mls-group.ts, which imports this module (avoids a runtime import cycle).
 let groupFromNative: (handle: InstanceType<typeof native.MlsGroup>, provider: Provider) => MlsGroup
-let joinConfigToNative: (c: MlsGroupJoinConfig | undefined) => ReturnType<typeof import('./mls-group.js').joinConfigToNative>
 
 /** @internal */
-export function registerGroupFactory(
-  factory: typeof groupFromNative,
-  configToNative: typeof joinConfigToNative,
-): void {
+export function registerGroupFactory(factory: typeof groupFromNative): void {
   groupFromNative = factory
-  joinConfigToNative = configToNative
 }

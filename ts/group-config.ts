@@ -1,0 +1,74 @@
+// A member's runtime configuration (the book's "Group configuration"), and its check before it
+// crosses to the native layer.
+import { integer, optionalInteger, U32 } from './numbers.js'
+import type { Ciphersuite } from './ciphersuite.js'
+import type { Capabilities, Extension, Lifetime } from './extensions.js'
+
+/**
+ * Which wire formats a member sends and accepts for handshake messages (application messages are
+ * always encrypted): `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` (send
+ * encrypted, accept both) or `mixedPlaintext` (send plaintext, accept both).
+ */
+export type WireFormatPolicy = 'pureCiphertext' | 'purePlaintext' | 'mixedCiphertext' | 'mixedPlaintext'
+
+/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
+export interface SenderRatchetConfiguration {
+  /** How many past generations are kept to decrypt out-of-order messages. Default 5. */
+  outOfOrderTolerance: number
+  /** How far ahead of the current generation a message may be. Default 1000. */
+  maximumForwardDistance: number
+}
+
+/**
+ * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
+ * configuration"). Omitted fields take openmls's defaults.
+ */
+export interface MlsGroupJoinConfig {
+  wireFormatPolicy?: WireFormatPolicy
+  /** Pad encrypted messages to a multiple of this many bytes. Default 0. */
+  paddingSize?: number
+  /** How many past epochs' secrets to keep, to decrypt late application messages. Default 0. */
+  maxPastEpochs?: number
+  /** Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy). */
+  keepAllPastEpochs?: boolean
+  /** How many resumption PSKs to keep. Default 0. */
+  numberOfResumptionPsks?: number
+  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`. */
+  useRatchetTreeExtension?: boolean
+  senderRatchetConfiguration?: SenderRatchetConfiguration
+}
+
+/** Everything a group is created with (openmls `MlsGroupCreateConfig`). */
+export interface MlsGroupCreateConfig extends MlsGroupJoinConfig {
+  /** The ciphersuite. Default: `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`. */
+  ciphersuite?: Ciphersuite
+  /** The creator's leaf lifetime. */
+  lifetime?: Lifetime
+  /** Group context extensions (RequiredCapabilities, ExternalSenders, custom ones, ...). */
+  groupContextExtensions?: Extension[]
+  /** The creator's leaf node extensions. */
+  leafNodeExtensions?: Extension[]
+  /** The creator's leaf capabilities (list custom extension and proposal types here). */
+  capabilities?: Capabilities
+}
+
+/** A group's runtime configuration, as read back from it: every field is set. */
+export type MlsGroupJoinConfigValues = Required<Omit<MlsGroupJoinConfig, 'maxPastEpochs'>> & { maxPastEpochs?: number }
+
+/** @internal */
+export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
+  if (!c) return undefined
+  const ratchet = c.senderRatchetConfiguration
+  return {
+    wireFormatPolicy: c.wireFormatPolicy,
+    paddingSize: optionalInteger(c.paddingSize, 'paddingSize', 0, U32),
+    maxPastEpochs: optionalInteger(c.maxPastEpochs, 'maxPastEpochs', 0, U32),
+    keepAllPastEpochs: c.keepAllPastEpochs,
+    numberOfResumptionPsks: optionalInteger(c.numberOfResumptionPsks, 'numberOfResumptionPsks', 0, U32),
+    useRatchetTreeExtension: c.useRatchetTreeExtension,
+    senderRatchetConfiguration: ratchet && {
+      outOfOrderTolerance: integer(ratchet.outOfOrderTolerance, 'senderRatchetConfiguration.outOfOrderTolerance', 0, U32),
+      maximumForwardDistance: integer(ratchet.maximumForwardDistance, 'senderRatchetConfiguration.maximumForwardDistance', 0, U32),
+    },
+  }
+}
