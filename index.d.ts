@@ -531,8 +531,8 @@ export interface NativeIdentity {
  * value, for `setConfiguration`).
  */
 export interface NativeJoinConfig {
-  /** `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` or `mixedPlaintext`. */
-  wireFormatPolicy?: string
+  /** Which wire formats handshake messages use (default `pureCiphertext`). */
+  wireFormatPolicy?: WireFormatPolicy
   /** Pad encrypted messages to a multiple of this many bytes. */
   paddingSize?: number
   /** Keep this many past epochs' secrets, to decrypt late messages. */
@@ -888,3 +888,9 @@ export type Sender =
 
 /** The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite. */
 export declare function signatureSchemeFor(ciphersuite: number): number
+
+/**
+ * Which wire formats a member sends and accepts for handshake messages (application messages are
+ * always encrypted).
+ */
+export type WireFormatPolicy = 'pureCiphertext' | 'purePlaintext' | 'mixedCiphertext' | 'mixedPlaintext'

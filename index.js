@@ -866,3 +866,4 @@ module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.openmlsVersion = nativeBinding.openmlsVersion
 module.exports.parseMessage = nativeBinding.parseMessage
 module.exports.signatureSchemeFor = nativeBinding.signatureSchemeFor
+module.exports.WireFormatPolicy = nativeBinding.WireFormatPolicy

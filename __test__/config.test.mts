@@ -257,6 +257,8 @@ test('extensions where they are not allowed are ERR_INVALID_EXTENSION', async (t
   await assertCode(t, () => groupWith(alice, { groupContextExtensions: [{ type: 'unknown', extensionType: 3, data: new Uint8Array() }] }), 'ERR_INVALID_EXTENSION')
   await assertCode(t, () => keyPackage(alice, (b) => b.keyPackageExtensions([{ type: 'applicationId', applicationId: new Uint8Array([1]) }])), 'ERR_INVALID_EXTENSION')
   await assertCode(t, () => groupWith(alice, { wireFormatPolicy: 'sometimes' as never }), 'ERR_INVALID_ARGUMENT')
+  const error = await t.throwsAsync(async () => groupWith(alice, { wireFormatPolicy: 'sometimes' as never }))
+  t.regex(error?.message ?? '', /wireFormatPolicy must be one of 'pureCiphertext', 'purePlaintext', 'mixedCiphertext', 'mixedPlaintext'/)
 })
 
 test('skipLifetimeValidation admits a group whose leaves are outside their lifetime', async (t) => {

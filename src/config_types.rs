@@ -276,12 +276,43 @@ pub struct NativeSenderRatchetConfiguration {
     pub maximum_forward_distance: u32,
 }
 
+/// Which wire formats a member sends and accepts for handshake messages (application messages are
+/// always encrypted).
+#[napi(string_enum = "camelCase")]
+pub enum WireFormatPolicy {
+    /// Send encrypted, accept only encrypted (openmls's default).
+    PureCiphertext,
+    /// Send plaintext, accept only plaintext.
+    PurePlaintext,
+    /// Send encrypted, accept both.
+    MixedCiphertext,
+    /// Send plaintext, accept both.
+    MixedPlaintext,
+}
+
+impl WireFormatPolicy {
+    /// The core's name for the policy.
+    fn name(&self) -> &'static str {
+        match self {
+            WireFormatPolicy::PureCiphertext => "pureCiphertext",
+            WireFormatPolicy::PurePlaintext => "purePlaintext",
+            WireFormatPolicy::MixedCiphertext => "mixedCiphertext",
+            WireFormatPolicy::MixedPlaintext => "mixedPlaintext",
+        }
+    }
+
+    /// The policy the core names; the core only ever names these four.
+    fn of_name(name: &str) -> Option<Self> {
+        [Self::PureCiphertext, Self::PurePlaintext, Self::MixedCiphertext, Self::MixedPlaintext].into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
 /// value, for `setConfiguration`).
 #[napi(object)]
 pub struct NativeJoinConfig {
-    /// `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` or `mixedPlaintext`.
-    pub wire_format_policy: Option<String>,
+    /// Which wire formats handshake messages use (default `pureCiphertext`).
+    pub wire_format_policy: Option<WireFormatPolicy>,
     /// Pad encrypted messages to a multiple of this many bytes.
     pub padding_size: Option<u32>,
     /// Keep this many past epochs' secrets, to decrypt late messages.
@@ -299,7 +330,7 @@ pub struct NativeJoinConfig {
 /// Converts a JavaScript join config.
 pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
     JoinConfigSpec {
-        wire_format_policy: c.wire_format_policy.clone(),
+        wire_format_policy: c.wire_format_policy.as_ref().map(|p| p.name().to_string()),
         padding_size: c.padding_size.map(|n| n as usize),
         past_epochs: match (c.keep_all_past_epochs, c.max_past_epochs) {
             (Some(true), _) => Some(PastEpochs::KeepAll),
@@ -318,7 +349,7 @@ impl From<JoinConfigSpec> for NativeJoinConfig {
     fn from(c: JoinConfigSpec) -> Self {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
-            wire_format_policy: c.wire_format_policy,
+            wire_format_policy: c.wire_format_policy.as_deref().and_then(WireFormatPolicy::of_name),
             padding_size: c.padding_size.map(clamp),
             max_past_epochs: match c.past_epochs {
                 Some(PastEpochs::Max(n)) => Some(clamp(n)),

@@ -1,5 +1,8 @@
 // A member's runtime configuration (the book's "Group configuration"), and its check before it
 // crosses to the native layer.
+import type { WireFormatPolicy as GeneratedWireFormatPolicy } from '../index.js'
+import { OpenMlsError } from './errors.js'
+import { native } from './native.js'
 import { integer, optionalInteger, U32 } from './numbers.js'
 import type { Ciphersuite } from './ciphersuite.js'
 import type { Capabilities, Extension, Lifetime } from './extensions.js'
@@ -9,7 +12,7 @@ import type { Capabilities, Extension, Lifetime } from './extensions.js'
  * always encrypted): `pureCiphertext` (default), `purePlaintext`, `mixedCiphertext` (send
  * encrypted, accept both) or `mixedPlaintext` (send plaintext, accept both).
  */
-export type WireFormatPolicy = 'pureCiphertext' | 'purePlaintext' | 'mixedCiphertext' | 'mixedPlaintext'
+export type WireFormatPolicy = GeneratedWireFormatPolicy
 
 /** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
 export interface SenderRatchetConfiguration {
@@ -60,7 +63,7 @@ export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
   if (!c) return undefined
   const ratchet = c.senderRatchetConfiguration
   return {
-    wireFormatPolicy: c.wireFormatPolicy,
+    wireFormatPolicy: wireFormatPolicy(c.wireFormatPolicy),
     paddingSize: optionalInteger(c.paddingSize, 'paddingSize', 0, U32),
     maxPastEpochs: optionalInteger(c.maxPastEpochs, 'maxPastEpochs', 0, U32),
     keepAllPastEpochs: c.keepAllPastEpochs,
@@ -71,4 +74,13 @@ export function joinConfigToNative(c: MlsGroupJoinConfig | undefined) {
       maximumForwardDistance: integer(ratchet.maximumForwardDistance, 'senderRatchetConfiguration.maximumForwardDistance', 0, U32),
     },
   }
+}
+
+/** The policies, as generated from the Rust enum. */
+const POLICIES: readonly string[] = Object.values((native as unknown as { WireFormatPolicy: Record<string, WireFormatPolicy> }).WireFormatPolicy)
+
+/** Checks a wire-format policy, naming the choices (the native check would name its Rust types). */
+function wireFormatPolicy(policy: unknown): WireFormatPolicy | undefined {
+  if (policy === undefined || POLICIES.includes(policy as string)) return policy as WireFormatPolicy | undefined
+  throw new OpenMlsError('ERR_INVALID_ARGUMENT', `wireFormatPolicy must be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}`)
 }
