@@ -12,8 +12,7 @@ use crate::config_types::{
     capabilities_spec, credential_info, extension_specs, lifetime_spec, native_extensions, native_lifetime, NativeCapabilities,
     NativeCredential, NativeExtension, NativeLeafNode, NativeLifetime,
 };
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 

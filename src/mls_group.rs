@@ -12,11 +12,10 @@ use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
 use crate::config_types::{
-    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, NativeCreateConfig, NativeCredential,
-    NativeExtension, NativeJoinConfig, NativeLeafNode,
+    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, u16_of, NativeCreateConfig,
+    NativeCredential, NativeExtension, NativeJoinConfig, NativeLeafNode,
 };
-use crate::error::Result;
-use crate::error::{from_napi, run, NativeError};
+use crate::error::{from_napi, run, NativeError, Result};
 use crate::key_package::{credential_with_key, KeyPackage};
 use crate::proposal_types::{
     leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativeQueuedProposalInfo, PreSharedKeyId,
@@ -242,7 +241,7 @@ fn commit_spec(adds: &[&KeyPackage], o: &NativeCommitOptions) -> openmls_node_co
             .as_ref()
             .map(|l| {
                 l.iter()
-                    .map(|c| Ok((crate::config_types::u16_of(c.proposal_type, "proposal type")?, c.payload.to_vec())))
+                    .map(|c| Ok((u16_of(c.proposal_type, "proposal type")?, c.payload.to_vec())))
                     .collect::<openmls_node_core::Result<Vec<_>>>()
             })
             .transpose()?
@@ -565,14 +564,8 @@ impl MlsGroup {
         payload: Uint8Array,
         by_value: Option<bool>,
     ) -> Result<NativeProposalMessage> {
-        run(|| {
-            self.inner.propose_custom_proposal(
-                crate::config_types::u16_of(proposal_type, "proposal type")?,
-                &payload,
-                by_value.unwrap_or(false),
-            )
-        })
-        .map(Into::into)
+        run(|| self.inner.propose_custom_proposal(u16_of(proposal_type, "proposal type")?, &payload, by_value.unwrap_or(false)))
+            .map(Into::into)
     }
 
     /// Proposes injecting a PSK.
@@ -803,7 +796,7 @@ impl MlsGroup {
         payload: Uint8Array,
         by_value: Option<bool>,
     ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
-        let kind = run(|| crate::config_types::u16_of(proposal_type, "proposal type"))?;
+        let kind = run(|| u16_of(proposal_type, "proposal type"))?;
         let payload = payload.to_vec();
         let by_value = by_value.unwrap_or(false);
         Ok(group_task(&self.inner, None, move |g| g.propose_custom_proposal(kind, &payload, by_value), proposal_to_js))

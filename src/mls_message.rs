@@ -7,8 +7,7 @@ use openmls_node_core::external::{self, ExternalProposalSpec};
 use openmls_node_core::message;
 
 use crate::config_types::{extension_specs, native_extensions, NativeExtension};
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{NativeGroupContext, NativeProposalMessage};
 use crate::signature_key_pair::SignatureKeyPair;

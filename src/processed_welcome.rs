@@ -8,8 +8,7 @@ use napi_derive::napi;
 use openmls_node_core::welcome::PendingWelcome;
 
 use crate::config_types::{join_config_spec, native_extensions, NativeExtension, NativeJoinConfig};
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::proposal_types::PreSharedKeyId;
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;

@@ -11,8 +11,7 @@ use openmls_node_core::storage::{Durability, StorageOptions};
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
 use crate::config_types::{credential_info, native_lifetime, NativeCredential, NativeLifetime};
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::mls_group::MlsGroup;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::task::Job;

@@ -7,8 +7,7 @@ use napi_derive::napi;
 use openmls_node_core::identity;
 use openmls_traits::crypto::OpenMlsCrypto;
 
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 
 /// A signature key pair. The private key never leaves native memory except through `toBytes()`.
 #[napi]

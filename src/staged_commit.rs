@@ -5,8 +5,7 @@ use std::sync::Arc;
 use napi_derive::napi;
 use openmls_node_core::processed::StagedCommitHandle;
 
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::types::NativeStagedCommitInfo;
 
 /// A staged commit. Inspect it, then merge it with `MlsGroup.mergeStagedCommit`.

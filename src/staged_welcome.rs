@@ -5,8 +5,7 @@ use std::sync::Arc;
 use napi_derive::napi;
 use openmls_node_core::welcome::StagedWelcomeHandle;
 
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::mls_group::MlsGroup;
 use crate::proposal_types::NativeGroupContext;
 use crate::types::NativeMember;

@@ -6,8 +6,7 @@ use crate::bytes::Uint8Array;
 use napi_derive::napi;
 use openmls_node_core::vectors;
 
-use crate::error::run;
-use crate::error::Result;
+use crate::error::{run, Result};
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 

@@ -418,10 +418,7 @@ impl Group {
         } else {
             group.add_members_without_update(tx, signer.as_ref(), key_packages)
         };
-        let (commit, welcome, group_info) = added.map_err(|e| match &e {
-            AddMembersError::GroupStateError(s) => s.clone().into(),
-            _ => crate::error::typed(&e, ErrorCode::InvalidKeyPackage),
-        })?;
+        let (commit, welcome, group_info) = added.map_err(|e| crate::error::typed(e, ErrorCode::InvalidKeyPackage))?;
         let group_info = group_info.map(MlsMessageOut::from);
         CommitOutput::encode(&commit, Some(&welcome), group_info.as_ref())
     }
