@@ -28,7 +28,7 @@ export declare class KeyPackage {
   /** Whether this is a last-resort key package. */
   get lastResort(): boolean
   /** The key package extensions. */
-  get extensions(): Array<NativeExtension>
+  get extensions(): Array<Extension>
   /** The key package's leaf node. */
   get leafNode(): NativeLeafNode
   /** The signature public key of the key package's leaf. */
@@ -75,9 +75,9 @@ export declare class MlsGroup {
   /** Commits to every queued proposal, on the calling thread. */
   commitToPendingProposalsSync(): NativeCommitMessages
   /** Replaces the group context extensions in a commit, on the libuv thread pool. */
-  updateGroupContextExtensions(extensions: Array<NativeExtension>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
+  updateGroupContextExtensions(extensions: Array<Extension>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Replaces the group context extensions in a commit, on the calling thread. */
-  updateGroupContextExtensionsSync(extensions: Array<NativeExtension>): NativeCommitMessages
+  updateGroupContextExtensionsSync(extensions: Array<Extension>): NativeCommitMessages
   /** Replaces members (remove + add, one for one) in one commit, on the libuv thread pool. */
   swapMembers(leafIndices: Array<number>, keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
   /** Replaces members in one commit, on the calling thread. */
@@ -95,7 +95,7 @@ export declare class MlsGroup {
   /** Proposes updating this member's leaf. */
   proposeSelfUpdate(params?: NativeLeafNodeParams | undefined | null): NativeProposalMessage
   /** Proposes new group context extensions. */
-  proposeGroupContextExtensions(extensions: Array<NativeExtension>): NativeProposalMessage
+  proposeGroupContextExtensions(extensions: Array<Extension>): NativeProposalMessage
   /** Proposes an application-defined proposal. */
   proposeCustomProposal(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): NativeProposalMessage
   /** Proposes injecting a PSK. */
@@ -165,7 +165,7 @@ export declare class MlsGroup {
   /** Proposes updating this member's leaf, on the libuv thread pool. */
   proposeSelfUpdateAsync(params?: NativeLeafNodeParams | undefined | null): Promise<NativeProposalMessage>
   /** Proposes new group context extensions, on the libuv thread pool. */
-  proposeGroupContextExtensionsAsync(extensions: Array<NativeExtension>): Promise<NativeProposalMessage>
+  proposeGroupContextExtensionsAsync(extensions: Array<Extension>): Promise<NativeProposalMessage>
   /** Proposes an application-defined proposal, on the libuv thread pool. */
   proposeCustomProposalAsync(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
   /** Proposes injecting a PSK, on the libuv thread pool. */
@@ -215,7 +215,7 @@ export declare class MlsGroup {
   /** Recovers from a fork by re-adding the members outside `ownPartition` with fresh key packages. */
   recoverForkByReadding(ownPartition: Array<number>, keyPackages: Array<KeyPackage>): NativeCommitMessages
   /** Recovers from a fork by rebooting into a new group that invites `keyPackages`. */
-  reboot(newGroupId: Uint8Array, keyPackages: Array<KeyPackage>, extensions?: Array<NativeExtension> | undefined | null): NativeExternalJoin
+  reboot(newGroupId: Uint8Array, keyPackages: Array<KeyPackage>, extensions?: Array<Extension> | undefined | null): NativeExternalJoin
   /** Exports a signed GroupInfo (for external joins), optionally with the ratchet tree. */
   exportGroupInfo(withRatchetTree: boolean): Uint8Array
   /** Sets the additional authenticated data of the next message this member sends. */
@@ -227,7 +227,7 @@ export declare class MlsGroup {
   /** Changes the runtime configuration; absent fields keep their value. */
   setConfiguration(changes: NativeJoinConfig): void
   /** The group context extensions. */
-  groupContextExtensions(): Array<NativeExtension>
+  groupContextExtensions(): Array<Extension>
   /** This member's leaf node. */
   ownLeafNode(): NativeLeafNode
   /** The confirmation tag of the current epoch. */
@@ -338,7 +338,7 @@ export declare class StagedWelcome {
  * A proposal from an external sender (`ExternalProposal::new_*`): `kind` is `add` (with
  * `keyPackage`), `remove` (with `removed`) or `groupContextExtensions` (with `extensions`).
  */
-export declare function createExternalProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, kind: string, keyPackage?: KeyPackage | undefined | null, removed?: number | undefined | null, extensions?: Array<NativeExtension> | undefined | null): Uint8Array
+export declare function createExternalProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, kind: string, keyPackage?: KeyPackage | undefined | null, removed?: number | undefined | null, extensions?: Array<Extension> | undefined | null): Uint8Array
 
 /** A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer. */
 export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): NativeProposalMessage
@@ -348,6 +348,29 @@ export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage:
  * or reused for another meaning.
  */
 export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_INTERNAL'
+
+/**
+ * An extension (the book's "Extensions"), discriminated by `type`. `unknown` carries any other
+ * extension type as opaque bytes (the book's `UnknownExtension`). `ratchetTree` is read-only:
+ * openmls adds it when `useRatchetTreeExtension` is on.
+ */
+export type Extension =
+  | { type: 'applicationId'; /** The id. */
+  applicationId: Uint8Array }
+  | { type: 'requiredCapabilities'; /** Extension types. */
+    extensionTypes: Array<number>; /** Proposal types. */
+    proposalTypes: Array<number>; /** Credential types. */
+  credentialTypes: Array<number> }
+  | { type: 'externalPub'; /** The HPKE public key. */
+  publicKey: Uint8Array }
+  | { type: 'externalSenders'; /** The senders, by index. */
+  senders: Array<NativeExternalSender> }
+  | { type: 'lastResort' }
+  | { type: 'ratchetTree'; /** The content bytes. */
+  data: Uint8Array }
+  | { type: 'unknown'; /** The extension type code point. */
+    extensionType: number; /** The content bytes. */
+  data: Uint8Array }
 
 /** Leaf capabilities. Absent fields take openmls's defaults. */
 export interface NativeCapabilities {
@@ -383,7 +406,7 @@ export interface NativeCommitOptions {
   /** Members to remove, by leaf index. */
   removes?: Array<number>
   /** New group context extensions. */
-  groupContextExtensions?: Array<NativeExtension>
+  groupContextExtensions?: Array<Extension>
   /** Custom proposals to include by value. */
   customProposals?: Array<NativeCustomProposal>
   /** PSKs to inject. */
@@ -407,9 +430,9 @@ export interface NativeCreateConfig {
   /** The creator's leaf lifetime. */
   lifetime?: NativeLifetime
   /** Group context extensions. */
-  groupContextExtensions?: Array<NativeExtension>
+  groupContextExtensions?: Array<Extension>
   /** The creator's leaf node extensions. */
-  leafNodeExtensions?: Array<NativeExtension>
+  leafNodeExtensions?: Array<Extension>
   /** The creator's capabilities. */
   capabilities?: NativeCapabilities
 }
@@ -441,31 +464,6 @@ export interface NativeError {
   code: ErrorCode
   /** What went wrong, for people. */
   message: string
-}
-
-/**
- * An extension. `kind` is `applicationId`, `ratchetTree` (read only), `requiredCapabilities`,
- * `externalPub`, `externalSenders`, `lastResort` or `unknown`; the fields of that kind are set.
- */
-export interface NativeExtension {
-  /** The kind. */
-  kind: string
-  /** The extension type code point (output; input only for `unknown`). */
-  extensionType?: number
-  /** applicationId: the id. */
-  applicationId?: Uint8Array
-  /** requiredCapabilities: extension types. */
-  extensionTypes?: Array<number>
-  /** requiredCapabilities: proposal types. */
-  proposalTypes?: Array<number>
-  /** requiredCapabilities: credential types. */
-  credentialTypes?: Array<number>
-  /** externalPub: the HPKE public key. */
-  publicKey?: Uint8Array
-  /** externalSenders: the senders. */
-  externalSenders?: Array<NativeExternalSender>
-  /** unknown and ratchetTree: the content bytes. */
-  data?: Uint8Array
 }
 
 /** The result of an external join: the group, and the commit to send. */
@@ -515,7 +513,7 @@ export interface NativeGroupContext {
   /** The confirmed transcript hash. */
   confirmedTranscriptHash: Uint8Array
   /** The group context extensions. */
-  extensions: Array<NativeExtension>
+  extensions: Array<Extension>
 }
 
 /** The stored identity of a client. */
@@ -578,9 +576,9 @@ export interface NativeKeyPackageOptions {
   /** The lifetime; about 12 weeks when absent. */
   lifetime?: NativeLifetime
   /** Key package extensions. */
-  keyPackageExtensions?: Array<NativeExtension>
+  keyPackageExtensions?: Array<Extension>
   /** Leaf node extensions. */
-  leafNodeExtensions?: Array<NativeExtension>
+  leafNodeExtensions?: Array<Extension>
   /** Leaf capabilities. */
   capabilities?: NativeCapabilities
   /** Mark as last resort. */
@@ -598,7 +596,7 @@ export interface NativeLeafNode {
   /** The capabilities. */
   capabilities: NativeCapabilities
   /** The leaf node extensions. */
-  extensions: Array<NativeExtension>
+  extensions: Array<Extension>
   /** `keyPackage`, `update` or `commit`. */
   source: string
   /** The lifetime, for leaves from a key package. */
@@ -612,7 +610,7 @@ export interface NativeLeafNodeParams {
   /** New capabilities. */
   capabilities?: NativeCapabilities
   /** New leaf node extensions. */
-  extensions?: Array<NativeExtension>
+  extensions?: Array<Extension>
 }
 
 /**
@@ -669,7 +667,7 @@ export interface NativeMessageInfo {
   /** The group context (GroupInfos). */
   groupContext?: NativeGroupContext
   /** The GroupInfo extensions. */
-  groupInfoExtensions: Array<NativeExtension>
+  groupInfoExtensions: Array<Extension>
 }
 
 /** One slot of `processMessages`: the processed message, or the error it would have thrown alone. */
@@ -733,33 +731,18 @@ export interface NativePskProposal {
   psk: PreSharedKeyId
 }
 
-/**
- * A queued proposal. `kind` is `add`, `update`, `remove`, `preSharedKey`, `reInit`, `externalInit`,
- * `groupContextExtensions`, `selfRemove` or `custom`; the fields of that kind are set.
- */
+/** A queued proposal: its reference, sender, framing and content. */
 export interface NativeQueuedProposalInfo {
   /** The proposal reference. */
   proposalRef: Uint8Array
   /** Who proposed it. */
   sender: Sender
-  /** Whether it travels inside the commit. */
+  /** Whether it travels inside the commit (by value) rather than as its own message (by reference). */
   byValue: boolean
   /** The proposal type code point. */
   proposalType: number
-  /** The kind. */
-  kind: string
-  /** add/update: the leaf. */
-  leafNode?: NativeLeafNode
-  /** add: the key package reference. */
-  keyPackageRef?: Uint8Array
-  /** remove: the removed leaf. */
-  removed?: number
-  /** preSharedKey: the PSK id. */
-  psk?: PreSharedKeyId
-  /** groupContextExtensions: the extensions. */
-  extensions?: Array<NativeExtension>
-  /** custom: the payload. */
-  payload?: Uint8Array
+  /** What it proposes. */
+  proposal: Proposal
 }
 
 /** The sender ratchet configuration. */
@@ -835,7 +818,7 @@ export interface NativeWelcomeInfo {
   /** The epoch (unverified). */
   epoch: bigint
   /** The GroupInfo extensions. */
-  extensions: Array<NativeExtension>
+  extensions: Array<Extension>
   /** Whether the GroupInfo carries the ratchet tree. */
   hasRatchetTree: boolean
   /** The PSKs the Welcome needs. */
@@ -860,6 +843,26 @@ export type PreSharedKeyId =
     groupId: Uint8Array; /** The epoch. */
     epoch: bigint; /** The nonce of a proposed PSK (on output only; ignored on input). */
   nonce?: Uint8Array }
+
+/** What a proposal proposes, discriminated by `type`. */
+export type Proposal =
+  | { type: 'add'; /** The new member's leaf, from its key package. */
+    leafNode: NativeLeafNode; /** The key package's hash reference. */
+  keyPackageRef: Uint8Array }
+  | { type: 'update'; /** The new leaf. */
+  leafNode: NativeLeafNode }
+  | { type: 'remove'; /** The removed member's leaf index. */
+  removed: number }
+  | { type: 'preSharedKey'; /** The PSK id. */
+  psk: PreSharedKeyId }
+  | { type: 'reInit' }
+  | { type: 'externalInit' }
+  | { type: 'groupContextExtensions'; /** The new extensions. */
+  extensions: Array<Extension> }
+  | { type: 'selfRemove' }
+  | { type: 'custom'; /** Its type code point. */
+    proposalType: number; /** Its payload. */
+  payload: Uint8Array }
 
 /**
  * What a removal in a commit means for this member (the book's "Interpreting remove

@@ -169,6 +169,18 @@ test('arguments of the wrong type are ERR_INVALID_ARGUMENT, never a crash', asyn
   await assertCode(t, () => alice.g.removeMembers([-1]), 'ERR_INVALID_ARGUMENT')
 })
 
+test('malformed extensions are ERR_INVALID_ARGUMENT: an unknown type is named with the choices, a missing field is named', async (t) => {
+  const { alice, bob } = await pair()
+  const before = alice.g.epoch
+  const unknown = await assertCode(t, () => alice.g.updateGroupContextExtensionsSync([{ type: 'ratchet' } as never]), 'ERR_INVALID_ARGUMENT')
+  t.regex(unknown.message, /unknown extension type "ratchet"; one of: applicationId, requiredCapabilities/)
+  const missing = await assertCode(t, () => alice.g.updateGroupContextExtensionsSync([{ type: 'externalPub' } as never]), 'ERR_INVALID_ARGUMENT')
+  t.regex(missing.message, /publicKey/)
+  await assertCode(t, () => alice.g.updateGroupContextExtensionsSync([{ type: 'unknown', extensionType: 0x10000, data: new Uint8Array() }]), 'ERR_INVALID_ARGUMENT')
+  t.is(alice.g.epoch, before)
+  await stillWorks(t, alice, bob)
+})
+
 test('thousands of mutated messages never crash and every rejection is typed', async (t) => {
   const { alice, bob } = await pair()
   // A deterministic xorshift PRNG, so a failure reproduces.

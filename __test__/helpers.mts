@@ -113,10 +113,11 @@ export async function assertRoundTrip(t: ExecutionContext, from: Client, to: Cli
 }
 
 /** Asserts that `fn` throws (or rejects with) an OpenMlsError with the given code. */
-export async function assertCode(t: ExecutionContext, fn: () => unknown, code: ErrorCode) {
+export async function assertCode(t: ExecutionContext, fn: () => unknown, code: ErrorCode): Promise<OpenMlsError> {
   const error = await t.throwsAsync(async () => {
     await fn()
   })
   t.true(error instanceof OpenMlsError, `expected an OpenMlsError, got ${error?.name}: ${error?.message}`)
   t.is((error as OpenMlsError).code, code, error?.message)
+  return error as OpenMlsError
 }

@@ -41,8 +41,12 @@ pub(crate) fn u16_of(n: u32, what: &str) -> Result<u16> {
     u16::try_from(n).map_err(|_| Error::invalid_argument(format!("{what} {n} does not fit in 16 bits")))
 }
 
+fn u16_list(list: &[u32], what: &str) -> Result<Vec<u16>> {
+    list.iter().map(|&n| u16_of(n, what)).collect()
+}
+
 fn u16s(list: &Option<Vec<u32>>, what: &str) -> Result<Option<Vec<u16>>> {
-    list.as_ref().map(|l| l.iter().map(|&n| u16_of(n, what)).collect()).transpose()
+    list.as_ref().map(|l| u16_list(l, what)).transpose()
 }
 
 fn u32s(list: Option<Vec<u16>>) -> Option<Vec<u32>> {
@@ -71,120 +75,106 @@ pub struct NativeExternalSender {
     pub credential: NativeCredential,
 }
 
-/// An extension. `kind` is `applicationId`, `ratchetTree` (read only), `requiredCapabilities`,
-/// `externalPub`, `externalSenders`, `lastResort` or `unknown`; the fields of that kind are set.
-#[napi(object)]
-pub struct NativeExtension {
-    /// The kind.
-    pub kind: String,
-    /// The extension type code point (output; input only for `unknown`).
-    pub extension_type: Option<u32>,
-    /// applicationId: the id.
-    pub application_id: Option<Uint8Array>,
-    /// requiredCapabilities: extension types.
-    pub extension_types: Option<Vec<u32>>,
-    /// requiredCapabilities: proposal types.
-    pub proposal_types: Option<Vec<u32>>,
-    /// requiredCapabilities: credential types.
-    pub credential_types: Option<Vec<u32>>,
-    /// externalPub: the HPKE public key.
-    pub public_key: Option<Uint8Array>,
-    /// externalSenders: the senders.
-    pub external_senders: Option<Vec<NativeExternalSender>>,
-    /// unknown and ratchetTree: the content bytes.
-    pub data: Option<Uint8Array>,
-}
-
-fn need<T>(value: Option<T>, kind: &str, field: &str) -> Result<T> {
-    value.ok_or_else(|| Error::invalid_argument(format!("a {kind} extension needs {field}")))
+/// An extension (the book's "Extensions"), discriminated by `type`. `unknown` carries any other
+/// extension type as opaque bytes (the book's `UnknownExtension`). `ratchetTree` is read-only:
+/// openmls adds it when `useRatchetTreeExtension` is on.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum Extension {
+    /// ApplicationId: an application-defined identifier of the leaf.
+    ApplicationId {
+        /// The id.
+        application_id: Uint8Array,
+    },
+    /// RequiredCapabilities: what every member must support.
+    RequiredCapabilities {
+        /// Extension types.
+        extension_types: Vec<u32>,
+        /// Proposal types.
+        proposal_types: Vec<u32>,
+        /// Credential types.
+        credential_types: Vec<u32>,
+    },
+    /// ExternalPub: the HPKE public key for external commits.
+    ExternalPub {
+        /// The HPKE public key.
+        public_key: Uint8Array,
+    },
+    /// ExternalSenders: who may send proposals to the group from outside.
+    ExternalSenders {
+        /// The senders, by index.
+        senders: Vec<NativeExternalSender>,
+    },
+    /// LastResort: marks a key package that may be used more than once.
+    LastResort,
+    /// RatchetTree (read only): the TLS-encoded tree.
+    RatchetTree {
+        /// The content bytes.
+        data: Uint8Array,
+    },
+    /// Any other extension type, as opaque bytes.
+    Unknown {
+        /// The extension type code point.
+        extension_type: u32,
+        /// The content bytes.
+        data: Uint8Array,
+    },
 }
 
 /// Converts a JavaScript extension to the core's description.
-pub fn extension_spec(e: &NativeExtension) -> Result<ExtensionSpec> {
-    let kind = e.kind.as_str();
-    Ok(match kind {
-        "applicationId" => ExtensionSpec::ApplicationId(need(e.application_id.as_ref(), kind, "applicationId")?.to_vec()),
-        "requiredCapabilities" => ExtensionSpec::RequiredCapabilities {
-            extension_types: u16s(&e.extension_types, "extension type")?.unwrap_or_default(),
-            proposal_types: u16s(&e.proposal_types, "proposal type")?.unwrap_or_default(),
-            credential_types: u16s(&e.credential_types, "credential type")?.unwrap_or_default(),
+pub fn extension_spec(e: &Extension) -> Result<ExtensionSpec> {
+    Ok(match e {
+        Extension::ApplicationId { application_id } => ExtensionSpec::ApplicationId(application_id.to_vec()),
+        Extension::RequiredCapabilities { extension_types, proposal_types, credential_types } => ExtensionSpec::RequiredCapabilities {
+            extension_types: u16_list(extension_types, "extension type")?,
+            proposal_types: u16_list(proposal_types, "proposal type")?,
+            credential_types: u16_list(credential_types, "credential type")?,
         },
-        "externalPub" => ExtensionSpec::ExternalPub(need(e.public_key.as_ref(), kind, "publicKey")?.to_vec()),
-        "externalSenders" => ExtensionSpec::ExternalSenders(
-            need(e.external_senders.as_ref(), kind, "externalSenders")?
+        Extension::ExternalPub { public_key } => ExtensionSpec::ExternalPub(public_key.to_vec()),
+        Extension::ExternalSenders { senders } => ExtensionSpec::ExternalSenders(
+            senders
                 .iter()
                 .map(|s| Ok(ExternalSenderSpec { signature_key: s.signature_key.to_vec(), credential: credential_info(&s.credential)? }))
                 .collect::<Result<Vec<_>>>()?,
         ),
-        "lastResort" => ExtensionSpec::LastResort,
-        "ratchetTree" => ExtensionSpec::RatchetTree(Vec::new()),
-        "unknown" => ExtensionSpec::Unknown(
-            u16_of(need(e.extension_type, kind, "extensionType")?, "extension type")?,
-            need(e.data.as_ref(), kind, "data")?.to_vec(),
-        ),
-        other => return Err(Error::invalid_argument(format!("unknown extension kind {other:?}"))),
+        Extension::LastResort => ExtensionSpec::LastResort,
+        Extension::RatchetTree { .. } => ExtensionSpec::RatchetTree(Vec::new()),
+        Extension::Unknown { extension_type, data } => ExtensionSpec::Unknown(u16_of(*extension_type, "extension type")?, data.to_vec()),
     })
 }
 
 /// Converts a list of JavaScript extensions.
-pub fn extension_specs(list: &Option<Vec<NativeExtension>>) -> Result<Vec<ExtensionSpec>> {
+pub fn extension_specs(list: &Option<Vec<Extension>>) -> Result<Vec<ExtensionSpec>> {
     list.as_ref().map(|l| l.iter().map(extension_spec).collect()).transpose().map(Option::unwrap_or_default)
 }
 
-impl From<ExtensionSpec> for NativeExtension {
+impl From<ExtensionSpec> for Extension {
     fn from(spec: ExtensionSpec) -> Self {
-        let mut out = NativeExtension {
-            kind: String::new(),
-            extension_type: Some(spec.extension_type() as u32),
-            application_id: None,
-            extension_types: None,
-            proposal_types: None,
-            credential_types: None,
-            public_key: None,
-            external_senders: None,
-            data: None,
-        };
-        out.kind = match spec {
-            ExtensionSpec::ApplicationId(id) => {
-                out.application_id = Some(Uint8Array::new(id));
-                "applicationId"
-            }
-            ExtensionSpec::RatchetTree(data) => {
-                out.data = Some(Uint8Array::new(data));
-                "ratchetTree"
-            }
-            ExtensionSpec::RequiredCapabilities { extension_types, proposal_types, credential_types } => {
-                out.extension_types = u32s(Some(extension_types));
-                out.proposal_types = u32s(Some(proposal_types));
-                out.credential_types = u32s(Some(credential_types));
-                "requiredCapabilities"
-            }
-            ExtensionSpec::ExternalPub(key) => {
-                out.public_key = Some(Uint8Array::new(key));
-                "externalPub"
-            }
-            ExtensionSpec::ExternalSenders(senders) => {
-                out.external_senders = Some(
-                    senders
-                        .into_iter()
-                        .map(|s| NativeExternalSender { signature_key: Uint8Array::new(s.signature_key), credential: s.credential.into() })
-                        .collect(),
-                );
-                "externalSenders"
-            }
-            ExtensionSpec::LastResort => "lastResort",
-            ExtensionSpec::Unknown(_, data) => {
-                out.data = Some(Uint8Array::new(data));
-                "unknown"
+        let wide = |list: Vec<u16>| list.into_iter().map(u32::from).collect();
+        match spec {
+            ExtensionSpec::ApplicationId(id) => Extension::ApplicationId { application_id: Uint8Array::new(id) },
+            ExtensionSpec::RatchetTree(data) => Extension::RatchetTree { data: Uint8Array::new(data) },
+            ExtensionSpec::RequiredCapabilities { extension_types, proposal_types, credential_types } => Extension::RequiredCapabilities {
+                extension_types: wide(extension_types),
+                proposal_types: wide(proposal_types),
+                credential_types: wide(credential_types),
+            },
+            ExtensionSpec::ExternalPub(key) => Extension::ExternalPub { public_key: Uint8Array::new(key) },
+            ExtensionSpec::ExternalSenders(senders) => Extension::ExternalSenders {
+                senders: senders
+                    .into_iter()
+                    .map(|s| NativeExternalSender { signature_key: Uint8Array::new(s.signature_key), credential: s.credential.into() })
+                    .collect(),
+            },
+            ExtensionSpec::LastResort => Extension::LastResort,
+            ExtensionSpec::Unknown(extension_type, data) => {
+                Extension::Unknown { extension_type: extension_type.into(), data: Uint8Array::new(data) }
             }
         }
-        .to_string();
-        out
     }
 }
 
 /// Converts extensions for JavaScript.
-pub fn native_extensions(list: Vec<ExtensionSpec>) -> Vec<NativeExtension> {
+pub fn native_extensions(list: Vec<ExtensionSpec>) -> Vec<Extension> {
     list.into_iter().map(Into::into).collect()
 }
 
@@ -375,9 +365,9 @@ pub struct NativeCreateConfig {
     /// The creator's leaf lifetime.
     pub lifetime: Option<NativeLifetime>,
     /// Group context extensions.
-    pub group_context_extensions: Option<Vec<NativeExtension>>,
+    pub group_context_extensions: Option<Vec<Extension>>,
     /// The creator's leaf node extensions.
-    pub leaf_node_extensions: Option<Vec<NativeExtension>>,
+    pub leaf_node_extensions: Option<Vec<Extension>>,
     /// The creator's capabilities.
     pub capabilities: Option<NativeCapabilities>,
 }
@@ -406,7 +396,7 @@ pub struct NativeLeafNode {
     /// The capabilities.
     pub capabilities: NativeCapabilities,
     /// The leaf node extensions.
-    pub extensions: Vec<NativeExtension>,
+    pub extensions: Vec<Extension>,
     /// `keyPackage`, `update` or `commit`.
     pub source: String,
     /// The lifetime, for leaves from a key package.

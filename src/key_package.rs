@@ -9,8 +9,8 @@ use openmls_node_core::key_package as core_kp;
 use openmls_node_core::openmls::prelude::{CredentialWithKey, KeyPackage as OpenMlsKeyPackage};
 
 use crate::config_types::{
-    capabilities_spec, credential_info, extension_specs, lifetime_spec, native_extensions, native_lifetime, NativeCapabilities,
-    NativeCredential, NativeExtension, NativeLeafNode, NativeLifetime,
+    capabilities_spec, credential_info, extension_specs, lifetime_spec, native_extensions, native_lifetime, Extension, NativeCapabilities,
+    NativeCredential, NativeLeafNode, NativeLifetime,
 };
 use crate::error::{run, Result};
 use crate::provider::Provider;
@@ -39,9 +39,9 @@ pub struct NativeKeyPackageOptions {
     /// The lifetime; about 12 weeks when absent.
     pub lifetime: Option<NativeLifetime>,
     /// Key package extensions.
-    pub key_package_extensions: Option<Vec<NativeExtension>>,
+    pub key_package_extensions: Option<Vec<Extension>>,
     /// Leaf node extensions.
-    pub leaf_node_extensions: Option<Vec<NativeExtension>>,
+    pub leaf_node_extensions: Option<Vec<Extension>>,
     /// Leaf capabilities.
     pub capabilities: Option<NativeCapabilities>,
     /// Mark as last resort.
@@ -122,7 +122,7 @@ impl KeyPackage {
 
     /// The key package extensions.
     #[napi(getter)]
-    pub fn extensions(&self) -> Vec<NativeExtension> {
+    pub fn extensions(&self) -> Vec<Extension> {
         native_extensions(core_kp::describe_key_package(&self.inner).extensions)
     }
 

@@ -12,8 +12,8 @@ use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
 use crate::config_types::{
-    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, u16_of, NativeCreateConfig,
-    NativeCredential, NativeExtension, NativeJoinConfig, NativeLeafNode,
+    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, u16_of, Extension, NativeCreateConfig,
+    NativeCredential, NativeJoinConfig, NativeLeafNode,
 };
 use crate::error::{from_napi, run, NativeError, Result};
 use crate::key_package::{credential_with_key, KeyPackage};
@@ -207,7 +207,7 @@ pub struct NativeCommitOptions {
     /// Members to remove, by leaf index.
     pub removes: Option<Vec<u32>>,
     /// New group context extensions.
-    pub group_context_extensions: Option<Vec<NativeExtension>>,
+    pub group_context_extensions: Option<Vec<Extension>>,
     /// Custom proposals to include by value.
     pub custom_proposals: Option<Vec<NativeCustomProposal>>,
     /// PSKs to inject.
@@ -481,14 +481,14 @@ impl MlsGroup {
 
     /// Replaces the group context extensions in a commit, on the libuv thread pool.
     #[napi(ts_return_type = "Promise<NativeCommitMessages>")]
-    pub fn update_group_context_extensions(&self, extensions: Vec<NativeExtension>, signal: Option<AbortSignal>) -> Result<CommitTask> {
+    pub fn update_group_context_extensions(&self, extensions: Vec<Extension>, signal: Option<AbortSignal>) -> Result<CommitTask> {
         let specs = run(|| extension_specs(&Some(extensions)))?;
         Ok(commit_task(&self.inner, signal, move |g| g.update_group_context_extensions(&specs)))
     }
 
     /// Replaces the group context extensions in a commit, on the calling thread.
     #[napi]
-    pub fn update_group_context_extensions_sync(&self, extensions: Vec<NativeExtension>) -> Result<NativeCommitMessages> {
+    pub fn update_group_context_extensions_sync(&self, extensions: Vec<Extension>) -> Result<NativeCommitMessages> {
         run(|| self.inner.update_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
     }
 
@@ -552,7 +552,7 @@ impl MlsGroup {
 
     /// Proposes new group context extensions.
     #[napi]
-    pub fn propose_group_context_extensions(&self, extensions: Vec<NativeExtension>) -> Result<NativeProposalMessage> {
+    pub fn propose_group_context_extensions(&self, extensions: Vec<Extension>) -> Result<NativeProposalMessage> {
         run(|| self.inner.propose_group_context_extensions(&extension_specs(&Some(extensions))?)).map(Into::into)
     }
 
@@ -782,7 +782,7 @@ impl MlsGroup {
     #[napi(ts_return_type = "Promise<NativeProposalMessage>")]
     pub fn propose_group_context_extensions_async(
         &self,
-        extensions: Vec<NativeExtension>,
+        extensions: Vec<Extension>,
     ) -> Result<AsyncTask<Job<ProposalOutput, NativeProposalMessage>>> {
         let specs = run(|| extension_specs(&Some(extensions)))?;
         Ok(group_task(&self.inner, None, move |g| g.propose_group_context_extensions(&specs), proposal_to_js))
@@ -952,7 +952,7 @@ impl MlsGroup {
         &self,
         new_group_id: Uint8Array,
         key_packages: Vec<&KeyPackage>,
-        extensions: Option<Vec<NativeExtension>>,
+        extensions: Option<Vec<Extension>>,
     ) -> Result<NativeExternalJoin> {
         run(|| {
             let specs = extensions.as_ref().map(|_| extension_specs(&extensions)).transpose()?;
@@ -993,7 +993,7 @@ impl MlsGroup {
 
     /// The group context extensions.
     #[napi]
-    pub fn group_context_extensions(&self) -> Result<Vec<NativeExtension>> {
+    pub fn group_context_extensions(&self) -> Result<Vec<Extension>> {
         run(|| self.inner.group_context_extensions()).map(native_extensions)
     }
 

@@ -6,7 +6,7 @@ use napi_derive::napi;
 use openmls_node_core::external::{self, ExternalProposalSpec};
 use openmls_node_core::message;
 
-use crate::config_types::{extension_specs, native_extensions, NativeExtension};
+use crate::config_types::{extension_specs, native_extensions, Extension};
 use crate::error::{run, Result};
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{NativeGroupContext, NativeProposalMessage};
@@ -35,7 +35,7 @@ pub struct NativeMessageInfo {
     /// The group context (GroupInfos).
     pub group_context: Option<NativeGroupContext>,
     /// The GroupInfo extensions.
-    pub group_info_extensions: Vec<NativeExtension>,
+    pub group_info_extensions: Vec<Extension>,
 }
 
 /// Parses any MLS message without processing it.
@@ -86,7 +86,7 @@ pub fn create_external_proposal(
     kind: String,
     key_package: Option<&KeyPackage>,
     removed: Option<u32>,
-    extensions: Option<Vec<NativeExtension>>,
+    extensions: Option<Vec<Extension>>,
 ) -> Result<Uint8Array> {
     run(|| {
         let missing = |what: &str| openmls_node_core::Error::invalid_argument(format!("a {kind} external proposal needs {what}"));

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use openmls_node_core::welcome::PendingWelcome;
 
-use crate::config_types::{join_config_spec, native_extensions, NativeExtension, NativeJoinConfig};
+use crate::config_types::{join_config_spec, native_extensions, Extension, NativeJoinConfig};
 use crate::error::{run, Result};
 use crate::proposal_types::PreSharedKeyId;
 use crate::provider::Provider;
@@ -24,7 +24,7 @@ pub struct NativeWelcomeInfo {
     /// The epoch (unverified).
     pub epoch: BigInt,
     /// The GroupInfo extensions.
-    pub extensions: Vec<NativeExtension>,
+    pub extensions: Vec<Extension>,
     /// Whether the GroupInfo carries the ratchet tree.
     pub has_ratchet_tree: bool,
     /// The PSKs the Welcome needs.

@@ -10,8 +10,7 @@ use openmls_node_core::psk::{PskIdInfo, PskSpec};
 use openmls_node_core::{Error, Result};
 
 use crate::config_types::{
-    capabilities_spec, credential_info, extension_specs, native_extensions, NativeCapabilities, NativeCredential, NativeExtension,
-    NativeLeafNode,
+    capabilities_spec, credential_info, extension_specs, native_extensions, Extension, NativeCapabilities, NativeCredential, NativeLeafNode,
 };
 use crate::types::Sender;
 
@@ -38,7 +37,7 @@ pub struct NativeLeafNodeParams {
     /// New capabilities.
     pub capabilities: Option<NativeCapabilities>,
     /// New leaf node extensions.
-    pub extensions: Option<Vec<NativeExtension>>,
+    pub extensions: Option<Vec<Extension>>,
 }
 
 /// Converts JavaScript leaf parameters.
@@ -99,81 +98,97 @@ impl From<PskIdInfo> for PreSharedKeyId {
     }
 }
 
-/// A queued proposal. `kind` is `add`, `update`, `remove`, `preSharedKey`, `reInit`, `externalInit`,
-/// `groupContextExtensions`, `selfRemove` or `custom`; the fields of that kind are set.
+/// What a proposal proposes, discriminated by `type`.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum Proposal {
+    /// Add a member.
+    Add {
+        /// The new member's leaf, from its key package.
+        leaf_node: NativeLeafNode,
+        /// The key package's hash reference.
+        key_package_ref: Uint8Array,
+    },
+    /// Update the sender's leaf.
+    Update {
+        /// The new leaf.
+        leaf_node: NativeLeafNode,
+    },
+    /// Remove a member.
+    Remove {
+        /// The removed member's leaf index.
+        removed: u32,
+    },
+    /// Inject a pre-shared key.
+    PreSharedKey {
+        /// The PSK id.
+        psk: PreSharedKeyId,
+    },
+    /// Reinitialize the group (openmls 0.9 cannot create these).
+    ReInit,
+    /// Part of an external commit.
+    ExternalInit,
+    /// Replace the group context extensions.
+    GroupContextExtensions {
+        /// The new extensions.
+        extensions: Vec<Extension>,
+    },
+    /// The sender leaves (SelfRemove).
+    SelfRemove,
+    /// A proposal of a type openmls does not know, as opaque bytes.
+    Custom {
+        /// Its type code point.
+        proposal_type: u32,
+        /// Its payload.
+        payload: Uint8Array,
+    },
+}
+
+impl From<ProposalContent> for Proposal {
+    fn from(content: ProposalContent) -> Self {
+        match content {
+            ProposalContent::Add { leaf_node, key_package_ref } => {
+                Proposal::Add { leaf_node: leaf_node.into(), key_package_ref: Uint8Array::new(key_package_ref) }
+            }
+            ProposalContent::Update { leaf_node } => Proposal::Update { leaf_node: leaf_node.into() },
+            ProposalContent::Remove { removed } => Proposal::Remove { removed },
+            ProposalContent::PreSharedKey { psk } => Proposal::PreSharedKey { psk: psk.into() },
+            ProposalContent::ReInit => Proposal::ReInit,
+            ProposalContent::ExternalInit => Proposal::ExternalInit,
+            ProposalContent::GroupContextExtensions { extensions } => {
+                Proposal::GroupContextExtensions { extensions: native_extensions(extensions) }
+            }
+            ProposalContent::SelfRemove => Proposal::SelfRemove,
+            ProposalContent::Custom { proposal_type, payload } => {
+                Proposal::Custom { proposal_type: proposal_type.into(), payload: Uint8Array::new(payload) }
+            }
+        }
+    }
+}
+
+/// A queued proposal: its reference, sender, framing and content.
 #[napi(object)]
 pub struct NativeQueuedProposalInfo {
     /// The proposal reference.
     pub proposal_ref: Uint8Array,
     /// Who proposed it.
     pub sender: Sender,
-    /// Whether it travels inside the commit.
+    /// Whether it travels inside the commit (by value) rather than as its own message (by reference).
     pub by_value: bool,
     /// The proposal type code point.
     pub proposal_type: u32,
-    /// The kind.
-    pub kind: String,
-    /// add/update: the leaf.
-    pub leaf_node: Option<NativeLeafNode>,
-    /// add: the key package reference.
-    pub key_package_ref: Option<Uint8Array>,
-    /// remove: the removed leaf.
-    pub removed: Option<u32>,
-    /// preSharedKey: the PSK id.
-    pub psk: Option<PreSharedKeyId>,
-    /// groupContextExtensions: the extensions.
-    pub extensions: Option<Vec<NativeExtension>>,
-    /// custom: the payload.
-    pub payload: Option<Uint8Array>,
+    /// What it proposes.
+    pub proposal: Proposal,
 }
 
 impl From<QueuedProposalInfo> for NativeQueuedProposalInfo {
     fn from(q: QueuedProposalInfo) -> Self {
-        let mut out = Self {
+        Self {
             proposal_ref: Uint8Array::new(q.proposal_ref),
             sender: q.sender.into(),
             by_value: q.by_value,
             proposal_type: q.content.proposal_type() as u32,
-            kind: String::new(),
-            leaf_node: None,
-            key_package_ref: None,
-            removed: None,
-            psk: None,
-            extensions: None,
-            payload: None,
-        };
-        out.kind = match q.content {
-            ProposalContent::Add { leaf_node, key_package_ref } => {
-                out.leaf_node = Some(leaf_node.into());
-                out.key_package_ref = Some(Uint8Array::new(key_package_ref));
-                "add"
-            }
-            ProposalContent::Update { leaf_node } => {
-                out.leaf_node = Some(leaf_node.into());
-                "update"
-            }
-            ProposalContent::Remove { removed } => {
-                out.removed = Some(removed);
-                "remove"
-            }
-            ProposalContent::PreSharedKey { psk } => {
-                out.psk = Some(psk.into());
-                "preSharedKey"
-            }
-            ProposalContent::ReInit => "reInit",
-            ProposalContent::ExternalInit => "externalInit",
-            ProposalContent::GroupContextExtensions { extensions } => {
-                out.extensions = Some(native_extensions(extensions));
-                "groupContextExtensions"
-            }
-            ProposalContent::SelfRemove => "selfRemove",
-            ProposalContent::Custom { payload, .. } => {
-                out.payload = Some(Uint8Array::new(payload));
-                "custom"
-            }
+            proposal: q.content.into(),
         }
-        .to_string();
-        out
     }
 }
 
@@ -193,7 +208,7 @@ pub struct NativeGroupContext {
     /// The confirmed transcript hash.
     pub confirmed_transcript_hash: Uint8Array,
     /// The group context extensions.
-    pub extensions: Vec<NativeExtension>,
+    pub extensions: Vec<Extension>,
 }
 
 impl From<GroupContextInfo> for NativeGroupContext {

@@ -1,6 +1,7 @@
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
 import { integer, integers, seconds, U16 } from './numbers.js'
-import type { NativeExtension, NativeLeafNode } from '../index.js'
+import type { Extension as GeneratedExtension, NativeLeafNode } from '../index.js'
+import { OpenMlsError } from './errors.js'
 
 /** Extension type code points (RFC 9420 §17.3). */
 export const ExtensionType = {
@@ -22,66 +23,58 @@ export interface ExternalSender {
  * An extension (the book's "Extensions"), discriminated by `type`. `unknown` carries any other
  * extension type as opaque bytes (the book's `UnknownExtension`). `ratchetTree` is read-only:
  * openmls adds it when `useRatchetTreeExtension` is on.
+ *
+ * Generated from the Rust binding; only `externalSenders` differs, carrying {@link Credential}
+ * objects where the binding carries their serialized form.
  */
-export type Extension =
-  | { type: 'applicationId'; applicationId: Uint8Array }
-  | { type: 'requiredCapabilities'; extensionTypes: number[]; proposalTypes: number[]; credentialTypes: number[] }
-  | { type: 'externalPub'; publicKey: Uint8Array }
-  | { type: 'externalSenders'; senders: ExternalSender[] }
-  | { type: 'lastResort' }
-  | { type: 'ratchetTree'; data: Uint8Array }
-  | { type: 'unknown'; extensionType: number; data: Uint8Array }
+export type Extension = Exclude<GeneratedExtension, { type: 'externalSenders' }> | { type: 'externalSenders'; senders: ExternalSender[] }
 
-/** @internal */
-export function extensionToNative(e: Extension): NativeExtension {
+const EXTENSION_TYPES: ReadonlySet<string> = new Set<Extension['type']>([
+  'applicationId',
+  'requiredCapabilities',
+  'externalPub',
+  'externalSenders',
+  'lastResort',
+  'ratchetTree',
+  'unknown',
+])
+
+/**
+ * Checks an extension from the caller (the type first, so the error names the choices; the
+ * ranges of its numbers) and gives the binding its credentials. @internal
+ */
+export function extensionToNative(e: Extension): GeneratedExtension {
+  if (!EXTENSION_TYPES.has((e as { type?: unknown } | null)?.type as string)) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', `unknown extension type ${JSON.stringify((e as { type?: unknown } | null)?.type)}; one of: ${[...EXTENSION_TYPES].join(', ')}`)
+  }
   switch (e.type) {
-    case 'applicationId':
-      return { kind: e.type, applicationId: e.applicationId }
     case 'requiredCapabilities':
       return {
-        kind: e.type,
-        extensionTypes: integers(e.extensionTypes, 'requiredCapabilities.extensionTypes', 0, U16),
-        proposalTypes: integers(e.proposalTypes, 'requiredCapabilities.proposalTypes', 0, U16),
-        credentialTypes: integers(e.credentialTypes, 'requiredCapabilities.credentialTypes', 0, U16),
+        type: e.type,
+        extensionTypes: codePoints(e.extensionTypes, 'requiredCapabilities.extensionTypes'),
+        proposalTypes: codePoints(e.proposalTypes, 'requiredCapabilities.proposalTypes'),
+        credentialTypes: codePoints(e.credentialTypes, 'requiredCapabilities.credentialTypes'),
       }
-    case 'externalPub':
-      return { kind: e.type, publicKey: e.publicKey }
     case 'externalSenders':
-      return { kind: e.type, externalSenders: e.senders.map((s) => ({ signatureKey: s.signatureKey, credential: credentialToNative(s.credential) })) }
-    case 'lastResort':
-      return { kind: e.type }
-    case 'ratchetTree':
-      return { kind: e.type, data: e.data }
+      return { type: e.type, senders: e.senders.map((s) => ({ signatureKey: s.signatureKey, credential: credentialToNative(s.credential) })) }
     case 'unknown':
-      return { kind: e.type, extensionType: integer(e.extensionType, 'extensionType', 0, U16), data: e.data }
+      return { type: e.type, extensionType: integer(e.extensionType, 'extensionType', 0, U16), data: e.data }
     default:
-      return { kind: String((e as { type: unknown }).type) }
+      return e
   }
 }
 
+/** A list of 16-bit code points; an omitted list is empty. */
+const codePoints = (list: number[] | undefined, name: string): number[] => integers(list ?? [], name, 0, U16) ?? []
+
 /** @internal */
-export function extensionsToNative(list: Extension[] | undefined): NativeExtension[] | undefined {
+export function extensionsToNative(list: Extension[] | undefined): GeneratedExtension[] | undefined {
   return list?.map(extensionToNative)
 }
 
-/** @internal */
-export function extensionFromNative(n: NativeExtension): Extension {
-  switch (n.kind) {
-    case 'applicationId':
-      return { type: 'applicationId', applicationId: n.applicationId! }
-    case 'requiredCapabilities':
-      return { type: 'requiredCapabilities', extensionTypes: n.extensionTypes ?? [], proposalTypes: n.proposalTypes ?? [], credentialTypes: n.credentialTypes ?? [] }
-    case 'externalPub':
-      return { type: 'externalPub', publicKey: n.publicKey! }
-    case 'externalSenders':
-      return { type: 'externalSenders', senders: (n.externalSenders ?? []).map((s) => ({ signatureKey: s.signatureKey, credential: credentialFromNative(s.credential) })) }
-    case 'lastResort':
-      return { type: 'lastResort' }
-    case 'ratchetTree':
-      return { type: 'ratchetTree', data: n.data! }
-    default:
-      return { type: 'unknown', extensionType: n.extensionType ?? 0, data: n.data ?? new Uint8Array() }
-  }
+/** Gives an extension from the binding its {@link Credential} objects. @internal */
+export function extensionFromNative(n: GeneratedExtension): Extension {
+  return n.type === 'externalSenders' ? { type: n.type, senders: n.senders.map((s) => ({ signatureKey: s.signatureKey, credential: credentialFromNative(s.credential) })) } : n
 }
 
 /**

@@ -2,6 +2,7 @@ import type {
   NativeGroupContext,
   PreSharedKeyId as GeneratedPreSharedKeyId,
   NativeQueuedProposalInfo,
+  Proposal as GeneratedProposal,
   RemoveOperation as GeneratedRemoveOperation,
   Sender as GeneratedSender,
   NativeStagedCommitInfo,
@@ -48,49 +49,32 @@ export function leafParamsToNative(p: LeafNodeParameters | undefined) {
   }
 }
 
-/** What a proposal proposes, discriminated by `type`. */
+/**
+ * What a proposal proposes, discriminated by `type`. Generated from the Rust binding; the leaf
+ * nodes and extensions carry {@link Credential} objects where the binding carries their
+ * serialized form.
+ */
 export type Proposal =
+  | Exclude<GeneratedProposal, { type: 'add' | 'update' | 'groupContextExtensions' }>
   | { type: 'add'; leafNode: LeafNode; keyPackageRef: Uint8Array }
   | { type: 'update'; leafNode: LeafNode }
-  | { type: 'remove'; removed: number }
-  | { type: 'preSharedKey'; psk: PreSharedKeyId }
-  | { type: 'reInit' }
-  | { type: 'externalInit' }
   | { type: 'groupContextExtensions'; extensions: Extension[] }
-  | { type: 'selfRemove' }
-  | { type: 'custom'; proposalType: number; payload: Uint8Array }
 
 /** A queued proposal: its reference, sender, framing and content. */
-export interface ProposalInfo {
-  proposalRef: Uint8Array
-  sender: Sender
-  /** Whether it travels inside the commit (by value) rather than as its own message (by reference). */
-  byValue: boolean
-  proposalType: number
-  proposal: Proposal
-}
+export type ProposalInfo = Omit<NativeQueuedProposalInfo, 'proposal'> & { proposal: Proposal }
 
-/** @internal */
+/** Gives a proposal from the binding its {@link Credential} objects. @internal */
 export function proposalInfoFromNative(n: NativeQueuedProposalInfo): ProposalInfo {
-  const proposal = ((): Proposal => {
-    switch (n.kind) {
-      case 'add':
-        return { type: 'add', leafNode: leafNodeFromNative(n.leafNode!), keyPackageRef: n.keyPackageRef! }
-      case 'update':
-        return { type: 'update', leafNode: leafNodeFromNative(n.leafNode!) }
-      case 'remove':
-        return { type: 'remove', removed: n.removed! }
-      case 'preSharedKey':
-        return { type: 'preSharedKey', psk: n.psk! }
-      case 'groupContextExtensions':
-        return { type: 'groupContextExtensions', extensions: (n.extensions ?? []).map(extensionFromNative) }
-      case 'custom':
-        return { type: 'custom', proposalType: n.proposalType, payload: n.payload! }
-      default:
-        return { type: n.kind as 'reInit' | 'externalInit' | 'selfRemove' }
-    }
-  })()
-  return { proposalRef: n.proposalRef, sender: n.sender, byValue: n.byValue, proposalType: n.proposalType, proposal }
+  const p = n.proposal
+  switch (p.type) {
+    case 'add':
+    case 'update':
+      return { ...n, proposal: { ...p, leafNode: leafNodeFromNative(p.leafNode) } }
+    case 'groupContextExtensions':
+      return { ...n, proposal: { type: p.type, extensions: p.extensions.map(extensionFromNative) } }
+    default:
+      return { ...n, proposal: p }
+  }
 }
 
 /** A group context (RFC 9420 §8.1). */
