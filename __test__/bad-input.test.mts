@@ -29,7 +29,7 @@ test('a truncated message is ERR_MALFORMED_MESSAGE, and the intact one still dec
     await assertCode(t, () => bob.g.processMessage(message.subarray(0, cut)), 'ERR_MALFORMED_MESSAGE')
   }
   const m = await bob.g.processMessage(message)
-  t.is(m.kind, 'application')
+  t.is(m.type, 'application')
   await stillWorks(t, alice, bob)
 })
 
@@ -40,7 +40,7 @@ test('a tampered ciphertext is rejected without consuming the key', async (t) =>
   tampered[tampered.length - 3] ^= 0x01
   await assertCode(t, () => bob.g.processMessage(tampered), 'ERR_DECRYPTION_FAILED')
   const m = await bob.g.processMessage(message)
-  t.is(m.kind === 'application' && new TextDecoder().decode(m.data), 'authentic')
+  t.is(m.type === 'application' && new TextDecoder().decode(m.data), 'authentic')
   await stillWorks(t, alice, bob)
 })
 
@@ -60,7 +60,7 @@ test('a message for another group is ERR_WRONG_GROUP', async (t) => {
 test('a replayed message is ERR_REPLAYED_MESSAGE', async (t) => {
   const { alice, bob } = await pair()
   const message = alice.g.createMessageSync('once')
-  t.is((await bob.g.processMessage(message)).kind, 'application')
+  t.is((await bob.g.processMessage(message)).type, 'application')
   await assertCode(t, () => bob.g.processMessage(message), 'ERR_REPLAYED_MESSAGE')
   await stillWorks(t, alice, bob)
 })
@@ -148,7 +148,7 @@ test('a staged commit merges once, into its own group and epoch', async (t) => {
   const { commit } = await alice.g.selfUpdate()
   alice.g.mergePendingCommitSync()
   const processed = await bob.g.processMessage(commit)
-  if (processed.kind !== 'commit') return t.fail()
+  if (processed.type !== 'commit') return t.fail()
   const other = new Client('other')
   other.createGroup()
   await assertCode(t, () => other.g.mergeStagedCommitSync(processed.stagedCommit), 'ERR_WRONG_GROUP')
@@ -211,10 +211,10 @@ test('thousands of mutated messages never crash and every rejection is typed', a
       const processed = bob.g.processMessageSync(input)
       accepted++
       // An accepted mutation (e.g. in unauthenticated padding) must still be the genuine content.
-      if (processed.kind === 'application') t.is(new TextDecoder().decode(processed.data), 'fuzz me')
+      if (processed.type === 'application') t.is(new TextDecoder().decode(processed.data), 'fuzz me')
       // A mutation outside the authenticated content (such as the MLSMessage version field) may be
       // accepted, but what it carries must be exactly Alice's commit.
-      if (processed.kind === 'commit') {
+      if (processed.type === 'commit') {
         acceptedCommits.push(processed.stagedCommit)
         t.log(`accepted a commit mutated at byte(s) ${[...input].map((b, k) => (b !== commit[k] ? k : -1)).filter((k) => k >= 0).join(',')} of ${commit.length}`)
       }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { BasicCredential, KeyPackage, MlsGroup, OpenMlsError, Provider, SignatureKeyPair, type ProcessedMessage } from 'openmls-node'
 import { Client, applyCommit, assertAgree, assertCode, pair } from './helpers.mjs'
 
-const text = (m: ProcessedMessage) => (m.kind === 'application' ? new TextDecoder().decode(m.data) : `<${m.kind}>`)
+const text = (m: ProcessedMessage) => (m.type === 'application' ? new TextDecoder().decode(m.data) : `<${m.type}>`)
 const tempDir = () => mkdtempSync(join(tmpdir(), 'openmls-node-concurrency-'))
 
 /** Key packages of `count` new members (each with its own signer), as `client` received them. */
@@ -40,14 +40,14 @@ test('the Promise forms of createMessage, the merges and the proposals run off t
   // Bob proposes removing Carol; Alice stores it and commits it; Bob merges Alice's commit.
   const proposal = await bob.g.proposeRemoveMember(carol.g.ownLeafIndex)
   const received = await alice.g.processMessage(proposal.message)
-  t.is(received.kind, 'proposal')
-  if (received.kind !== 'proposal') return
+  t.is(received.type, 'proposal')
+  if (received.type !== 'proposal') return
   await alice.g.storePendingProposal(received.proposal)
   t.is(alice.g.pendingProposals().length, 1)
   const { commit } = await alice.g.commitToPendingProposals()
   await alice.g.mergePendingCommit()
   const staged = await bob.g.processMessage(commit)
-  if (staged.kind !== 'commit') return t.fail(staged.kind)
+  if (staged.type !== 'commit') return t.fail(staged.type)
   await bob.g.mergeStagedCommit(staged.stagedCommit)
   t.is(alice.g.members().length, 2)
   assertAgree(t, [alice, bob])
@@ -73,7 +73,7 @@ test('64 concurrent processMessage Promises on one group all succeed, in call or
     return r.value
   })
   const settled: number[] = []
-  const first = bob.g.processMessage(proposal.message).then((m) => (settled.push(-1), m.kind))
+  const first = bob.g.processMessage(proposal.message).then((m) => (settled.push(-1), m.type))
   const results = await Promise.all(wires.map((w, i) => bob.g.processMessage(w).then((m) => (settled.push(i), text(m)))))
   t.is(await first, 'proposal')
   t.deepEqual(results, wires.map((_, i) => `message ${i}`))
@@ -97,7 +97,7 @@ test('in memory, a Promise application message with nothing queued runs inline; 
   const { commit: bytes } = await commit
   await merged
   t.is(alice.g.epoch, 2n)
-  await bob.g.mergeStagedCommit(((m) => (m.kind === 'commit' ? m.stagedCommit : t.fail(m.kind)))(await bob.g.processMessage(bytes))!)
+  await bob.g.mergeStagedCommit(((m) => (m.type === 'commit' ? m.stagedCommit : t.fail(m.type)))(await bob.g.processMessage(bytes))!)
   const m = await bob.g.processMessage(await after)
   t.is(m.epoch, 2n)
   t.is(text(m), 'after the commit')
@@ -113,7 +113,7 @@ test('a synchronous call is refused while Promise operations on its group are in
   const proposal = alice.g.proposeSelfUpdateSync()
   const pending = bob.g.processMessage(proposal.message)
   await assertCode(t, () => bob.g.createMessageSync('overtaking'), 'ERR_GROUP_BUSY')
-  t.is((await pending).kind, 'proposal')
+  t.is((await pending).type, 'proposal')
   t.truthy(bob.g.createMessageSync('after it settled'))
 })
 
@@ -156,7 +156,7 @@ test('an already-aborted signal rejects at once and changes nothing; a non-signa
   const { commit } = await alice.g.selfUpdate(undefined, { signal: new AbortController().signal })
   await alice.g.mergePendingCommit()
   const staged = await bob.g.processMessage(commit, { signal: new AbortController().signal })
-  if (staged.kind !== 'commit') return t.fail(staged.kind)
+  if (staged.type !== 'commit') return t.fail(staged.type)
   await bob.g.mergeStagedCommit(staged.stagedCommit)
   assertAgree(t, [alice, bob])
 })
@@ -302,7 +302,7 @@ for (const storage of ['memory', 'file'] as const) {
     await Promise.all(pairs.map(({ group }) => group.mergePendingCommit()))
     for (const [index, { group, peer }] of pairs.entries()) {
       const staged = await peer.g.processMessage(commits[index].commit)
-      if (staged.kind !== 'commit') return t.fail(staged.kind)
+      if (staged.type !== 'commit') return t.fail(staged.type)
       await peer.g.mergeStagedCommit(staged.stagedCommit)
       t.deepEqual(peer.g.epochAuthenticator(), group.epochAuthenticator())
     }

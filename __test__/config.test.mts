@@ -91,7 +91,7 @@ test('padding makes short and long messages the same size', async (t) => {
   t.is(short.length, long.length)
   alice.g.setConfiguration({ paddingSize: 0 })
   t.true(alice.g.createMessageSync('a').length < short.length)
-  for (const m of [short, long]) t.is((await bob.g.processMessage(m)).kind, 'application')
+  for (const m of [short, long]) t.is((await bob.g.processMessage(m)).type, 'application')
 })
 
 test('maxPastEpochs lets a late message from the previous epoch decrypt', async (t) => {
@@ -106,7 +106,7 @@ test('maxPastEpochs lets a late message from the previous epoch decrypt', async 
     await applyCommit(bob, commit)
     if (expect === 'ok') {
       const m = await bob.g.processMessage(late)
-      t.is(m.kind === 'application' && new TextDecoder().decode(m.data), 'sent in epoch 1')
+      t.is(m.type === 'application' && new TextDecoder().decode(m.data), 'sent in epoch 1')
       t.is(m.epoch, 1n)
     } else {
       await assertCode(t, () => bob.g.processMessage(late), expect)
@@ -122,10 +122,10 @@ test('sender ratchet configuration: out-of-order tolerance and maximum forward d
   const msgs = Array.from({ length: 6 }, (_, i) => alice.g.createMessageSync(`m${i}`))
   // Generation 5 is more than 3 ahead of Bob's ratchet (at 0).
   await assertCode(t, () => bob.g.processMessage(msgs[5]), 'ERR_DECRYPTION_FAILED')
-  t.is((await bob.g.processMessage(msgs[2])).kind, 'application') // 2 ahead: fine
-  t.is((await bob.g.processMessage(msgs[0])).kind, 'application') // out of order: fine
-  t.is((await bob.g.processMessage(msgs[1])).kind, 'application')
-  t.is((await bob.g.processMessage(msgs[5])).kind, 'application', 'within reach once the ratchet moved on')
+  t.is((await bob.g.processMessage(msgs[2])).type, 'application') // 2 ahead: fine
+  t.is((await bob.g.processMessage(msgs[0])).type, 'application') // out of order: fine
+  t.is((await bob.g.processMessage(msgs[1])).type, 'application')
+  t.is((await bob.g.processMessage(msgs[5])).type, 'application', 'within reach once the ratchet moved on')
 })
 
 test('resumption PSKs of past epochs are kept as configured and agree across members', async (t) => {

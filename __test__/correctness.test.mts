@@ -36,7 +36,7 @@ test('64 concurrent processMessage Promises on one group all succeed, in call or
     ),
   )
   t.deepEqual(
-    results.map((p) => (p.kind === 'application' ? text(p.data) : p.kind)),
+    results.map((p) => (p.type === 'application' ? text(p.data) : p.type)),
     messages.map((_, i) => `message ${i}`),
   )
   t.deepEqual(finished, messages.map((_, i) => i), 'settled in call order')
@@ -54,7 +54,7 @@ test('a synchronous call that would overtake a pending Promise is ERR_GROUP_BUSY
   await assertCode(t, () => bob.g.processMessageSync(alice.g.createMessageSync('also')), 'ERR_GROUP_BUSY')
   t.is(bob.g.epoch, 1n)
   const first = await pending
-  t.is(first.kind, 'proposal')
+  t.is(first.type, 'proposal')
   // Once settled, synchronous calls work again (and the skipped message still decrypts).
   await assertRoundTrip(t, bob, [alice], 'idle again')
 })
@@ -65,7 +65,7 @@ test('a failing Promise operation does not stall the queue behind it', async (t)
   const good = bob.g.processMessage(alice.g.createMessageSync('behind a failure'))
   await assertCode(t, () => bad, 'ERR_MALFORMED_MESSAGE')
   const p = await good
-  t.is(p.kind === 'application' && text(p.data), 'behind a failure')
+  t.is(p.type === 'application' && text(p.data), 'behind a failure')
 })
 
 // 3. Stale handles.
@@ -204,7 +204,7 @@ test('a rejected message reloads nothing: state set in memory survives it', asyn
   await assertCode(t, () => bob.g.processMessage(new Client('eve').createGroup().createMessageSync('elsewhere')), 'ERR_WRONG_GROUP')
   t.deepEqual([...bob.g.aad], [7, 7, 7])
   const p = await bob.g.processMessage(valid)
-  t.is(p.kind === 'application' && text(p.data), 'real')
+  t.is(p.type === 'application' && text(p.data), 'real')
 })
 
 // 8. Numbers.
@@ -262,7 +262,7 @@ test('group context extensions follow one rule, checked before anything is sent'
   t.truthy(make([required, unknown]))
   const { message } = alice.g.proposeGroupContextExtensionsSync([required, unknown])
   const seen = await bob.g.processMessage(message)
-  if (seen.kind === 'proposal') bob.g.storePendingProposalSync(seen.proposal)
+  if (seen.type === 'proposal') bob.g.storePendingProposalSync(seen.proposal)
   const { commit } = await alice.g.commitToPendingProposals()
   alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
@@ -297,7 +297,7 @@ test('leaving returns { message, proposalRef }, and the leaver is told why it ca
   const { alice, bob } = await pair()
   const { message, proposalRef } = bob.g.leaveGroupSync()
   const seen = await alice.g.processMessage(message)
-  if (seen.kind !== 'proposal') return t.fail(seen.kind)
+  if (seen.type !== 'proposal') return t.fail(seen.type)
   t.deepEqual(Buffer.from(seen.proposal.proposalRef), Buffer.from(proposalRef))
   const error = await t.throwsAsync(async () => bob.g.createMessageSync('still here?'))
   t.is((error as OpenMlsError).code, 'ERR_PENDING_PROPOSALS')
@@ -309,8 +309,8 @@ test('leaving returns { message, proposalRef }, and the leaver is told why it ca
   const kp = KeyPackage.fromBytes(dave.provider, dave.keyPackageBytes())
   const join = JoinProposal.create({ signer: dave.signer, keyPackage: kp, groupId: alice.g.groupId, epoch: alice.g.epoch })
   const atAlice = await alice.g.processMessage(join.message)
-  t.is(atAlice.kind, 'externalJoinProposal')
-  if (atAlice.kind === 'externalJoinProposal') t.deepEqual(Buffer.from(atAlice.proposal.proposalRef), Buffer.from(join.proposalRef))
+  t.is(atAlice.type, 'externalJoinProposal')
+  if (atAlice.type === 'externalJoinProposal') t.deepEqual(Buffer.from(atAlice.proposal.proposalRef), Buffer.from(join.proposalRef))
 })
 
 // 9. Error messages.

@@ -35,7 +35,7 @@ test('readd: Alice re-adds the members outside her partition, and the fork is he
   bob.group = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome, replaceOldGroup: true })
   alice.g.mergePendingCommitSync()
   const staged = await charlie.g.processMessage(commit)
-  if (staged.kind !== 'commit') return t.fail()
+  if (staged.type !== 'commit') return t.fail()
   charlie.g.mergeStagedCommitSync(staged.stagedCommit)
 
   t.deepEqual(tag(alice), tag(bob))

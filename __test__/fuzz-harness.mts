@@ -521,7 +521,7 @@ function messageTarget(async: boolean): Target {
       const bob = w.bob.g
       const p = async ? await bob.processMessage(input.bytes) : bob.processMessageSync(input.bytes)
       const o = original!
-      switch (p.kind) {
+      switch (p.type) {
         case 'application':
           expect(text(p.data) === 'fuzz me' && text(p.authenticatedData) === 'fuzz aad', 'an accepted application message changed its content')
           expect(p.sender.type === 'member' && p.sender.leafIndex === 0, 'an accepted application message changed its sender')
@@ -544,7 +544,7 @@ function messageTarget(async: boolean): Target {
           break
         }
         default:
-          throw new NotGenuine(`unexpected kind ${p.kind} from a mutated message`)
+          throw new NotGenuine(`unexpected kind ${p.type} from a mutated message`)
       }
       void o
     },

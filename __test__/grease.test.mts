@@ -237,11 +237,11 @@ test('openmls to openmls: GREASE capabilities in key packages, a created group a
   const { commit } = await bob.selfUpdate({ capabilities: { grease: true } })
   bob.mergePendingCommitSync()
   const p = await alice.processMessage(commit)
-  if (p.kind !== 'commit') return t.fail(p.kind)
+  if (p.type !== 'commit') return t.fail(p.type)
   alice.mergeStagedCommitSync(p.stagedCommit)
   for (const [from, to] of [[alice, bob], [bob, alice]] as const) {
     const m = await to.processMessage(from.createMessageSync('greased'))
-    t.is(m.kind === 'application' && text(m.data), 'greased')
+    t.is(m.type === 'application' && text(m.data), 'greased')
   }
   t.deepEqual(Buffer.from(alice.epochAuthenticator()), Buffer.from(bob.epochAuthenticator()))
 })
@@ -285,7 +285,7 @@ test('we accept ts-mls key packages and leaves that list all fifteen GREASE valu
   const r = await mls.createCommit({ state, cipherSuite: impl }, {})
   state = r.newState
   const p = await alice.processMessage(mls.encodeMlsMessage(r.commit))
-  if (p.kind !== 'commit') return t.fail(p.kind)
+  if (p.type !== 'commit') return t.fail(p.type)
   alice.mergeStagedCommitSync(p.stagedCommit)
   t.deepEqual(Buffer.from(alice.epochAuthenticator()), Buffer.from(state.keySchedule.epochAuthenticator))
 })

@@ -80,9 +80,9 @@ export async function pair() {
 }
 
 /** Processes a commit and merges it, returning the processed message. */
-export async function applyCommit(client: Client, commit: Uint8Array): Promise<ProcessedMessage & { kind: 'commit' }> {
+export async function applyCommit(client: Client, commit: Uint8Array): Promise<ProcessedMessage & { type: 'commit' }> {
   const processed = await client.g.processMessage(commit)
-  if (processed.kind !== 'commit') throw new Error(`expected a commit, got ${processed.kind}`)
+  if (processed.type !== 'commit') throw new Error(`expected a commit, got ${processed.type}`)
   client.g.mergeStagedCommitSync(processed.stagedCommit)
   return processed
 }
@@ -104,7 +104,7 @@ export async function assertRoundTrip(t: ExecutionContext, from: Client, to: Cli
   const bytes = from.g.createMessageSync(text, { aad: new TextEncoder().encode(`aad:${from.name}`) })
   for (const r of to) {
     const m = await r.g.processMessage(bytes)
-    if (m.kind !== 'application') return t.fail(`${r.name} got ${m.kind}`)
+    if (m.type !== 'application') return t.fail(`${r.name} got ${m.type}`)
     t.is(new TextDecoder().decode(m.data), text)
     t.is(new TextDecoder().decode(m.authenticatedData), `aad:${from.name}`)
     t.is(String(m.credential), from.name)

@@ -34,9 +34,9 @@ export const EXPORTER = { label: 'interop exporter', context: new Uint8Array([0x
 export type Wire = 'ciphertext' | 'plaintext'
 
 export type Processed =
-  | { kind: 'application'; data: Uint8Array }
-  | { kind: 'proposal' }
-  | { kind: 'commit'; removedSelf: boolean }
+  | { type: 'application'; data: Uint8Array }
+  | { type: 'proposal' }
+  | { type: 'commit'; removedSelf: boolean }
 
 export interface CommitOut {
   commit: Uint8Array
@@ -166,20 +166,20 @@ export class OpenmlsPeer implements Peer {
 
   async process(message: Uint8Array): Promise<Processed> {
     const p = await this.g.processMessage(message)
-    switch (p.kind) {
+    switch (p.type) {
       case 'application':
-        return { kind: 'application', data: p.data }
+        return { type: 'application', data: p.data }
       case 'proposal':
       case 'externalJoinProposal':
         this.g.storePendingProposalSync(p.proposal)
-        return { kind: 'proposal' }
+        return { type: 'proposal' }
       case 'commit': {
         const removedSelf = p.stagedCommit.selfRemoved
         this.g.mergeStagedCommitSync(p.stagedCommit)
-        return { kind: 'commit', removedSelf }
+        return { type: 'commit', removedSelf }
       }
       default:
-        throw new Error(`${this.name}: unexpected ${p.kind}`)
+        throw new Error(`${this.name}: unexpected ${p.type}`)
     }
   }
 
@@ -369,9 +369,9 @@ export class TsMlsPeer implements Peer {
         ? await mls.processPrivateMessage(this.s, m.privateMessage, this.pskIndex, impl)
         : { kind: 'newState' as const, ...(await mls.processPublicMessage(this.s, m.publicMessage, this.pskIndex, impl)) }
     this.state = r.newState
-    if (r.kind === 'applicationMessage') return { kind: 'application', data: r.message }
-    if (r.newState.groupContext.epoch === before && r.newState.groupActiveState.kind === 'active') return { kind: 'proposal' }
-    return { kind: 'commit', removedSelf: r.newState.groupActiveState.kind === 'removedFromGroup' }
+    if (r.kind === 'applicationMessage') return { type: 'application', data: r.message }
+    if (r.newState.groupContext.epoch === before && r.newState.groupActiveState.kind === 'active') return { type: 'proposal' }
+    return { type: 'commit', removedSelf: r.newState.groupActiveState.kind === 'removedFromGroup' }
   }
 
   async send(message: string) {

@@ -48,8 +48,8 @@ async function assertAgree(t: ExecutionContext, peers: Peer[], step: string) {
 async function deliverCommit(t: ExecutionContext, commit: Uint8Array, receivers: Peer[], removed: Peer[] = []) {
   for (const r of receivers) {
     const p = await r.process(commit)
-    t.is(p.kind, 'commit', `${r.name} (${r.lib}) sees a commit`)
-    if (p.kind === 'commit') t.is(p.removedSelf, removed.includes(r), `${r.name} (${r.lib}) removed?`)
+    t.is(p.type, 'commit', `${r.name} (${r.lib}) sees a commit`)
+    if (p.type === 'commit') t.is(p.removedSelf, removed.includes(r), `${r.name} (${r.lib}) removed?`)
   }
 }
 
@@ -58,7 +58,7 @@ async function assertRoundTrip(t: ExecutionContext, from: Peer, to: Peer[], text
   const bytes = await from.send(text)
   for (const r of to) {
     const p = await r.process(bytes)
-    if (p.kind !== 'application') return t.fail(`${r.name} (${r.lib}) got ${p.kind}`)
+    if (p.type !== 'application') return t.fail(`${r.name} (${r.lib}) got ${p.type}`)
     t.is(new TextDecoder().decode(p.data), text, `${from.name} (${from.lib}) -> ${r.name} (${r.lib})`)
   }
 }
@@ -246,7 +246,7 @@ for (const suite of SUITES) {
       const carol = peer('carol', Y)
       const proposal1 = await externalAddProposal(carol, alice)
       t.like(MlsMessage.parse(proposal1), { wireFormat: 'publicMessage', contentType: 'proposal', sender: { type: 'newMemberProposal' } })
-      for (const m of [alice, bob]) t.is((await m.process(proposal1)).kind, 'proposal')
+      for (const m of [alice, bob]) t.is((await m.process(proposal1)).type, 'proposal')
       let out = await bob.commitPending()
       await deliverCommit(t, out.commit, [alice])
       await carol.join(out.welcome!, bob.ratchetTree())
@@ -255,7 +255,7 @@ for (const suite of SUITES) {
       // Dave (X) proposes himself; Bob (Y) stores it and commits; Alice (X) processes.
       const dave = peer('dave', X)
       const proposal2 = await externalAddProposal(dave, bob)
-      for (const m of [alice, bob, carol]) t.is((await m.process(proposal2)).kind, 'proposal')
+      for (const m of [alice, bob, carol]) t.is((await m.process(proposal2)).type, 'proposal')
       out = await bob.commitPending()
       await deliverCommit(t, out.commit, [alice, carol])
       await dave.join(out.welcome!, bob.ratchetTree())
@@ -264,7 +264,7 @@ for (const suite of SUITES) {
       // Erin (Y) proposes herself; Alice (X) commits; the Y members process.
       const erin = peer('erin', Y)
       const proposal3 = await externalAddProposal(erin, alice)
-      for (const m of [alice, bob, carol, dave]) t.is((await m.process(proposal3)).kind, 'proposal')
+      for (const m of [alice, bob, carol, dave]) t.is((await m.process(proposal3)).type, 'proposal')
       out = await alice.commitPending()
       await deliverCommit(t, out.commit, [bob, carol, dave])
       await erin.join(out.welcome!, alice.ratchetTree())
@@ -329,12 +329,12 @@ for (const suite of SUITES) {
 
     // An openmls-node delivery service proposes removing Carol.
     const removeCarol = ExternalProposal.remove({ signer: ds, senderIndex: 0, groupId: alice.groupId, epoch: alice.epoch, removed: carol.leafIndex })
-    t.is((await alice.process(removeCarol)).kind, 'proposal', 'openmls-node accepts it')
+    t.is((await alice.process(removeCarol)).type, 'proposal', 'openmls-node accepts it')
     const error = await t.throwsAsync(() => bob.process(removeCarol))
     t.regex(error!.message, /Could not decode ExternalSender/, 'ts-mls fails decoding the extension, not verifying the signature')
 
     // openmls-node commits it; ts-mls never stored the proposal, so it cannot process the commit.
-    t.is((await carol.process(removeCarol)).kind, 'proposal')
+    t.is((await carol.process(removeCarol)).type, 'proposal')
     out = await alice.commitPending()
     await deliverCommit(t, out.commit, [carol], [carol])
     await t.throwsAsync(() => bob.process(out.commit))
@@ -354,7 +354,7 @@ for (const suite of SUITES) {
     await bob.join(out.welcome!, alice.ratchetTree())
     await carol.join(out.welcome!, alice.ratchetTree())
     const removeCarol = ExternalProposal.remove({ signer: ds, senderIndex: 0, groupId: alice.groupId, epoch: alice.epoch, removed: carol.leafIndex })
-    for (const m of [alice, bob, carol] as Peer[]) t.is((await m.process(removeCarol)).kind, 'proposal')
+    for (const m of [alice, bob, carol] as Peer[]) t.is((await m.process(removeCarol)).type, 'proposal')
     out = await bob.commitPending()
     await deliverCommit(t, out.commit, [alice, carol], [carol])
     await assertAgree(t, [alice, bob], 'ts-mls committed the external remove')
@@ -393,7 +393,7 @@ for (const suite of SUITES) {
     t.like(MlsMessage.parse(addCarol), { wireFormat: 'publicMessage', contentType: 'proposal', sender: { type: 'external', senderIndex: 0 } })
     for (const m of [alice, bob]) {
       const p = await m.g.processMessage(addCarol)
-      if (p.kind !== 'proposal') return t.fail(p.kind)
+      if (p.type !== 'proposal') return t.fail(p.type)
       t.is(String(p.credential), 'delivery-service')
       m.g.storePendingProposalSync(p.proposal)
     }
@@ -404,7 +404,7 @@ for (const suite of SUITES) {
 
     // Remove Bob the same way.
     const removeBob = mls.encodeMlsMessage(await mls.proposeExternal(await groupInfoForTsMls(), { proposalType: 'remove', remove: { removed: bob.leafIndex } }, ds.publicKey, ds.signKey, impl))
-    for (const m of [alice, bob, carol]) t.is((await m.process(removeBob)).kind, 'proposal')
+    for (const m of [alice, bob, carol]) t.is((await m.process(removeBob)).type, 'proposal')
     out = await carol.commitPending()
     await deliverCommit(t, out.commit, [alice, bob], [bob])
     await assertAgree(t, [alice, carol], 'the DS removed bob')

@@ -152,7 +152,7 @@ test('a join proposal from a new member is committed by a member', async (t) => 
   const { message: proposal, proposalRef } = JoinProposal.create({ signer: dave.signer, keyPackage: kp, groupId: alice.g.groupId, epoch: alice.g.epoch })
   t.is(MlsMessage.parse(proposal).wireFormat, 'publicMessage')
   const seen = await alice.g.processMessage(proposal)
-  if (seen.kind !== 'externalJoinProposal') return t.fail(seen.kind)
+  if (seen.type !== 'externalJoinProposal') return t.fail(seen.type)
   // The reference JoinProposal.create returns is the one the members compute (RFC 9420 §5.2).
   t.deepEqual(Buffer.from(seen.proposal.proposalRef), Buffer.from(proposalRef))
   t.deepEqual(seen.sender, { type: 'newMemberProposal' })
@@ -179,7 +179,7 @@ test('an external sender (a delivery service) proposes removes, adds and extensi
   const addCarol = ExternalProposal.add({ ...target(), keyPackage: KeyPackage.fromBytes(new Client('x').provider, carol.keyPackageBytes()) })
   for (const c of [alice, bob]) {
     const p = await c.g.processMessage(addCarol)
-    if (p.kind !== 'proposal') return t.fail(p.kind)
+    if (p.type !== 'proposal') return t.fail(p.type)
     t.deepEqual(p.sender, { type: 'external', senderIndex: 0 })
     t.is(String(p.credential), 'delivery-service')
     c.g.storePendingProposalSync(p.proposal)
@@ -193,7 +193,7 @@ test('an external sender (a delivery service) proposes removes, adds and extensi
   const removeBob = ExternalProposal.remove({ ...target(), removed: 1 })
   for (const c of [alice, carol]) {
     const p = await c.g.processMessage(removeBob)
-    if (p.kind === 'proposal') c.g.storePendingProposalSync(p.proposal)
+    if (p.type === 'proposal') c.g.storePendingProposalSync(p.proposal)
   }
   const r = await alice.g.commitToPendingProposals()
   alice.g.mergePendingCommitSync()
@@ -263,7 +263,7 @@ test('an external join can cover a pending SelfRemove proposal', async (t) => {
   const selfRemove = carol.g.leaveGroupViaSelfRemoveSync().message
   for (const c of [alice, bob]) {
     const p = await c.g.processMessage(selfRemove)
-    if (p.kind === 'proposal') c.g.storePendingProposalSync(p.proposal)
+    if (p.type === 'proposal') c.g.storePendingProposalSync(p.proposal)
   }
   const { group, commit } = await MlsGroup.joinByExternalCommit({
     provider: dave.provider,
@@ -296,7 +296,7 @@ test('an external sender can propose new group context extensions', async (t) =>
   const proposal = ExternalProposal.groupContextExtensions({ signer: ds, senderIndex: 0, groupId: alice.g.groupId, epoch: alice.g.epoch, extensions })
   for (const c of [alice, bob]) {
     const p = await c.g.processMessage(proposal)
-    if (p.kind !== 'proposal') return t.fail(p.kind)
+    if (p.type !== 'proposal') return t.fail(p.type)
     t.is(p.proposal.proposal.type, 'groupContextExtensions')
     c.g.storePendingProposalSync(p.proposal)
   }
@@ -312,10 +312,10 @@ test('a sender processing its own messages: ownPendingCommit for a plaintext com
   alice.group = MlsGroup.create({ provider: alice.provider, signer: alice.signer, credentialWithKey: alice.credentialWithKey, config: { useRatchetTreeExtension: true, wireFormatPolicy: 'mixedPlaintext' } })
   await add(alice, [bob])
   const own = await alice.g.processMessage(alice.g.createMessageSync('echo'))
-  t.is(own.kind, 'ownPrivateMessage')
+  t.is(own.type, 'ownPrivateMessage')
   const { commit } = await alice.g.selfUpdate()
   const echoed = await alice.g.processMessage(commit)
-  t.is(echoed.kind, 'ownPendingCommit')
+  t.is(echoed.type, 'ownPendingCommit')
   alice.g.mergePendingCommitSync()
   bob.g.setConfiguration({ wireFormatPolicy: 'mixedPlaintext' })
   await applyCommit(bob, commit)

@@ -33,7 +33,7 @@ async function trio(config: MlsGroupCreateConfig = {}, capabilities?: { proposal
 
 async function receiveProposal(c: Client, message: Uint8Array) {
   const p = await c.g.processMessage(message)
-  if (p.kind !== 'proposal') throw new Error(`expected a proposal, got ${p.kind}`)
+  if (p.type !== 'proposal') throw new Error(`expected a proposal, got ${p.type}`)
   c.g.storePendingProposalSync(p.proposal)
   return p
 }
@@ -83,7 +83,7 @@ test('a commit builds adds, removes and custom proposals by value; receivers see
   t.deepEqual(info.removeOperations, [{ type: 'theyWereRemovedBy', leafIndex: 2, sender: { type: 'member', leafIndex: 0 } }])
   t.true(info.credentialsToVerify.some((c) => String(c) === 'dave'), 'new members are listed for credential validation')
   const gone = await carol.g.processMessage(commit)
-  if (gone.kind !== 'commit') return t.fail()
+  if (gone.type !== 'commit') return t.fail()
   t.deepEqual(gone.stagedCommit.removeOperations, [{ type: 'weWereRemovedBy', sender: { type: 'member', leafIndex: 0 } }])
   await dave.join(welcome!)
   assertAgree(t, [alice, bob, dave])
@@ -161,7 +161,7 @@ test('rotating the signature key: the group signs with the new key once merged',
   t.notDeepEqual(Buffer.from(member.signatureKey), oldKey)
   t.is(String(member.credential), 'bob@laptop')
   const m = await alice.g.processMessage(bob.g.createMessageSync('signed with the new key'))
-  t.is(m.kind === 'application' && new TextDecoder().decode(m.data), 'signed with the new key')
+  t.is(m.type === 'application' && new TextDecoder().decode(m.data), 'signed with the new key')
   t.is(String(m.credential), 'bob@laptop')
 })
 
@@ -203,7 +203,7 @@ test('swapping members replaces one leaf with a new member in one commit', async
   alice.g.mergePendingCommitSync()
   await applyCommit(bob, commit)
   const old = await carol.g.processMessage(commit)
-  if (old.kind === 'commit') carol.g.mergeStagedCommitSync(old.stagedCommit)
+  if (old.type === 'commit') carol.g.mergeStagedCommitSync(old.stagedCommit)
   t.false(carol.g.isActive)
   await carol2.join(welcome)
   assertAgree(t, [alice, bob, carol2])
@@ -220,7 +220,7 @@ test('leaving with a Remove proposal: the committer and the leaver interpret it'
   const atCarol = await applyCommit(carol, commit)
   t.deepEqual(atCarol.stagedCommit.removeOperations, [{ type: 'theyLeft', leafIndex: 1 }])
   const atBob = await bob.g.processMessage(commit)
-  if (atBob.kind !== 'commit') return t.fail()
+  if (atBob.type !== 'commit') return t.fail()
   t.deepEqual(atBob.stagedCommit.removeOperations, [{ type: 'weLeft' }])
   bob.g.mergeStagedCommitSync(atBob.stagedCommit)
   t.false(bob.g.isActive)
@@ -241,7 +241,7 @@ test('leaving with SelfRemove needs a plaintext-capable policy', async (t) => {
   const atAlice = await applyCommit(alice, commit)
   t.deepEqual(atAlice.stagedCommit.removeOperations, [{ type: 'theyLeft', leafIndex: 2 }])
   const atCarol = await carol.g.processMessage(commit)
-  if (atCarol.kind !== 'commit') return t.fail()
+  if (atCarol.type !== 'commit') return t.fail()
   t.true(atCarol.stagedCommit.selfRemoved)
   assertAgree(t, [alice, bob])
 })

@@ -61,7 +61,7 @@ test.serial('restart: a new process reopens the file, loads the group, and the c
   t.is(first.code, 0, first.stderr)
   await bob.join(readFileSync(join(dir, 'welcome')))
   const m1 = await bob.g.processMessage(readFileSync(join(dir, 'msg1')))
-  t.is(m1.kind === 'application' && new TextDecoder().decode(m1.data), 'hello from alice, first run')
+  t.is(m1.type === 'application' && new TextDecoder().decode(m1.data), 'hello from alice, first run')
   writeFileSync(join(dir, 'msg2'), bob.g.createMessageSync('bob to the restarted alice'))
 
   const second = await run(['restart-continue', dir])
@@ -72,7 +72,7 @@ test.serial('restart: a new process reopens the file, loads the group, and the c
   t.is(out.plaintext, 'bob to the restarted alice')
   t.is(out.authenticator, hex(bob.g.epochAuthenticator()))
   const m3 = await bob.g.processMessage(readFileSync(join(dir, 'msg3')))
-  t.is(m3.kind === 'application' && new TextDecoder().decode(m3.data), 'alice again, after a restart')
+  t.is(m3.type === 'application' && new TextDecoder().decode(m3.data), 'alice again, after a restart')
 })
 
 for (const durability of ['full', 'normal'] as const) {
@@ -226,7 +226,7 @@ test('snapshots: an in-memory client exported as bytes continues in a new provid
   const restored = Provider.importSnapshot(snapshot)
   const group = await restored.loadGroup(alice.g.groupId)
   const m = await bob.g.processMessage(group.createMessageSync('from the snapshot'))
-  t.is(m.kind === 'application' && new TextDecoder().decode(m.data), 'from the snapshot')
+  t.is(m.type === 'application' && new TextDecoder().decode(m.data), 'from the snapshot')
   await assertCode(t, () => Provider.importSnapshot(new Uint8Array([1, 2, 3])), 'ERR_STORAGE_CORRUPT')
   t.deepEqual(restored.listGroups().map(hex), [hex(alice.g.groupId)])
 })

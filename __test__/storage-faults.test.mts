@@ -25,7 +25,7 @@ function fileClient(name: string, storage: StorageOptions) {
 /** Sends `message` from one group handle to another and asserts it decrypts exactly. */
 async function roundTrip(t: ExecutionContext, from: MlsGroup, to: MlsGroup, message: string) {
   const m = await to.processMessage(from.createMessageSync(message))
-  t.is(m.kind === 'application' ? text(m.data) : m.kind, message)
+  t.is(m.type === 'application' ? text(m.data) : m.type, message)
 }
 
 function assertSameEpoch(t: ExecutionContext, a: MlsGroup, b: MlsGroup) {
@@ -122,9 +122,9 @@ for (const encrypted of [false, true]) {
     provider = new Provider({ storage: { path, encryptionKey } })
     const again = await provider.loadGroup(groupId)
     const m = await again.processMessage(last)
-    t.is(m.kind === 'application' ? text(m.data) : m.kind, 'after 400 skipped')
+    t.is(m.type === 'application' ? text(m.data) : m.type, 'after 400 skipped')
     const first = await again.processMessage(skipped[0])
-    t.is(first.kind === 'application' ? text(first.data) : first.kind, 'message 0')
+    t.is(first.type === 'application' ? text(first.data) : first.type, 'message 0')
     await roundTrip(t, again, ga, 'there is room now')
     provider.close()
   })

@@ -52,11 +52,11 @@ async function passive(provider: Provider, c: Case, skipLifetimeValidation: bool
   for (const [n, epoch] of c.epochs.entries()) {
     for (const p of epoch.proposals) {
       const m = await group.processMessage(hex(p))
-      if (m.kind !== 'proposal' && m.kind !== 'externalJoinProposal') throw new Error(`epoch ${n}: expected a proposal, got ${m.kind}`)
+      if (m.type !== 'proposal' && m.type !== 'externalJoinProposal') throw new Error(`epoch ${n}: expected a proposal, got ${m.type}`)
       group.storePendingProposalSync(m.proposal)
     }
     const m = await group.processMessage(hex(epoch.commit))
-    if (m.kind !== 'commit') throw new Error(`epoch ${n}: expected a commit, got ${m.kind}`)
+    if (m.type !== 'commit') throw new Error(`epoch ${n}: expected a commit, got ${m.type}`)
     group.mergeStagedCommitSync(m.stagedCommit)
     if (Buffer.compare(group.epochAuthenticator(), hex(epoch.epoch_authenticator)) !== 0) throw new Error(`epoch ${n}: epoch authenticator differs`)
   }

@@ -104,7 +104,7 @@ async function add(api: Api, committer: Client, group: MlsGroup, keyPackages: Ui
 /** A receiver's side of a commit: bytes in, merged. */
 async function applyCommit(api: Api, group: MlsGroup, commit: Uint8Array): Promise<void> {
   const processed = api === 'sync' ? group.processMessageSync(commit) : await group.processMessage(commit)
-  check(processed.kind === 'commit', `expected a commit, got ${processed.kind}`)
+  check(processed.type === 'commit', `expected a commit, got ${processed.type}`)
   if (api === 'sync') group.mergeStagedCommitSync(processed.stagedCommit)
   else await group.mergeStagedCommit(processed.stagedCommit)
 }
@@ -183,13 +183,13 @@ async function messagesCase(api: MessageApi, id: string, size: number, payload: 
     if (api === 'batch') {
       for (let i = 0; i < wire.length; i += batch) {
         for (const r of await gb.processMessages(wire.slice(i, i + batch))) {
-          check(r.ok && r.value.kind === 'application' && r.value.data.length === payload, 'the batch decrypts')
+          check(r.ok && r.value.type === 'application' && r.value.data.length === payload, 'the batch decrypts')
         }
       }
     } else {
       for (const bytes of wire) {
         const m = api === 'sync' ? gb.processMessageSync(bytes) : await gb.processMessage(bytes)
-        check(m.kind === 'application' && m.data.length === payload, 'the message decrypts')
+        check(m.type === 'application' && m.data.length === payload, 'the message decrypts')
       }
     }
     const dec = (now() - t) / count
@@ -224,7 +224,7 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
   await during(() => ga.mergePendingCommit())
   const ratchetTree = ga.exportRatchetTree()
   const processed = await during(() => gb.processMessage(out.commit))
-  check(processed.kind === 'commit', 'a commit')
+  check(processed.type === 'commit', 'a commit')
   await during(() => gb.mergeStagedCommit(processed.stagedCommit))
   const gj = await during(() => MlsGroup.joinFromWelcome({ provider: joiner.provider, signer: joiner.signer, welcome: out.welcome, ratchetTree }))
   flow.disable()

@@ -73,8 +73,8 @@ class Client {
       const m = await this.group!.processMessage(bytes)
       out.push(m)
       const from = String(m.credential)
-      if (m.kind === 'application') console.log(`    ${this.name} got from ${from}: "${text(m.data)}"`)
-      if (m.kind === 'commit') {
+      if (m.type === 'application') console.log(`    ${this.name} got from ${from}: "${text(m.data)}"`)
+      if (m.type === 'commit') {
         const removedMe = m.stagedCommit.selfRemoved
         this.group!.mergeStagedCommitSync(m.stagedCommit)
         console.log(removedMe ? `    ${this.name}: I was removed from the group by ${from}` : `    ${this.name} merged a commit from ${from}`)

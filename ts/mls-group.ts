@@ -814,7 +814,7 @@ export class MlsGroup {
   }
 
   /**
-   * Processes a received message off the event loop. Commits come back staged (`kind: 'commit'`):
+   * Processes a received message off the event loop. Commits come back staged (`type: 'commit'`):
    * inspect, then {@link MlsGroup.mergeStagedCommit}. On any error the group is unchanged.
    * Calls on one group take effect in call order, however many are in flight.
    *
@@ -835,7 +835,7 @@ export class MlsGroup {
     return this.#enqueue(async () => {
       const review = this.#validator !== undefined
       const processed = processedFromNative(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
-      if (this.#validator && processed.kind === 'commit') {
+      if (this.#validator && processed.type === 'commit') {
         for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
           let verdict: boolean
           try {
@@ -859,7 +859,7 @@ export class MlsGroup {
     }
     const review = this.#validator !== undefined
     const processed = processedFromNative(call(() => this.native.processMessageSync(message, review)))
-    if (this.#validator && processed.kind === 'commit') {
+    if (this.#validator && processed.type === 'commit') {
       for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
         let verdict: unknown
         try {

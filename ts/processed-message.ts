@@ -1,4 +1,4 @@
-// What processing a message gives back (openmls `ProcessedMessage`), a union on `kind`.
+// What processing a message gives back (openmls `ProcessedMessage`), a union on `type`.
 import type { NativeProcessedMessage } from '../index.js'
 import { credentialFromNative, type Credential } from './credential.js'
 import type { Sender } from './proposals.js'
@@ -17,14 +17,25 @@ export interface ProcessedMessageBase {
   credential: Credential
 }
 
-/** The result of {@link MlsGroup.processMessage}, discriminated by `kind`. */
+/**
+ * One variant of {@link ProcessedMessage}: `type` says which. `kind` is the same value under its
+ * name before 0.2; it stays until 1.0 so code written against it keeps working.
+ */
+type Variant<T extends string, Fields = object> = ProcessedMessageBase &
+  Fields & {
+    type: T
+    /** @deprecated The same value as `type`, which is the one discriminant of every union; removed in 1.0. */
+    kind: T
+  }
+
+/** The result of {@link MlsGroup.processMessage}, discriminated by `type`. */
 export type ProcessedMessage =
-  | (ProcessedMessageBase & { kind: 'application'; data: Uint8Array })
-  | (ProcessedMessageBase & { kind: 'proposal'; proposal: QueuedProposal })
-  | (ProcessedMessageBase & { kind: 'externalJoinProposal'; proposal: QueuedProposal })
-  | (ProcessedMessageBase & { kind: 'commit'; stagedCommit: StagedCommit })
-  | (ProcessedMessageBase & { kind: 'ownPendingCommit' })
-  | (ProcessedMessageBase & { kind: 'ownPrivateMessage' })
+  | Variant<'application', { data: Uint8Array }>
+  | Variant<'proposal', { proposal: QueuedProposal }>
+  | Variant<'externalJoinProposal', { proposal: QueuedProposal }>
+  | Variant<'commit', { stagedCommit: StagedCommit }>
+  | Variant<'ownPendingCommit'>
+  | Variant<'ownPrivateMessage'>
 
 /** @internal */
 export function processedFromNative(p: NativeProcessedMessage): ProcessedMessage {
@@ -36,15 +47,16 @@ export function processedFromNative(p: NativeProcessedMessage): ProcessedMessage
   const credential = credentialFromNative(p.credential)
   switch (p.kind) {
     case 'application':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'application', data: p.data as Uint8Array }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'application', kind: 'application', data: p.data as Uint8Array }
     case 'proposal':
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'proposal', kind: 'proposal', proposal: new QueuedProposal(p.proposal!) }
     case 'externalJoinProposal':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: p.kind, proposal: new QueuedProposal(p.proposal!) }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'externalJoinProposal', kind: 'externalJoinProposal', proposal: new QueuedProposal(p.proposal!) }
     case 'commit':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'commit', stagedCommit: new StagedCommit(p.stagedCommit!) }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'commit', kind: 'commit', stagedCommit: new StagedCommit(p.stagedCommit!) }
     case 'ownPendingCommit':
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'ownPendingCommit' }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'ownPendingCommit', kind: 'ownPendingCommit' }
     default:
-      return { groupId, epoch, sender, authenticatedData, credential, kind: 'ownPrivateMessage' }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'ownPrivateMessage', kind: 'ownPrivateMessage' }
   }
 }

@@ -39,9 +39,9 @@ if (isErrorCode(text)) {
 }
 const fromTable: ErrorCode | undefined = ErrorCodes.WrongEpoch
 
-// ProcessedMessage is a discriminated union on `kind`.
+// ProcessedMessage is a discriminated union on `type` (and on the deprecated `kind`).
 declare const processed: ProcessedMessage
-if (processed.kind === 'application') {
+if (processed.type === 'application') {
   const data: Uint8Array = processed.data
   void data
 } else {

@@ -1,6 +1,6 @@
 // Type-level tests of the generated unions, checked by `npm run typecheck` (never run): each
 // `@ts-expect-error` line must fail to compile, everything else must compile.
-import { BasicCredential, type Extension, type Proposal, type ProposalInfo, type Sender } from 'openmls-node'
+import { BasicCredential, type Extension, type ProcessedMessage, type Proposal, type ProposalInfo, type QueuedProposal, type Sender, type StagedCommit } from 'openmls-node'
 
 // Extensions: the generated union, with Credential objects in externalSenders.
 const appId: Extension = { type: 'applicationId', applicationId: new Uint8Array([1]) }
@@ -53,3 +53,17 @@ if (sender.type === 'member') {
   // @ts-expect-error only members have a leaf index
   void sender.leafIndex
 }
+
+// ProcessedMessage narrows on `type`, and on the deprecated `kind` (the same value) until 1.0.
+declare const processed: ProcessedMessage
+if (processed.type === 'commit') {
+  const staged: StagedCommit = processed.stagedCommit
+  const alias: 'commit' = processed.kind
+  void staged, alias
+}
+if (processed.kind === 'proposal') {
+  const queued: QueuedProposal = processed.proposal
+  void queued
+}
+// @ts-expect-error not a processed message type
+if (processed.type === 'welcome') void 0
