@@ -223,9 +223,9 @@ export declare class MlsGroup {
   /** The additional authenticated data set for the next message. */
   aad(): Uint8Array
   /** The runtime configuration. */
-  configuration(): NativeJoinConfig
+  configuration(): MlsGroupJoinConfig
   /** Changes the runtime configuration; absent fields keep their value. */
-  setConfiguration(changes: NativeJoinConfig): void
+  setConfiguration(changes: MlsGroupJoinConfig): void
   /** The group context extensions. */
   groupContextExtensions(): Array<Extension>
   /** This member's leaf node. */
@@ -241,7 +241,7 @@ export declare class MlsGroup {
 /** A decrypted Welcome (openmls `ProcessedWelcome`): inspect it, then stage it. */
 export declare class ProcessedWelcome {
   /** Decrypts a Welcome with a key package held by `provider`, signed by `signer`. */
-  static newFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, config?: NativeJoinConfig | undefined | null): ProcessedWelcome
+  static newFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, config?: MlsGroupJoinConfig | undefined | null): ProcessedWelcome
   /** The unverified GroupInfo and PSKs. */
   info(): NativeWelcomeInfo
   /** Verifies and stages the Welcome. */
@@ -372,6 +372,28 @@ export type Extension =
     extensionType: number; /** The content bytes. */
   data: Uint8Array }
 
+/**
+ * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
+ * configuration"). Omitted fields take openmls's defaults (or, for `setConfiguration`, keep
+ * their current value).
+ */
+export interface MlsGroupJoinConfig {
+  /** Which wire formats handshake messages use. Default `pureCiphertext`. */
+  wireFormatPolicy?: WireFormatPolicy
+  /** Pad encrypted messages to a multiple of this many bytes. Default 0. */
+  paddingSize?: number
+  /** How many past epochs' secrets to keep, to decrypt late application messages. Default 0. */
+  maxPastEpochs?: number
+  /** Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy; overrides `maxPastEpochs`). */
+  keepAllPastEpochs?: boolean
+  /** How many resumption PSKs to keep. Default 0. */
+  numberOfResumptionPsks?: number
+  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`. */
+  useRatchetTreeExtension?: boolean
+  /** Sender ratchet tolerance. */
+  senderRatchetConfiguration?: SenderRatchetConfiguration
+}
+
 /** Leaf capabilities. Absent fields take openmls's defaults. */
 export interface NativeCapabilities {
   /** Protocol versions (1 = MLS 1.0). */
@@ -424,7 +446,7 @@ export interface NativeCommitOptions {
 /** Everything a group is created with (`MlsGroupCreateConfig`). */
 export interface NativeCreateConfig {
   /** The runtime configuration. */
-  join?: NativeJoinConfig
+  join?: MlsGroupJoinConfig
   /** The ciphersuite code point. */
   ciphersuite: number
   /** The creator's leaf lifetime. */
@@ -479,7 +501,7 @@ export interface NativeExternalJoinOptions {
   /** The ratchet tree, when the GroupInfo does not carry it. */
   ratchetTree?: Uint8Array
   /** The joiner's runtime configuration. */
-  config?: NativeJoinConfig
+  config?: MlsGroupJoinConfig
   /** Additional authenticated data for the commit. */
   aad?: Uint8Array
   /** External PSKs to inject. */
@@ -524,33 +546,12 @@ export interface NativeIdentity {
   credential: NativeCredential
 }
 
-/**
- * The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
- * value, for `setConfiguration`).
- */
-export interface NativeJoinConfig {
-  /** Which wire formats handshake messages use (default `pureCiphertext`). */
-  wireFormatPolicy?: WireFormatPolicy
-  /** Pad encrypted messages to a multiple of this many bytes. */
-  paddingSize?: number
-  /** Keep this many past epochs' secrets, to decrypt late messages. */
-  maxPastEpochs?: number
-  /** Keep all past epochs' secrets (overrides `maxPastEpochs`). */
-  keepAllPastEpochs?: boolean
-  /** How many resumption PSKs to keep. */
-  numberOfResumptionPsks?: number
-  /** Whether Welcomes carry the ratchet tree. */
-  useRatchetTreeExtension?: boolean
-  /** The sender ratchet configuration. */
-  senderRatchetConfiguration?: NativeSenderRatchetConfiguration
-}
-
 /** Options for joining from a Welcome. */
 export interface NativeJoinOptions {
   /** The ratchet tree, when the Welcome does not carry it. */
   ratchetTree?: Uint8Array
   /** The join configuration. `useRatchetTreeExtension` defaults to whether the Welcome carried the tree. */
-  config?: NativeJoinConfig
+  config?: MlsGroupJoinConfig
   /** Accept leaves whose lifetime is not current. */
   skipLifetimeValidation?: boolean
   /** Replace a stored group with the same id (rejoining after a fork or lost state). */
@@ -745,14 +746,6 @@ export interface NativeQueuedProposalInfo {
   proposal: Proposal
 }
 
-/** The sender ratchet configuration. */
-export interface NativeSenderRatchetConfiguration {
-  /** How many past generations are kept to decrypt out-of-order messages. */
-  outOfOrderTolerance: number
-  /** How far ahead of the current generation a message may be. */
-  maximumForwardDistance: number
-}
-
 /** What a staged commit will do when merged. */
 export interface NativeStagedCommitInfo {
   /** Add proposals it covers. */
@@ -888,6 +881,14 @@ export type Sender =
   senderIndex: number }
   | { type: 'newMemberProposal' }
   | { type: 'newMemberCommit' }
+
+/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
+export interface SenderRatchetConfiguration {
+  /** How many past generations are kept to decrypt out-of-order messages. Default 5. */
+  outOfOrderTolerance: number
+  /** How far ahead of the current generation a message may be. Default 1000. */
+  maximumForwardDistance: number
+}
 
 /** The signature scheme a ciphersuite signs with (from openmls), or an error for an unknown suite. */
 export declare function signatureSchemeFor(ciphersuite: number): number

@@ -257,12 +257,12 @@ pub fn native_lifetime((not_before, not_after): (u64, u64)) -> NativeLifetime {
     }
 }
 
-/// The sender ratchet configuration.
+/// Sender ratchet tolerance (openmls `SenderRatchetConfiguration`).
 #[napi(object)]
-pub struct NativeSenderRatchetConfiguration {
-    /// How many past generations are kept to decrypt out-of-order messages.
+pub struct SenderRatchetConfiguration {
+    /// How many past generations are kept to decrypt out-of-order messages. Default 5.
     pub out_of_order_tolerance: u32,
-    /// How far ahead of the current generation a message may be.
+    /// How far ahead of the current generation a message may be. Default 1000.
     pub maximum_forward_distance: u32,
 }
 
@@ -297,28 +297,29 @@ impl WireFormatPolicy {
     }
 }
 
-/// The runtime configuration (`MlsGroupJoinConfig`). Absent fields keep their default (or current
-/// value, for `setConfiguration`).
+/// A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
+/// configuration"). Omitted fields take openmls's defaults (or, for `setConfiguration`, keep
+/// their current value).
 #[napi(object)]
-pub struct NativeJoinConfig {
-    /// Which wire formats handshake messages use (default `pureCiphertext`).
+pub struct MlsGroupJoinConfig {
+    /// Which wire formats handshake messages use. Default `pureCiphertext`.
     pub wire_format_policy: Option<WireFormatPolicy>,
-    /// Pad encrypted messages to a multiple of this many bytes.
+    /// Pad encrypted messages to a multiple of this many bytes. Default 0.
     pub padding_size: Option<u32>,
-    /// Keep this many past epochs' secrets, to decrypt late messages.
+    /// How many past epochs' secrets to keep, to decrypt late application messages. Default 0.
     pub max_past_epochs: Option<u32>,
-    /// Keep all past epochs' secrets (overrides `maxPastEpochs`).
+    /// Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy; overrides `maxPastEpochs`).
     pub keep_all_past_epochs: Option<bool>,
-    /// How many resumption PSKs to keep.
+    /// How many resumption PSKs to keep. Default 0.
     pub number_of_resumption_psks: Option<u32>,
-    /// Whether Welcomes carry the ratchet tree.
+    /// Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`.
     pub use_ratchet_tree_extension: Option<bool>,
-    /// The sender ratchet configuration.
-    pub sender_ratchet_configuration: Option<NativeSenderRatchetConfiguration>,
+    /// Sender ratchet tolerance.
+    pub sender_ratchet_configuration: Option<SenderRatchetConfiguration>,
 }
 
 /// Converts a JavaScript join config.
-pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
+pub fn join_config_spec(c: &MlsGroupJoinConfig) -> JoinConfigSpec {
     JoinConfigSpec {
         wire_format_policy: c.wire_format_policy.as_ref().map(|p| p.name().to_string()),
         padding_size: c.padding_size.map(|n| n as usize),
@@ -335,7 +336,7 @@ pub fn join_config_spec(c: &NativeJoinConfig) -> JoinConfigSpec {
     }
 }
 
-impl From<JoinConfigSpec> for NativeJoinConfig {
+impl From<JoinConfigSpec> for MlsGroupJoinConfig {
     fn from(c: JoinConfigSpec) -> Self {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
@@ -350,7 +351,7 @@ impl From<JoinConfigSpec> for NativeJoinConfig {
             use_ratchet_tree_extension: c.use_ratchet_tree_extension,
             sender_ratchet_configuration: c
                 .sender_ratchet
-                .map(|(a, b)| NativeSenderRatchetConfiguration { out_of_order_tolerance: a, maximum_forward_distance: b }),
+                .map(|(a, b)| SenderRatchetConfiguration { out_of_order_tolerance: a, maximum_forward_distance: b }),
         }
     }
 }
@@ -359,7 +360,7 @@ impl From<JoinConfigSpec> for NativeJoinConfig {
 #[napi(object)]
 pub struct NativeCreateConfig {
     /// The runtime configuration.
-    pub join: Option<NativeJoinConfig>,
+    pub join: Option<MlsGroupJoinConfig>,
     /// The ciphersuite code point.
     pub ciphersuite: u32,
     /// The creator's leaf lifetime.

@@ -12,8 +12,8 @@ use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 use openmls_node_core::processed::{Processed, ProcessedContent};
 
 use crate::config_types::{
-    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, u16_of, Extension, NativeCreateConfig,
-    NativeCredential, NativeJoinConfig, NativeLeafNode,
+    create_config_spec, credential_info, extension_specs, join_config_spec, native_extensions, u16_of, Extension, MlsGroupJoinConfig,
+    NativeCreateConfig, NativeCredential, NativeLeafNode,
 };
 use crate::error::{from_napi, run, NativeError, Result};
 use crate::key_package::{credential_with_key, KeyPackage};
@@ -33,7 +33,7 @@ pub struct NativeJoinOptions {
     /// The ratchet tree, when the Welcome does not carry it.
     pub ratchet_tree: Option<Uint8Array>,
     /// The join configuration. `useRatchetTreeExtension` defaults to whether the Welcome carried the tree.
-    pub config: Option<NativeJoinConfig>,
+    pub config: Option<MlsGroupJoinConfig>,
     /// Accept leaves whose lifetime is not current.
     pub skip_lifetime_validation: Option<bool>,
     /// Replace a stored group with the same id (rejoining after a fork or lost state).
@@ -260,7 +260,7 @@ pub struct NativeExternalJoinOptions {
     /// The ratchet tree, when the GroupInfo does not carry it.
     pub ratchet_tree: Option<Uint8Array>,
     /// The joiner's runtime configuration.
-    pub config: Option<NativeJoinConfig>,
+    pub config: Option<MlsGroupJoinConfig>,
     /// Additional authenticated data for the commit.
     pub aad: Option<Uint8Array>,
     /// External PSKs to inject.
@@ -981,13 +981,13 @@ impl MlsGroup {
 
     /// The runtime configuration.
     #[napi]
-    pub fn configuration(&self) -> Result<NativeJoinConfig> {
+    pub fn configuration(&self) -> Result<MlsGroupJoinConfig> {
         run(|| self.inner.configuration()).map(Into::into)
     }
 
     /// Changes the runtime configuration; absent fields keep their value.
     #[napi]
-    pub fn set_configuration(&self, changes: NativeJoinConfig) -> Result<()> {
+    pub fn set_configuration(&self, changes: MlsGroupJoinConfig) -> Result<()> {
         run(|| self.inner.set_configuration(&join_config_spec(&changes)))
     }
 

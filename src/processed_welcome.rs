@@ -7,7 +7,7 @@ use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use openmls_node_core::welcome::PendingWelcome;
 
-use crate::config_types::{join_config_spec, native_extensions, Extension, NativeJoinConfig};
+use crate::config_types::{join_config_spec, native_extensions, Extension, MlsGroupJoinConfig};
 use crate::error::{run, Result};
 use crate::proposal_types::PreSharedKeyId;
 use crate::provider::Provider;
@@ -45,7 +45,7 @@ impl ProcessedWelcome {
         provider: &Provider,
         signer: &SignatureKeyPair,
         welcome: Uint8Array,
-        config: Option<NativeJoinConfig>,
+        config: Option<MlsGroupJoinConfig>,
     ) -> Result<Self> {
         let config = config.as_ref().map(join_config_spec).unwrap_or_default();
         run(|| PendingWelcome::new(provider.inner.clone(), signer.inner.clone(), &welcome, config)).map(|w| Self { inner: Arc::new(w) })

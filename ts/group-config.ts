@@ -1,6 +1,10 @@
 // A member's runtime configuration (the book's "Group configuration"), and its check before it
 // crosses to the native layer.
-import type { WireFormatPolicy as GeneratedWireFormatPolicy } from '../index.js'
+import type {
+  MlsGroupJoinConfig as GeneratedMlsGroupJoinConfig,
+  SenderRatchetConfiguration as GeneratedSenderRatchetConfiguration,
+  WireFormatPolicy as GeneratedWireFormatPolicy,
+} from '../index.js'
 import { OpenMlsError } from './errors.js'
 import { native } from './native.js'
 import { integer, optionalInteger, U32 } from './numbers.js'
@@ -14,32 +18,14 @@ import type { Capabilities, Extension, Lifetime } from './extensions.js'
  */
 export type WireFormatPolicy = GeneratedWireFormatPolicy
 
-/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`). */
-export interface SenderRatchetConfiguration {
-  /** How many past generations are kept to decrypt out-of-order messages. Default 5. */
-  outOfOrderTolerance: number
-  /** How far ahead of the current generation a message may be. Default 1000. */
-  maximumForwardDistance: number
-}
+/** Sender ratchet tolerance (openmls `SenderRatchetConfiguration`; generated from the Rust binding). */
+export type SenderRatchetConfiguration = GeneratedSenderRatchetConfiguration
 
 /**
  * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
- * configuration"). Omitted fields take openmls's defaults.
+ * configuration"; generated from the Rust binding). Omitted fields take openmls's defaults.
  */
-export interface MlsGroupJoinConfig {
-  wireFormatPolicy?: WireFormatPolicy
-  /** Pad encrypted messages to a multiple of this many bytes. Default 0. */
-  paddingSize?: number
-  /** How many past epochs' secrets to keep, to decrypt late application messages. Default 0. */
-  maxPastEpochs?: number
-  /** Keep every past epoch's secrets (the `KeepAll` past-epoch deletion policy). */
-  keepAllPastEpochs?: boolean
-  /** How many resumption PSKs to keep. Default 0. */
-  numberOfResumptionPsks?: number
-  /** Whether Welcome messages carry the ratchet tree, so joiners need nothing else. Default `false`. */
-  useRatchetTreeExtension?: boolean
-  senderRatchetConfiguration?: SenderRatchetConfiguration
-}
+export type MlsGroupJoinConfig = GeneratedMlsGroupJoinConfig
 
 /** Everything a group is created with (openmls `MlsGroupCreateConfig`). */
 export interface MlsGroupCreateConfig extends MlsGroupJoinConfig {

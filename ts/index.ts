@@ -19,7 +19,6 @@ export {
   type ExternalJoinResult,
   type RebootResult,
   type JoinFromWelcomeParams,
-  type Member,
 } from './mls-group.js'
 export { type MlsGroupCreateConfig, type MlsGroupJoinConfig, type MlsGroupJoinConfigValues, type SenderRatchetConfiguration, type WireFormatPolicy } from './group-config.js'
 export { type ProcessedMessage, type ProcessedMessageBase } from './processed-message.js'
@@ -38,7 +37,8 @@ export {
   type StagedProposal,
 } from './proposals.js'
 export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
-export { ProcessedWelcome, StagedWelcome, type CredentialValidator, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
+export { ProcessedWelcome, StagedWelcome, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
+export { type CredentialValidator, type Member } from './member.js'
 export { Provider, type CryptoProviderName, type Durability, type KeyPackageEntry, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
 export { type AbortOptions } from './abort.js'

@@ -13,7 +13,7 @@ import {
   type LeafNode,
 } from './extensions.js'
 import { assertSignerMatches } from './key-package.js'
-import { memberFromNative, ProcessedWelcome, registerGroupFactory, type CredentialValidator } from './welcome.js'
+import { memberFromNative, validateWelcomeMembers, type CredentialValidator, type Member } from './member.js'
 import {
   leafParamsToNative,
   proposalInfoFromNative,
@@ -155,15 +155,6 @@ export interface CommitOptions {
 /** The result of {@link MlsGroup.addMembers}: a Welcome is always present. */
 export interface AddMembersResult extends CommitMessages {
   welcome: Uint8Array
-}
-
-/** A member of a group. */
-export interface Member {
-  /** The member's leaf index. */
-  index: number
-  credential: Credential
-  signatureKey: Uint8Array
-  encryptionKey: Uint8Array
 }
 
 function checkNewSigner<T extends { leafNodeParameters?: LeafNodeParameters }>(params: T): T {
@@ -333,9 +324,12 @@ export class MlsGroup {
     assertSignal(params.signal)
     if (params.signal?.aborted) throw aborted(params.signal)
     if (validateCredential) {
-      const staged = ProcessedWelcome.newFromWelcome({ provider, signer, welcome, config: params.config }).intoStagedWelcome(params)
-      await staged.validate(validateCredential)
-      const group = staged.intoGroup()
+      // The steps of ProcessedWelcome → StagedWelcome → intoGroup, on the native handles.
+      const processed = call(() => native.ProcessedWelcome.newFromWelcome(provider.native, signer.native, welcome, joinConfigToNative(params.config)))
+      const staged = call(() => processed.intoStagedWelcome(params.ratchetTree, params.skipLifetimeValidation, params.replaceOldGroup))
+      const info = staged.info()
+      await validateWelcomeMembers(info.members.map(memberFromNative), validateCredential, info.groupContext.groupId)
+      const group = MlsGroup.fromNative(call(() => staged.intoGroup()), provider)
       group.setCredentialValidator(validateCredential)
       return group
     }
@@ -1069,7 +1063,6 @@ export class MlsGroup {
   }
 }
 
-registerGroupFactory(MlsGroup.fromNative)
 
 /** One slot of a batch: the value, or the typed error it would have thrown on its own. */
 export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: OpenMlsError }

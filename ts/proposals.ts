@@ -77,16 +77,11 @@ export function proposalInfoFromNative(n: NativeQueuedProposalInfo): ProposalInf
   }
 }
 
-/** A group context (RFC 9420 §8.1). */
-export interface GroupContext {
-  protocolVersion: number
-  ciphersuite: number
-  groupId: Uint8Array
-  epoch: bigint
-  treeHash: Uint8Array
-  confirmedTranscriptHash: Uint8Array
-  extensions: Extension[]
-}
+/**
+ * A group context (RFC 9420 §8.1). Generated from the Rust binding; its extensions carry
+ * {@link Credential} objects.
+ */
+export type GroupContext = Omit<NativeGroupContext, 'extensions'> & { extensions: Extension[] }
 
 /** @internal */
 export function groupContextFromNative(n: NativeGroupContext): GroupContext {

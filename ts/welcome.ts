@@ -1,27 +1,12 @@
-import type { NativeMember } from '../index.js'
-import { assertBytes, call, OpenMlsError, validatorFailed } from './errors.js'
+import { assertBytes, call, OpenMlsError } from './errors.js'
 import { native } from './native.js'
-import { credentialFromNative, type Credential } from './credential.js'
 import { extensionFromNative, type Extension } from './extensions.js'
 import { groupContextFromNative, type GroupContext, type PreSharedKeyId } from './proposals.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
-import type { Member, MlsGroup } from './mls-group.js'
+import { MlsGroup } from './mls-group.js'
+import { memberFromNative, validateWelcomeMembers, type CredentialValidator, type Member } from './member.js'
 import { joinConfigToNative, type MlsGroupJoinConfig } from './group-config.js'
-
-/** @internal */
-export function memberFromNative(m: NativeMember): Member {
-  return { index: m.index, credential: credentialFromNative(m.credential), signatureKey: m.signatureKey, encryptionKey: m.encryptionKey }
-}
-
-/**
- * Decides whether a credential is acceptable (the book's "Credential validation"): the application
- * checks it against its Authentication Service. `context` says where it was found.
- */
-export type CredentialValidator = (
-  credential: Credential,
-  context: { source: 'welcome' | 'commit'; signatureKey?: Uint8Array; groupId: Uint8Array },
-) => boolean | Promise<boolean>
 
 /** The unverified GroupInfo a Welcome carries. */
 export interface UnverifiedGroupInfo {
@@ -43,8 +28,8 @@ export interface ProcessWelcomeParams {
 
 /**
  * A decrypted Welcome whose GroupInfo is not verified yet (openmls `ProcessedWelcome`, the book's
- * "Examining a welcome message"). Creating it consumes the key package the Welcome is for
- * (unless last resort); if staging fails, the key package is put back.
+ * "Examining a welcome message"). Nothing is used up yet: the key package the Welcome is for
+ * stays stored until {@link StagedWelcome.intoGroup} succeeds.
  */
 export class ProcessedWelcome {
   /** @internal */
@@ -142,18 +127,11 @@ export class StagedWelcome {
    */
   async validate(validator: CredentialValidator): Promise<void> {
     if (this.#refusal) throw this.#refusal
-    for (const m of this.members) {
-      let verdict: unknown
-      try {
-        verdict = await validator(m.credential, { source: 'welcome', signatureKey: m.signatureKey, groupId: this.#groupId })
-      } catch (error) {
-        this.#refusal = validatorFailed(error)
-        throw this.#refusal
-      }
-      if (verdict !== true) {
-        this.#refusal = new OpenMlsError('ERR_CREDENTIAL_REJECTED', `the credential of member ${m.index} was rejected; the Welcome cannot become a group`)
-        throw this.#refusal
-      }
+    try {
+      await validateWelcomeMembers(this.members, validator, this.#groupId)
+    } catch (error) {
+      this.#refusal = error as OpenMlsError
+      throw error
     }
   }
 
@@ -163,14 +141,6 @@ export class StagedWelcome {
    */
   intoGroup(): MlsGroup {
     if (this.#refusal) throw this.#refusal
-    return groupFromNative(call(() => this.native.intoGroup()), this.#provider)
+    return MlsGroup.fromNative(call(() => this.native.intoGroup()), this.#provider)
   }
-}
-
-// Set by mls-group.ts, which imports this module (avoids a runtime import cycle).
-let groupFromNative: (handle: InstanceType<typeof native.MlsGroup>, provider: Provider) => MlsGroup
-
-/** @internal */
-export function registerGroupFactory(factory: typeof groupFromNative): void {
-  groupFromNative = factory
 }
