@@ -37,87 +37,166 @@ export declare class KeyPackage {
 
 /** An MLS group, as seen by one member. */
 export declare class MlsGroup {
-  /** Creates a group with this client as its only member. */
-  static create(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupId: Uint8Array | undefined | null, config: NativeCreateConfig): MlsGroup
-  /** Joins a group from a Welcome, on the libuv thread pool. */
-  static joinFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MlsGroup>
-  /** Joins a group from a Welcome, on the calling thread. */
-  static joinFromWelcomeSync(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null): MlsGroup
-  /** Adds members as one commit, on the libuv thread pool. Merge with `mergePendingCommit`. */
+  /**
+   * Adds members as one commit. Merge with `mergePendingCommit`.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   addMembers(keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Adds members as one commit, on the calling thread. */
+  /**
+   * Adds members as one commit. Merge with `mergePendingCommit`.
+   *
+   * On the calling thread.
+   */
   addMembersSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
-  /** Adds members without refreshing the committer's leaf, on the libuv thread pool. */
+  /**
+   * Adds members without refreshing the committer's leaf.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   addMembersWithoutUpdate(keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Adds members without refreshing the committer's leaf, on the calling thread. */
+  /**
+   * Adds members without refreshing the committer's leaf.
+   *
+   * On the calling thread.
+   */
   addMembersWithoutUpdateSync(keyPackages: Array<KeyPackage>): NativeCommitMessages
-  /** Removes members by leaf index as one commit, on the libuv thread pool. */
+  /**
+   * Removes members by leaf index as one commit.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   removeMembers(leafIndices: Array<number>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Removes members by leaf index as one commit, on the calling thread. */
+  /**
+   * Removes members by leaf index as one commit.
+   *
+   * On the calling thread.
+   */
   removeMembersSync(leafIndices: Array<number>): NativeCommitMessages
-  /** Refreshes this member's leaf as a commit, optionally with new leaf parameters, on the libuv thread pool. */
+  /**
+   * Refreshes this member's leaf as a commit, optionally with new leaf parameters.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   selfUpdate(params?: NativeLeafNodeParams | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Refreshes this member's leaf as a commit, on the calling thread. */
+  /**
+   * Refreshes this member's leaf as a commit, optionally with new leaf parameters.
+   *
+   * On the calling thread.
+   */
   selfUpdateSync(params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
   /**
-   * Rotates this member's signature key in a commit signed with the old key, on the libuv thread pool.
-   * The group signs with `newSigner` once the commit is merged.
+   * Rotates this member's signature key in a commit signed with the old key. The group signs
+   * with `newSigner` once the commit is merged.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
    */
   selfUpdateWithNewSigner(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Rotates this member's signature key, on the calling thread. */
+  /**
+   * Rotates this member's signature key in a commit signed with the old key. The group signs
+   * with `newSigner` once the commit is merged.
+   *
+   * On the calling thread.
+   */
   selfUpdateWithNewSignerSync(newSigner: SignatureKeyPair, credential: NativeCredential, params?: NativeLeafNodeParams | undefined | null): NativeCommitMessages
-  /** Builds a commit (openmls's commit builder), on the libuv thread pool. */
+  /**
+   * Builds a commit (openmls's commit builder).
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   commit(adds: Array<KeyPackage>, options: NativeCommitOptions, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Builds a commit, on the calling thread. */
+  /**
+   * Builds a commit (openmls's commit builder).
+   *
+   * On the calling thread.
+   */
   commitSync(adds: Array<KeyPackage>, options: NativeCommitOptions): NativeCommitMessages
-  /** Commits to every queued proposal, on the libuv thread pool. */
+  /**
+   * Commits to every queued proposal.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   commitToPendingProposals(signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Commits to every queued proposal, on the calling thread. */
+  /**
+   * Commits to every queued proposal.
+   *
+   * On the calling thread.
+   */
   commitToPendingProposalsSync(): NativeCommitMessages
-  /** Replaces the group context extensions in a commit, on the libuv thread pool. */
+  /**
+   * Replaces the group context extensions in a commit.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   updateGroupContextExtensions(extensions: Array<Extension>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Replaces the group context extensions in a commit, on the calling thread. */
+  /**
+   * Replaces the group context extensions in a commit.
+   *
+   * On the calling thread.
+   */
   updateGroupContextExtensionsSync(extensions: Array<Extension>): NativeCommitMessages
-  /** Replaces members (remove + add, one for one) in one commit, on the libuv thread pool. */
+  /**
+   * Replaces members (remove + add, one for one) in one commit.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   swapMembers(leafIndices: Array<number>, keyPackages: Array<KeyPackage>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Replaces members in one commit, on the calling thread. */
+  /**
+   * Replaces members (remove + add, one for one) in one commit.
+   *
+   * On the calling thread.
+   */
   swapMembersSync(leafIndices: Array<number>, keyPackages: Array<KeyPackage>): NativeCommitMessages
-  /** Removes the members holding these credentials in one commit, on the libuv thread pool. */
+  /**
+   * Removes the members holding these credentials in one commit.
+   *
+   * On the libuv thread pool; `signal` cancels it while it waits for a pool thread.
+   */
   removeMembersByCredential(credentials: Array<NativeCredential>, signal?: AbortSignal | undefined | null): Promise<NativeCommitMessages>
-  /** Removes the members holding these credentials, on the calling thread. */
+  /**
+   * Removes the members holding these credentials in one commit.
+   *
+   * On the calling thread.
+   */
   removeMembersByCredentialSync(credentials: Array<NativeCredential>): NativeCommitMessages
-  /** Proposes adding a member (by reference unless `byValue`). */
-  proposeAddMember(keyPackage: KeyPackage, byValue?: boolean | undefined | null): NativeProposalMessage
-  /** Proposes removing a member by leaf index. */
-  proposeRemoveMember(leafIndex: number, byValue?: boolean | undefined | null): NativeProposalMessage
-  /** Proposes removing the member holding a credential. */
-  proposeRemoveMemberByCredential(credential: NativeCredential, byValue?: boolean | undefined | null): NativeProposalMessage
-  /** Proposes updating this member's leaf. */
-  proposeSelfUpdate(params?: NativeLeafNodeParams | undefined | null): NativeProposalMessage
-  /** Proposes new group context extensions. */
-  proposeGroupContextExtensions(extensions: Array<Extension>): NativeProposalMessage
-  /** Proposes an application-defined proposal. */
-  proposeCustomProposal(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): NativeProposalMessage
-  /** Proposes injecting a PSK. */
-  proposePreSharedKey(psk: PreSharedKeyId, byValue?: boolean | undefined | null): NativeProposalMessage
-  /** Leaves with a Remove proposal for this member. */
-  leaveGroup(): NativeProposalMessage
-  /** Leaves with a SelfRemove proposal. */
-  leaveGroupViaSelfRemove(): NativeProposalMessage
-  /** The proposals queued for the next commit. */
-  pendingProposals(): Array<NativeQueuedProposalInfo>
-  /** Removes a queued proposal by reference. */
-  removePendingProposal(proposalRef: Uint8Array): void
-  /** Empties the proposal queue. */
-  clearPendingProposals(): void
+  /**
+   * Merges this member's pending commit.
+   *
+   * On the libuv thread pool.
+   */
+  mergePendingCommitAsync(): Promise<void>
+  /**
+   * Merges this member's pending commit.
+   *
+   * On the calling thread.
+   */
+  mergePendingCommit(): void
+  /**
+   * Merges a staged commit from `processMessage`.
+   *
+   * On the libuv thread pool.
+   */
+  mergeStagedCommitAsync(stagedCommit: StagedCommit): Promise<void>
+  /**
+   * Merges a staged commit from `processMessage`.
+   *
+   * On the calling thread.
+   */
+  mergeStagedCommit(stagedCommit: StagedCommit): void
+  /**
+   * Discards this member's pending commit.
+   *
+   * On the libuv thread pool.
+   */
+  clearPendingCommitAsync(): Promise<void>
+  /**
+   * Discards this member's pending commit.
+   *
+   * On the calling thread.
+   */
+  clearPendingCommit(): void
   /** What this member's pending commit will do, if there is one. */
   pendingCommit(): NativeStagedCommitInfo | null
-  /** Deletes the group's state for good. */
-  delete(): void
-  /** Merges this member's pending commit. */
-  mergePendingCommit(): void
-  /** Discards this member's pending commit. */
-  clearPendingCommit(): void
   /** Whether a commit of this member is pending. */
   get hasPendingCommit(): boolean
   /** Encrypts an application message. */
@@ -144,38 +223,162 @@ export declare class MlsGroup {
   createMessagesSync(plaintexts: Array<Uint8Array>, aad?: Uint8Array | undefined | null): Array<NativeMessageBatchItem>
   /** Encrypts an application message, on the libuv thread pool. */
   createMessageAsync(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Promise<Uint8Array>
-  /** Merges this member's pending commit, on the libuv thread pool. */
-  mergePendingCommitAsync(): Promise<void>
-  /** Merges a staged commit from `processMessage`, on the libuv thread pool. */
-  mergeStagedCommitAsync(stagedCommit: StagedCommit): Promise<void>
-  /** Discards this member's pending commit, on the libuv thread pool. */
-  clearPendingCommitAsync(): Promise<void>
-  /** Stores a received proposal in the proposal queue, on the libuv thread pool. */
-  storePendingProposalAsync(proposal: QueuedProposal): Promise<void>
-  /** Removes a queued proposal by reference, on the libuv thread pool. */
-  removePendingProposalAsync(proposalRef: Uint8Array): Promise<void>
-  /** Empties the proposal queue, on the libuv thread pool. */
-  clearPendingProposalsAsync(): Promise<void>
-  /** Proposes adding a member, on the libuv thread pool. */
-  proposeAddMemberAsync(keyPackage: KeyPackage, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
-  /** Proposes removing a member by leaf index, on the libuv thread pool. */
-  proposeRemoveMemberAsync(leafIndex: number, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
-  /** Proposes removing the member holding a credential, on the libuv thread pool. */
-  proposeRemoveMemberByCredentialAsync(credential: NativeCredential, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
-  /** Proposes updating this member's leaf, on the libuv thread pool. */
-  proposeSelfUpdateAsync(params?: NativeLeafNodeParams | undefined | null): Promise<NativeProposalMessage>
-  /** Proposes new group context extensions, on the libuv thread pool. */
-  proposeGroupContextExtensionsAsync(extensions: Array<Extension>): Promise<NativeProposalMessage>
-  /** Proposes an application-defined proposal, on the libuv thread pool. */
-  proposeCustomProposalAsync(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
-  /** Proposes injecting a PSK, on the libuv thread pool. */
-  proposePreSharedKeyAsync(psk: PreSharedKeyId, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
-  /** Leaves with a Remove proposal for this member, on the libuv thread pool. */
-  leaveGroupAsync(): Promise<NativeProposalMessage>
-  /** Leaves with a SelfRemove proposal, on the libuv thread pool. */
-  leaveGroupViaSelfRemoveAsync(): Promise<NativeProposalMessage>
   /** Processes a received message, on the calling thread. */
   processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): NativeProcessedMessage
+  /**
+   * Proposes adding a member (by reference unless `byValue`).
+   *
+   * On the libuv thread pool.
+   */
+  proposeAddMemberAsync(keyPackage: KeyPackage, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes adding a member (by reference unless `byValue`).
+   *
+   * On the calling thread.
+   */
+  proposeAddMember(keyPackage: KeyPackage, byValue?: boolean | undefined | null): NativeProposalMessage
+  /**
+   * Proposes removing a member by leaf index.
+   *
+   * On the libuv thread pool.
+   */
+  proposeRemoveMemberAsync(leafIndex: number, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes removing a member by leaf index.
+   *
+   * On the calling thread.
+   */
+  proposeRemoveMember(leafIndex: number, byValue?: boolean | undefined | null): NativeProposalMessage
+  /**
+   * Proposes removing the member holding a credential.
+   *
+   * On the libuv thread pool.
+   */
+  proposeRemoveMemberByCredentialAsync(credential: NativeCredential, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes removing the member holding a credential.
+   *
+   * On the calling thread.
+   */
+  proposeRemoveMemberByCredential(credential: NativeCredential, byValue?: boolean | undefined | null): NativeProposalMessage
+  /**
+   * Proposes updating this member's leaf.
+   *
+   * On the libuv thread pool.
+   */
+  proposeSelfUpdateAsync(params?: NativeLeafNodeParams | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes updating this member's leaf.
+   *
+   * On the calling thread.
+   */
+  proposeSelfUpdate(params?: NativeLeafNodeParams | undefined | null): NativeProposalMessage
+  /**
+   * Proposes new group context extensions.
+   *
+   * On the libuv thread pool.
+   */
+  proposeGroupContextExtensionsAsync(extensions: Array<Extension>): Promise<NativeProposalMessage>
+  /**
+   * Proposes new group context extensions.
+   *
+   * On the calling thread.
+   */
+  proposeGroupContextExtensions(extensions: Array<Extension>): NativeProposalMessage
+  /**
+   * Proposes an application-defined proposal.
+   *
+   * On the libuv thread pool.
+   */
+  proposeCustomProposalAsync(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes an application-defined proposal.
+   *
+   * On the calling thread.
+   */
+  proposeCustomProposal(proposalType: number, payload: Uint8Array, byValue?: boolean | undefined | null): NativeProposalMessage
+  /**
+   * Proposes injecting a PSK.
+   *
+   * On the libuv thread pool.
+   */
+  proposePreSharedKeyAsync(psk: PreSharedKeyId, byValue?: boolean | undefined | null): Promise<NativeProposalMessage>
+  /**
+   * Proposes injecting a PSK.
+   *
+   * On the calling thread.
+   */
+  proposePreSharedKey(psk: PreSharedKeyId, byValue?: boolean | undefined | null): NativeProposalMessage
+  /**
+   * Leaves with a Remove proposal for this member.
+   *
+   * On the libuv thread pool.
+   */
+  leaveGroupAsync(): Promise<NativeProposalMessage>
+  /**
+   * Leaves with a Remove proposal for this member.
+   *
+   * On the calling thread.
+   */
+  leaveGroup(): NativeProposalMessage
+  /**
+   * Leaves with a SelfRemove proposal.
+   *
+   * On the libuv thread pool.
+   */
+  leaveGroupViaSelfRemoveAsync(): Promise<NativeProposalMessage>
+  /**
+   * Leaves with a SelfRemove proposal.
+   *
+   * On the calling thread.
+   */
+  leaveGroupViaSelfRemove(): NativeProposalMessage
+  /**
+   * Stores a received proposal in the proposal queue.
+   *
+   * On the libuv thread pool.
+   */
+  storePendingProposalAsync(proposal: QueuedProposal): Promise<void>
+  /**
+   * Stores a received proposal in the proposal queue.
+   *
+   * On the calling thread.
+   */
+  storePendingProposal(proposal: QueuedProposal): void
+  /**
+   * Removes a queued proposal by reference.
+   *
+   * On the libuv thread pool.
+   */
+  removePendingProposalAsync(proposalRef: Uint8Array): Promise<void>
+  /**
+   * Removes a queued proposal by reference.
+   *
+   * On the calling thread.
+   */
+  removePendingProposal(proposalRef: Uint8Array): void
+  /**
+   * Empties the proposal queue.
+   *
+   * On the libuv thread pool.
+   */
+  clearPendingProposalsAsync(): Promise<void>
+  /**
+   * Empties the proposal queue.
+   *
+   * On the calling thread.
+   */
+  clearPendingProposals(): void
+  /** The proposals queued for the next commit. */
+  pendingProposals(): Array<NativeQueuedProposalInfo>
+  /** Creates a group with this client as its only member. */
+  static create(provider: Provider, signer: SignatureKeyPair, credential: NativeCredential, groupId: Uint8Array | undefined | null, config: NativeCreateConfig): MlsGroup
+  /** Joins a group from a Welcome, on the libuv thread pool. */
+  static joinFromWelcome(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MlsGroup>
+  /** Joins a group from a Welcome, on the calling thread. */
+  static joinFromWelcomeSync(provider: Provider, signer: SignatureKeyPair, welcome: Uint8Array, options?: NativeJoinOptions | undefined | null): MlsGroup
+  /** Deletes the group's state for good. */
+  delete(): void
   /**
    * Releases this handle and its memory now, instead of when it is garbage collected. Later
    * calls fail with `ERR_STALE_HANDLE`; stored state is untouched (`loadGroup` reads it again).
@@ -183,10 +386,6 @@ export declare class MlsGroup {
   free(): void
   /** Whether `other` is the same native group handle as this one. */
   isSameHandle(other: MlsGroup): boolean
-  /** Merges a staged commit from `processMessage`. */
-  mergeStagedCommit(stagedCommit: StagedCommit): void
-  /** Stores a received proposal in the proposal queue. */
-  storePendingProposal(proposal: QueuedProposal): void
   /** The members, in leaf order. */
   members(): Array<NativeMember>
   /** This member's leaf index. */
