@@ -533,11 +533,20 @@ export declare class StagedWelcome {
   intoGroup(): MlsGroup
 }
 
+/** The content type of a group message. */
+export type ContentType = 'application' | 'proposal' | 'commit'
+
+/** A proposal from an external sender to add a member (`ExternalProposal::new_add`). */
+export declare function createExternalAddProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, keyPackage: KeyPackage): Uint8Array
+
 /**
- * A proposal from an external sender (`ExternalProposal::new_*`): `kind` is `add` (with
- * `keyPackage`), `remove` (with `removed`) or `groupContextExtensions` (with `extensions`).
+ * A proposal from an external sender to replace the group context extensions
+ * (`ExternalProposal::new_group_context_extensions`).
  */
-export declare function createExternalProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, kind: string, keyPackage?: KeyPackage | undefined | null, removed?: number | undefined | null, extensions?: Array<Extension> | undefined | null): Uint8Array
+export declare function createExternalGroupContextExtensionsProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, extensions: Array<Extension>): Uint8Array
+
+/** A proposal from an external sender to remove a member (`ExternalProposal::new_remove`). */
+export declare function createExternalRemoveProposal(signer: SignatureKeyPair, senderIndex: number, groupId: Uint8Array, epoch: bigint, removed: number): Uint8Array
 
 /** A new member's proposal to join a group (`JoinProposal::new`), signed by the key package's signer. */
 export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage: KeyPackage, groupId: Uint8Array, epoch: bigint): NativeProposalMessage
@@ -846,29 +855,32 @@ export interface NativeMessageBatchItem {
   error?: NativeError
 }
 
-/** What a message shows before processing. Nothing here is authenticated yet. */
-export interface NativeMessageInfo {
-  /** `publicMessage`, `privateMessage`, `welcome`, `groupInfo` or `keyPackage`. */
-  wireFormat: string
-  /** The group id (group messages and GroupInfos). */
-  groupId?: Uint8Array
-  /** The epoch (group messages and GroupInfos). */
-  epoch?: bigint
-  /** `application`, `proposal` or `commit` (group messages). */
-  contentType?: string
-  /** The sender (public messages). */
-  sender?: Sender
-  /** The additional authenticated data (private messages). */
-  authenticatedData?: Uint8Array
-  /** The ciphersuite (Welcomes, GroupInfos, key packages). */
-  ciphersuite?: number
-  /** The key package references a Welcome is for. */
-  welcomeKeyPackageRefs: Array<Uint8Array>
-  /** The group context (GroupInfos). */
-  groupContext?: NativeGroupContext
-  /** The GroupInfo extensions. */
-  groupInfoExtensions: Array<Extension>
-}
+/**
+ * What an MLS message shows before processing (the book's "Deserializing messages"),
+ * discriminated by `wireFormat`, RFC 9420's name for it. Nothing is authenticated yet.
+ */
+export type NativeMessageInfo =
+  | { wireFormat: 'publicMessage'; /** The group id. */
+    groupId: Uint8Array; /** The epoch it was sent in. */
+    epoch: bigint; /** What it carries. */
+    contentType: ContentType; /** Who sent it. */
+  sender: Sender }
+  | { wireFormat: 'privateMessage'; /** The group id. */
+    groupId: Uint8Array; /** The epoch it was sent in. */
+    epoch: bigint; /** What it carries. */
+    contentType: ContentType; /** The additional authenticated data (readable; authenticated only when processed). */
+  authenticatedData: Uint8Array }
+  | { wireFormat: 'welcome'; /** The ciphersuite. */
+    ciphersuite: number; /** The key package references of the new members it is for. */
+  keyPackageRefs: Array<Uint8Array> }
+  | { wireFormat: 'groupInfo'; /** The group id. */
+    groupId: Uint8Array; /** The epoch. */
+    epoch: bigint; /** The ciphersuite. */
+    ciphersuite: number; /** The group context. */
+    groupContext: NativeGroupContext; /** The GroupInfo extensions (ratchet tree, external pub, ...). */
+  extensions: Array<Extension> }
+  | { wireFormat: 'keyPackage'; /** The ciphersuite. */
+  ciphersuite: number }
 
 /** One slot of `processMessages`: the processed message, or the error it would have thrown alone. */
 export interface NativeProcessedBatchItem {

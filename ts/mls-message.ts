@@ -1,22 +1,24 @@
 import { assertBytes, call } from './errors.js'
 import { native } from './native.js'
 import { extensionFromNative, extensionsToNative, type Extension } from './extensions.js'
-import { groupContextFromNative, type GroupContext, type Sender } from './proposals.js'
+import { groupContextFromNative, type GroupContext } from './proposals.js'
 import type { KeyPackage } from './key-package.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
 import type { ProposalMessage } from './mls-group.js'
+import type { ContentType as GeneratedContentType, NativeMessageInfo } from '../index.js'
 import { integer, uint64, U32 } from './numbers.js'
 
-/** What an MLS message shows before processing (the book's "Deserializing messages"). Nothing is authenticated yet. */
+/**
+ * What an MLS message shows before processing (the book's "Deserializing messages"),
+ * discriminated by `wireFormat`. Nothing is authenticated yet. Generated from the Rust binding;
+ * a GroupInfo's context and extensions carry {@link Credential} objects.
+ */
 export type MessageInfo =
-  | { wireFormat: 'publicMessage'; groupId: Uint8Array; epoch: bigint; contentType: ContentType; sender: Sender }
-  | { wireFormat: 'privateMessage'; groupId: Uint8Array; epoch: bigint; contentType: ContentType; authenticatedData: Uint8Array }
-  | { wireFormat: 'welcome'; ciphersuite: number; keyPackageRefs: Uint8Array[] }
-  | { wireFormat: 'groupInfo'; groupId: Uint8Array; epoch: bigint; ciphersuite: number; groupContext: GroupContext; extensions: Extension[] }
-  | { wireFormat: 'keyPackage'; ciphersuite: number }
+  | Exclude<NativeMessageInfo, { wireFormat: 'groupInfo' }>
+  | (Omit<Extract<NativeMessageInfo, { wireFormat: 'groupInfo' }>, 'groupContext' | 'extensions'> & { groupContext: GroupContext; extensions: Extension[] })
 
-/** The content type of a group message. */
-export type ContentType = 'application' | 'proposal' | 'commit'
+/** The content type of a group message (generated from the Rust binding). */
+export type ContentType = GeneratedContentType
 
 /** Reading MLS messages (openmls `MlsMessageIn`). */
 export const MlsMessage = {
@@ -27,25 +29,7 @@ export const MlsMessage = {
   parse(bytes: Uint8Array): MessageInfo {
     assertBytes(bytes, 'bytes')
     const m = call(() => native.parseMessage(bytes))
-    switch (m.wireFormat) {
-      case 'publicMessage':
-        return { wireFormat: 'publicMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, sender: m.sender! }
-      case 'privateMessage':
-        return { wireFormat: 'privateMessage', groupId: m.groupId!, epoch: m.epoch!, contentType: m.contentType as ContentType, authenticatedData: m.authenticatedData! }
-      case 'welcome':
-        return { wireFormat: 'welcome', ciphersuite: m.ciphersuite!, keyPackageRefs: m.welcomeKeyPackageRefs }
-      case 'groupInfo':
-        return {
-          wireFormat: 'groupInfo',
-          groupId: m.groupId!,
-          epoch: m.epoch!,
-          ciphersuite: m.ciphersuite!,
-          groupContext: groupContextFromNative(m.groupContext!),
-          extensions: m.groupInfoExtensions.map(extensionFromNative),
-        }
-      default:
-        return { wireFormat: 'keyPackage', ciphersuite: m.ciphersuite! }
-    }
+    return m.wireFormat === 'groupInfo' ? { ...m, groupContext: groupContextFromNative(m.groupContext), extensions: m.extensions.map(extensionFromNative) } : m
   },
 }
 
@@ -82,17 +66,17 @@ export interface ExternalSenderParams extends ExternalProposalTarget {
 export const ExternalProposal = {
   add(params: ExternalSenderParams & { keyPackage: KeyPackage }): Uint8Array {
     checkSender(params)
-    return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'add', params.keyPackage.native))
+    return call(() => native.createExternalAddProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, params.keyPackage.native))
   },
   remove(params: ExternalSenderParams & { removed: number }): Uint8Array {
     checkSender(params)
     integer(params.removed, 'removed', 0, U32)
-    return call(() => native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'remove', undefined, params.removed))
+    return call(() => native.createExternalRemoveProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, params.removed))
   },
   groupContextExtensions(params: ExternalSenderParams & { extensions: Extension[] }): Uint8Array {
     checkSender(params)
     return call(() =>
-      native.createExternalProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, 'groupContextExtensions', undefined, undefined, extensionsToNative(params.extensions)),
+      native.createExternalGroupContextExtensionsProposal(params.signer.native, params.senderIndex, params.groupId, params.epoch, extensionsToNative(params.extensions)!),
     )
   },
 }

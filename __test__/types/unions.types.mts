@@ -1,6 +1,6 @@
 // Type-level tests of the generated unions, checked by `npm run typecheck` (never run): each
 // `@ts-expect-error` line must fail to compile, everything else must compile.
-import { BasicCredential, type Extension, type ProcessedMessage, type Proposal, type ProposalInfo, type QueuedProposal, type Sender, type StagedCommit } from 'openmls-node'
+import { BasicCredential, type ContentType, type Extension, type GroupContext, type MessageInfo, type ProcessedMessage, type Proposal, type ProposalInfo, type QueuedProposal, type Sender, type StagedCommit } from 'openmls-node'
 
 // Extensions: the generated union, with Credential objects in externalSenders.
 const appId: Extension = { type: 'applicationId', applicationId: new Uint8Array([1]) }
@@ -67,3 +67,25 @@ if (processed.kind === 'proposal') {
 }
 // @ts-expect-error not a processed message type
 if (processed.type === 'welcome') void 0
+
+// MessageInfo narrows on `wireFormat` (RFC 9420's name); only what the wire format shows is there.
+declare const parsed: MessageInfo
+if (parsed.wireFormat === 'privateMessage') {
+  const aad: Uint8Array = parsed.authenticatedData
+  const contentType: ContentType = parsed.contentType
+  void aad, contentType
+} else if (parsed.wireFormat === 'groupInfo') {
+  const context: GroupContext = parsed.groupContext
+  const epoch: bigint = parsed.epoch
+  void context, epoch
+} else if (parsed.wireFormat === 'welcome') {
+  const refs: Uint8Array[] = parsed.keyPackageRefs
+  void refs
+}
+if (parsed.wireFormat === 'keyPackage') {
+  // @ts-expect-error a key package has no group id
+  void parsed.groupId
+}
+// @ts-expect-error not a content type
+const badContentType: ContentType = 'welcome'
+void badContentType

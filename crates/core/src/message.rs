@@ -9,90 +9,113 @@ use crate::extensions::{self, ExtensionSpec};
 use crate::processed::GroupContextInfo;
 use crate::sender::SenderInfo;
 
-/// What a message shows before it is processed. Nothing here is authenticated yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageInfo {
-    /// `publicMessage`, `privateMessage`, `welcome`, `groupInfo` or `keyPackage`.
-    pub wire_format: &'static str,
-    /// Public and private messages, GroupInfos: the group id.
-    pub group_id: Option<Vec<u8>>,
-    /// Public and private messages, GroupInfos: the epoch.
-    pub epoch: Option<u64>,
-    /// Public and private messages: `application`, `proposal` or `commit`.
-    pub content_type: Option<&'static str>,
-    /// Public messages: the sender.
-    pub sender: Option<SenderInfo>,
-    /// Private messages: the additional authenticated data (readable, authenticated only on processing).
-    pub authenticated_data: Option<Vec<u8>>,
-    /// Welcomes, GroupInfos and key packages: the ciphersuite.
-    pub ciphersuite: Option<u16>,
-    /// Welcomes: the key package references of the new members it is for.
-    pub welcome_key_package_refs: Vec<Vec<u8>>,
-    /// GroupInfos: the group context.
-    pub group_context: Option<GroupContextInfo>,
-    /// GroupInfos: the GroupInfo extensions.
-    pub group_info_extensions: Vec<ExtensionSpec>,
+/// The content type of a group message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    /// An application message.
+    Application,
+    /// A proposal.
+    Proposal,
+    /// A commit.
+    Commit,
 }
 
-fn content_type_name(c: ContentType) -> &'static str {
-    match c {
-        ContentType::Application => "application",
-        ContentType::Proposal => "proposal",
-        ContentType::Commit => "commit",
+impl From<ContentType> for ContentKind {
+    fn from(c: ContentType) -> Self {
+        match c {
+            ContentType::Application => ContentKind::Application,
+            ContentType::Proposal => ContentKind::Proposal,
+            ContentType::Commit => ContentKind::Commit,
+        }
     }
+}
+
+/// What a message shows before it is processed, by wire format. Nothing here is authenticated yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageInfo {
+    /// A PublicMessage: its framing is readable.
+    PublicMessage {
+        /// The group id.
+        group_id: Vec<u8>,
+        /// The epoch it was sent in.
+        epoch: u64,
+        /// What it carries.
+        content_type: ContentKind,
+        /// Who sent it.
+        sender: SenderInfo,
+    },
+    /// A PrivateMessage: only the outer framing is readable.
+    PrivateMessage {
+        /// The group id.
+        group_id: Vec<u8>,
+        /// The epoch it was sent in.
+        epoch: u64,
+        /// What it carries.
+        content_type: ContentKind,
+        /// The additional authenticated data (readable, authenticated only on processing).
+        authenticated_data: Vec<u8>,
+    },
+    /// A Welcome.
+    Welcome {
+        /// The ciphersuite.
+        ciphersuite: u16,
+        /// The key package references of the new members it is for.
+        key_package_refs: Vec<Vec<u8>>,
+    },
+    /// A GroupInfo.
+    GroupInfo {
+        /// The group id.
+        group_id: Vec<u8>,
+        /// The epoch.
+        epoch: u64,
+        /// The ciphersuite.
+        ciphersuite: u16,
+        /// The group context.
+        group_context: GroupContextInfo,
+        /// The GroupInfo extensions.
+        extensions: Vec<ExtensionSpec>,
+    },
+    /// A key package (not validated yet: `KeyPackage.fromBytes` validates).
+    KeyPackage {
+        /// The ciphersuite, read from the encoding.
+        ciphersuite: u16,
+    },
 }
 
 /// Parses any MLS message without processing it.
 pub fn parse(bytes: &[u8]) -> Result<MessageInfo> {
     let message = codec::decode_message(bytes)?;
-    let mut info = MessageInfo {
-        wire_format: "",
-        group_id: None,
-        epoch: None,
-        content_type: None,
-        sender: None,
-        authenticated_data: None,
-        ciphersuite: None,
-        welcome_key_package_refs: Vec::new(),
-        group_context: None,
-        group_info_extensions: Vec::new(),
-    };
-    match message.extract() {
-        MlsMessageBodyIn::PublicMessage(m) => {
-            info.wire_format = "publicMessage";
-            info.group_id = Some(m.group_id().as_slice().to_vec());
-            info.epoch = Some(m.epoch().as_u64());
-            info.content_type = Some(content_type_name(m.content_type()));
-            info.sender = Some(m.sender().into());
-        }
-        MlsMessageBodyIn::PrivateMessage(m) => {
-            info.wire_format = "privateMessage";
-            info.group_id = Some(m.group_id().as_slice().to_vec());
-            info.epoch = Some(m.epoch().as_u64());
-            info.content_type = Some(content_type_name(m.content_type()));
-            info.authenticated_data = Some(m.aad().to_vec());
-        }
-        MlsMessageBodyIn::Welcome(w) => {
-            info.wire_format = "welcome";
-            info.ciphersuite = Some(u16::from(w.ciphersuite()));
-            info.welcome_key_package_refs = w.secrets().iter().map(|s| s.new_member().as_slice().to_vec()).collect();
-        }
-        MlsMessageBodyIn::GroupInfo(g) => {
-            info.wire_format = "groupInfo";
-            info.group_id = Some(g.group_id().as_slice().to_vec());
-            info.epoch = Some(g.epoch().as_u64());
-            info.ciphersuite = Some(u16::from(g.ciphersuite()));
-            info.group_context = Some(GroupContextInfo::from(g.group_context()));
-            info.group_info_extensions = extensions::describe(g.extensions().iter());
-        }
+    Ok(match message.extract() {
+        MlsMessageBodyIn::PublicMessage(m) => MessageInfo::PublicMessage {
+            group_id: m.group_id().as_slice().to_vec(),
+            epoch: m.epoch().as_u64(),
+            content_type: m.content_type().into(),
+            sender: m.sender().into(),
+        },
+        MlsMessageBodyIn::PrivateMessage(m) => MessageInfo::PrivateMessage {
+            group_id: m.group_id().as_slice().to_vec(),
+            epoch: m.epoch().as_u64(),
+            content_type: m.content_type().into(),
+            authenticated_data: m.aad().to_vec(),
+        },
+        MlsMessageBodyIn::Welcome(w) => MessageInfo::Welcome {
+            ciphersuite: u16::from(w.ciphersuite()),
+            key_package_refs: w.secrets().iter().map(|s| s.new_member().as_slice().to_vec()).collect(),
+        },
+        MlsMessageBodyIn::GroupInfo(g) => MessageInfo::GroupInfo {
+            group_id: g.group_id().as_slice().to_vec(),
+            epoch: g.epoch().as_u64(),
+            ciphersuite: u16::from(g.ciphersuite()),
+            group_context: GroupContextInfo::from(g.group_context()),
+            extensions: extensions::describe(g.extensions().iter()),
+        },
         MlsMessageBodyIn::KeyPackage(kp) => {
-            info.wire_format = "keyPackage";
-            // Unvalidated: KeyPackage.fromBytes validates. The ciphersuite is read from the encoding.
+            // The ciphersuite follows the 2-byte protocol version in the encoding.
             let encoded = codec::encode(&kp)?;
-            info.ciphersuite = encoded.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            let ciphersuite = encoded.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or_default();
+            MessageInfo::KeyPackage { ciphersuite }
         }
-    }
-    Ok(info)
+    })
 }
 
 #[cfg(test)]
