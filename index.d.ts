@@ -890,30 +890,48 @@ export interface NativeProcessedBatchItem {
   error?: NativeError
 }
 
-/**
- * A processed message. `kind` is `application`, `proposal`, `externalJoinProposal`, `commit`,
- * `ownPendingCommit` or `ownPrivateMessage`; the field of that kind is set.
- */
-export interface NativeProcessedMessage {
-  /** What the message carries. */
-  kind: string
-  /** The group id. */
-  groupId: Uint8Array
-  /** The epoch the message was sent in. */
-  epoch: bigint
-  /** Who sent it. */
-  sender: Sender
-  /** The authenticated additional data. */
-  authenticatedData: Uint8Array
-  /** The sender's credential. */
-  credential: NativeCredential
-  /** `application`: the plaintext. */
-  data?: Uint8Array
-  /** `commit`: the staged commit. */
-  stagedCommit?: StagedCommit
-  /** `proposal` and `externalJoinProposal`: the proposal. */
-  proposal?: QueuedProposal
-}
+/** A processed message (openmls `ProcessedMessage`), discriminated by `type`. */
+export type NativeProcessedMessage =
+  | { type: 'application'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+    credential: NativeCredential; /** The plaintext. */
+  data: Uint8Array }
+  | { type: 'proposal'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+    credential: NativeCredential; /** The proposal. */
+  proposal: QueuedProposal }
+  | { type: 'externalJoinProposal'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+    credential: NativeCredential; /** The proposal. */
+  proposal: QueuedProposal }
+  | { type: 'commit'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+    credential: NativeCredential; /** The staged commit. */
+  stagedCommit: StagedCommit }
+  | { type: 'ownPendingCommit'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+  credential: NativeCredential }
+  | { type: 'ownPrivateMessage'; /** The group id. */
+    groupId: Uint8Array; /** The epoch the message was sent in. */
+    epoch: bigint; /** Who sent it. */
+    sender: Sender; /** The additional authenticated data the sender attached. */
+    authenticatedData: Uint8Array; /** The sender's credential. */
+  credential: NativeCredential }
 
 /** A proposal covered by a staged commit. */
 export interface NativeProposalInfo {

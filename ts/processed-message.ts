@@ -37,7 +37,10 @@ export type ProcessedMessage =
   | Variant<'ownPendingCommit'>
   | Variant<'ownPrivateMessage'>
 
-/** @internal */
+/**
+ * Gives a processed message from the binding its classes: the credential, and the handle of a
+ * proposal or staged commit. @internal
+ */
 export function processedFromNative(p: NativeProcessedMessage): ProcessedMessage {
   // Object literals of one shape each (no spread): this runs once per received message.
   const groupId = p.groupId
@@ -45,18 +48,18 @@ export function processedFromNative(p: NativeProcessedMessage): ProcessedMessage
   const sender = p.sender
   const authenticatedData = p.authenticatedData
   const credential = credentialFromNative(p.credential)
-  switch (p.kind) {
+  switch (p.type) {
     case 'application':
-      return { groupId, epoch, sender, authenticatedData, credential, type: 'application', kind: 'application', data: p.data as Uint8Array }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'application', kind: 'application', data: p.data }
     case 'proposal':
-      return { groupId, epoch, sender, authenticatedData, credential, type: 'proposal', kind: 'proposal', proposal: new QueuedProposal(p.proposal!) }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'proposal', kind: 'proposal', proposal: new QueuedProposal(p.proposal) }
     case 'externalJoinProposal':
-      return { groupId, epoch, sender, authenticatedData, credential, type: 'externalJoinProposal', kind: 'externalJoinProposal', proposal: new QueuedProposal(p.proposal!) }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'externalJoinProposal', kind: 'externalJoinProposal', proposal: new QueuedProposal(p.proposal) }
     case 'commit':
-      return { groupId, epoch, sender, authenticatedData, credential, type: 'commit', kind: 'commit', stagedCommit: new StagedCommit(p.stagedCommit!) }
+      return { groupId, epoch, sender, authenticatedData, credential, type: 'commit', kind: 'commit', stagedCommit: new StagedCommit(p.stagedCommit) }
     case 'ownPendingCommit':
       return { groupId, epoch, sender, authenticatedData, credential, type: 'ownPendingCommit', kind: 'ownPendingCommit' }
-    default:
+    case 'ownPrivateMessage':
       return { groupId, epoch, sender, authenticatedData, credential, type: 'ownPrivateMessage', kind: 'ownPrivateMessage' }
   }
 }

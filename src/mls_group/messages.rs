@@ -22,64 +22,71 @@ type ProcessBatchTask = AsyncTask<Job<Vec<openmls_node_core::Result<Processed>>,
 /// The task of `createMessages`: one result per plaintext.
 type MessageBatchTask = AsyncTask<Job<Vec<openmls_node_core::Result<Vec<u8>>>, Vec<NativeMessageBatchItem>>>;
 
-/// A processed message. `kind` is `application`, `proposal`, `externalJoinProposal`, `commit`,
-/// `ownPendingCommit` or `ownPrivateMessage`; the field of that kind is set.
-#[napi(object, object_from_js = false)]
-pub struct NativeProcessedMessage {
-    /// What the message carries.
-    pub kind: String,
-    /// The group id.
-    pub group_id: Uint8Array,
-    /// The epoch the message was sent in.
-    pub epoch: BigInt,
-    /// Who sent it.
-    pub sender: Sender,
-    /// The authenticated additional data.
-    pub authenticated_data: Uint8Array,
-    /// The sender's credential.
-    pub credential: NativeCredential,
-    /// `application`: the plaintext.
-    pub data: Option<Uint8Array>,
-    /// `commit`: the staged commit.
-    pub staged_commit: Option<StagedCommit>,
-    /// `proposal` and `externalJoinProposal`: the proposal.
-    pub proposal: Option<QueuedProposal>,
+/// Declares `NativeProcessedMessage`: every variant has the fields every processed message has
+/// (written once, here) and its own.
+macro_rules! processed_message {
+    ($( $doc:literal $variant:ident { $($vdoc:literal $field:ident: $ty:ty),* } )+) => {
+        /// A processed message (openmls `ProcessedMessage`), discriminated by `type`.
+        #[napi(discriminant = "type", discriminant_case = "camelCase", object_from_js = false)]
+        pub enum NativeProcessedMessage {
+            $(
+                #[doc = $doc]
+                $variant {
+                    #[doc = "The group id."]
+                    group_id: Uint8Array,
+                    #[doc = "The epoch the message was sent in."]
+                    epoch: BigInt,
+                    #[doc = "Who sent it."]
+                    sender: Sender,
+                    #[doc = "The additional authenticated data the sender attached."]
+                    authenticated_data: Uint8Array,
+                    #[doc = "The sender's credential."]
+                    credential: NativeCredential,
+                    $( #[doc = $vdoc] $field: $ty, )*
+                },
+            )+
+        }
+    };
+}
+
+processed_message! {
+    "An application message." Application { "The plaintext." data: Uint8Array }
+    "A proposal, to store or drop." Proposal { "The proposal." proposal: QueuedProposal }
+    "A new member's proposal to join." ExternalJoinProposal { "The proposal." proposal: QueuedProposal }
+    "A commit, staged: merge it to enter the new epoch." Commit { "The staged commit." staged_commit: StagedCommit }
+    "This member's own pending commit, echoed back in plaintext." OwnPendingCommit {}
+    "This member's own encrypted message, echoed back (it cannot decrypt its own)." OwnPrivateMessage {}
 }
 
 fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessage> {
-    let mut out = NativeProcessedMessage {
-        kind: String::new(),
-        group_id: Uint8Array::new(p.group_id),
-        epoch: BigInt::from(p.epoch),
-        sender: p.sender.into(),
-        authenticated_data: Uint8Array::new(p.aad),
-        credential: p.credential.into(),
-        data: None,
-        staged_commit: None,
-        proposal: None,
-    };
-    out.kind = match p.content {
+    let group_id = Uint8Array::new(p.group_id);
+    let epoch = BigInt::from(p.epoch);
+    let sender = p.sender.into();
+    let authenticated_data = Uint8Array::new(p.aad);
+    let credential = p.credential.into();
+    Ok(match p.content {
         ProcessedContent::Application(data) => {
-            out.data = Some(Uint8Array::new(data));
-            "application"
+            NativeProcessedMessage::Application { group_id, epoch, sender, authenticated_data, credential, data: Uint8Array::new(data) }
         }
         ProcessedContent::Proposal(handle) => {
-            out.proposal = Some(QueuedProposal { inner: Arc::new(handle) });
-            "proposal"
+            let proposal = QueuedProposal { inner: Arc::new(handle) };
+            NativeProcessedMessage::Proposal { group_id, epoch, sender, authenticated_data, credential, proposal }
         }
         ProcessedContent::ExternalJoinProposal(handle) => {
-            out.proposal = Some(QueuedProposal { inner: Arc::new(handle) });
-            "externalJoinProposal"
+            let proposal = QueuedProposal { inner: Arc::new(handle) };
+            NativeProcessedMessage::ExternalJoinProposal { group_id, epoch, sender, authenticated_data, credential, proposal }
         }
         ProcessedContent::Commit(handle) => {
-            out.staged_commit = Some(StagedCommit { inner: Arc::new(handle) });
-            "commit"
+            let staged_commit = StagedCommit { inner: Arc::new(handle) };
+            NativeProcessedMessage::Commit { group_id, epoch, sender, authenticated_data, credential, staged_commit }
         }
-        ProcessedContent::OwnPendingCommit => "ownPendingCommit",
-        ProcessedContent::OwnPrivateMessage => "ownPrivateMessage",
-    }
-    .to_string();
-    Ok(out)
+        ProcessedContent::OwnPendingCommit => {
+            NativeProcessedMessage::OwnPendingCommit { group_id, epoch, sender, authenticated_data, credential }
+        }
+        ProcessedContent::OwnPrivateMessage => {
+            NativeProcessedMessage::OwnPrivateMessage { group_id, epoch, sender, authenticated_data, credential }
+        }
+    })
 }
 
 /// One slot of `processMessages`: the processed message, or the error it would have thrown alone.
