@@ -392,6 +392,11 @@ export declare class MlsGroup {
   get ownLeafIndex(): number
   /** The current epoch. */
   get epoch(): bigint
+  /**
+   * The group context of the current epoch: epoch, tree hash, confirmed transcript hash,
+   * extensions.
+   */
+  groupContext(): NativeGroupContext
   /** The group id. */
   get groupId(): Uint8Array
   /** The ciphersuite code point. */
@@ -491,6 +496,57 @@ export declare class Provider {
   deleteExternalPsk(pskId: Uint8Array): void
   /** The ciphersuites the crypto backend supports, as IANA code points. */
   supportedCiphersuites(): Array<number>
+}
+
+/**
+ * A group as a delivery service sees it: its public state (tree, group context, transcript),
+ * followed by validating and merging the handshake messages the service relays. It is not a
+ * member: it cannot read PrivateMessages.
+ */
+export declare class PublicGroup {
+  /**
+   * Starts tracking a group from a GroupInfo and its ratchet tree (or the GroupInfo's
+   * ratchet-tree extension), verified, on the libuv thread pool. The state is stored in
+   * `provider`.
+   */
+  static fromExternal(provider: Provider, groupInfo: Uint8Array, ratchetTree?: Uint8Array | undefined | null): Promise<PublicGroup>
+  /** `fromExternal`, on the calling thread. */
+  static fromExternalSync(provider: Provider, groupInfo: Uint8Array, ratchetTree?: Uint8Array | undefined | null): PublicGroup
+  /** The public group `groupId` that `provider` tracks. */
+  static load(provider: Provider, groupId: Uint8Array): PublicGroup
+  /** The ids of the public groups `provider` tracks. */
+  static list(provider: Provider): Array<Uint8Array>
+  /** Validates a PublicMessage proposal or commit, on the libuv thread pool. Nothing is stored. */
+  processMessage(message: Uint8Array): Promise<NativeProcessedMessage>
+  /** `processMessage`, on the calling thread. */
+  processMessageSync(message: Uint8Array): NativeProcessedMessage
+  /** Stores a validated proposal, so a later commit may cover it by reference. */
+  addProposal(proposal: QueuedProposal): void
+  /** Merges a validated commit, on the libuv thread pool: the group enters the next epoch. */
+  mergeStagedCommit(stagedCommit: StagedCommit): Promise<void>
+  /** `mergeStagedCommit`, on the calling thread. */
+  mergeStagedCommitSync(stagedCommit: StagedCommit): void
+  /**
+   * Keeps a member's GroupInfo of this epoch for external joiners, after checking it against
+   * this state.
+   */
+  setGroupInfo(groupInfo: Uint8Array): void
+  /** The GroupInfo kept for this epoch, if a member gave one. */
+  groupInfo(): Uint8Array | null
+  /** The group id. */
+  get groupId(): Uint8Array
+  /** The current epoch. */
+  get epoch(): bigint
+  /** The current group context. */
+  groupContext(): NativeGroupContext
+  /** The members, in leaf order. */
+  members(): Array<NativeMember>
+  /** The ratchet tree, TLS-encoded. */
+  exportRatchetTree(): Uint8Array
+  /** The confirmation tag of the current epoch. */
+  confirmationTag(): Uint8Array
+  /** Stops tracking the group and deletes its state. */
+  delete(): void
 }
 
 /** A received proposal. Store it with `MlsGroup.storePendingProposal` so a later commit covers it. */

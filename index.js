@@ -856,6 +856,7 @@ module.exports.KeyPackage = nativeBinding.KeyPackage
 module.exports.MlsGroup = nativeBinding.MlsGroup
 module.exports.ProcessedWelcome = nativeBinding.ProcessedWelcome
 module.exports.Provider = nativeBinding.Provider
+module.exports.PublicGroup = nativeBinding.PublicGroup
 module.exports.QueuedProposal = nativeBinding.QueuedProposal
 module.exports.SignatureKeyPair = nativeBinding.SignatureKeyPair
 module.exports.StagedCommit = nativeBinding.StagedCommit

@@ -170,7 +170,7 @@ test.serial('encryption at rest: no secret and no group id is readable; a wrong 
 
 test.serial('a full disk fails the operation with ERR_STORAGE_FULL, rolls back, and the group stays usable', async (t) => {
   const path = join(tempDir(), 'full.db')
-  let provider = new Provider({ storage: { path, maxPageCount: 40 } })
+  let provider = new Provider({ storage: { path, maxPageCount: 44 } })
   const signer = SignatureKeyPair.forCiphersuite(1)
   const group = MlsGroup.create({ provider, signer, credentialWithKey: { credential: new BasicCredential('alice'), signatureKey: signer.publicKey } })
   const others = Array.from({ length: 40 }, (_, i) => new Client(`m${i}`))

@@ -10,6 +10,7 @@ mod mls_message;
 mod processed_welcome;
 mod proposal_types;
 mod provider;
+mod public_group;
 mod queued_proposal;
 mod signature_key_pair;
 mod staged_commit;

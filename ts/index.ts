@@ -36,6 +36,7 @@ export {
   type StagedCommitInfo,
   type StagedProposal,
 } from './proposals.js'
+export { PublicGroup, type PublicGroupFromExternalParams, type PublicProcessedMessage } from './public-group.js'
 export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
 export { ProcessedWelcome, StagedWelcome, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
 export { type CredentialValidator, type Member } from './member.js'

@@ -18,6 +18,8 @@ import {
   leafParamsToNative,
   proposalInfoFromNative,
   checkPsk,
+  groupContextFromNative,
+  type GroupContext,
   stagedCommitInfoFromNative,
   type LeafNodeParameters,
   type PreSharedKeyId,
@@ -31,6 +33,7 @@ import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
 import { fingerprint, toHex } from './hex.js'
 import { looksLikeApplicationMessage } from './wire.js'
+import { OperationQueue } from './operation-queue.js'
 import { joinConfigToNative, type MlsGroupCreateConfig, type MlsGroupJoinConfig, type MlsGroupJoinConfigValues, type WireFormatPolicy } from './group-config.js'
 import { processedFromNative, type ProcessedMessage } from './processed-message.js'
 import { QueuedProposal } from './queued-proposal.js'
@@ -203,10 +206,8 @@ export class MlsGroup {
   /** The provider whose storage holds this group. */
   readonly provider: Provider
   #validator?: CredentialValidator
-  /** The last queued Promise operation: the next one starts when it settles. */
-  #tail: Promise<unknown> = Promise.resolve()
-  /** How many Promise operations are queued or running. */
-  #queued = 0
+  /** The Promise operations on this group, in call order. */
+  readonly #ops = new OperationQueue()
   /** Whether the provider keeps its state in memory (no disk to wait for). */
   readonly #inMemory: boolean
 
@@ -224,7 +225,7 @@ export class MlsGroup {
    * to the thread pool and back would add.
    */
   #runsInline(bytes: number, signal?: AbortSignal): boolean {
-    return this.#inMemory && this.#queued === 0 && bytes <= INLINE_MAX_BYTES && signal?.aborted !== true
+    return this.#inMemory && this.#ops.queued === 0 && bytes <= INLINE_MAX_BYTES && signal?.aborted !== true
   }
 
   /**
@@ -236,31 +237,14 @@ export class MlsGroup {
     return provider.adoptGroup(handle, (h) => new MlsGroup(h, provider))
   }
 
-  /**
-   * Runs a Promise operation after every earlier one on this group has settled, so operations
-   * take effect in call order whatever order the thread pool finishes them in.
-   */
+  /** Runs a Promise operation after every earlier one on this group has settled. */
   #enqueue<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    assertSignal(signal)
-    this.#queued++
-    const run = this.#tail.then(() => {
-      if (signal?.aborted) throw aborted(signal)
-      return op()
-    }).finally(() => {
-      this.#queued--
-    })
-    this.#tail = run.catch(() => undefined)
-    return run
+    return this.#ops.enqueue(op, signal)
   }
 
   /** Refuses a synchronous operation that would overtake a queued Promise operation. */
   #assertIdle(operation: string): void {
-    if (this.#queued > 0) {
-      throw new OpenMlsError(
-        'ERR_GROUP_BUSY',
-        `${operation} would overtake ${this.#queued} Promise operation(s) on this group that have not settled; await them first, or use the Promise form`,
-      )
-    }
+    this.#ops.assertIdle(operation)
   }
 
   /**
@@ -1022,6 +1006,14 @@ export class MlsGroup {
   setConfiguration(changes: MlsGroupJoinConfig): void {
     this.#assertIdle('setConfiguration')
     call(() => this.native.setConfiguration(joinConfigToNative(changes)!))
+  }
+
+  /**
+   * The group context of the current epoch (openmls `public_group().group_context()`): protocol version,
+   * ciphersuite, group id, epoch, tree hash, confirmed transcript hash and extensions.
+   */
+  groupContext(): GroupContext {
+    return groupContextFromNative(call(() => this.native.groupContext()))
   }
 
   /** The group context extensions. */

@@ -58,7 +58,7 @@ processed_message! {
     "This member's own encrypted message, echoed back (it cannot decrypt its own)." OwnPrivateMessage {}
 }
 
-fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessage> {
+pub(crate) fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessage> {
     let group_id = Uint8Array::new(p.group_id);
     let epoch = BigInt::from(p.epoch);
     let sender = p.sender.into();

@@ -8,6 +8,8 @@ mod messages;
 mod proposals;
 mod twins;
 
+pub(crate) use messages::{processed_to_js, NativeProcessedMessage};
+
 use std::sync::Arc;
 
 use crate::bytes::Uint8Array;
@@ -23,7 +25,7 @@ use crate::config_types::{
 };
 use crate::error::{from_napi, run, Result};
 use crate::key_package::{credential_with_key, KeyPackage};
-use crate::proposal_types::{psk_spec, NativeProposalMessage, PreSharedKeyId};
+use crate::proposal_types::{psk_spec, NativeGroupContext, NativeProposalMessage, PreSharedKeyId};
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::task::Job;
@@ -238,6 +240,13 @@ impl MlsGroup {
     #[napi(getter)]
     pub fn epoch(&self) -> Result<BigInt> {
         run(|| self.inner.epoch()).map(BigInt::from)
+    }
+
+    /// The group context of the current epoch: epoch, tree hash, confirmed transcript hash,
+    /// extensions.
+    #[napi]
+    pub fn group_context(&self) -> Result<NativeGroupContext> {
+        run(|| self.inner.group_context()).map(Into::into)
     }
 
     /// The group id.

@@ -342,6 +342,23 @@ impl<S: fmt::Debug + fmt::Display> From<ProcessMessageError<S>> for Error {
     }
 }
 
+/// What a delivery service's public view of a group refuses (`PublicGroup::process_message`).
+impl From<PublicProcessMessageError> for Error {
+    fn from(err: PublicProcessMessageError) -> Self {
+        let code = match &err {
+            PublicProcessMessageError::ValidationError(v) => validation_code(v),
+            PublicProcessMessageError::InvalidCommit(StageCommitError::PskError(PskError::KeyNotFound)) => ErrorCode::PskNotFound,
+            PublicProcessMessageError::InvalidCommit(_) => ErrorCode::InvalidCommit,
+            PublicProcessMessageError::LibraryError(_) => ErrorCode::Internal,
+            PublicProcessMessageError::IncompatibleWireFormat => ErrorCode::WrongMessageType,
+            PublicProcessMessageError::UnauthorizedExternalApplicationMessage
+            | PublicProcessMessageError::UnauthorizedExternalCommitMessage
+            | PublicProcessMessageError::UnsupportedProposalType => ErrorCode::ValidationFailed,
+        };
+        with_code(code, err)
+    }
+}
+
 impl<S: fmt::Debug + fmt::Display> From<WelcomeError<S>> for Error {
     fn from(err: WelcomeError<S>) -> Self {
         let code = match &err {

@@ -692,6 +692,11 @@ impl Group {
         self.read(|g| Ok(g.epoch().as_u64()), |v| v.epoch)
     }
 
+    /// The group context of the current epoch (openmls `public_group().group_context()`).
+    pub fn group_context(&self) -> Result<crate::processed::GroupContextInfo> {
+        self.read(|g| Ok(g.public_group().group_context().into()), |v| (*v.group_context).clone())
+    }
+
     /// The group id.
     pub fn group_id(&self) -> Result<Vec<u8>> {
         self.read(|g| Ok(g.group_id().as_slice().to_vec()), |v| v.group_id.clone())

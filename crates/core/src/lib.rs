@@ -20,6 +20,7 @@ pub mod processed;
 pub mod proposal;
 pub mod provider;
 pub mod psk;
+pub mod public_group;
 pub mod registry;
 pub mod sender;
 pub mod signer;

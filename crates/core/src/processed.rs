@@ -181,29 +181,35 @@ pub enum RemoveOperationInfo {
 }
 
 /// Describes a staged commit, with the pre-merge group for the removal interpretation.
-pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, crypto: &impl OpenMlsCrypto) -> StagedCommitView {
+/// Describes a staged commit. `member` is this member's group; a delivery service's public view
+/// has none, so it gets no remove operations (they say what a removal means for a member) and is
+/// never "removed".
+pub(crate) fn describe_staged_commit(commit: &StagedCommit, member: Option<&MlsGroup>, crypto: &impl OpenMlsCrypto) -> StagedCommitView {
     let leaf_view = |sender: &Sender, leaf: &LeafNode| ProposalView {
         sender: sender.into(),
         credential: Some(leaf.credential().into()),
         signature_key: Some(leaf.signature_key().as_slice().to_vec()),
         removed: None,
     };
-    let own = group.own_leaf_index();
-    let mut remove_operations: Vec<RemoveOperationInfo> = commit
-        .remove_proposals()
-        .filter_map(|p| RemoveOperation::new(p, group).ok())
-        .map(|op| match op {
-            RemoveOperation::WeLeft => RemoveOperationInfo::WeLeft,
-            RemoveOperation::WeWereRemovedBy(s) => RemoveOperationInfo::WeWereRemovedBy((&s).into()),
-            RemoveOperation::TheyLeft(i) => RemoveOperationInfo::TheyLeft(i.u32()),
-            RemoveOperation::TheyWereRemovedBy((i, s)) => RemoveOperationInfo::TheyWereRemovedBy(i.u32(), (&s).into()),
-            RemoveOperation::WeRemovedThem(i) => RemoveOperationInfo::WeRemovedThem(i.u32()),
-        })
-        .collect();
-    // SelfRemove proposals are not Remove proposals, but they remove their sender all the same.
-    for q in commit.queued_proposals() {
-        if let (Proposal::SelfRemove, Sender::Member(leaf)) = (q.proposal(), q.sender()) {
-            remove_operations.push(if *leaf == own { RemoveOperationInfo::WeLeft } else { RemoveOperationInfo::TheyLeft(leaf.u32()) });
+    let mut remove_operations: Vec<RemoveOperationInfo> = Vec::new();
+    if let Some(group) = member {
+        let own = group.own_leaf_index();
+        remove_operations = commit
+            .remove_proposals()
+            .filter_map(|p| RemoveOperation::new(p, group).ok())
+            .map(|op| match op {
+                RemoveOperation::WeLeft => RemoveOperationInfo::WeLeft,
+                RemoveOperation::WeWereRemovedBy(s) => RemoveOperationInfo::WeWereRemovedBy((&s).into()),
+                RemoveOperation::TheyLeft(i) => RemoveOperationInfo::TheyLeft(i.u32()),
+                RemoveOperation::TheyWereRemovedBy((i, s)) => RemoveOperationInfo::TheyWereRemovedBy(i.u32(), (&s).into()),
+                RemoveOperation::WeRemovedThem(i) => RemoveOperationInfo::WeRemovedThem(i.u32()),
+            })
+            .collect();
+        // SelfRemove proposals are not Remove proposals, but they remove their sender all the same.
+        for q in commit.queued_proposals() {
+            if let (Proposal::SelfRemove, Sender::Member(leaf)) = (q.proposal(), q.sender()) {
+                remove_operations.push(if *leaf == own { RemoveOperationInfo::WeLeft } else { RemoveOperationInfo::TheyLeft(leaf.u32()) });
+            }
         }
     }
     StagedCommitView {
@@ -218,7 +224,8 @@ pub(crate) fn describe_staged_commit(commit: &StagedCommit, group: &MlsGroup, cr
             })
             .collect(),
         updates: commit.update_proposals().map(|p| leaf_view(p.sender(), p.update_proposal().leaf_node())).collect(),
-        self_removed: commit.self_removed(),
+        // openmls says a public view is "removed" (it has no leaf): that means nothing there.
+        self_removed: member.is_some() && commit.self_removed(),
         epoch: commit.group_context().epoch().as_u64(),
         epoch_authenticator: commit.epoch_authenticator().map(|a| a.as_slice().to_vec()),
         has_update_path: commit.update_path_leaf_node().is_some(),
@@ -290,9 +297,17 @@ impl QueuedProposalHandle {
     }
 }
 
-/// Converts openmls's processed message into the plain view.
+/// Converts openmls's processed message into the plain view, for a member of the group.
 pub(crate) fn from_openmls(message: ProcessedMessage, group: &MlsGroup, crypto: &impl OpenMlsCrypto) -> Processed {
-    let current_epoch = group.epoch().as_u64();
+    convert(message, group.epoch().as_u64(), Some(group), crypto)
+}
+
+/// Converts what a delivery service's public view of a group (in `current_epoch`) processed.
+pub(crate) fn from_public(message: ProcessedMessage, current_epoch: u64, crypto: &impl OpenMlsCrypto) -> Processed {
+    convert(message, current_epoch, None, crypto)
+}
+
+fn convert(message: ProcessedMessage, current_epoch: u64, member: Option<&MlsGroup>, crypto: &impl OpenMlsCrypto) -> Processed {
     let group_id = message.group_id().clone();
     let origin = Origin { group_id: group_id.clone(), epoch: current_epoch };
     let epoch = message.epoch().as_u64();
@@ -306,7 +321,7 @@ pub(crate) fn from_openmls(message: ProcessedMessage, group: &MlsGroup, crypto: 
             ProcessedContent::ExternalJoinProposal(QueuedProposalHandle::new(origin, *p, crypto))
         }
         ProcessedMessageContent::StagedCommitMessage(c) => {
-            let view = describe_staged_commit(&c, group, crypto);
+            let view = describe_staged_commit(&c, member, crypto);
             ProcessedContent::Commit(StagedCommitHandle::new(origin, *c, view))
         }
         ProcessedMessageContent::OwnPendingCommit => ProcessedContent::OwnPendingCommit,

@@ -24,6 +24,17 @@ pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &Signature
     Ok(())
 }
 
+/// Whether this provider holds `group_id` as a member.
+pub(crate) fn is_group_registered(tx: &Tx<'_>, group_id: &GroupId) -> Result<bool> {
+    let n: i64 = tx
+        .sql()
+        .query_row("SELECT count(*) FROM openmls_node_groups WHERE group_id = ?1", [encode_value(&group_id.as_slice().to_vec())?], |r| {
+            r.get(0)
+        })
+        .map_err(sql_err)?;
+    Ok(n == 1)
+}
+
 /// Forgets a group.
 pub(crate) fn unregister_group(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
     tx.sql()

@@ -982,6 +982,9 @@ fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, 
     if !ours {
         create_meta(&tx, key)?;
     }
+    // Added after format 1 was released: created on first open, so older databases get it too
+    // (an older version of this package ignores it).
+    tx.execute_batch(PUBLIC_GROUPS_TABLE).map_err(sql_error)?;
     tx.commit().map_err(sql_error)?;
     migrate(conn)
 }
@@ -1083,6 +1086,10 @@ fn is_refinery_timestamp(s: &str) -> bool {
     };
     fraction_ok && (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60
 }
+/// The delivery-service groups a provider tracks (see `crate::public_group`), with the latest
+/// GroupInfo a member gave for each, through the codec like every value.
+const PUBLIC_GROUPS_TABLE: &str = "CREATE TABLE IF NOT EXISTS openmls_node_public_groups (group_id BLOB PRIMARY KEY, group_info BLOB)";
+
 fn create_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE openmls_node_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);

@@ -266,3 +266,24 @@ code_by_variant!(NewGroupError {
     NoMatchingKeyPackage => Some(ErrorCode::NoMatchingKeyPackage),
     UnsupportedExtensionType => Some(ErrorCode::InvalidExtension),
 });
+
+/// Tracking a group from its GroupInfo (a delivery service's `PublicGroup`).
+impl<S: Code> Code for CreationFromExternalError<S> {
+    fn code(&self) -> Option<ErrorCode> {
+        match self {
+            CreationFromExternalError::LibraryError(_) => Some(ErrorCode::Internal),
+            CreationFromExternalError::WriteToStorageError(s) => s.code(),
+            CreationFromExternalError::InvalidGroupInfoSignature => Some(ErrorCode::InvalidSignature),
+            CreationFromExternalError::UnknownSender => Some(ErrorCode::UnknownSender),
+            CreationFromExternalError::UnsupportedCiphersuite(_) => Some(ErrorCode::UnsupportedCiphersuite),
+            CreationFromExternalError::LeafNodeValidation(e) => e.code(),
+            CreationFromExternalError::TreeSyncError(_)
+            | CreationFromExternalError::TreeHashMismatch
+            | CreationFromExternalError::UnsupportedMlsVersion
+            | CreationFromExternalError::UnmergedLeafNotADescendant
+            | CreationFromExternalError::IntermediateNodeMissingUnmergedLeaf
+            | CreationFromExternalError::DuplicateEncryptionKey
+            | CreationFromExternalError::DuplicateSignatureKey => None,
+        }
+    }
+}

@@ -236,7 +236,9 @@ impl Group {
     pub fn pending_commit(&self) -> Result<Option<StagedCommitView>> {
         self.read(
             |group| {
-                Ok(group.pending_commit().map(|staged| crate::processed::describe_staged_commit(staged, group, self.provider.crypto())))
+                Ok(group
+                    .pending_commit()
+                    .map(|staged| crate::processed::describe_staged_commit(staged, Some(group), self.provider.crypto())))
             },
             |v| v.pending_commit.as_ref().map(|(_, c)| c.as_ref().clone()),
         )

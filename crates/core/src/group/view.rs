@@ -11,7 +11,7 @@ use super::{Group, MemberInfo};
 use crate::config::{describe_join_config, JoinConfigSpec};
 use crate::error::{Error, Result};
 use crate::extensions::{self, ExtensionSpec};
-use crate::processed::{describe_staged_commit, StagedCommitView};
+use crate::processed::{describe_staged_commit, GroupContextInfo, StagedCommitView};
 use crate::proposal::QueuedProposalInfo;
 use openmls_traits::crypto::OpenMlsCrypto;
 
@@ -30,6 +30,7 @@ pub(crate) struct GroupView {
     /// What changes only with the epoch, shared between views of the same epoch.
     pub members: Arc<Vec<MemberInfo>>,
     pub extensions: Arc<Vec<ExtensionSpec>>,
+    pub group_context: Arc<GroupContextInfo>,
     /// The proposal queue (described only when it is not empty).
     pub pending_proposals: Arc<Vec<QueuedProposalInfo>>,
     /// The pending commit, described once: kept by its new confirmed transcript hash, which no
@@ -45,11 +46,18 @@ impl GroupView {
         let own_leaf_index = group.own_leaf_index().u32();
         let same_epoch =
             earlier.filter(|v| v.epoch == epoch && v.own_leaf_index == own_leaf_index && v.group_id == group.group_id().as_slice());
-        let (members, extensions, epoch_authenticator, confirmation_tag) = match same_epoch {
-            Some(v) => (v.members.clone(), v.extensions.clone(), v.epoch_authenticator.clone(), v.confirmation_tag.clone()),
+        let (members, extensions, group_context, epoch_authenticator, confirmation_tag) = match same_epoch {
+            Some(v) => (
+                v.members.clone(),
+                v.extensions.clone(),
+                v.group_context.clone(),
+                v.epoch_authenticator.clone(),
+                v.confirmation_tag.clone(),
+            ),
             None => (
                 Arc::new(group.members().map(|m| MemberInfo::from(&m)).collect()),
                 Arc::new(extensions::describe(group.extensions().iter())),
+                Arc::new(GroupContextInfo::from(group.public_group().group_context())),
                 group.epoch_authenticator().as_slice().to_vec(),
                 confirmation_mac(group)?,
             ),
@@ -58,7 +66,7 @@ impl GroupView {
         let pending_commit = group.pending_commit().map(|staged| {
             let key = staged.group_context().confirmed_transcript_hash().to_vec();
             let known = earlier.and_then(|v| v.pending_commit.as_ref()).filter(|(k, _)| *k == key).map(|(_, c)| c.clone());
-            let described = known.unwrap_or_else(|| Arc::new(describe_staged_commit(staged, group, crypto)));
+            let described = known.unwrap_or_else(|| Arc::new(describe_staged_commit(staged, Some(group), crypto)));
             (key, described)
         });
         Ok(GroupView {
@@ -73,6 +81,7 @@ impl GroupView {
             configuration: describe_join_config(group.configuration())?,
             members,
             extensions,
+            group_context,
             pending_proposals,
             pending_commit,
         })
