@@ -303,3 +303,32 @@ test('a group that encrypts its handshakes cannot be followed: the DS routes its
   t.regex(refusal.message, /PrivateMessage/)
   t.is(ds.epoch, 0n)
 })
+
+test('a key package directory checks ciphersuite, required capabilities, last resort and remaining lifetime, with typed refusals', async (t) => {
+  const directory = new Provider()
+  const client = new Client('carol')
+  const plain = client.keyPackageBytes()
+  const kp = KeyPackage.validateForDirectory(directory, plain, { ciphersuites: [X25519], requiredCapabilities: { credentialTypes: [1] }, minValidSeconds: 3600 })
+  t.is(String(kp.credential), 'carol')
+
+  await assertCode(t, () => KeyPackage.validateForDirectory(directory, plain, { ciphersuites: [0x0002] }), 'ERR_UNSUPPORTED_CIPHERSUITE')
+  const custom = await assertCode(t, () => KeyPackage.validateForDirectory(directory, plain, { requiredCapabilities: { extensionTypes: [0xff00] } }), 'ERR_INVALID_KEY_PACKAGE')
+  t.regex(custom.message, /extension type\(s\) 65280/)
+  t.truthy(KeyPackage.validateForDirectory(directory, plain, { requiredCapabilities: { extensionTypes: [5], proposalTypes: [7] } }), 'default types need no listing')
+  await assertCode(t, () => KeyPackage.validateForDirectory(directory, plain, { minValidSeconds: 10 * 365 * 86400 }), 'ERR_INVALID_KEY_PACKAGE')
+
+  const lastResort = KeyPackage.builder()
+    .markAsLastResort()
+    .build({ ciphersuite: X25519, provider: client.provider, signer: client.signer, credentialWithKey: client.credentialWithKey })
+    .toBytes()
+  t.true(KeyPackage.validateForDirectory(directory, lastResort).lastResort)
+  await assertCode(t, () => KeyPackage.validateForDirectory(directory, lastResort, { allowLastResort: false }), 'ERR_INVALID_KEY_PACKAGE')
+  const custom2 = KeyPackage.builder()
+    .leafNodeCapabilities({ extensions: [0xff00] })
+    .build({ ciphersuite: X25519, provider: client.provider, signer: client.signer, credentialWithKey: client.credentialWithKey })
+    .toBytes()
+  t.truthy(KeyPackage.validateForDirectory(directory, custom2, { requiredCapabilities: { extensionTypes: [0xff00] } }))
+  const damaged = Uint8Array.from(plain)
+  damaged[damaged.length - 10] ^= 0x01
+  await assertCode(t, () => KeyPackage.validateForDirectory(directory, damaged), 'ERR_INVALID_KEY_PACKAGE')
+})

@@ -6,7 +6,7 @@ export { Ciphersuite, SignatureScheme, signatureSchemeOf, ciphersuiteName } from
 export { BasicCredential, X509Credential, OtherCredential, CredentialType, type Credential, type CredentialWithKey } from './credential.js'
 export { ExtensionType, type Capabilities, type Extension, type ExternalSender, type LeafNode, type Lifetime } from './extensions.js'
 export { OpenMlsError, ErrorCodes, isErrorCode, type ErrorCode } from './errors.js'
-export { KeyPackage, KeyPackageBuilder, type KeyPackageBuildParams } from './key-package.js'
+export { KeyPackage, KeyPackageBuilder, type DirectoryPolicy, type KeyPackageBuildParams } from './key-package.js'
 export {
   MlsGroup,
   type AddMembersResult,

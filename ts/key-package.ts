@@ -99,6 +99,24 @@ export function assertSignerMatches(credentialWithKey: CredentialWithKey, signer
   }
 }
 
+/** What a key package directory accepts (see {@link KeyPackage.validateForDirectory}). */
+export interface DirectoryPolicy {
+  /** The ciphersuites the directory serves; any supported one when omitted. */
+  ciphersuites?: Ciphersuite[]
+  /** What the groups it serves require of every member (their RequiredCapabilities). */
+  requiredCapabilities?: { extensionTypes?: number[]; proposalTypes?: number[]; credentialTypes?: number[] }
+  /** Whether last-resort key packages are taken. Default `true`. */
+  allowLastResort?: boolean
+  /** How many seconds a key package must still be valid. Default 0. */
+  minValidSeconds?: number
+}
+
+/**
+ * What every MLS 1.0 leaf supports without listing it (RFC 9420 §7.2): the default extension
+ * types (1-5) and proposal types (1-7). Credential types have no default: a leaf lists each.
+ */
+const DEFAULT_CAPABILITIES = { extension: [1, 2, 3, 4, 5], proposal: [1, 2, 3, 4, 5, 6, 7], credential: [] } as const
+
 /**
  * A validated key package (the book's "Key packages"): what a client publishes so others can add
  * it to groups. Received key packages are parsed and validated with {@link KeyPackage.fromBytes}.
@@ -129,6 +147,42 @@ export class KeyPackage {
   static fromBytes(provider: Provider, bytes: Uint8Array): KeyPackage {
     assertBytes(bytes, 'bytes')
     return new KeyPackage(call(() => native.KeyPackage.fromBytes(provider.native, bytes)))
+  }
+
+  /**
+   * Checks a key package a client publishes to a directory (a delivery service's key package
+   * store), beyond {@link KeyPackage.fromBytes}'s checks (signatures, lifetime, version,
+   * ciphersuite support): the ciphersuites the directory serves, the extensions, proposals and
+   * credential types the groups it serves require (the leaf must list them in its capabilities),
+   * whether a last-resort key package is accepted, and how long it must still be valid. Returns
+   * the key package, or throws `ERR_INVALID_KEY_PACKAGE` (or `ERR_UNSUPPORTED_CIPHERSUITE`)
+   * naming the first rule it breaks.
+   */
+  static validateForDirectory(provider: Provider, bytes: Uint8Array, policy: DirectoryPolicy = {}): KeyPackage {
+    const kp = KeyPackage.fromBytes(provider, bytes)
+    if (policy.ciphersuites && !policy.ciphersuites.includes(kp.ciphersuite)) {
+      throw new OpenMlsError('ERR_UNSUPPORTED_CIPHERSUITE', `ciphersuite ${kp.ciphersuite} is not one this directory serves (${policy.ciphersuites.join(', ')})`)
+    }
+    if (kp.lastResort && policy.allowLastResort === false) {
+      throw new OpenMlsError('ERR_INVALID_KEY_PACKAGE', 'this directory does not take last-resort key packages')
+    }
+    const remaining = kp.lifetime.notAfter - Math.floor(Date.now() / 1000)
+    const minimum = integer(policy.minValidSeconds ?? 0, 'minValidSeconds', 0, Number.MAX_SAFE_INTEGER)
+    if (remaining < minimum) {
+      throw new OpenMlsError('ERR_INVALID_KEY_PACKAGE', `the key package expires in ${remaining} s; this directory needs at least ${minimum} s`)
+    }
+    const capabilities = kp.leafNode.capabilities
+    const required = policy.requiredCapabilities ?? {}
+    for (const [what, listed] of [
+      ['extension', capabilities.extensions],
+      ['proposal', capabilities.proposals],
+      ['credential', capabilities.credentials],
+    ] as const) {
+      const wanted = required[`${what}Types` as const] ?? []
+      const missing = wanted.filter((type) => !listed.includes(type) && !(DEFAULT_CAPABILITIES[what] as readonly number[]).includes(type))
+      if (missing.length) throw new OpenMlsError('ERR_INVALID_KEY_PACKAGE', `the leaf does not support ${what} type(s) ${missing.join(', ')}, which this directory's groups require`)
+    }
+    return kp
   }
 
   /** The key package as an encoded `MLSMessage`, ready to publish. */
