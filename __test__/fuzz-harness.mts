@@ -27,6 +27,7 @@ import {
   OtherCredential,
   ProcessedWelcome,
   Provider,
+  PublicGroup,
   SignatureKeyPair,
   X509Credential,
   errorCodes,
@@ -983,6 +984,90 @@ const externalProposalTarget: Target = {
   },
 }
 
+/**
+ * PublicGroup.processMessage(+Sync): a delivery service's view of the main group validates
+ * Alice's plaintext handshakes. An accepted commit is one that every member accepts the same way:
+ * it leads to the same new group context (a mutated membership tag, which only members can check,
+ * changes nothing the transcript covers).
+ */
+function publicMessageTarget(): Target {
+  let ds: PublicGroup | undefined
+  let genuine: { commit: string; external: string } | undefined
+  let flip = false
+  const nextContext = (p: Awaited<ReturnType<PublicGroup['processMessage']>>) => {
+    if (p.type !== 'commit') throw new Error(`expected a commit, got ${p.type}`)
+    return hex(p.stagedCommit.info().groupContext.confirmedTranscriptHash)
+  }
+  return {
+    name: 'PublicGroup.processMessage',
+    weight: 5,
+    async begin(w) {
+      const { alice } = w
+      ds = PublicGroup.fromExternalSync({ provider: new Provider(), groupInfo: alice.g.exportGroupInfo() })
+      const policy = alice.g.configuration().wireFormatPolicy
+      alice.g.setConfiguration({ wireFormatPolicy: 'mixedPlaintext' })
+      const proposal = alice.g.proposeCustomProposalSync(CUSTOM_PROPOSAL, utf8('custom payload')).message
+      alice.g.clearPendingProposalsSync()
+      const { commit } = await alice.g.selfUpdate()
+      alice.g.clearPendingCommitSync() // the main group stays where it is
+      alice.g.setConfiguration({ wireFormatPolicy: policy })
+      const joinProposal = JoinProposal.create({ groupId: alice.g.groupId, epoch: alice.g.epoch, signer: w.outsider.signer, keyPackage: w.outsider.keyPackage() }).message
+      const ext = new Member('public external committer')
+      const joined = await MlsGroup.joinByExternalCommit({ provider: ext.provider, signer: ext.signer, credentialWithKey: ext.credentialWithKey, groupInfo: alice.g.exportGroupInfo({ withRatchetTree: true }) })
+      joined.group.delete()
+      genuine = { commit: nextContext(ds.processMessageSync(commit)), external: nextContext(ds.processMessageSync(joined.commit)) }
+      return [commit, proposal, joinProposal, joined.commit]
+    },
+    async run(_w, input) {
+      flip = !flip
+      const p = flip ? await ds!.processMessage(input.bytes) : ds!.processMessageSync(input.bytes)
+      switch (p.type) {
+        case 'proposal': {
+          const info = p.proposal.proposal
+          expect(info.type === 'custom' && text(info.payload) === 'custom payload', 'the DS accepted a proposal with changed content')
+          break
+        }
+        case 'externalJoinProposal':
+          expect(p.sender.type === 'newMemberProposal', 'the DS accepted a join proposal from someone else')
+          break
+        case 'commit':
+          expect(nextContext(p) === (p.sender.type === 'newMemberCommit' ? genuine!.external : genuine!.commit), 'the DS accepted a commit that leads elsewhere')
+          break
+        default:
+          throw new NotGenuine(`the DS processed a ${(p as { type: string }).type}`)
+      }
+    },
+  }
+}
+
+/** PublicGroup.fromExternal and setGroupInfo: GroupInfos and trees a delivery service receives. */
+const publicGroupInfoTarget: Target = {
+  name: 'PublicGroup.fromExternal / setGroupInfo',
+  weight: 3,
+  begin: (w) => [w.groupInfoWithTree, w.groupInfoWithoutTree, w.groupInfoTree],
+  run(w, input, rng) {
+    if (input.seed === w.groupInfoTree) {
+      const ds = PublicGroup.fromExternalSync({ provider: new Provider(), groupInfo: w.groupInfoWithoutTree, ratchetTree: input.bytes })
+      expect(equal(ds.exportRatchetTree(), w.groupInfoTree), 'the DS accepted another tree')
+      return
+    }
+    const tree = input.seed === w.groupInfoWithoutTree ? w.groupInfoTree : undefined
+    if (rng.int(2) === 0) {
+      const ds = PublicGroup.fromExternalSync({ provider: new Provider(), groupInfo: input.bytes, ratchetTree: tree })
+      const owner = w.externalGroups.get(hex(ds.groupId))
+      expect(owner && ds.epoch === owner.g.epoch && equal(ds.groupContext().treeHash, owner.g.groupContext().treeHash), 'the DS tracks a group nobody exported')
+    } else {
+      const ds = PublicGroup.fromExternalSync({ provider: new Provider(), groupInfo: input.seed, ratchetTree: tree })
+      const before = ds.groupInfo()
+      ds.setGroupInfo(input.bytes)
+      const kept = ds.groupInfo()!
+      expect(before === undefined && equal(kept.ratchetTree, ds.exportRatchetTree()), 'the DS serves another tree')
+      const owner = w.externalGroups.get(hex(ds.groupId))!
+      expect(MlsMessage.parse(kept.groupInfo).wireFormat === 'groupInfo' && equal(ds.groupContext().confirmedTranscriptHash, owner.g.groupContext().confirmedTranscriptHash), 'the DS kept a GroupInfo of another state')
+    }
+  },
+}
+
 export const TARGETS: readonly Target[] = [
   messageTarget(false),
   messageTarget(true),
@@ -1006,6 +1091,8 @@ export const TARGETS: readonly Target[] = [
   exporterTarget,
   refTarget,
   externalProposalTarget,
+  publicMessageTarget(),
+  publicGroupInfoTarget,
 ]
 
 // --- the driver -------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ const GROUPS: Record<string, { names: string[]; count: number }> = {
     ],
     count: 10000,
   },
+  'the delivery service: PublicGroup.processMessage(+Sync), fromExternal, setGroupInfo': {
+    names: ['PublicGroup.processMessage', 'PublicGroup.fromExternal / setGroupInfo'],
+    count: 3000,
+  },
   'decoders: KeyPackage.fromBytes, MlsMessage.parse, SignatureKeyPair.fromBytes, X.509 credentials, extensions, snapshots': {
     names: ['KeyPackage.fromBytes', 'MlsMessage.parse', 'SignatureKeyPair.fromBytes', 'X.509 credential', 'extensions', 'Provider.importSnapshot'],
     count: 10000,
