@@ -160,29 +160,33 @@ export declare class MlsGroup {
    */
   removeMembersByCredentialSync(credentials: Array<NativeCredential>): NativeCommitMessages
   /**
-   * Merges this member's pending commit.
+   * Merges this member's pending commit. Returns the messages the future-epoch buffer kept for
+   * the new epoch, processed (empty when the buffer is off).
    *
    * On the libuv thread pool.
    */
-  mergePendingCommitAsync(): Promise<void>
+  mergePendingCommitAsync(): Promise<NativeProcessedBatchItem[]>
   /**
-   * Merges this member's pending commit.
+   * Merges this member's pending commit. Returns the messages the future-epoch buffer kept for
+   * the new epoch, processed (empty when the buffer is off).
    *
    * On the calling thread.
    */
-  mergePendingCommit(): void
+  mergePendingCommit(): Array<NativeProcessedBatchItem>
   /**
-   * Merges a staged commit from `processMessage`.
+   * Merges a staged commit from `processMessage`. Returns the messages the future-epoch buffer
+   * kept for the new epoch, processed (empty when the buffer is off).
    *
    * On the libuv thread pool.
    */
-  mergeStagedCommitAsync(stagedCommit: StagedCommit): Promise<void>
+  mergeStagedCommitAsync(stagedCommit: StagedCommit): Promise<NativeProcessedBatchItem[]>
   /**
-   * Merges a staged commit from `processMessage`.
+   * Merges a staged commit from `processMessage`. Returns the messages the future-epoch buffer
+   * kept for the new epoch, processed (empty when the buffer is off).
    *
    * On the calling thread.
    */
-  mergeStagedCommit(stagedCommit: StagedCommit): void
+  mergeStagedCommit(stagedCommit: StagedCommit): Array<NativeProcessedBatchItem>
   /**
    * Discards this member's pending commit.
    *
@@ -392,6 +396,13 @@ export declare class MlsGroup {
   get ownLeafIndex(): number
   /** The current epoch. */
   get epoch(): bigint
+  /**
+   * Turns the future-epoch buffer on (with these limits) or off (`undefined`); turning it off
+   * returns the messages it held.
+   */
+  setFutureEpochBuffer(limits?: NativeFutureBufferLimits | undefined | null): Array<Uint8Array>
+  /** The future-epoch buffer: its limits (absent: off) and what it holds. */
+  futureEpochBuffer(): NativeFutureBufferState
   /**
    * The group context of the current epoch: epoch, tree hash, confirmed transcript hash,
    * extensions.
@@ -611,7 +622,7 @@ export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage:
  * Every stable error code openmls-node throws, as `error.code`. Codes are never renamed
  * or reused for another meaning.
  */
-export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_INTERNAL'
+export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_MESSAGE_BUFFERED' | 'ERR_BUFFER_FULL' | 'ERR_INTERNAL'
 
 /**
  * An extension (the book's "Extensions"), discriminated by `type`. `unknown` carries any other
@@ -782,6 +793,24 @@ export interface NativeExternalSender {
   signatureKey: Uint8Array
   /** Its credential. */
   credential: NativeCredential
+}
+
+/** The bounds of a future-epoch buffer. */
+export interface NativeFutureBufferLimits {
+  /** How many messages it keeps at most. */
+  maxMessages: number
+  /** How many bytes of messages it keeps at most. */
+  maxBytes: number
+}
+
+/** A future-epoch buffer: its limits (absent: off) and what it holds. */
+export interface NativeFutureBufferState {
+  /** The limits; absent when buffering is off. */
+  limits?: NativeFutureBufferLimits
+  /** How many messages it holds. */
+  messages: number
+  /** How many bytes they take. */
+  bytes: number
 }
 
 /** A group context. */

@@ -11,6 +11,7 @@ export {
   MlsGroup,
   type AddMembersResult,
   type BatchResult,
+  type FutureEpochBufferLimits,
   type CommitOptions,
   type ProposalMessage,
   type CommitMessages,

@@ -27,7 +27,7 @@ import {
   type StagedCommitInfo,
 } from './proposals.js'
 import { Ciphersuite } from './ciphersuite.js'
-import type { NativeError } from '../index.js'
+import type { NativeError, NativeProcessedBatchItem } from '../index.js'
 import type { KeyPackage } from './key-package.js'
 import type { Provider } from './provider.js'
 import type { SignatureKeyPair } from './signature-key-pair.js'
@@ -746,15 +746,19 @@ export class MlsGroup {
     call(() => this.native.delete())
   }
 
-  /** Merges this member's pending commit, entering the next epoch. Throws `ERR_NO_PENDING_COMMIT` if there is none. */
-  async mergePendingCommit(): Promise<void> {
-    return this.#commitAsync(() => this.native.mergePendingCommitAsync())
+  /**
+   * Merges this member's pending commit, entering the next epoch. Throws `ERR_NO_PENDING_COMMIT`
+   * if there is none. Returns the messages the future-epoch buffer kept for the new epoch,
+   * processed, in arrival order (see {@link MlsGroup.setFutureEpochBuffer}); empty when it is off.
+   */
+  async mergePendingCommit(): Promise<BatchResult<ProcessedMessage>[]> {
+    return this.#replayed(await this.#commitAsync(() => this.native.mergePendingCommitAsync()))
   }
 
-  /** {@link MlsGroup.mergePendingCommit} on the calling thread. */
-  mergePendingCommitSync(): void {
+  /** {@link MlsGroup.mergePendingCommit} on the calling thread. A validator must answer synchronously here. */
+  mergePendingCommitSync(): BatchResult<ProcessedMessage>[] {
     this.#assertIdle('mergePendingCommitSync')
-    call(() => this.native.mergePendingCommit())
+    return this.#replayedSync(call(() => this.native.mergePendingCommit()))
   }
 
   /** Discards this member's pending commit (for example, when the delivery service rejected it). */
@@ -920,15 +924,89 @@ export class MlsGroup {
     return call(() => this.native.createMessagesSync(bytes, options.aad)).map((item) => batchItem(item.message, item.error, (m) => m))
   }
 
-  /** Merges a staged commit from {@link MlsGroup.processMessage}, entering the next epoch. */
-  async mergeStagedCommit(stagedCommit: StagedCommit): Promise<void> {
-    return this.#commitAsync(() => this.native.mergeStagedCommitAsync(stagedCommit.native))
+  /**
+   * Merges a staged commit from {@link MlsGroup.processMessage}, entering the next epoch. Returns
+   * the messages the future-epoch buffer kept for the new epoch, processed, in arrival order
+   * (see {@link MlsGroup.setFutureEpochBuffer}); empty when it is off.
+   */
+  async mergeStagedCommit(stagedCommit: StagedCommit): Promise<BatchResult<ProcessedMessage>[]> {
+    return this.#replayed(await this.#commitAsync(() => this.native.mergeStagedCommitAsync(stagedCommit.native)))
   }
 
-  /** {@link MlsGroup.mergeStagedCommit} on the calling thread. */
-  mergeStagedCommitSync(stagedCommit: StagedCommit): void {
+  /** {@link MlsGroup.mergeStagedCommit} on the calling thread. A validator must answer synchronously here. */
+  mergeStagedCommitSync(stagedCommit: StagedCommit): BatchResult<ProcessedMessage>[] {
     this.#assertIdle('mergeStagedCommitSync')
-    call(() => this.native.mergeStagedCommit(stagedCommit.native))
+    return this.#replayedSync(call(() => this.native.mergeStagedCommit(stagedCommit.native)))
+  }
+
+  /**
+   * Keeps messages for a later epoch instead of refusing them (opt-in): a message for an epoch
+   * after the current one is stored (bounded by `maxMessages` and `maxBytes`, sealed with the
+   * storage key like everything else) and processing it throws `ERR_MESSAGE_BUFFERED`; the merge
+   * that enters its epoch processes it and returns the outcome. With the buffer full, such a
+   * message is `ERR_BUFFER_FULL` and not kept. `undefined` turns buffering off and returns the
+   * messages it held, so none is lost. The setting is stored with the group.
+   */
+  setFutureEpochBuffer(limits: FutureEpochBufferLimits | undefined): Uint8Array[] {
+    this.#assertIdle('setFutureEpochBuffer')
+    const checked = limits && {
+      maxMessages: integer(limits.maxMessages, 'maxMessages', 1, U32),
+      maxBytes: integer(limits.maxBytes, 'maxBytes', 1, U32),
+    }
+    return call(() => this.native.setFutureEpochBuffer(checked))
+  }
+
+  /** The future-epoch buffer: its limits (absent when off) and what it holds. */
+  futureEpochBuffer(): { limits?: FutureEpochBufferLimits; messages: number; bytes: number } {
+    const state = call(() => this.native.futureEpochBuffer())
+    return { ...(state.limits ? { limits: state.limits } : {}), messages: state.messages, bytes: state.bytes }
+  }
+
+  /** The messages a merge replayed from the future-epoch buffer, with replayed commits reviewed. */
+  async #replayed(items: NativeProcessedBatchItem[]): Promise<BatchResult<ProcessedMessage>[]> {
+    const out: BatchResult<ProcessedMessage>[] = []
+    for (const item of items.map((i) => batchItem(i.message, i.error, processedFromNative))) {
+      out.push(item.ok && this.#validator && item.value.type === 'commit' ? await this.#reviewReplayed(item.value) : item)
+    }
+    return out
+  }
+
+  #replayedSync(items: NativeProcessedBatchItem[]): BatchResult<ProcessedMessage>[] {
+    return items.map((i) => {
+      const item = batchItem(i.message, i.error, processedFromNative)
+      return item.ok && this.#validator && item.value.type === 'commit' ? this.#reviewReplayedSync(item.value) : item
+    })
+  }
+
+  #reviewReplayedSync(processed: ProcessedMessage & { type: 'commit' }): BatchResult<ProcessedMessage> {
+    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+      let verdict: unknown
+      try {
+        verdict = this.#validator!(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+      } catch (error) {
+        return { ok: false, error: validatorFailed(error) }
+      }
+      if (typeof verdict !== 'boolean') {
+        if (verdict instanceof Promise) verdict.catch(() => undefined)
+        return { ok: false, error: new OpenMlsError('ERR_INVALID_ARGUMENT', 'a *Sync merge needs a synchronous credential validator; use the Promise form') }
+      }
+      if (!verdict) return { ok: false, error: rejected(credential) }
+    }
+    return { ok: true, value: processed }
+  }
+
+  /** A commit replayed from the future-epoch buffer, asked of the credential validator as `processMessage` would. */
+  async #reviewReplayed(processed: ProcessedMessage & { type: 'commit' }): Promise<BatchResult<ProcessedMessage>> {
+    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+      let verdict: boolean
+      try {
+        verdict = await this.#validator!(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+      } catch (error) {
+        return { ok: false, error: validatorFailed(error) }
+      }
+      if (verdict !== true) return { ok: false, error: rejected(credential) }
+    }
+    return { ok: true, value: processed }
   }
 
   /** Stores a received proposal in the proposal queue, so this member's next commit covers it. */
@@ -1055,6 +1133,14 @@ export class MlsGroup {
   }
 }
 
+
+/** The bounds of a group's future-epoch buffer (see {@link MlsGroup.setFutureEpochBuffer}). */
+export interface FutureEpochBufferLimits {
+  /** How many messages it keeps at most. */
+  maxMessages: number
+  /** How many bytes of messages it keeps at most. */
+  maxBytes: number
+}
 
 /** One slot of a batch: the value, or the typed error it would have thrown on its own. */
 export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: OpenMlsError }

@@ -5,11 +5,12 @@ use napi::bindgen_prelude::AbortSignal;
 use napi_derive::napi;
 use openmls_node_core::group::{CommitSpec, Group};
 
+use super::messages::{processed_batch_to_js, NativeProcessedBatchItem};
 use super::twins::group_twins;
-use super::{group_task, key_packages, unit_to_js, CommitTask, MlsGroup, UnitTask};
+use super::{group_task, key_packages, unit_to_js, CommitTask, MlsGroup, ReplayTask, UnitTask};
 use crate::bytes::Uint8Array;
 use crate::config_types::{credential_info, extension_specs, u16_of, Extension, NativeCredential};
-use crate::error::{run, Result};
+use crate::error::{from_napi, run, Result};
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{leaf_params_spec, psk_spec, NativeLeafNodeParams, PreSharedKeyId};
 use crate::signature_key_pair::SignatureKeyPair;
@@ -123,11 +124,13 @@ group_twins! {
         let infos = credentials.iter().map(credential_info).collect::<openmls_node_core::Result<Vec<_>>>()?;
     } => |g| g.remove_members_by_credential(&infos);
 
-    "Merges this member's pending commit."
-    unit fn merge_pending_commit_async / merge_pending_commit() {} => |g| g.merge_pending_commit();
+    "Merges this member's pending commit. Returns the messages the future-epoch buffer kept for"
+    "the new epoch, processed (empty when the buffer is off)."
+    replay fn merge_pending_commit_async / merge_pending_commit() {} => |g| g.merge_pending_commit();
 
-    "Merges a staged commit from `processMessage`."
-    unit fn merge_staged_commit_async / merge_staged_commit(staged_commit: &StagedCommit) {
+    "Merges a staged commit from `processMessage`. Returns the messages the future-epoch buffer"
+    "kept for the new epoch, processed (empty when the buffer is off)."
+    replay fn merge_staged_commit_async / merge_staged_commit(staged_commit: &StagedCommit) {
         let staged = staged_commit.inner.clone();
     } => |g| g.merge_staged_commit(&staged);
 

@@ -107,7 +107,7 @@ pub struct NativeMessageBatchItem {
     pub error: Option<NativeError>,
 }
 
-fn processed_batch_to_js(items: Vec<openmls_node_core::Result<Processed>>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
+pub(super) fn processed_batch_to_js(items: Vec<openmls_node_core::Result<Processed>>) -> napi::Result<Vec<NativeProcessedBatchItem>> {
     items
         .into_iter()
         .map(|item| match item {

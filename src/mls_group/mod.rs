@@ -16,7 +16,7 @@ use crate::bytes::Uint8Array;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt, ToNapiValue, TypeName};
 use napi_derive::napi;
 use openmls_node_core::external::ExternalJoinOptions;
-use openmls_node_core::group::{CommitOutput, CreateOptions, Group, JoinOptions, ProposalOutput};
+use openmls_node_core::group::{CommitOutput, CreateOptions, FutureBufferLimits, Group, JoinOptions, ProposalOutput};
 use openmls_node_core::openmls::prelude::KeyPackage as OpenMlsKeyPackage;
 
 use crate::config_types::{
@@ -30,6 +30,26 @@ use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
 use crate::task::Job;
 use crate::types::{NativeCommitMessages, NativeMember};
+
+/// The bounds of a future-epoch buffer.
+#[napi(object)]
+pub struct NativeFutureBufferLimits {
+    /// How many messages it keeps at most.
+    pub max_messages: u32,
+    /// How many bytes of messages it keeps at most.
+    pub max_bytes: u32,
+}
+
+/// A future-epoch buffer: its limits (absent: off) and what it holds.
+#[napi(object, object_from_js = false)]
+pub struct NativeFutureBufferState {
+    /// The limits; absent when buffering is off.
+    pub limits: Option<NativeFutureBufferLimits>,
+    /// How many messages it holds.
+    pub messages: u32,
+    /// How many bytes they take.
+    pub bytes: f64,
+}
 
 /// Options for joining from a Welcome.
 #[napi(object)]
@@ -72,6 +92,9 @@ type CommitTask = AsyncTask<Job<CommitOutput, NativeCommitMessages>>;
 type ProposalTask = AsyncTask<Job<ProposalOutput, NativeProposalMessage>>;
 /// An operation with no result on the libuv thread pool.
 type UnitTask = AsyncTask<Job<(), ()>>;
+/// A merge on the libuv thread pool: the messages kept for the new epoch, processed.
+type ReplayTask =
+    AsyncTask<Job<Vec<openmls_node_core::Result<openmls_node_core::processed::Processed>>, Vec<messages::NativeProcessedBatchItem>>>;
 /// The task of an external join: the new group and what to send.
 type ExternalJoinTask = AsyncTask<Job<(Arc<Group>, CommitOutput), NativeExternalJoin>>;
 
@@ -240,6 +263,26 @@ impl MlsGroup {
     #[napi(getter)]
     pub fn epoch(&self) -> Result<BigInt> {
         run(|| self.inner.epoch()).map(BigInt::from)
+    }
+
+    /// Turns the future-epoch buffer on (with these limits) or off (`undefined`); turning it off
+    /// returns the messages it held.
+    #[napi]
+    pub fn set_future_epoch_buffer(&self, limits: Option<NativeFutureBufferLimits>) -> Result<Vec<Uint8Array>> {
+        let limits = limits.map(|l| FutureBufferLimits { max_messages: l.max_messages, max_bytes: u64::from(l.max_bytes) });
+        run(|| self.inner.set_future_buffer(limits)).map(|held| held.into_iter().map(Uint8Array::new).collect())
+    }
+
+    /// The future-epoch buffer: its limits (absent: off) and what it holds.
+    #[napi]
+    pub fn future_epoch_buffer(&self) -> Result<NativeFutureBufferState> {
+        run(|| self.inner.future_buffer()).map(|s| NativeFutureBufferState {
+            limits: s
+                .limits
+                .map(|l| NativeFutureBufferLimits { max_messages: l.max_messages, max_bytes: l.max_bytes.min(u64::from(u32::MAX)) as u32 }),
+            messages: s.messages,
+            bytes: s.bytes as f64,
+        })
     }
 
     /// The group context of the current epoch: epoch, tree hash, confirmed transcript hash,

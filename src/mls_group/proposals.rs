@@ -7,7 +7,7 @@ use super::twins::group_twins;
 use super::{group_task, proposal_to_js, unit_to_js, MlsGroup, ProposalTask, UnitTask};
 use crate::bytes::Uint8Array;
 use crate::config_types::{credential_info, extension_specs, u16_of, Extension, NativeCredential};
-use crate::error::{run, Result};
+use crate::error::{from_napi, run, Result};
 use crate::key_package::KeyPackage;
 use crate::proposal_types::{
     leaf_params_spec, psk_spec, NativeLeafNodeParams, NativeProposalMessage, NativeQueuedProposalInfo, PreSharedKeyId,

@@ -10,7 +10,9 @@
 //!
 //! - `commit`: a commit operation; the Promise method also takes an optional `AbortSignal`.
 //! - `proposal`: a proposal, returned as its message and reference.
-//! - `unit`: an operation that returns nothing (merges, the proposal queue).
+//! - `unit`: an operation that returns nothing (the proposal queue, discarding a commit).
+//! - `replay`: a merge, which returns the messages the future-epoch buffer kept for the new
+//!   epoch, processed.
 //!
 //! Each pair becomes its own `#[napi] impl MlsGroup` block: napi-rs reads the methods of every
 //! block of a class, and an attribute macro only sees methods that are already written out.
@@ -37,6 +39,11 @@ macro_rules! group_twins {
     (@unit $($rest:tt)*) => {
         group_twins!(@emit $($rest)* ; "Promise<void>" UnitTask (), unit_to_js "On the libuv thread pool." [] None);
     };
+    (@replay $($rest:tt)*) => {
+        group_twins!(@emit $($rest)* ;
+            "Promise<NativeProcessedBatchItem[]>" ReplayTask Vec<NativeProcessedBatchItem>, processed_batch_to_js
+            "On the libuv thread pool." [] None);
+    };
     (@emit [$($doc:tt)*] $promise:ident $sync:ident [$($arg:ident: $ty:ty),*] [$($prep:stmt;)*] $g:ident $op:expr ;
         $ts:literal $task:ident $out:ty, $to_js:ident $where:literal [$($signal_arg:tt)*] $signal:expr) => {
         #[napi]
@@ -62,7 +69,7 @@ macro_rules! group_twins {
                     let $g: &Group = &self.inner;
                     $op
                 })
-                .map(Into::into)
+                .and_then(|value| $to_js(value).map_err(from_napi))
             }
         }
     };

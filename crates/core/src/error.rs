@@ -132,6 +132,12 @@ macro_rules! for_each_error_code {
             Crypto => "ERR_CRYPTO",
             /// The operation was aborted through its `AbortSignal` before it started; nothing changed.
             Aborted => "ERR_ABORTED",
+            /// The message is for a later epoch and was kept in the group's future-epoch buffer: it
+            /// comes back, processed, from the merge that enters its epoch.
+            MessageBuffered => "ERR_MESSAGE_BUFFERED",
+            /// The message is for a later epoch, and the group's future-epoch buffer is full: it
+            /// was not kept.
+            BufferFull => "ERR_BUFFER_FULL",
             /// A bug: an internal invariant broke, or a panic was caught at the boundary.
             Internal => "ERR_INTERNAL",
         }

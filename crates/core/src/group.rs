@@ -6,10 +6,12 @@
 
 mod commits;
 mod fork;
+mod future;
 mod proposals;
 mod view;
 
 pub use commits::CommitSpec;
+pub use future::{FutureBufferLimits, FutureBufferState};
 pub use proposals::ProposalOutput;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -473,14 +475,20 @@ impl Group {
     }
 
     /// Merges this member's pending commit, entering the next epoch.
-    pub fn merge_pending_commit(&self) -> Result<()> {
+    ///
+    /// Returns the messages the future-epoch buffer kept for the new epoch, processed (see
+    /// [`Group::set_future_buffer`]); empty when it is off.
+    pub fn merge_pending_commit(&self) -> Result<Vec<Result<Processed>>> {
         self.tx(|tx| {
-            let mut group = self.lock()?;
-            if group.pending_commit().is_none() {
-                return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
+            {
+                let mut group = self.lock()?;
+                if group.pending_commit().is_none() {
+                    return Err(Error::new(ErrorCode::NoPendingCommit, "there is no pending commit to merge"));
+                }
+                group.merge_pending_commit(tx)?;
+                self.adopt_pending_signer(true)?;
             }
-            group.merge_pending_commit(tx)?;
-            self.adopt_pending_signer(true)
+            self.replay_future(tx)
         })
     }
 
@@ -601,6 +609,12 @@ impl Group {
         match &result {
             Ok(p) if review_commits && matches!(p.content, processed::ProcessedContent::Commit(_)) => self.reload()?,
             Err(e) if e.code.may_leave_partial_state() => self.reload()?,
+            // A message for a later epoch: the future-epoch buffer may keep it.
+            Err(e) if e.code == ErrorCode::WrongEpoch => {
+                if let Some(kept) = self.provider.atomically(|tx| self.buffer_if_future(tx, bytes))? {
+                    return Err(kept);
+                }
+            }
             _ => {}
         }
         result
@@ -614,7 +628,23 @@ impl Group {
     /// The outer `Err` is a failure of the whole batch (the transaction could not be committed):
     /// then nothing of it was saved and the group is as before the batch.
     pub fn process_messages(&self, messages: &[Vec<u8>]) -> Result<Vec<Result<Processed>>> {
-        self.batch(messages, |tx, bytes| self.process_in_tx(tx, bytes))
+        self.tx(|tx| {
+            let mut out = Vec::with_capacity(messages.len());
+            for bytes in messages {
+                let mut one = tx.savepoint(|| self.process_in_tx(tx, bytes))?;
+                if let Err(e) = &one {
+                    self.reload_in(tx)?;
+                    // Outside the refused message's savepoint: a kept message stays kept.
+                    if e.code == ErrorCode::WrongEpoch {
+                        if let Some(kept) = self.buffer_if_future(tx, bytes)? {
+                            one = Err(kept);
+                        }
+                    }
+                }
+                out.push(one);
+            }
+            Ok(out)
+        })
     }
 
     /// Encrypts many application messages in one storage transaction, in order; each slot holds
@@ -656,14 +686,20 @@ impl Group {
     }
 
     /// Merges a staged commit obtained from [`Group::process_message`] on this group, in this epoch.
-    pub fn merge_staged_commit(&self, staged: &StagedCommitHandle) -> Result<()> {
+    ///
+    /// Returns the messages the future-epoch buffer kept for the new epoch, processed (see
+    /// [`Group::set_future_buffer`]); empty when it is off.
+    pub fn merge_staged_commit(&self, staged: &StagedCommitHandle) -> Result<Vec<Result<Processed>>> {
         self.tx(|tx| {
-            let mut group = self.lock()?;
-            let epoch = group.epoch().as_u64();
-            let commit = staged.take_for(group.group_id(), epoch)?;
-            group.merge_staged_commit(tx, commit)?;
-            // Another member's commit won: this member's own pending commit (if any) is gone.
-            self.adopt_pending_signer(false)
+            {
+                let mut group = self.lock()?;
+                let epoch = group.epoch().as_u64();
+                let commit = staged.take_for(group.group_id(), epoch)?;
+                group.merge_staged_commit(tx, commit)?;
+                // Another member's commit won: this member's own pending commit (if any) is gone.
+                self.adopt_pending_signer(false)?;
+            }
+            self.replay_future(tx)
         })
     }
 
@@ -794,6 +830,7 @@ impl Group {
             let mut group = self.lock()?;
             group.delete(tx.storage()).map_err(|e| crate::storage::store_error(&e))?;
             crate::registry::unregister_group(tx, group.group_id())?;
+            future::delete_all(tx, group.group_id())?;
             self.deleted.store(true, Ordering::SeqCst);
             self.provider.forget(group.group_id().as_slice());
             Ok(())

@@ -984,7 +984,7 @@ fn initialize(conn: &mut Connection, key: Option<&CodecKey>, file_backed: bool, 
     }
     // Added after format 1 was released: created on first open, so older databases get it too
     // (an older version of this package ignores it).
-    tx.execute_batch(PUBLIC_GROUPS_TABLE).map_err(sql_error)?;
+    tx.execute_batch(ADDED_TABLES).map_err(sql_error)?;
     tx.commit().map_err(sql_error)?;
     migrate(conn)
 }
@@ -1086,9 +1086,14 @@ fn is_refinery_timestamp(s: &str) -> bool {
     };
     fraction_ok && (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60
 }
-/// The delivery-service groups a provider tracks (see `crate::public_group`), with the latest
-/// GroupInfo a member gave for each, through the codec like every value.
-const PUBLIC_GROUPS_TABLE: &str = "CREATE TABLE IF NOT EXISTS openmls_node_public_groups (group_id BLOB PRIMARY KEY, group_info BLOB)";
+/// Tables added after format 1 was released, created on open. Every value goes through the codec.
+/// - the delivery-service groups a provider tracks (`crate::public_group`), with the latest
+///   GroupInfo a member gave for each;
+/// - each group's settings of this package (the future-epoch buffer's limits);
+/// - messages kept for a later epoch (`crate::group::future`), in arrival order.
+const ADDED_TABLES: &str = "CREATE TABLE IF NOT EXISTS openmls_node_public_groups (group_id BLOB PRIMARY KEY, group_info BLOB);
+     CREATE TABLE IF NOT EXISTS openmls_node_group_settings (group_id BLOB PRIMARY KEY, settings BLOB NOT NULL);
+     CREATE TABLE IF NOT EXISTS openmls_node_future_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, message BLOB NOT NULL);";
 
 fn create_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
     conn.execute_batch(

@@ -59,7 +59,7 @@ impl Client {
 fn apply_commit(group: &Group, commit: &[u8]) {
     let processed = group.process_message(commit).unwrap();
     match processed.content {
-        ProcessedContent::Commit(staged) => group.merge_staged_commit(&staged).unwrap(),
+        ProcessedContent::Commit(staged) => assert!(group.merge_staged_commit(&staged).unwrap().is_empty()),
         other => panic!("expected a commit, got {other:?}"),
     }
 }
