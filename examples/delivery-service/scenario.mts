@@ -1,15 +1,14 @@
-// The delivery service and its clients, end to end: the server runs as its own process on
-// 127.0.0.1, the clients talk to it over HTTP and WebSockets. `npm run demo:ds` prints the
+// The delivery service and its clients, end to end: the server and each client run as their own
+// processes; the clients talk to the server over HTTP and WebSockets on 127.0.0.1. `npm run demo:ds` prints the
 // transcript; the test in __test__/delivery-service.test.mts runs the same steps and checks them.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { b64 } from './server.mjs'
-import { DsClient, ServiceError } from './client.mjs'
 
 const SERVER = fileURLToPath(new URL('./server.mts', import.meta.url))
+const CLIENT = fileURLToPath(new URL('./client-process.mts', import.meta.url))
 
 /** The server as a child process; resolves with its port once it listens. */
 function startServerProcess(dir: string, log: (line: string) => void): Promise<{ child: ChildProcess; port: number }> {
@@ -38,6 +37,65 @@ function stopServerProcess(child: ChildProcess): Promise<void> {
   })
 }
 
+/** A refusal by a client's call: the code that came back. */
+class CallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`)
+  }
+}
+
+/** A client process (client-process.mts), driven by JSON-line calls. */
+class RemoteClient {
+  readonly #child: ChildProcess
+  readonly #waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  #next = 0
+
+  constructor(
+    readonly name: string,
+    base: string,
+    log: (line: string) => void,
+  ) {
+    this.#child = spawn(process.execPath, ['--import', 'tsx', CLIENT, '--name', name, '--base', base], { stdio: ['pipe', 'pipe', 'inherit'] })
+    let buffered = ''
+    this.#child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk
+      let nl
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const reply = JSON.parse(buffered.slice(0, nl)) as { log?: string; id?: number; ok?: boolean; value?: unknown; code?: string; message?: string }
+        buffered = buffered.slice(nl + 1)
+        if (reply.log !== undefined) log(reply.log)
+        else {
+          const waiting = this.#waiting.get(reply.id!)
+          this.#waiting.delete(reply.id!)
+          if (reply.ok) waiting?.resolve(reply.value)
+          else waiting?.reject(new CallError(reply.code!, reply.message!))
+        }
+      }
+    })
+  }
+
+  call<T = unknown>(call: string, ...args: unknown[]): Promise<T> {
+    const id = this.#next++
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.#child.stdin!.write(`${JSON.stringify({ id, call, args })}\n`)
+    })
+  }
+
+  state() {
+    return this.call<{ epoch: string | null; active: boolean; authenticator: string | null; heard: string[] }>('state')
+  }
+
+  async quit(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()))
+    await this.call('quit').catch(() => undefined)
+    await exited
+  }
+}
+
 /** What the run shows, for the test to check. */
 export interface ScenarioResult {
   /** Per member at the end: its epoch and epoch authenticator (hex). */
@@ -59,101 +117,96 @@ export async function runScenario(log: (line: string) => void = () => {}): Promi
   }
   let { child, port } = await startServerProcess(dir, serverLog)
   const base = () => `http://127.0.0.1:${port}`
-  const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((name) => new DsClient(name, base(), log))
+  const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((name) => new RemoteClient(name, base(), log))
   const everyone = [alice, bob, carol]
-  const settle = () => Promise.all(everyone.map((c) => c.settled()))
-  // Pushes travel over sockets: wait until every client caught up with the group's epoch.
-  const catchUp = async (members: DsClient[]) => {
-    for (let i = 0; i < 200; i++) {
-      await settle()
-      const epoch = members[0].g.epoch
-      if (members.every((m) => m.group && m.g.epoch === epoch)) return
+  // Pushes travel over sockets: wait until every given client is in the same epoch.
+  const catchUp = async (members: RemoteClient[]) => {
+    for (let i = 0; i < 300; i++) {
+      const epochs = (await Promise.all(members.map((m) => m.state()))).map((s) => s.epoch)
+      if (epochs[0] !== null && epochs.every((e) => e === epochs[0])) return
       await new Promise((r) => setTimeout(r, 10))
     }
     throw new Error('the clients did not catch up')
   }
-  const waitHeard = async (client: DsClient, count: number) => {
-    for (let i = 0; i < 200 && client.heard.length < count; i++) await new Promise((r) => setTimeout(r, 10))
-    await settle()
+  const waitHeard = async (client: RemoteClient, count: number) => {
+    for (let i = 0; i < 300 && (await client.state()).heard.length < count; i++) await new Promise((r) => setTimeout(r, 10))
   }
   const refusals: string[] = []
   const expectRefusal = async (what: string, fn: () => Promise<unknown>) => {
     try {
       await fn()
-      throw new Error(`${what}: the service accepted it`)
     } catch (error) {
-      if (!(error instanceof ServiceError)) throw error
+      if (!(error instanceof CallError)) throw error
       refusals.push(error.code)
       log(`ds refused ${what}: ${error.code}`)
+      return
     }
+    throw new Error(`${what}: the service accepted it`)
   }
+  const post = (client: RemoteClient, groupId: string, body: object) => client.call('post', `/groups/${groupId}/messages`, { from: client.name, ...body })
 
   try {
-    log(`delivery service on 127.0.0.1:${port}`)
+    log(`delivery service on 127.0.0.1:${port} (its own process; each client too)`)
     for (const c of everyone) {
-      await c.connect()
-      await c.publishKeyPackages(2)
+      await c.call('connect')
+      await c.call('publishKeyPackages', 2)
     }
     log('alice, bob and carol published two key packages each')
 
-    const groupId = await alice.createGroup()
-    await alice.invite(['bob', 'carol'])
+    const groupId = await alice.call<string>('createGroup')
+    await alice.call('invite', ['bob', 'carol'])
     await catchUp(everyone)
-    await alice.say('hello, both of you')
-    await bob.say('hi alice')
+    await alice.call('say', 'hello, both of you')
+    await bob.call('say', 'hi alice')
     await waitHeard(carol, 2)
 
-    await bob.update()
+    await bob.call('update')
     await catchUp(everyone)
-    await carol.say('bob looks fresh')
+    await carol.call('say', 'bob looks fresh')
 
     // Two commits race for the same epoch: the service keeps the first, refuses the second.
-    const first = await alice.g.selfUpdate()
-    const second = await bob.g.selfUpdate()
-    await alice.request('POST', `/groups/${groupId}/messages`, { from: 'alice', message: b64(first.commit), ...(first.groupInfo ? { groupInfo: b64(first.groupInfo) } : {}) })
-    await alice.g.mergePendingCommit()
-    await expectRefusal("bob's commit for the epoch alice's commit closed", () => bob.request('POST', `/groups/${groupId}/messages`, { from: 'bob', message: b64(second.commit) }))
-    await bob.dropPendingCommit()
+    const first = await alice.call<{ commit: string; groupInfo?: string }>('prepareUpdate')
+    const second = await bob.call<{ commit: string }>('prepareUpdate')
+    await post(alice, groupId, { message: first.commit, ...(first.groupInfo ? { groupInfo: first.groupInfo } : {}) })
+    await alice.call('mergePendingCommit')
+    await expectRefusal("bob's commit for the epoch alice's commit closed", () => post(bob, groupId, { message: second.commit }))
+    await bob.call('dropPendingCommit')
     await catchUp(everyone)
 
     // Bad input: the service refuses it, typed, and goes on serving.
-    await expectRefusal('garbage', () => bob.request('POST', `/groups/${groupId}/messages`, { from: 'bob', message: b64(new Uint8Array([0, 1, 2, 3])) }))
-    await expectRefusal('a replayed commit', () => bob.request('POST', `/groups/${groupId}/messages`, { from: 'bob', message: b64(first.commit) }))
-    await expectRefusal('a message for an unknown group', () => bob.request('POST', `/groups/00ff/messages`, { from: 'bob', message: b64(first.commit) }))
+    await expectRefusal('garbage', () => post(bob, groupId, { message: Buffer.from([0, 1, 2, 3]).toString('base64') }))
+    await expectRefusal('a replayed commit', () => post(bob, groupId, { message: first.commit }))
+    await expectRefusal('a message for an unknown group', () => post(bob, '00ff', { message: first.commit }))
 
-    await alice.remove('carol')
+    await alice.call('remove', 'carol')
     await catchUp([alice, bob])
 
     // The service restarts; its groups and directory come back from its SQLite files.
     await stopServerProcess(child)
     log('the delivery service stopped; starting it again')
     ;({ child, port } = await startServerProcess(dir, serverLog))
-    for (const c of everyone) {
-      c.disconnect()
-      c.base = base()
-      await c.connect()
-    }
+    for (const c of everyone) await c.call('reconnect', base())
 
     // Carol comes back by external commit, from the GroupInfo and tree the service serves.
-    carol.g.delete()
-    carol.group = undefined
-    await carol.rejoin(groupId)
+    await carol.call('leaveGroupState')
+    await carol.call('rejoin', groupId)
     await catchUp(everyone)
-    await carol.say("I'm back")
-    await alice.say('welcome back, carol')
+    await carol.call('say', "I'm back")
+    await alice.call('say', 'welcome back, carol')
     await waitHeard(bob, 5)
     await waitHeard(carol, 4)
 
-    const finalState = Object.fromEntries(everyone.map((c) => [c.name, { epoch: c.g.epoch, authenticator: Buffer.from(c.g.epochAuthenticator()).toString('hex') }]))
-    log(`epoch ${alice.g.epoch}: alice, bob and carol agree on epoch authenticator ${finalState.alice.authenticator.slice(0, 16)}…`)
+    const states = await Promise.all(everyone.map((c) => c.state()))
+    const finalState = Object.fromEntries(everyone.map((c, i) => [c.name, { epoch: BigInt(states[i].epoch!), authenticator: states[i].authenticator! }]))
+    log(`epoch ${finalState.alice.epoch}: alice, bob and carol agree on epoch authenticator ${finalState.alice.authenticator.slice(0, 16)}…`)
     return {
       finalState,
-      heard: Object.fromEntries(everyone.map((c) => [c.name, [...c.heard]])),
+      heard: Object.fromEntries(everyone.map((c, i) => [c.name, states[i].heard])),
       refusals,
       reloaded: serverLines.some((l) => l.startsWith('ds: reloaded 1 group')),
     }
   } finally {
-    for (const c of everyone) c.disconnect()
+    await Promise.all(everyone.map((c) => c.quit()))
     await stopServerProcess(child)
     rmSync(dir, { recursive: true, force: true })
   }

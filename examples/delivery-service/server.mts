@@ -17,6 +17,11 @@ import { KeyPackage, MlsMessage, OpenMlsError, Provider, PublicGroup, type Membe
 /** Bytes cross the wire as base64 in JSON. */
 export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
 export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'))
+/** A base64 field of a request body; a missing one is the client's mistake. */
+const field = (body: Record<string, string>, name: string) => {
+  if (typeof body[name] !== 'string') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', `the request needs ${name}`)
+  return unb64(body[name])
+}
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
 const nameOf = (m: Member) => String(m.credential)
 
@@ -70,7 +75,7 @@ export async function startServer(options: ServerOptions): Promise<{ port: numbe
   const routes: Record<string, (body: Record<string, string>, id?: string) => Promise<unknown> | unknown> = {
     // The key package directory.
     'POST /key-packages': ({ client, keyPackage }) => {
-      const kp = KeyPackage.validateForDirectory(mls, unb64(keyPackage), { ciphersuites: [1], minValidSeconds: 60 })
+      const kp = KeyPackage.validateForDirectory(mls, field({ keyPackage }, 'keyPackage'), { ciphersuites: [1], minValidSeconds: 60 })
       if (String(kp.credential) !== client) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', 'a client publishes only its own key packages')
       app.run('INSERT OR REPLACE INTO key_packages (ref, client, bytes, last_resort) VALUES (?, ?, ?, ?)', [hex(kp.hashRef(mls)), client, unb64(keyPackage), kp.lastResort ? 1 : 0])
       app.save()
@@ -86,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<{ port: numbe
     },
     // A group, from its creator's GroupInfo (with the ratchet tree in it).
     'POST /groups': async ({ groupInfo }) => {
-      const group = await PublicGroup.fromExternal({ provider: mls, groupInfo: unb64(groupInfo) })
+      const group = await PublicGroup.fromExternal({ provider: mls, groupInfo: field({ groupInfo }, 'groupInfo') })
       group.setGroupInfo(unb64(groupInfo))
       groups.set(hex(group.groupId), group)
       log(`ds: now serving group ${hex(group.groupId).slice(0, 8)} (epoch ${group.epoch})`)
@@ -101,7 +106,7 @@ export async function startServer(options: ServerOptions): Promise<{ port: numbe
     // A handshake or application message for the group, with what a commit brings along.
     'POST /groups/messages': ({ from, message, welcome, groupInfo }, id) =>
       withGroup(id!, async (group) => {
-        const bytes = unb64(message)
+        const bytes = field({ message }, 'message')
         const info = MlsMessage.parse(bytes)
         if (info.wireFormat !== 'publicMessage' && info.wireFormat !== 'privateMessage') {
           throw new HttpError(400, 'ERR_WRONG_MESSAGE_TYPE', `a ${info.wireFormat} is not a group message`)
