@@ -556,6 +556,8 @@ export declare class PublicGroup {
   exportRatchetTree(): Uint8Array
   /** The confirmation tag of the current epoch. */
   confirmationTag(): Uint8Array
+  /** Releases this handle's memory now; the stored state stays. */
+  free(): void
   /** Stops tracking the group and deletes its state. */
   delete(): void
 }

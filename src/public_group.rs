@@ -148,6 +148,12 @@ impl PublicGroup {
         run(|| self.inner.confirmation_tag()).map(Uint8Array::new)
     }
 
+    /// Releases this handle's memory now; the stored state stays.
+    #[napi]
+    pub fn free(&self) {
+        self.inner.free()
+    }
+
     /// Stops tracking the group and deletes its state.
     #[napi]
     pub fn delete(&self) -> Result<()> {

@@ -187,6 +187,19 @@ export class PublicGroup {
     return call(() => this.native.confirmationTag())
   }
 
+  /**
+   * Releases this handle's native memory now, rather than when it is garbage collected. The
+   * stored state stays: {@link PublicGroup.load} reads it again. Later calls throw `ERR_STALE_HANDLE`.
+   */
+  free(): void {
+    this.native.free()
+  }
+
+  /** {@link PublicGroup.free}, for `using ds = ...`. */
+  [Symbol.dispose](): void {
+    this.free()
+  }
+
   /** Stops tracking the group and deletes its stored state. Later calls throw `ERR_STALE_HANDLE`. */
   delete(): void {
     this.#ops.assertIdle('delete')

@@ -128,9 +128,23 @@ impl PublicGroupHandle {
     fn lock(&self) -> Result<MutexGuard<'_, Option<PublicGroup>>> {
         let guard = self.state.lock().map_err(|_| Error::internal("public group lock poisoned"))?;
         if guard.is_none() {
-            return Err(Error::new(ErrorCode::StaleHandle, "this public group was deleted"));
+            return Err(Error::new(ErrorCode::StaleHandle, "this public group handle was freed or its group deleted"));
         }
         Ok(guard)
+    }
+
+    /// Releases the in-memory state now; the stored state stays (`load` reads it again). Later
+    /// calls on this handle fail with `ERR_STALE_HANDLE`.
+    pub fn free(&self) {
+        if let Ok(mut guard) = self.state.lock() {
+            *guard = None;
+        }
+        if let Ok(mut live) = live().lock() {
+            let key = live_key(&self.provider, self.group_id.as_slice());
+            if live.get(&key).is_some_and(|w| std::ptr::eq(w.as_ptr(), self)) {
+                live.remove(&key);
+            }
+        }
     }
 
     /// Runs `f` on the state in one storage transaction. On failure the transaction is rolled back
