@@ -649,6 +649,9 @@ export type Extension =
     extensionType: number; /** The content bytes. */
   data: Uint8Array }
 
+/** How a leaf got its content: from a key package, an update proposal, or a commit's update path. */
+export type LeafNodeSource = 'keyPackage' | 'update' | 'commit'
+
 /**
  * A member's runtime configuration (openmls `MlsGroupJoinConfig`, the book's "Group
  * configuration"). Omitted fields take openmls's defaults (or, for `setConfiguration`, keep
@@ -893,8 +896,8 @@ export interface NativeLeafNode {
   capabilities: NativeCapabilities
   /** The leaf node extensions. */
   extensions: Array<Extension>
-  /** `keyPackage`, `update` or `commit`. */
-  source: string
+  /** How the leaf got its content. */
+  source: LeafNodeSource
   /** The lifetime, for leaves from a key package. */
   lifetime?: NativeLifetime
 }

@@ -867,6 +867,7 @@ module.exports.createExternalGroupContextExtensionsProposal = nativeBinding.crea
 module.exports.createExternalRemoveProposal = nativeBinding.createExternalRemoveProposal
 module.exports.createJoinProposal = nativeBinding.createJoinProposal
 module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.LeafNodeSource = nativeBinding.LeafNodeSource
 module.exports.openmlsVersion = nativeBinding.openmlsVersion
 module.exports.parseMessage = nativeBinding.parseMessage
 module.exports.signatureSchemeFor = nativeBinding.signatureSchemeFor

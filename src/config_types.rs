@@ -398,10 +398,21 @@ pub struct NativeLeafNode {
     pub capabilities: NativeCapabilities,
     /// The leaf node extensions.
     pub extensions: Vec<Extension>,
-    /// `keyPackage`, `update` or `commit`.
-    pub source: String,
+    /// How the leaf got its content.
+    pub source: LeafNodeSource,
     /// The lifetime, for leaves from a key package.
     pub lifetime: Option<NativeLifetime>,
+}
+
+/// How a leaf got its content: from a key package, an update proposal, or a commit's update path.
+#[napi(string_enum = "camelCase")]
+pub enum LeafNodeSource {
+    /// From a key package (a new member's leaf).
+    KeyPackage,
+    /// From an Update proposal.
+    Update,
+    /// From a commit's update path.
+    Commit,
 }
 
 impl From<LeafNodeInfo> for NativeLeafNode {
@@ -412,7 +423,11 @@ impl From<LeafNodeInfo> for NativeLeafNode {
             encryption_key: Uint8Array::new(l.encryption_key),
             capabilities: l.capabilities.into(),
             extensions: native_extensions(l.extensions),
-            source: l.source.to_string(),
+            source: match l.source {
+                "keyPackage" => LeafNodeSource::KeyPackage,
+                "update" => LeafNodeSource::Update,
+                _ => LeafNodeSource::Commit,
+            },
             lifetime: l.lifetime.map(native_lifetime),
         }
     }

@@ -1,6 +1,6 @@
 import { credentialFromNative, credentialToNative, type Credential } from './credential.js'
 import { integer, integers, seconds, U16 } from './numbers.js'
-import type { Extension as GeneratedExtension, NativeLeafNode } from '../index.js'
+import type { Extension as GeneratedExtension, LeafNodeSource, NativeLeafNode } from '../index.js'
 import { OpenMlsError } from './errors.js'
 
 /** Extension type code points (RFC 9420 §17.3). */
@@ -118,7 +118,7 @@ export interface LeafNode {
   capabilities: Required<Omit<Capabilities, 'grease'>>
   extensions: Extension[]
   /** How the leaf got its content: from a key package, an update proposal, or a commit's update path. */
-  source: 'keyPackage' | 'update' | 'commit'
+  source: LeafNodeSource
   /** The lifetime, for leaves from a key package. */
   lifetime?: { notBefore: number; notAfter: number }
 }
@@ -138,7 +138,7 @@ export function leafNodeFromNative(n: NativeLeafNode): LeafNode {
       credentials: c.credentials ?? [],
     },
     extensions: n.extensions.map(extensionFromNative),
-    source: n.source as LeafNode['source'],
+    source: n.source,
     ...(n.lifetime ? { lifetime: lifetimeFromNative(n.lifetime) } : {}),
   }
 }
