@@ -227,8 +227,12 @@ export declare class MlsGroup {
   createMessagesSync(plaintexts: Array<Uint8Array>, aad?: Uint8Array | undefined | null): Array<NativeMessageBatchItem>
   /** Encrypts an application message, on the libuv thread pool. */
   createMessageAsync(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Promise<Uint8Array>
-  /** Processes a received message, on the calling thread. */
-  processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): NativeProcessedMessage
+  /**
+   * Processes a received message, on the calling thread. An application message (the hot
+   * path) comes back packed in one byte array (see `packed_application`), anything else as
+   * the processed-message union.
+   */
+  processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): Uint8Array | NativeProcessedMessage
   /**
    * Proposes adding a member (by reference unless `byValue`).
    *

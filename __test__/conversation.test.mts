@@ -1,6 +1,6 @@
 import test from 'ava'
-import { KeyPackage, MlsGroup } from 'openmls-node'
-import { Client, add, applyCommit, assertAgree, assertRoundTrip } from './helpers.mjs'
+import { KeyPackage, MlsGroup, Provider } from 'openmls-node'
+import { Client, add, applyCommit, assertAgree, assertRoundTrip, pair } from './helpers.mjs'
 
 test('two members agree after joining and exchange messages both ways', async (t) => {
   const alice = new Client('alice')
@@ -128,4 +128,20 @@ test('processing runs off the event loop: many groups process concurrently and a
   )
   t.is(results.length, 40)
   t.true(results.every((r) => r.type === 'application'))
+})
+
+test('an application message reads the same through the packed fast path (processMessageSync) and the general one (a batch)', async (t) => {
+  const { alice, bob } = await pair()
+  const message = alice.g.createMessageSync('same either way', { aad: new TextEncoder().encode('the aad') })
+  // A copy of bob's state, to read the same message through the batch path.
+  const copy = await Provider.importSnapshot(bob.provider.exportSnapshot()).loadGroup(bob.g.groupId)
+  const fast = bob.g.processMessageSync(message)
+  const [slot] = await copy.processMessages([message])
+  if (!slot.ok) return t.fail(slot.error.message)
+  const general = slot.value
+  const view = (m: typeof fast) => ({ ...m, credential: [m.credential.credentialType, String(m.credential)] })
+  t.deepEqual(view(fast), view(general))
+  if (fast.type !== 'application') return t.fail()
+  t.is(new TextDecoder().decode(fast.data), 'same either way')
+  t.not(fast.data.buffer, fast.groupId.buffer, 'fields do not share memory')
 })
