@@ -76,24 +76,26 @@ export function processedFromSync(p: NativeProcessedMessage | Uint8Array): Proce
 const SENDERS = ['member', 'external', 'newMemberProposal', 'newMemberCommit'] as const
 
 /**
- * Reads a packed application message (src/mls_group/messages.rs, `packed_application`):
- * little-endian sender kind u8, sender index u32, epoch u64, credential type u16, the lengths
- * (u32) of the group id, the AAD, the credential content and the data, then those bytes. Each
- * field is copied out, so none shares memory with another.
+ * Reads a packed application message (src/mls_group/messages.rs, `packed_application`): the
+ * data, the group id, the AAD and the credential content, then a 31-byte trailer (little-endian
+ * sender kind u8, sender index u32, epoch u64, credential type u16, the four lengths u32). The
+ * data is a view of the array the addon made for this message alone (no copy: it may be large);
+ * the small fields are copied out.
  */
 function applicationFromPacked(bytes: Uint8Array): ProcessedMessage {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const kind = SENDERS[bytes[0]]
+  const trailer = bytes.length - 31
+  const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 31)
+  const kind = SENDERS[view.getUint8(0)]
   const index = view.getUint32(1, true)
   const sender: Sender = kind === 'member' ? { type: kind, leafIndex: index } : kind === 'external' ? { type: kind, senderIndex: index } : { type: kind }
   const epoch = view.getBigUint64(5, true)
   const credentialType = view.getUint16(13, true)
-  let at = 31
+  const dataLength = view.getUint32(15, true)
+  const data = bytes.subarray(0, dataLength)
+  let at = dataLength
   const take = (length: number) => bytes.slice(at, (at += length))
-  const groupId = take(view.getUint32(15, true))
-  const authenticatedData = take(view.getUint32(19, true))
-  const credential = credentialFromNative({ credentialType, serializedContent: take(view.getUint32(23, true)) })
-  const data = take(view.getUint32(27, true))
+  const groupId = take(view.getUint32(19, true))
+  const authenticatedData = take(view.getUint32(23, true))
+  const credential = credentialFromNative({ credentialType, serializedContent: take(view.getUint32(27, true)) })
   return { groupId, epoch, sender, authenticatedData, credential, type: 'application', kind: 'application', data }
 }
-

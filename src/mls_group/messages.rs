@@ -91,12 +91,13 @@ pub(crate) fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessa
 }
 
 /// An application message as one byte array, which the wrapper reads into the same object
-/// `processMessage` returns: one allocation across N-API instead of a dozen. Little-endian:
-/// sender kind u8 (0 member, 1 external, 2 new member proposal, 3 new member commit), sender
-/// index u32, epoch u64, credential type u16, then the lengths (u32) of the group id, the AAD, the
-/// credential's serialized content and the data, then those bytes in that order.
+/// `processMessage` returns: one allocation across N-API instead of a dozen. The plaintext comes
+/// first, so its buffer is reused and only the small fields are copied: the data, the group id,
+/// the AAD and the credential's serialized content, then a 31-byte trailer, little-endian:
+/// sender kind u8 (0 member, 1 external, 2 new member proposal, 3 new member commit), sender index
+/// u32, epoch u64, credential type u16, and the lengths (u32) of the four fields in that order.
 fn packed_application(p: Processed) -> Uint8Array {
-    let ProcessedContent::Application(data) = p.content else { unreachable!("only application messages are packed") };
+    let ProcessedContent::Application(mut out) = p.content else { unreachable!("only application messages are packed") };
     let (kind, index) = match p.sender {
         SenderInfo::Member(i) => (0u8, i),
         SenderInfo::External(i) => (1, i),
@@ -104,18 +105,18 @@ fn packed_application(p: Processed) -> Uint8Array {
         SenderInfo::NewMemberCommit => (3, 0),
     };
     let credential = &p.credential.serialized_content;
-    let mut out = Vec::with_capacity(31 + p.group_id.len() + p.aad.len() + credential.len() + data.len());
+    let lengths = [out.len(), p.group_id.len(), p.aad.len(), credential.len()];
+    out.reserve(p.group_id.len() + p.aad.len() + credential.len() + 31);
+    out.extend_from_slice(&p.group_id);
+    out.extend_from_slice(&p.aad);
+    out.extend_from_slice(credential);
     out.push(kind);
     out.extend_from_slice(&index.to_le_bytes());
     out.extend_from_slice(&p.epoch.to_le_bytes());
     out.extend_from_slice(&p.credential.credential_type.to_le_bytes());
-    for len in [p.group_id.len(), p.aad.len(), credential.len(), data.len()] {
+    for len in lengths {
         out.extend_from_slice(&(len as u32).to_le_bytes());
     }
-    out.extend_from_slice(&p.group_id);
-    out.extend_from_slice(&p.aad);
-    out.extend_from_slice(credential);
-    out.extend_from_slice(&data);
     Uint8Array::new(out)
 }
 
