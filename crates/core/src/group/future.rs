@@ -62,11 +62,12 @@ fn limits(tx: &Tx<'_>, group_id: &GroupId) -> Result<Option<FutureBufferLimits>>
     Ok(row.map(|v| decode_value::<Settings>(&v)).transpose()?.and_then(|s| s.future_buffer))
 }
 
-/// The kept messages of a group, in arrival order, with their row ids.
+/// The kept messages of a group, in arrival order, with their row ids. The statement is cached:
+/// every merge looks here, usually to find nothing.
 fn kept(tx: &Tx<'_>, group_id: &GroupId) -> Result<Vec<(i64, Kept)>> {
     let mut stmt = tx
         .sql()
-        .prepare("SELECT id, message FROM openmls_node_future_messages WHERE group_id = ?1 ORDER BY id")
+        .prepare_cached("SELECT id, message FROM openmls_node_future_messages WHERE group_id = ?1 ORDER BY id")
         .map_err(|e| store_error(&e))?;
     let rows = stmt.query_map([key(group_id)?], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| store_error(&e))?;
     let mut out = Vec::new();
