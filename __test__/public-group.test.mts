@@ -26,6 +26,7 @@ function assertFollows(t: ExecutionContext, ds: PublicGroup, members: Client[]) 
     t.is(hex(dsContext.treeHash), hex(c.treeHash), `${m.name}: tree hash`)
     t.is(hex(dsContext.confirmedTranscriptHash), hex(c.confirmedTranscriptHash), `${m.name}: confirmed transcript hash`)
     t.deepEqual(dsContext.extensions, c.extensions, `${m.name}: extensions`)
+    t.is(hex(ds.confirmationTag()), hex(m.g.confirmationTag()), `${m.name}: confirmation tag`)
   }
   t.is(ds.epoch, dsContext.epoch)
   t.deepEqual(
@@ -46,6 +47,13 @@ async function relayCommit(ds: PublicGroup, commit: Uint8Array, sender: Client, 
     await m.g.mergeStagedCommit(p.stagedCommit)
   }
   return seen
+}
+
+/** A member processes and merges a commit. */
+async function applyCommitTo(member: Client, commit: Uint8Array) {
+  const p = await member.g.processMessage(commit)
+  if (p.type !== 'commit') throw new Error(`${member.name} saw a ${p.type}`)
+  await member.g.mergeStagedCommit(p.stagedCommit)
 }
 
 /** The DS validates a proposal and stores it; the members store it too. */
@@ -181,14 +189,18 @@ test('the DS picks one commit per epoch: the second commit for an epoch is ERR_W
   t.regex(lost.message, /already accepted/)
   t.is(hex(ds.groupContext().confirmedTranscriptHash), before, 'the refusal changed nothing')
 
-  // The loser drops its commit, takes the winner's, and goes on.
+  // The loser drops its commit, takes the winner's, and goes on (the DS on the calling thread now).
   await alice.g.mergePendingCommit()
   await bob.g.clearPendingCommit()
   const p = await bob.g.processMessage(first.commit)
   if (p.type !== 'commit') return t.fail(p.type)
   await bob.g.mergeStagedCommit(p.stagedCommit)
   const retry = await bob.g.selfUpdate()
-  await relayCommit(ds, retry.commit, bob, [alice])
+  const seenRetry = ds.processMessageSync(retry.commit)
+  if (seenRetry.type !== 'commit') return t.fail(seenRetry.type)
+  ds.mergeStagedCommitSync(seenRetry.stagedCommit)
+  await assertCode(t, () => ds.mergeStagedCommitSync(seenRetry.stagedCommit), 'ERR_STALE_STAGED_COMMIT')
+  await applyCommitTo(alice, retry.commit)
   await bob.g.mergePendingCommit()
   assertFollows(t, ds, [alice, bob])
 })
