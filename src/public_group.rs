@@ -14,7 +14,7 @@ use crate::proposal_types::NativeGroupContext;
 use crate::provider::Provider;
 use crate::queued_proposal::QueuedProposal;
 use crate::staged_commit::StagedCommit;
-use crate::task::Job;
+use crate::task::{unit_to_js, Job};
 use crate::types::NativeMember;
 
 /// A group as a delivery service sees it: its public state (tree, group context, transcript),
@@ -27,10 +27,6 @@ pub struct PublicGroup {
 
 fn public_group_to_js(inner: Arc<PublicGroupHandle>) -> napi::Result<PublicGroup> {
     Ok(PublicGroup { inner })
-}
-
-fn unit_to_js(_: ()) -> napi::Result<()> {
-    Ok(())
 }
 
 #[napi]

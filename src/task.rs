@@ -57,3 +57,8 @@ impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Job<T, J> {
         }
     }
 }
+
+/// The JavaScript result of a task that returns nothing.
+pub fn unit_to_js(_: ()) -> napi::Result<()> {
+    Ok(())
+}

@@ -817,17 +817,7 @@ export class MlsGroup {
     return this.#enqueue(async () => {
       const review = this.#validator !== undefined
       const processed = processedFromNative(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
-      if (this.#validator && processed.type === 'commit') {
-        for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-          let verdict: boolean
-          try {
-            verdict = await this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
-          } catch (error) {
-            throw validatorFailed(error)
-          }
-          if (verdict !== true) throw rejected(credential)
-        }
-      }
+      if (processed.type === 'commit') await this.#askValidator(processed)
       return processed
     }, options.signal)
   }
@@ -841,22 +831,44 @@ export class MlsGroup {
     }
     const review = this.#validator !== undefined
     const processed = processedFromSync(call(() => this.native.processMessageSync(message, review)))
-    if (this.#validator && processed.type === 'commit') {
-      for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-        let verdict: unknown
-        try {
-          verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
-        } catch (error) {
-          throw validatorFailed(error)
-        }
-        if (typeof verdict !== 'boolean') {
-          if (verdict instanceof Promise) verdict.catch(() => undefined)
-          throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator; use processMessage')
-        }
-        if (!verdict) throw rejected(credential)
-      }
-    }
+    if (processed.type === 'commit') this.#askValidatorSync(processed, 'processMessageSync needs a synchronous credential validator; use processMessage')
     return processed
+  }
+
+  /**
+   * Asks the credential validator, if any, about every credential a commit brings in (with the
+   * signature key it is bound to). Throws `ERR_CREDENTIAL_REJECTED` on a refusal and
+   * `ERR_VALIDATOR_FAILED` if the validator throws.
+   */
+  async #askValidator(processed: ProcessedMessage & { type: 'commit' }): Promise<void> {
+    if (!this.#validator) return
+    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+      let verdict: boolean
+      try {
+        verdict = await this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+      } catch (error) {
+        throw validatorFailed(error)
+      }
+      if (verdict !== true) throw rejected(credential)
+    }
+  }
+
+  /** {@link MlsGroup.#askValidator} for a synchronous validator; an asynchronous one is `ERR_INVALID_ARGUMENT` (`needsSync`). */
+  #askValidatorSync(processed: ProcessedMessage & { type: 'commit' }, needsSync: string): void {
+    if (!this.#validator) return
+    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
+      let verdict: unknown
+      try {
+        verdict = this.#validator(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
+      } catch (error) {
+        throw validatorFailed(error)
+      }
+      if (typeof verdict !== 'boolean') {
+        if (verdict instanceof Promise) verdict.catch(() => undefined)
+        throw new OpenMlsError('ERR_INVALID_ARGUMENT', needsSync)
+      }
+      if (!verdict) throw rejected(credential)
+    }
   }
 
   /**
@@ -962,11 +974,22 @@ export class MlsGroup {
     return { ...(state.limits ? { limits: state.limits } : {}), messages: state.messages, bytes: state.bytes }
   }
 
-  /** The messages a merge replayed from the future-epoch buffer, with replayed commits reviewed. */
+  /**
+   * The messages a merge replayed from the future-epoch buffer. A replayed commit is asked of the
+   * credential validator as `processMessage` would; a refusal becomes its slot's error.
+   */
   async #replayed(items: NativeProcessedBatchItem[]): Promise<BatchResult<ProcessedMessage>[]> {
     const out: BatchResult<ProcessedMessage>[] = []
     for (const item of items.map((i) => batchItem(i.message, i.error, processedFromNative))) {
-      out.push(item.ok && this.#validator && item.value.type === 'commit' ? await this.#reviewReplayed(item.value) : item)
+      if (item.ok && item.value.type === 'commit') {
+        try {
+          await this.#askValidator(item.value)
+        } catch (error) {
+          out.push({ ok: false, error: toOpenMlsError(error) })
+          continue
+        }
+      }
+      out.push(item)
     }
     return out
   }
@@ -974,39 +997,14 @@ export class MlsGroup {
   #replayedSync(items: NativeProcessedBatchItem[]): BatchResult<ProcessedMessage>[] {
     return items.map((i) => {
       const item = batchItem(i.message, i.error, processedFromNative)
-      return item.ok && this.#validator && item.value.type === 'commit' ? this.#reviewReplayedSync(item.value) : item
+      if (!item.ok || item.value.type !== 'commit') return item
+      try {
+        this.#askValidatorSync(item.value, 'a *Sync merge needs a synchronous credential validator; use the Promise form')
+        return item
+      } catch (error) {
+        return { ok: false, error: toOpenMlsError(error) }
+      }
     })
-  }
-
-  #reviewReplayedSync(processed: ProcessedMessage & { type: 'commit' }): BatchResult<ProcessedMessage> {
-    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-      let verdict: unknown
-      try {
-        verdict = this.#validator!(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
-      } catch (error) {
-        return { ok: false, error: validatorFailed(error) }
-      }
-      if (typeof verdict !== 'boolean') {
-        if (verdict instanceof Promise) verdict.catch(() => undefined)
-        return { ok: false, error: new OpenMlsError('ERR_INVALID_ARGUMENT', 'a *Sync merge needs a synchronous credential validator; use the Promise form') }
-      }
-      if (!verdict) return { ok: false, error: rejected(credential) }
-    }
-    return { ok: true, value: processed }
-  }
-
-  /** A commit replayed from the future-epoch buffer, asked of the credential validator as `processMessage` would. */
-  async #reviewReplayed(processed: ProcessedMessage & { type: 'commit' }): Promise<BatchResult<ProcessedMessage>> {
-    for (const { credential, signatureKey } of credentialsWithKeys(processed.stagedCommit)) {
-      let verdict: boolean
-      try {
-        verdict = await this.#validator!(credential, { source: 'commit', groupId: processed.groupId, ...(signatureKey ? { signatureKey } : {}) })
-      } catch (error) {
-        return { ok: false, error: validatorFailed(error) }
-      }
-      if (verdict !== true) return { ok: false, error: rejected(credential) }
-    }
-    return { ok: true, value: processed }
   }
 
   /** Stores a received proposal in the proposal queue, so this member's next commit covers it. */

@@ -28,7 +28,7 @@ use crate::key_package::{credential_with_key, KeyPackage};
 use crate::proposal_types::{psk_spec, NativeGroupContext, NativeProposalMessage, PreSharedKeyId};
 use crate::provider::Provider;
 use crate::signature_key_pair::SignatureKeyPair;
-use crate::task::Job;
+use crate::task::{unit_to_js, Job};
 use crate::types::{NativeCommitMessages, NativeMember};
 
 /// The bounds of a future-epoch buffer.
@@ -116,10 +116,6 @@ fn proposal_to_js(p: ProposalOutput) -> napi::Result<NativeProposalMessage> {
 
 fn bytes_to_js(bytes: Vec<u8>) -> napi::Result<Uint8Array> {
     Ok(Uint8Array::new(bytes))
-}
-
-fn unit_to_js(_: ()) -> napi::Result<()> {
-    Ok(())
 }
 
 /// Options of an external join.

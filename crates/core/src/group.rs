@@ -631,14 +631,11 @@ impl Group {
         self.tx(|tx| {
             let mut out = Vec::with_capacity(messages.len());
             for bytes in messages {
-                let mut one = tx.savepoint(|| self.process_in_tx(tx, bytes))?;
-                if let Err(e) = &one {
-                    self.reload_in(tx)?;
-                    // Outside the refused message's savepoint: a kept message stays kept.
-                    if e.code == ErrorCode::WrongEpoch {
-                        if let Some(kept) = self.buffer_if_future(tx, bytes)? {
-                            one = Err(kept);
-                        }
+                let mut one = self.item_in(tx, || self.process_in_tx(tx, bytes))?;
+                // Outside the refused message's savepoint: a kept message stays kept.
+                if matches!(&one, Err(e) if e.code == ErrorCode::WrongEpoch) {
+                    if let Some(kept) = self.buffer_if_future(tx, bytes)? {
+                        one = Err(kept);
                     }
                 }
                 out.push(one);
@@ -653,20 +650,20 @@ impl Group {
         self.batch(plaintexts, |tx, plaintext| self.create_message_in(tx, plaintext, aad))
     }
 
-    /// Runs `item` on each input in one transaction, each under a savepoint: an item that fails
-    /// is rolled back, and the in-memory group reloaded from what storage holds at that point.
+    /// Runs `item` on each input in one transaction, each all-or-nothing ([`Group::item_in`]).
     fn batch<I, T>(&self, inputs: &[I], item: impl Fn(&Tx<'_>, &I) -> Result<T>) -> Result<Vec<Result<T>>> {
-        self.tx(|tx| {
-            let mut out = Vec::with_capacity(inputs.len());
-            for input in inputs {
-                let one = tx.savepoint(|| item(tx, input))?;
-                if one.is_err() {
-                    self.reload_in(tx)?;
-                }
-                out.push(one);
-            }
-            Ok(out)
-        })
+        self.tx(|tx| inputs.iter().map(|input| self.item_in(tx, || item(tx, input))).collect())
+    }
+
+    /// Runs one item of a multi-item transaction under a savepoint: if it fails, its writes are
+    /// rolled back and the in-memory group is reloaded from what storage holds at that point. The
+    /// outer `Err` is a failure of the transaction itself.
+    fn item_in<T>(&self, tx: &Tx<'_>, item: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        let one = tx.savepoint(item)?;
+        if one.is_err() {
+            self.reload_in(tx)?;
+        }
+        Ok(one)
     }
 
     fn process_in_tx(&self, tx: &Tx<'_>, bytes: &[u8]) -> Result<Processed> {

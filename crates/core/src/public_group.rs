@@ -26,6 +26,8 @@ use openmls::group::PublicGroup;
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::hash_ref::ProposalRef;
 use openmls::prelude::*;
+use openmls_traits::storage::StorageProvider as _;
+use rusqlite::OptionalExtension as _;
 use tls_codec::Serialize as _;
 
 use crate::codec;
@@ -34,6 +36,7 @@ use crate::external::decode_group_info;
 use crate::group::MemberInfo;
 use crate::processed::{self, GroupContextInfo, Processed, QueuedProposalHandle, StagedCommitHandle};
 use crate::provider::{Provider, Tx};
+use crate::registry::group_key;
 use crate::storage::{decode_value, encode_value, store_error};
 
 /// A group as a delivery service sees it. `Send + Sync`: every operation takes the state's lock.
@@ -72,7 +75,7 @@ impl PublicGroupHandle {
             refuse_existing(tx, &group_id)?;
             let (group, _) = PublicGroup::from_external(tx.crypto(), tx.storage(), tree, info, ProposalStore::new())
                 .map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
-            register(tx, &group_id, None)?;
+            register(tx, &group_id)?;
             Ok(group)
         })?;
         Ok(Self::adopt(provider, group_id, group))
@@ -200,8 +203,8 @@ impl PublicGroupHandle {
     }
 
     /// Validates a handshake message for this group: a PublicMessage proposal or commit, checked
-    /// as a member would (sender, signature, membership tag, the proposals, the commit and its
-    /// update path). Nothing is stored: store a proposal with [`Self::add_proposal`], merge a
+    /// as a member would (sender, signature, the proposals, the commit and its update path), except
+    /// for the membership tag, whose key only members hold. Nothing is stored: store a proposal with [`Self::add_proposal`], merge a
     /// commit with [`Self::merge_staged_commit`].
     pub fn process_message(&self, bytes: &[u8]) -> Result<Processed> {
         let message = codec::decode_protocol_message(bytes)?;
@@ -271,9 +274,9 @@ impl PublicGroupHandle {
         // Verify it as a new tracker would, over this state's tree, in a transaction that keeps
         // nothing: the signature by the member it names, and the tree it describes.
         let verified = self.provider.transaction(|tx| {
-            let tree_in = codec::decode_ratchet_tree(&codec::encode(&tree)?)?;
-            let (probe, verified) = PublicGroup::from_external(tx.crypto(), tx.storage(), tree_in, info, ProposalStore::new())
-                .map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
+            let (probe, verified) =
+                PublicGroup::from_external(tx.crypto(), tx.storage(), RatchetTreeIn::from(tree), info, ProposalStore::new())
+                    .map_err(|e| typed(e, ErrorCode::ValidationFailed))?;
             let same = probe.group_context() == &context && probe.confirmation_tag() == &tag;
             Ok(((same, verified), false))
         })?;
@@ -291,13 +294,11 @@ impl PublicGroupHandle {
         self.provider.atomically(|tx| {
             let row: Option<Option<Vec<u8>>> = tx
                 .sql()
-                .query_row(
-                    "SELECT group_info FROM openmls_node_public_groups WHERE group_id = ?1",
-                    [encode_value(&self.group_id.as_slice().to_vec())?],
-                    |r| r.get(0),
-                )
-                .map(Some)
-                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(store_error(&e)) })?;
+                .query_row("SELECT group_info FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(&self.group_id)?], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| store_error(&e))?;
             row.flatten().map(|v| decode_value::<Vec<u8>>(&v)).transpose()
         })
     }
@@ -308,10 +309,9 @@ impl PublicGroupHandle {
         let mut guard = self.lock()?;
         self.provider.atomically(|tx| {
             PublicGroup::delete(tx.storage(), &self.group_id).map_err(|e| store_error(&e))?;
-            use openmls_traits::storage::StorageProvider as _;
             tx.storage().clear_proposal_queue::<GroupId, ProposalRef>(&self.group_id).map_err(|e| store_error(&e))?;
             tx.sql()
-                .execute("DELETE FROM openmls_node_public_groups WHERE group_id = ?1", [encode_value(&self.group_id.as_slice().to_vec())?])
+                .execute("DELETE FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(&self.group_id)?])
                 .map_err(|e| store_error(&e))?;
             Ok(())
         })?;
@@ -349,11 +349,7 @@ fn is_registered(tx: &Tx<'_>, group_id: &GroupId) -> Result<bool> {
     }
     let n: i64 = tx
         .sql()
-        .query_row(
-            "SELECT count(*) FROM openmls_node_public_groups WHERE group_id = ?1",
-            [encode_value(&group_id.as_slice().to_vec())?],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
         .map_err(|e| store_error(&e))?;
     Ok(n == 1)
 }
@@ -373,12 +369,9 @@ fn refuse_existing(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
     Ok(())
 }
 
-fn register(tx: &Tx<'_>, group_id: &GroupId, group_info: Option<&[u8]>) -> Result<()> {
+fn register(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
     tx.sql()
-        .execute(
-            "INSERT INTO openmls_node_public_groups (group_id, group_info) VALUES (?1, ?2)",
-            rusqlite::params![encode_value(&group_id.as_slice().to_vec())?, group_info.map(|g| encode_value(&g.to_vec())).transpose()?],
-        )
+        .execute("INSERT INTO openmls_node_public_groups (group_id) VALUES (?1)", [group_key(group_id)?])
         .map_err(|e| store_error(&e))?;
     Ok(())
 }
@@ -387,7 +380,7 @@ fn set_group_info(tx: &Tx<'_>, group_id: &GroupId, group_info: Option<&[u8]>) ->
     tx.sql()
         .execute(
             "UPDATE openmls_node_public_groups SET group_info = ?2 WHERE group_id = ?1",
-            rusqlite::params![encode_value(&group_id.as_slice().to_vec())?, group_info.map(|g| encode_value(&g.to_vec())).transpose()?],
+            rusqlite::params![group_key(group_id)?, group_info.map(|g| encode_value(&g.to_vec())).transpose()?],
         )
         .map_err(|e| store_error(&e))?;
     Ok(())

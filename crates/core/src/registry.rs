@@ -15,12 +15,16 @@ fn sql_err(e: rusqlite::Error) -> Error {
     store_error(&e)
 }
 
+/// How a group id is kept in this package's own tables: through the storage codec, like every
+/// value (sealed, and still found by equality, with a storage key).
+pub(crate) fn group_key(group_id: &GroupId) -> Result<Vec<u8>> {
+    encode_value(&group_id.as_slice().to_vec())
+}
+
 /// Records a group and stores the signer it uses, so the group can be loaded after a restart.
 pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
     signer.store(tx.storage()).map_err(|e| store_error(&e))?;
-    tx.sql()
-        .execute("INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)", [encode_value(&group_id.as_slice().to_vec())?])
-        .map_err(sql_err)?;
+    tx.sql().execute("INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)", [group_key(group_id)?]).map_err(sql_err)?;
     Ok(())
 }
 
@@ -28,18 +32,14 @@ pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &Signature
 pub(crate) fn is_group_registered(tx: &Tx<'_>, group_id: &GroupId) -> Result<bool> {
     let n: i64 = tx
         .sql()
-        .query_row("SELECT count(*) FROM openmls_node_groups WHERE group_id = ?1", [encode_value(&group_id.as_slice().to_vec())?], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT count(*) FROM openmls_node_groups WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
         .map_err(sql_err)?;
     Ok(n == 1)
 }
 
 /// Forgets a group.
 pub(crate) fn unregister_group(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
-    tx.sql()
-        .execute("DELETE FROM openmls_node_groups WHERE group_id = ?1", [encode_value(&group_id.as_slice().to_vec())?])
-        .map_err(sql_err)?;
+    tx.sql().execute("DELETE FROM openmls_node_groups WHERE group_id = ?1", [group_key(group_id)?]).map_err(sql_err)?;
     Ok(())
 }
 

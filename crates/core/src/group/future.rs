@@ -15,7 +15,9 @@ use crate::codec;
 use crate::error::{Error, ErrorCode, Result};
 use crate::processed::Processed;
 use crate::provider::Tx;
+use crate::registry::group_key;
 use crate::storage::{decode_value, encode_value, store_error};
+use rusqlite::OptionalExtension as _;
 
 /// The bounds of a group's future-epoch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,16 +51,12 @@ struct Kept {
     message: Vec<u8>,
 }
 
-fn key(group_id: &GroupId) -> Result<Vec<u8>> {
-    encode_value(&group_id.as_slice().to_vec())
-}
-
 fn limits(tx: &Tx<'_>, group_id: &GroupId) -> Result<Option<FutureBufferLimits>> {
     let row: Option<Vec<u8>> = tx
         .sql()
-        .query_row("SELECT settings FROM openmls_node_group_settings WHERE group_id = ?1", [key(group_id)?], |r| r.get(0))
-        .map(Some)
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(store_error(&e)) })?;
+        .query_row("SELECT settings FROM openmls_node_group_settings WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
+        .optional()
+        .map_err(|e| store_error(&e))?;
     Ok(row.map(|v| decode_value::<Settings>(&v)).transpose()?.and_then(|s| s.future_buffer))
 }
 
@@ -69,7 +67,8 @@ fn kept(tx: &Tx<'_>, group_id: &GroupId) -> Result<Vec<(i64, Kept)>> {
         .sql()
         .prepare_cached("SELECT id, message FROM openmls_node_future_messages WHERE group_id = ?1 ORDER BY id")
         .map_err(|e| store_error(&e))?;
-    let rows = stmt.query_map([key(group_id)?], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| store_error(&e))?;
+    let rows =
+        stmt.query_map([group_key(group_id)?], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| store_error(&e))?;
     let mut out = Vec::new();
     for row in rows {
         let (id, value) = row.map_err(|e| store_error(&e))?;
@@ -85,7 +84,7 @@ fn forget(tx: &Tx<'_>, id: i64) -> Result<()> {
 
 /// Deletes a group's settings and kept messages (the group is being deleted).
 pub(crate) fn delete_all(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
-    let k = key(group_id)?;
+    let k = group_key(group_id)?;
     tx.sql().execute("DELETE FROM openmls_node_future_messages WHERE group_id = ?1", [&k]).map_err(|e| store_error(&e))?;
     tx.sql().execute("DELETE FROM openmls_node_group_settings WHERE group_id = ?1", [&k]).map_err(|e| store_error(&e))?;
     Ok(())
@@ -107,7 +106,7 @@ impl Group {
                 .execute(
                     "INSERT INTO openmls_node_group_settings (group_id, settings) VALUES (?1, ?2)
                      ON CONFLICT (group_id) DO UPDATE SET settings = excluded.settings",
-                    rusqlite::params![key(&group_id)?, settings],
+                    rusqlite::params![group_key(&group_id)?, settings],
                 )
                 .map_err(|e| store_error(&e))?;
             if limits.is_some() {
@@ -163,7 +162,7 @@ impl Group {
         tx.sql()
             .execute(
                 "INSERT INTO openmls_node_future_messages (group_id, message) VALUES (?1, ?2)",
-                rusqlite::params![key(&group_id)?, value],
+                rusqlite::params![group_key(&group_id)?, value],
             )
             .map_err(|e| store_error(&e))?;
         Ok(Some(Error::new(
@@ -197,11 +196,7 @@ impl Group {
                 )));
                 continue;
             }
-            let one = tx.savepoint(|| self.process_in_tx(tx, &k.message))?;
-            if one.is_err() {
-                self.reload_in(tx)?;
-            }
-            out.push(one);
+            out.push(self.item_in(tx, || self.process_in_tx(tx, &k.message))?);
         }
         Ok(out)
     }
