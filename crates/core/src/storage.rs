@@ -43,6 +43,7 @@ use sha2::Sha256;
 use crate::error::{Error, ErrorCode, Result};
 
 mod group_data;
+mod keyed_rows;
 
 /// The storage format this version writes. A database with a newer version is refused.
 pub const FORMAT_VERSION: i64 = 1;
@@ -56,6 +57,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const MIGRATION_TABLE: &str = "openmls_sqlite_storage_migrations";
 /// How long an open keeps trying while another process holds (or is taking) the file's lock.
 const OPEN_LOCK_WAIT: Duration = Duration::from_millis(500);
+/// Prepared statements kept per connection: what a commit, a message and the registry run, with room.
+const STATEMENT_CACHE: usize = 40;
 
 // ----------------------------------------------------------------------------------------------
 // The codec: JSON, sealed when the provider has a key.
@@ -340,29 +343,145 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     type Error = rusqlite::Error;
 
     forward_to_sqlite_store! {
-        fn append_own_leaf_node<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId, leaf_node: &LeafNode) -> ();
-        fn queue_proposal<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId, proposal_ref: &ProposalRef, proposal: &QueuedProposal) -> ();
         fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair) -> ();
-        fn write_encryption_key_pair<EncryptionKey: EncryptionKey, HpkeKeyPair: HpkeKeyPair>(public_key: &EncryptionKey, key_pair: &HpkeKeyPair) -> ();
-        fn write_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32, key_pairs: &[HpkeKeyPair]) -> ();
         fn write_key_package<HashReference: HashReference, KeyPackage: KeyPackage>(hash_ref: &HashReference, key_package: &KeyPackage) -> ();
         fn write_psk<PskId: PskId, PskBundle: PskBundle>(psk_id: &PskId, psk: &PskBundle) -> ();
-        fn own_leaf_nodes<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId) -> Vec<LeafNode>;
-        fn queued_proposal_refs<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> Vec<ProposalRef>;
-        fn queued_proposals<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId) -> Vec<(ProposalRef, QueuedProposal)>;
         fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> Option<SignatureKeyPair>;
-        fn encryption_key_pair<HpkeKeyPair: HpkeKeyPair, EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> Option<HpkeKeyPair>;
-        fn encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> Vec<HpkeKeyPair>;
         fn key_package<KeyPackageRef: HashReference, KeyPackage: KeyPackage>(hash_ref: &KeyPackageRef) -> Option<KeyPackage>;
         fn psk<PskBundle: PskBundle, PskId: PskId>(psk_id: &PskId) -> Option<PskBundle>;
-        fn remove_proposal<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId, proposal_ref: &ProposalRef) -> ();
-        fn delete_own_leaf_nodes<GroupId: GroupId>(group_id: &GroupId) -> ();
-        fn clear_proposal_queue<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> ();
         fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey) -> ();
-        fn delete_encryption_key_pair<EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> ();
-        fn delete_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> ();
         fn delete_key_package<KeyPackageRef: HashReference>(hash_ref: &KeyPackageRef) -> ();
         fn delete_psk<PskKey: PskId>(psk_id: &PskKey) -> ();
+    }
+
+    // The rows every commit touches, with cached statements too (see [`keyed_rows`]).
+    fn encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        EpochKey: traits::EpochKey<CURRENT_VERSION>,
+        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> std::result::Result<Vec<HpkeKeyPair>, rusqlite::Error> {
+        keyed_rows::epoch_key_pairs(self.sql(), group_id, epoch, leaf_index).map_err(noted)
+    }
+
+    fn write_encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        EpochKey: traits::EpochKey<CURRENT_VERSION>,
+        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+        key_pairs: &[HpkeKeyPair],
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::write_epoch_key_pairs(self.sql(), group_id, epoch, leaf_index, &key_pairs).map_err(noted)
+    }
+
+    fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<CURRENT_VERSION>, EpochKey: traits::EpochKey<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::delete_epoch_key_pairs(self.sql(), group_id, epoch, leaf_index).map_err(noted)
+    }
+
+    fn own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+    ) -> std::result::Result<Vec<LeafNode>, rusqlite::Error> {
+        keyed_rows::own_leaf_nodes(self.sql(), group_id).map_err(noted)
+    }
+
+    fn append_own_leaf_node<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+        leaf_node: &LeafNode,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::append_own_leaf_node(self.sql(), group_id, leaf_node).map_err(noted)
+    }
+
+    fn delete_own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::delete_own_leaf_nodes(self.sql(), group_id).map_err(noted)
+    }
+
+    fn queued_proposals<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        ProposalRef: traits::ProposalRef<CURRENT_VERSION>,
+        QueuedProposal: traits::QueuedProposal<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+    ) -> std::result::Result<Vec<(ProposalRef, QueuedProposal)>, rusqlite::Error> {
+        keyed_rows::queued_proposals(self.sql(), group_id).map_err(noted)
+    }
+
+    fn queued_proposal_refs<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+    ) -> std::result::Result<Vec<ProposalRef>, rusqlite::Error> {
+        keyed_rows::queued_proposal_refs(self.sql(), group_id).map_err(noted)
+    }
+
+    fn queue_proposal<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        ProposalRef: traits::ProposalRef<CURRENT_VERSION>,
+        QueuedProposal: traits::QueuedProposal<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+        proposal: &QueuedProposal,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::queue_proposal(self.sql(), group_id, proposal_ref, proposal).map_err(noted)
+    }
+
+    fn remove_proposal<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::remove_proposal(self.sql(), group_id, proposal_ref).map_err(noted)
+    }
+
+    fn clear_proposal_queue<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::clear_proposal_queue(self.sql(), group_id).map_err(noted)
+    }
+
+    fn encryption_key_pair<HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>, EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> std::result::Result<Option<HpkeKeyPair>, rusqlite::Error> {
+        keyed_rows::encryption_key_pair(self.sql(), public_key).map_err(noted)
+    }
+
+    fn write_encryption_key_pair<
+        EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>,
+        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
+    >(
+        &self,
+        public_key: &EncryptionKey,
+        key_pair: &HpkeKeyPair,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::write_encryption_key_pair(self.sql(), public_key, key_pair).map_err(noted)
+    }
+
+    fn delete_encryption_key_pair<EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> std::result::Result<(), rusqlite::Error> {
+        keyed_rows::delete_encryption_key_pair(self.sql(), public_key).map_err(noted)
     }
 
     group_data_with_cached_statements! {
@@ -731,6 +850,9 @@ impl Storage {
     ) -> Result<Self> {
         let file_backed = claim.is_some();
         // Until it is shared, the connection is this thread's alone: set it up directly.
+        // Room for every statement a commit runs (group data, keyed rows, transaction control):
+        // at rusqlite's default of 16 they would evict each other.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if let Err(e) = initialize(&mut conn, key.as_deref(), file_backed, options) {
             // The file's lock first, then the path.
             drop(conn);

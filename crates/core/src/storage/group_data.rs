@@ -16,9 +16,9 @@ use super::NodeCodec;
 use openmls_sqlite_storage::Codec as _;
 
 /// The storage provider version `openmls_sqlite_storage` writes into each row.
-const PROVIDER_VERSION: u16 = CURRENT_VERSION;
+pub(super) const PROVIDER_VERSION: u16 = CURRENT_VERSION;
 
-fn encode(value: &impl Serialize) -> rusqlite::Result<Vec<u8>> {
+pub(super) fn encode(value: &impl Serialize) -> rusqlite::Result<Vec<u8>> {
     NodeCodec::to_vec(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
