@@ -628,7 +628,7 @@ export declare function createJoinProposal(signer: SignatureKeyPair, keyPackage:
  * Every stable error code openmls-node throws, as `error.code`. Codes are never renamed
  * or reused for another meaning.
  */
-export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_MESSAGE_BUFFERED' | 'ERR_BUFFER_FULL' | 'ERR_INTERNAL'
+export type ErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNSUPPORTED_CIPHERSUITE' | 'ERR_MALFORMED_MESSAGE' | 'ERR_WRONG_MESSAGE_TYPE' | 'ERR_WRONG_GROUP' | 'ERR_WRONG_EPOCH' | 'ERR_REPLAYED_MESSAGE' | 'ERR_OWN_MESSAGE' | 'ERR_DECRYPTION_FAILED' | 'ERR_INVALID_SIGNATURE' | 'ERR_UNKNOWN_SENDER' | 'ERR_VALIDATION_FAILED' | 'ERR_INVALID_COMMIT' | 'ERR_INVALID_KEY_PACKAGE' | 'ERR_NO_MATCHING_KEY_PACKAGE' | 'ERR_INVALID_WELCOME' | 'ERR_MISSING_RATCHET_TREE' | 'ERR_NO_PENDING_COMMIT' | 'ERR_PENDING_COMMIT' | 'ERR_PENDING_PROPOSALS' | 'ERR_GROUP_INACTIVE' | 'ERR_STALE_HANDLE' | 'ERR_GROUP_BUSY' | 'ERR_UNKNOWN_MEMBER' | 'ERR_STALE_STAGED_COMMIT' | 'ERR_WELCOME_USED' | 'ERR_INVALID_IDENTITY' | 'ERR_INVALID_EXTENSION' | 'ERR_UNKNOWN_PROPOSAL' | 'ERR_PSK_NOT_FOUND' | 'ERR_CREDENTIAL_REJECTED' | 'ERR_VALIDATOR_FAILED' | 'ERR_UNKNOWN_GROUP' | 'ERR_STORAGE' | 'ERR_STORAGE_CORRUPT' | 'ERR_STORAGE_LOCKED' | 'ERR_STORAGE_FULL' | 'ERR_STORAGE_READONLY' | 'ERR_STORAGE_VERSION' | 'ERR_WRONG_STORAGE_KEY' | 'ERR_STORAGE_CLOSED' | 'ERR_STORAGE_UNAVAILABLE' | 'ERR_CRYPTO' | 'ERR_ABORTED' | 'ERR_MESSAGE_BUFFERED' | 'ERR_BUFFER_FULL' | 'ERR_INTERNAL'
 
 /**
  * An extension (the book's "Extensions"), discriminated by `type`. `unknown` carries any other
@@ -976,6 +976,18 @@ export type NativeMessageInfo =
   | { wireFormat: 'keyPackage'; /** The ciphersuite. */
   ciphersuite: number }
 
+/** A PostgreSQL database that several processes share. */
+export interface NativePostgresOptions {
+  /** A libpq-style connection string: `host=/run/postgresql dbname=mls` or `postgresql://…`. */
+  connectionString: string
+  /** The schema for the tables (created if missing); `public` by default. */
+  schema?: string
+  /** The most connections the provider opens at once (default 4). */
+  maxConnections?: number
+  /** How long to wait for a connection or to connect, in milliseconds (default 10000). */
+  connectTimeoutMs?: number
+}
+
 /** One slot of `processMessages`: the processed message, or the error it would have thrown alone. */
 export interface NativeProcessedBatchItem {
   /** The processed message, when this one succeeded. */
@@ -1123,6 +1135,8 @@ export interface NativeStorageOptions {
   maxPageCount?: number
   /** `"full"` (the default) or `"normal"`: how a file store syncs to disk. */
   durability?: string
+  /** A PostgreSQL database instead of a file. */
+  postgres?: NativePostgresOptions
 }
 
 /** The unverified GroupInfo of a Welcome. */

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use openmls_node_core::group::Group;
 use openmls_node_core::registry;
+use openmls_node_core::storage::postgres::PostgresOptions;
 use openmls_node_core::storage::{Durability, StorageOptions};
 use openmls_node_core::{CryptoProviderKind, Provider as CoreProvider};
 
@@ -29,6 +30,21 @@ pub struct NativeStorageOptions {
     pub max_page_count: Option<u32>,
     /// `"full"` (the default) or `"normal"`: how a file store syncs to disk.
     pub durability: Option<String>,
+    /// A PostgreSQL database instead of a file.
+    pub postgres: Option<NativePostgresOptions>,
+}
+
+/// A PostgreSQL database that several processes share.
+#[napi(object)]
+pub struct NativePostgresOptions {
+    /// A libpq-style connection string: `host=/run/postgresql dbname=mls` or `postgresql://…`.
+    pub connection_string: String,
+    /// The schema for the tables (created if missing); `public` by default.
+    pub schema: Option<String>,
+    /// The most connections the provider opens at once (default 4).
+    pub max_connections: Option<u32>,
+    /// How long to wait for a connection or to connect, in milliseconds (default 10000).
+    pub connect_timeout_ms: Option<u32>,
 }
 
 /// The stored identity of a client.
@@ -81,6 +97,17 @@ impl Provider {
                     Some(name) => Durability::parse(name)?,
                     None => Durability::default(),
                 },
+                postgres: storage.as_ref().and_then(|s| s.postgres.as_ref()).map(|pg| {
+                    let mut options = PostgresOptions::new(pg.connection_string.clone());
+                    options.schema = pg.schema.clone();
+                    if let Some(n) = pg.max_connections {
+                        options.max_connections = n;
+                    }
+                    if let Some(ms) = pg.connect_timeout_ms {
+                        options.connect_timeout = std::time::Duration::from_millis(ms.into());
+                    }
+                    options
+                }),
             };
             Ok(Self { inner: Arc::new(CoreProvider::open(kind(crypto.as_deref())?, &options)?) })
         })

@@ -41,7 +41,7 @@ export { PublicGroup, type PublicGroupFromExternalParams, type PublicProcessedMe
 export { MlsMessage, JoinProposal, ExternalProposal, type ContentType, type ExternalProposalTarget, type ExternalSenderParams, type MessageInfo } from './mls-message.js'
 export { ProcessedWelcome, StagedWelcome, type ProcessWelcomeParams, type UnverifiedGroupInfo } from './welcome.js'
 export { type CredentialValidator, type Member } from './member.js'
-export { Provider, type CryptoProviderName, type Durability, type KeyPackageEntry, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
+export { Provider, type CryptoProviderName, type Durability, type FileStorageOptions, type KeyPackageEntry, type PostgresStorageOptions, type ProviderOptions, type StorageOptions, type StoredIdentity } from './provider.js'
 export { SignatureKeyPair } from './signature-key-pair.js'
 export { type AbortOptions } from './abort.js'
 

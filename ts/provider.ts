@@ -17,8 +17,14 @@ import { SignatureKeyPair } from './signature-key-pair.js'
 /** The crypto libraries a {@link Provider} can use. */
 export type CryptoProviderName = 'rustcrypto' | 'libcrux'
 
-/** Where a provider keeps its state: an SQLite file (`openmls_sqlite_storage`, bundled SQLite). */
-export interface StorageOptions {
+/**
+ * Where a provider keeps its state: an SQLite file ({@link FileStorageOptions}, bundled SQLite),
+ * or a PostgreSQL database that several processes share ({@link PostgresStorageOptions}).
+ */
+export type StorageOptions = FileStorageOptions | PostgresStorageOptions
+
+/** An SQLite file, open in one provider (one process) at a time. */
+export interface FileStorageOptions {
   /** The database file; created if missing. */
   path: string
   /**
@@ -41,8 +47,29 @@ export interface StorageOptions {
   durability?: Durability
 }
 
-/** How a file store syncs to disk: see {@link StorageOptions.durability}. */
+/** How a file store syncs to disk: see {@link FileStorageOptions.durability}. */
 export type Durability = 'full' | 'normal'
+
+/**
+ * A PostgreSQL database, shared by any number of providers in any number of processes and hosts.
+ * Operations on one group are serialized across all of them (a transaction-scoped advisory lock
+ * per group), and a provider whose copy of a group is out of date reloads it before it acts.
+ * Different groups proceed in parallel, each operation on a connection of its own.
+ */
+export interface PostgresStorageOptions {
+  postgres: {
+    /** A libpq-style connection string: `host=/run/postgresql dbname=mls user=mls` or `postgresql://user@host/db`. */
+    connectionString: string
+    /** The schema for the tables, created if missing (default `public`): letters, digits and `_`. */
+    schema?: string
+    /** The most connections this provider opens at once (default 4). */
+    maxConnections?: number
+    /** How long an operation waits to connect or for a free connection, in ms (default 10000). */
+    connectTimeoutMs?: number
+  }
+  /** As for a file: 32 random bytes that encrypt every key and value before it leaves the process. */
+  encryptionKey?: Uint8Array
+}
 
 
 /** Options for {@link Provider}. */
@@ -70,6 +97,26 @@ export interface StoredIdentity {
   credential: Credential
 }
 
+function postgresOptions(storage: PostgresStorageOptions) {
+  const pg = storage.postgres
+  if (typeof pg !== 'object' || pg === null || typeof pg.connectionString !== 'string' || pg.connectionString.length === 0) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.postgres.connectionString must be a non-empty string')
+  }
+  if (pg.schema !== undefined && (typeof pg.schema !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(pg.schema))) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.postgres.schema must be 1 to 63 letters, digits or underscores, not starting with a digit')
+  }
+  if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
+  return {
+    encryptionKey: storage.encryptionKey,
+    postgres: {
+      connectionString: pg.connectionString,
+      schema: pg.schema,
+      maxConnections: optionalInteger(pg.maxConnections, 'storage.postgres.maxConnections', 1, 1000),
+      connectTimeoutMs: optionalInteger(pg.connectTimeoutMs, 'storage.postgres.connectTimeoutMs', 1, U32),
+    },
+  }
+}
+
 /**
  * The OpenMLS provider (the book's "Prerequisites"): the crypto backend plus storage for private
  * keys and group state. Key packages, groups and joins made with one provider stay in it: a
@@ -78,6 +125,8 @@ export interface StoredIdentity {
  * Storage is in memory by default, or an SQLite file (`storage: { path }`): every operation on the
  * provider's groups runs in one SQLite transaction, so after a crash the store holds the state
  * of the last completed operation. One provider at a time may open a file (`ERR_STORAGE_LOCKED`).
+ * A PostgreSQL database (`storage: { postgres: { connectionString } }`) is shared instead: see
+ * {@link PostgresStorageOptions}.
  */
 export class Provider {
   /** @internal */
@@ -91,6 +140,10 @@ export class Provider {
       return
     }
     const storage = options.storage
+    if (storage && 'postgres' in storage) {
+      this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', postgresOptions(storage)))
+      return
+    }
     if (storage) {
       if (typeof storage.path !== 'string' || storage.path.length === 0) {
         throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.path must be a non-empty string')

@@ -128,6 +128,10 @@ macro_rules! for_each_error_code {
             WrongStorageKey => "ERR_WRONG_STORAGE_KEY",
             /// The provider was closed.
             StorageClosed => "ERR_STORAGE_CLOSED",
+            /// The storage server (PostgreSQL) cannot be reached, or the connection broke during
+            /// the operation: it was rolled back (or, if it broke while committing, may have been
+            /// saved); the group reloads before its next operation. Retry.
+            StorageUnavailable => "ERR_STORAGE_UNAVAILABLE",
             /// A cryptographic primitive failed.
             Crypto => "ERR_CRYPTO",
             /// The operation was aborted through its `AbortSignal` before it started; nothing changed.
@@ -158,6 +162,7 @@ impl ErrorCode {
                 | ErrorCode::StorageFull
                 | ErrorCode::StorageReadOnly
                 | ErrorCode::StorageClosed
+                | ErrorCode::StorageUnavailable
                 | ErrorCode::Crypto
                 | ErrorCode::Internal
         )

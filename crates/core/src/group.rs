@@ -14,7 +14,7 @@ pub use commits::CommitSpec;
 pub use future::{FutureBufferLimits, FutureBufferState};
 pub use proposals::ProposalOutput;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::signer::SignatureKeyPair;
@@ -133,6 +133,11 @@ pub struct Group {
     /// The thread holding `op` (0: none), so that an operation made of operations (a batch) takes
     /// it once.
     op_owner: AtomicU64,
+    /// On a shared store (PostgreSQL): the token of the stored state this handle's group
+    /// matches (0: unknown, reload before the next operation); see [`Group::claim`].
+    seen: AtomicI64,
+    /// The token this handle's running operation stores; `seen` once it commits.
+    pending: AtomicI64,
 }
 
 /// The locked state of a live group.
@@ -172,6 +177,8 @@ impl Group {
             view: RwLock::new(Some(Arc::new(first_view))),
             op: Mutex::new(()),
             op_owner: AtomicU64::new(0),
+            seen: AtomicI64::new(0),
+            pending: AtomicI64::new(0),
         };
         provider.adopt(&group_id, handle, replace)
     }
@@ -284,12 +291,46 @@ impl Group {
     /// and the in-memory group is reloaded from storage, so no half-done operation is visible.
     pub(crate) fn tx<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         self.exclusive(|| {
-            let result = self.provider.atomically(f);
+            let result = self.provider.atomically(|tx| {
+                self.claim(tx)?;
+                f(tx)
+            });
+            self.claimed(&result);
             if result.is_err() {
                 self.reload()?;
             }
             result
         })
+    }
+
+    /// On a shared store (PostgreSQL), at the start of an operation's transaction: locks the group
+    /// until the transaction ends, so no other process acts on it meanwhile, and reloads it if
+    /// another process changed it since this handle last saw it. Nothing to do on SQLite, which
+    /// one process holds.
+    pub(crate) fn claim(&self, tx: &Tx<'_>) -> Result<()> {
+        let key = crate::registry::group_key(self.lock()?.group_id())?;
+        let Some(claim) = crate::storage::postgres::claim_group(tx.db(), &key).map_err(|e| crate::storage::store_error(&e))? else {
+            return Ok(());
+        };
+        if self.seen.load(Ordering::SeqCst) != claim.seen {
+            self.reload_in(tx)?;
+            // What the getters show follows, even for an operation that changes nothing of it.
+            self.refresh_view();
+            self.seen.store(claim.seen, Ordering::SeqCst);
+        }
+        self.pending.store(claim.next, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// After an operation that claimed the group: a committed one leaves the group at the token it
+    /// stored; one that may have left memory ahead of storage (or whose commit is in doubt) makes
+    /// the next operation reload.
+    pub(crate) fn claimed<T>(&self, result: &Result<T>) {
+        match result {
+            Ok(_) => self.seen.store(self.pending.load(Ordering::SeqCst), Ordering::SeqCst),
+            Err(e) if e.code.may_leave_partial_state() => self.seen.store(0, Ordering::SeqCst),
+            Err(_) => {}
+        }
     }
 
     /// Runs `f` as this group's only operation: other operations on the group wait, operations
@@ -602,20 +643,30 @@ impl Group {
 
     fn process_exclusive(&self, bytes: &[u8], review_commits: bool) -> Result<Processed> {
         let result = self.provider.transaction(|tx| {
+            self.claim(tx)?;
             let processed = self.process_in_tx(tx, bytes)?;
             let keep = !(review_commits && matches!(processed.content, processed::ProcessedContent::Commit(_)));
             Ok((processed, keep))
         });
         match &result {
+            // Rolled back: storage (and its token) are as before, and so is the reloaded group.
             Ok(p) if review_commits && matches!(p.content, processed::ProcessedContent::Commit(_)) => self.reload()?,
-            Err(e) if e.code.may_leave_partial_state() => self.reload()?,
+            Err(e) if e.code.may_leave_partial_state() => {
+                self.claimed(&result);
+                self.reload()?
+            }
             // A message for a later epoch: the future-epoch buffer may keep it.
             Err(e) if e.code == ErrorCode::WrongEpoch => {
-                if let Some(kept) = self.provider.atomically(|tx| self.buffer_if_future(tx, bytes))? {
+                let kept = self.provider.atomically(|tx| {
+                    self.claim(tx)?;
+                    self.buffer_if_future(tx, bytes)
+                });
+                self.claimed(&kept);
+                if let Some(kept) = kept? {
                     return Err(kept);
                 }
             }
-            _ => {}
+            _ => self.claimed(&result),
         }
         result
     }

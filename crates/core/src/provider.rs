@@ -369,9 +369,9 @@ pub struct Tx<'t> {
 }
 
 impl Tx<'_> {
-    /// The transaction's connection, for this crate's own tables.
-    pub(crate) fn sql(&self) -> &rusqlite::Connection {
-        self.store.sql()
+    /// The transaction's backend, for this crate's own tables.
+    pub(crate) fn db(&self) -> crate::storage::Db<'_> {
+        self.store.db()
     }
 
     /// Runs `f` as one item of a batch: its writes are kept if it succeeds, rolled back otherwise

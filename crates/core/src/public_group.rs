@@ -20,14 +20,15 @@
 //!   service to follow them send handshakes as PublicMessages (a plaintext wire-format policy).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use crate::storage::{Arg, Cell, Db};
 use openmls::group::PublicGroup;
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::hash_ref::ProposalRef;
 use openmls::prelude::*;
 use openmls_traits::storage::StorageProvider as _;
-use rusqlite::OptionalExtension as _;
 use tls_codec::Serialize as _;
 
 use crate::codec;
@@ -46,6 +47,9 @@ pub struct PublicGroupHandle {
     group_id: GroupId,
     /// The state; `None` once deleted.
     state: Mutex<Option<PublicGroup>>,
+    /// On PostgreSQL: the token of the stored state `state` matches (0: unknown), as for member
+    /// groups ([`crate::group::Group::claim`]).
+    seen: AtomicI64,
 }
 
 /// The live handles, per provider and group id: every way of getting a public group returns the
@@ -104,12 +108,8 @@ impl PublicGroupHandle {
             if !table_exists(tx)? {
                 return Ok(Vec::new());
             }
-            let mut stmt = tx.sql().prepare("SELECT group_id FROM openmls_node_public_groups").map_err(|e| store_error(&e))?;
-            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| store_error(&e))?;
-            let mut ids = Vec::new();
-            for row in rows {
-                ids.push(decode_value::<Vec<u8>>(&row.map_err(|e| store_error(&e))?)?);
-            }
+            let rows = tx.db().blobs("SELECT group_id FROM openmls_node_public_groups", &[]).map_err(|e| store_error(&e))?;
+            let mut ids = rows.iter().map(|row| decode_value::<Vec<u8>>(row)).collect::<Result<Vec<_>>>()?;
             ids.sort();
             Ok(ids)
         })
@@ -117,7 +117,7 @@ impl PublicGroupHandle {
 
     fn adopt(provider: Arc<Provider>, group_id: GroupId, group: PublicGroup) -> Arc<Self> {
         let key = live_key(&provider, group_id.as_slice());
-        let handle = Arc::new(Self { provider, group_id, state: Mutex::new(Some(group)) });
+        let handle = Arc::new(Self { provider, group_id, state: Mutex::new(Some(group)), seen: AtomicI64::new(0) });
         if let Ok(mut live) = live().lock() {
             live.retain(|_, weak| weak.strong_count() > 0);
             if let Some(existing) = live.get(&key).and_then(Weak::upgrade) {
@@ -155,8 +155,24 @@ impl PublicGroupHandle {
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>, &mut PublicGroup) -> Result<T>) -> Result<T> {
         let mut guard = self.lock()?;
         let group = guard.as_mut().ok_or_else(|| Error::internal("checked above"))?;
-        let result = self.provider.atomically(|tx| f(tx, group));
-        if result.is_err() {
+        let mut next = 0;
+        let result = self.provider.atomically(|tx| {
+            // On PostgreSQL: one process at a time acts on the group, from its latest state.
+            let key = group_key(&self.group_id)?;
+            if let Some(claim) = crate::storage::postgres::claim_group(tx.db(), &key).map_err(|e| store_error(&e))? {
+                if self.seen.load(Ordering::SeqCst) != claim.seen {
+                    *group = PublicGroup::load(tx.storage(), &self.group_id)
+                        .map_err(|e| store_error(&e))?
+                        .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "the public group was deleted from storage"))?;
+                }
+                next = claim.next;
+            }
+            f(tx, group)
+        });
+        if result.is_ok() {
+            self.seen.store(next, Ordering::SeqCst);
+        } else {
+            self.seen.store(0, Ordering::SeqCst);
             let reloaded = self.provider.atomically(|tx| PublicGroup::load(tx.storage(), &self.group_id).map_err(|e| store_error(&e)))?;
             *guard = reloaded;
         }
@@ -292,14 +308,15 @@ impl PublicGroupHandle {
     pub fn group_info(&self) -> Result<Option<Vec<u8>>> {
         let _deleted_check = self.lock()?;
         self.provider.atomically(|tx| {
-            let row: Option<Option<Vec<u8>>> = tx
-                .sql()
-                .query_row("SELECT group_info FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(&self.group_id)?], |r| {
-                    r.get(0)
-                })
-                .optional()
+            let k = group_key(&self.group_id)?;
+            let rows = tx
+                .db()
+                .rows("SELECT group_info FROM openmls_node_public_groups WHERE group_id = $1", &[Arg::Bytes(&k)])
                 .map_err(|e| store_error(&e))?;
-            row.flatten().map(|v| decode_value::<Vec<u8>>(&v)).transpose()
+            match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+                Some(Cell::Bytes(v)) => decode_value::<Vec<u8>>(&v).map(Some),
+                _ => Ok(None),
+            }
         })
     }
 
@@ -310,9 +327,8 @@ impl PublicGroupHandle {
         self.provider.atomically(|tx| {
             PublicGroup::delete(tx.storage(), &self.group_id).map_err(|e| store_error(&e))?;
             tx.storage().clear_proposal_queue::<GroupId, ProposalRef>(&self.group_id).map_err(|e| store_error(&e))?;
-            tx.sql()
-                .execute("DELETE FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(&self.group_id)?])
-                .map_err(|e| store_error(&e))?;
+            let k = group_key(&self.group_id)?;
+            tx.db().run("DELETE FROM openmls_node_public_groups WHERE group_id = $1", &[Arg::Bytes(&k)]).map_err(|e| store_error(&e))?;
             Ok(())
         })?;
         *guard = None;
@@ -335,11 +351,12 @@ fn tree_for(info: &VerifiableGroupInfo, given: Option<&[u8]>) -> Result<RatchetT
     }
 }
 
+/// Whether the public groups' table exists: an older SQLite file opened read-only lacks it.
 fn table_exists(tx: &Tx<'_>) -> Result<bool> {
-    let n: i64 = tx
-        .sql()
+    let Db::Sqlite(conn) = tx.db() else { return Ok(true) };
+    let n: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'openmls_node_public_groups'", [], |r| r.get(0))
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| store_error(&e.into()))?;
     Ok(n == 1)
 }
 
@@ -347,9 +364,10 @@ fn is_registered(tx: &Tx<'_>, group_id: &GroupId) -> Result<bool> {
     if !table_exists(tx)? {
         return Ok(false);
     }
-    let n: i64 = tx
-        .sql()
-        .query_row("SELECT count(*) FROM openmls_node_public_groups WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
+    let k = group_key(group_id)?;
+    let n = tx
+        .db()
+        .int("SELECT count(*) FROM openmls_node_public_groups WHERE group_id = $1", &[Arg::Bytes(&k)])
         .map_err(|e| store_error(&e))?;
     Ok(n == 1)
 }
@@ -370,18 +388,20 @@ fn refuse_existing(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
 }
 
 fn register(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
-    tx.sql()
-        .execute("INSERT INTO openmls_node_public_groups (group_id) VALUES (?1)", [group_key(group_id)?])
-        .map_err(|e| store_error(&e))?;
+    let k = group_key(group_id)?;
+    tx.db().run("INSERT INTO openmls_node_public_groups (group_id) VALUES ($1)", &[Arg::Bytes(&k)]).map_err(|e| store_error(&e))?;
     Ok(())
 }
 
 fn set_group_info(tx: &Tx<'_>, group_id: &GroupId, group_info: Option<&[u8]>) -> Result<()> {
-    tx.sql()
-        .execute(
-            "UPDATE openmls_node_public_groups SET group_info = ?2 WHERE group_id = ?1",
-            rusqlite::params![group_key(group_id)?, group_info.map(|g| encode_value(&g.to_vec())).transpose()?],
-        )
-        .map_err(|e| store_error(&e))?;
+    let k = group_key(group_id)?;
+    let info = group_info.map(|g| encode_value(&g.to_vec())).transpose()?;
+    match &info {
+        Some(info) => {
+            tx.db().run("UPDATE openmls_node_public_groups SET group_info = $1 WHERE group_id = $2", &[Arg::Bytes(info), Arg::Bytes(&k)])
+        }
+        None => tx.db().run("UPDATE openmls_node_public_groups SET group_info = NULL WHERE group_id = $1", &[Arg::Bytes(&k)]),
+    }
+    .map_err(|e| store_error(&e))?;
     Ok(())
 }

@@ -9,9 +9,9 @@ use openmls_traits::storage::StorageProvider as _;
 use crate::error::{Error, Result};
 use crate::identity::{self, CredentialInfo};
 use crate::provider::{Provider, Tx};
-use crate::storage::{decode_value, encode_value, store_error};
+use crate::storage::{decode_value, encode_value, store_error, Arg, DbError};
 
-fn sql_err(e: rusqlite::Error) -> Error {
+fn sql_err(e: DbError) -> Error {
     store_error(&e)
 }
 
@@ -24,35 +24,30 @@ pub(crate) fn group_key(group_id: &GroupId) -> Result<Vec<u8>> {
 /// Records a group and stores the signer it uses, so the group can be loaded after a restart.
 pub(crate) fn register_group(tx: &Tx<'_>, group_id: &GroupId, signer: &SignatureKeyPair) -> Result<()> {
     signer.store(tx.storage()).map_err(|e| store_error(&e))?;
-    tx.sql().execute("INSERT OR IGNORE INTO openmls_node_groups (group_id) VALUES (?1)", [group_key(group_id)?]).map_err(sql_err)?;
+    let k = group_key(group_id)?;
+    tx.db().run("INSERT INTO openmls_node_groups (group_id) VALUES ($1) ON CONFLICT DO NOTHING", &[Arg::Bytes(&k)]).map_err(sql_err)?;
     Ok(())
 }
 
 /// Whether this provider holds `group_id` as a member.
 pub(crate) fn is_group_registered(tx: &Tx<'_>, group_id: &GroupId) -> Result<bool> {
-    let n: i64 = tx
-        .sql()
-        .query_row("SELECT count(*) FROM openmls_node_groups WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
-        .map_err(sql_err)?;
+    let k = group_key(group_id)?;
+    let n = tx.db().int("SELECT count(*) FROM openmls_node_groups WHERE group_id = $1", &[Arg::Bytes(&k)]).map_err(sql_err)?;
     Ok(n == 1)
 }
 
 /// Forgets a group.
 pub(crate) fn unregister_group(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
-    tx.sql().execute("DELETE FROM openmls_node_groups WHERE group_id = ?1", [group_key(group_id)?]).map_err(sql_err)?;
+    let k = group_key(group_id)?;
+    tx.db().run("DELETE FROM openmls_node_groups WHERE group_id = $1", &[Arg::Bytes(&k)]).map_err(sql_err)?;
     Ok(())
 }
 
 /// The ids of the groups this provider holds.
 pub fn list_groups(provider: &Provider) -> Result<Vec<Vec<u8>>> {
     provider.atomically(|tx| {
-        let conn = tx.sql();
-        let mut stmt = conn.prepare("SELECT group_id FROM openmls_node_groups").map_err(sql_err)?;
-        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
-        let mut ids = Vec::new();
-        for row in rows {
-            ids.push(decode_value::<Vec<u8>>(&row.map_err(sql_err)?)?);
-        }
+        let rows = tx.db().blobs("SELECT group_id FROM openmls_node_groups", &[]).map_err(sql_err)?;
+        let mut ids = rows.iter().map(|row| decode_value::<Vec<u8>>(row)).collect::<Result<Vec<_>>>()?;
         ids.sort();
         Ok(ids)
     })
@@ -73,11 +68,12 @@ pub fn set_identity(provider: &Provider, signer: &SignatureKeyPair, credential: 
         credential: credential.serialized_content.clone(),
     };
     provider.atomically(|tx| {
-        tx.sql()
-            .execute(
-                "INSERT INTO openmls_node_identity (id, identity) VALUES (1, ?1)
+        let value = encode_value(&stored)?;
+        tx.db()
+            .run(
+                "INSERT INTO openmls_node_identity (id, identity) VALUES (1, $1)
                  ON CONFLICT (id) DO UPDATE SET identity = excluded.identity",
-                [encode_value(&stored)?],
+                &[Arg::Bytes(&value)],
             )
             .map_err(sql_err)?;
         Ok(())
@@ -90,9 +86,7 @@ pub fn identity(provider: &Provider) -> Result<Option<(SignatureKeyPair, Credent
 }
 
 pub(crate) fn identity_of(tx: &Tx<'_>) -> Result<Option<(SignatureKeyPair, CredentialInfo)>> {
-    use rusqlite::OptionalExtension as _;
-    let row: Option<Vec<u8>> =
-        tx.sql().query_row("SELECT identity FROM openmls_node_identity WHERE id = 1", [], |r| r.get(0)).optional().map_err(sql_err)?;
+    let row = tx.db().blob("SELECT identity FROM openmls_node_identity WHERE id = 1", &[]).map_err(sql_err)?;
     let Some(row) = row else { return Ok(None) };
     let stored: StoredIdentity = decode_value(&row)?;
     let signer = identity::signer_from_bytes(tx.crypto(), &stored.signer)?;
@@ -163,12 +157,10 @@ pub fn delete_expired_key_packages(provider: &Provider, now: u64) -> Result<usiz
 
 /// Every held key package bundle with its reference. Inside a transaction.
 fn key_packages_in_tx(tx: &Tx<'_>) -> Result<Vec<(KeyPackageRef, KeyPackageBundle)>> {
-    let conn = tx.sql();
-    let mut stmt = conn.prepare("SELECT key_package FROM openmls_key_packages").map_err(sql_err)?;
-    let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err)?;
+    let rows = tx.db().blobs("SELECT key_package FROM openmls_key_packages", &[]).map_err(sql_err)?;
     let mut out = Vec::new();
     for row in rows {
-        let bundle: KeyPackageBundle = decode_value(&row.map_err(sql_err)?)?;
+        let bundle: KeyPackageBundle = decode_value(&row)?;
         out.push((bundle.key_package().hash_ref(tx.crypto())?, bundle));
     }
     Ok(out)

@@ -1,13 +1,16 @@
-//! Storage: openmls's `StorageProvider` through `openmls_sqlite_storage`, on one SQLite
-//! connection per provider: a file, or `:memory:` for the in-memory default.
+//! Storage: openmls's `StorageProvider` on one SQLite connection per provider (a file, or
+//! `:memory:` for the in-memory default), with `openmls_sqlite_storage`'s tables, rows and codec;
+//! or on a PostgreSQL database that many providers share ([`postgres`]). Statements run through
+//! [`Db`], written once for both backends.
 //!
 //! - **Atomic operations.** Every public operation runs in [`Storage::atomically`]: one SQLite
 //!   transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolled back on any error or panic. A transaction
 //!   takes the connection when it first touches storage and holds it to its end, so the crypto an
 //!   operation does before that runs in parallel with other operations of the provider, and the
 //!   connection is only ever used by the thread that holds it.
-//! - **Cached statements.** openmls's group data, written on every message, goes through
-//!   rusqlite's statement cache ([`group_data`]), on the rows `openmls_sqlite_storage` uses.
+//! - **Cached statements.** openmls's group data, written on every message, and the rows every
+//!   commit touches go through the statement cache ([`group_data`], [`keyed_rows`]), on the rows
+//!   `openmls_sqlite_storage` uses.
 //! - **Typed faults.** [`Store`] wraps openmls's store and records the first fault SQLite or the
 //!   codec reports during a transaction (full disk, read-only file, I/O error, damaged value), by
 //!   its typed SQLite code. openmls reports some failed writes as library errors; the transaction
@@ -24,7 +27,7 @@
 //!   cannot lock each other out: see [`lock_file`].
 
 use std::borrow::{Borrow, Cow};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
@@ -42,8 +45,13 @@ use sha2::Sha256;
 
 use crate::error::{Error, ErrorCode, Result};
 
+mod db;
 mod group_data;
 mod keyed_rows;
+pub mod postgres;
+
+pub use db::DbError;
+pub(crate) use db::{Arg, Cell, Db};
 
 /// The storage format this version writes. A database with a newer version is refused.
 pub const FORMAT_VERSION: i64 = 1;
@@ -71,7 +79,7 @@ struct CodecKey {
 thread_local! {
     static CODEC_KEY: RefCell<Option<Arc<CodecKey>>> = const { RefCell::new(None) };
     static THREAD_TOKEN: u64 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-    static TX_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static TX_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// The first fault recorded in this thread's running transaction.
     static TX_FAULT: RefCell<Option<Error>> = const { RefCell::new(None) };
 }
@@ -240,6 +248,19 @@ fn classify(err: &rusqlite::Error) -> (Error, bool) {
     }
 }
 
+/// Classifies an error of a store statement on either backend; returns whether it is a fault.
+fn classify_db(err: &DbError) -> (Error, bool) {
+    match err {
+        DbError::Sqlite(e) => classify(e),
+        DbError::Codec(c) => codec_error(c),
+        DbError::Encode(what) => (Error::new(ErrorCode::Storage, format!("storage: a value cannot be encoded ({what})")), false),
+        DbError::WrongType => {
+            (Error::new(ErrorCode::StorageCorrupt, "storage: a stored value has the wrong type; the database is damaged"), true)
+        }
+        DbError::Postgres(e) => postgres::classify(e),
+    }
+}
+
 /// Records a fault as the running transaction's, unless one was recorded first.
 fn record_fault(fault: &Error) {
     if in_transaction() {
@@ -267,9 +288,9 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// The code of an error of rusqlite (from openmls's store or this crate's SQL).
-pub(crate) fn error_code(err: &rusqlite::Error) -> ErrorCode {
-    classify(err).0.code
+/// The code of an error of a store statement (from openmls's store or this crate's SQL).
+pub(crate) fn error_code(err: &DbError) -> ErrorCode {
+    classify_db(err).0.code
 }
 
 fn sql_error(err: rusqlite::Error) -> Error {
@@ -277,8 +298,8 @@ fn sql_error(err: rusqlite::Error) -> Error {
 }
 
 /// Maps an error from openmls's store or this crate's SQL, and records it if it is a fault.
-pub fn store_error(err: &rusqlite::Error) -> Error {
-    let (error, fault) = classify(err);
+pub fn store_error(err: &DbError) -> Error {
+    let (error, fault) = classify_db(err);
     if fault {
         record_fault(&error);
     }
@@ -288,73 +309,70 @@ pub fn store_error(err: &rusqlite::Error) -> Error {
 // ----------------------------------------------------------------------------------------------
 // openmls's store, with its faults recorded.
 
-/// openmls's storage provider over this module's connection and codec. Every method forwards to
-/// `openmls_sqlite_storage`; an error also becomes the running transaction's fault (see
-/// [`Storage::atomically`]), so it keeps its code even where openmls turns it into a library error.
+/// openmls's storage provider over a transaction's backend ([`Db`]) and this module's codec. An
+/// error also becomes the running transaction's fault (see [`Storage::atomically`]), so it keeps
+/// its code even where openmls turns it into a library error.
 pub struct Store<'t> {
-    inner: SqliteStorageProvider<NodeCodec, TxConn<'t>>,
     slot: &'t TxSlot,
 }
 
-fn noted(err: rusqlite::Error) -> rusqlite::Error {
+fn noted(err: DbError) -> DbError {
     store_error(&err);
     err
 }
 
-/// Implements the store's methods by forwarding: `fn name<Param: Bound, ...>(arg: Type, ...) -> Output;`
-/// where each `Bound` names a trait of `openmls_traits::storage::traits`. (openmls_traits' draft
-/// features add methods; with those on, this list must grow, and the compiler says so.)
-macro_rules! forward_to_sqlite_store {
-    ($( fn $name:ident<$($param:ident: $bound:ident),+>($($arg:ident: $ty:ty),*) -> $out:ty; )+) => {
-        $(
-            fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $($arg: $ty),*) -> std::result::Result<$out, rusqlite::Error> {
-                self.inner.$name::<$($param),+>($($arg),*).map_err(noted)
-            }
-        )+
+/// Implements the group-data methods (`write "kind" fn ...;`, `read "kind" fn ...;`,
+/// `delete "kind" fn ...;`) with [`group_data`], on the rows `openmls_sqlite_storage` uses for that
+/// kind of data.
+macro_rules! group_data_methods {
+    () => {};
+    (write $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident, $arg:ident: &$v:ident) -> (); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g, $arg: &$v) -> std::result::Result<(), DbError> {
+            group_data::write(self.db(), group_id, $kind, $arg).map_err(noted)
+        }
+        group_data_methods!($($rest)*);
+    };
+    (read $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> Option<$v:ident>; $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<Option<$v>, DbError> {
+            group_data::read(self.db(), group_id, $kind).map_err(noted)
+        }
+        group_data_methods!($($rest)*);
+    };
+    (delete $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> (); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<(), DbError> {
+            group_data::delete(self.db(), group_id, $kind).map_err(noted)
+        }
+        group_data_methods!($($rest)*);
     };
 }
 
-/// Implements the group-data methods (`write "kind" fn ...;`, `read "kind" fn ...;`,
-/// `delete "kind" fn ...;`) with [`group_data`]'s cached statements, on the rows
-/// `openmls_sqlite_storage` uses for that kind of data.
-macro_rules! group_data_with_cached_statements {
+/// Implements the methods of a table of one value per key ([`keyed_rows::KeyedTable`]):
+/// `write TABLE fn ...;`, `read TABLE fn ...;`, `delete TABLE fn ...;`.
+macro_rules! keyed_table_methods {
     () => {};
-    (write $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident, $arg:ident: &$v:ident) -> (); $($rest:tt)*) => {
-        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g, $arg: &$v) -> std::result::Result<(), rusqlite::Error> {
-            group_data::write(self.sql(), group_id, $kind, $arg).map_err(noted)
+    (write $table:ident fn $name:ident<$($param:ident: $bound:ident),+>($key:ident: &$k:ident, $arg:ident: &$v:ident); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $key: &$k, $arg: &$v) -> std::result::Result<(), DbError> {
+            keyed_rows::$table.write(self.db(), $key, $arg).map_err(noted)
         }
-        group_data_with_cached_statements!($($rest)*);
+        keyed_table_methods!($($rest)*);
     };
-    (read $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> Option<$v:ident>; $($rest:tt)*) => {
-        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<Option<$v>, rusqlite::Error> {
-            group_data::read(self.sql(), group_id, $kind).map_err(noted)
+    (read $table:ident fn $name:ident<$($param:ident: $bound:ident),+>($key:ident: &$k:ident) -> $v:ident; $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $key: &$k) -> std::result::Result<Option<$v>, DbError> {
+            keyed_rows::$table.read(self.db(), $key).map_err(noted)
         }
-        group_data_with_cached_statements!($($rest)*);
+        keyed_table_methods!($($rest)*);
     };
-    (delete $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> (); $($rest:tt)*) => {
-        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<(), rusqlite::Error> {
-            group_data::delete(self.sql(), group_id, $kind).map_err(noted)
+    (delete $table:ident fn $name:ident<$($param:ident: $bound:ident),+>($key:ident: &$k:ident); $($rest:tt)*) => {
+        fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $key: &$k) -> std::result::Result<(), DbError> {
+            keyed_rows::$table.delete(self.db(), $key).map_err(noted)
         }
-        group_data_with_cached_statements!($($rest)*);
+        keyed_table_methods!($($rest)*);
     };
 }
 
 impl StorageProvider<CURRENT_VERSION> for Store<'_> {
-    type Error = rusqlite::Error;
+    type Error = DbError;
 
-    forward_to_sqlite_store! {
-        fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair) -> ();
-        fn write_key_package<HashReference: HashReference, KeyPackage: KeyPackage>(hash_ref: &HashReference, key_package: &KeyPackage) -> ();
-        fn write_psk<PskId: PskId, PskBundle: PskBundle>(psk_id: &PskId, psk: &PskBundle) -> ();
-        fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> Option<SignatureKeyPair>;
-        fn key_package<KeyPackageRef: HashReference, KeyPackage: KeyPackage>(hash_ref: &KeyPackageRef) -> Option<KeyPackage>;
-        fn psk<PskBundle: PskBundle, PskId: PskId>(psk_id: &PskId) -> Option<PskBundle>;
-        fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey) -> ();
-        fn delete_key_package<KeyPackageRef: HashReference>(hash_ref: &KeyPackageRef) -> ();
-        fn delete_psk<PskKey: PskId>(psk_id: &PskKey) -> ();
-    }
-
-    // The rows every commit touches, with cached statements too (see [`keyed_rows`]).
     fn encryption_epoch_key_pairs<
         GroupId: traits::GroupId<CURRENT_VERSION>,
         EpochKey: traits::EpochKey<CURRENT_VERSION>,
@@ -364,8 +382,8 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         group_id: &GroupId,
         epoch: &EpochKey,
         leaf_index: u32,
-    ) -> std::result::Result<Vec<HpkeKeyPair>, rusqlite::Error> {
-        keyed_rows::epoch_key_pairs(self.sql(), group_id, epoch, leaf_index).map_err(noted)
+    ) -> std::result::Result<Vec<HpkeKeyPair>, DbError> {
+        keyed_rows::epoch_key_pairs(self.db(), group_id, epoch, leaf_index).map_err(noted)
     }
 
     fn write_encryption_epoch_key_pairs<
@@ -378,8 +396,8 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         epoch: &EpochKey,
         leaf_index: u32,
         key_pairs: &[HpkeKeyPair],
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::write_epoch_key_pairs(self.sql(), group_id, epoch, leaf_index, &key_pairs).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::write_epoch_key_pairs(self.db(), group_id, epoch, leaf_index, &key_pairs).map_err(noted)
     }
 
     fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<CURRENT_VERSION>, EpochKey: traits::EpochKey<CURRENT_VERSION>>(
@@ -387,30 +405,27 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         group_id: &GroupId,
         epoch: &EpochKey,
         leaf_index: u32,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::delete_epoch_key_pairs(self.sql(), group_id, epoch, leaf_index).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::delete_epoch_key_pairs(self.db(), group_id, epoch, leaf_index).map_err(noted)
     }
 
     fn own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
         &self,
         group_id: &GroupId,
-    ) -> std::result::Result<Vec<LeafNode>, rusqlite::Error> {
-        keyed_rows::own_leaf_nodes(self.sql(), group_id).map_err(noted)
+    ) -> std::result::Result<Vec<LeafNode>, DbError> {
+        keyed_rows::own_leaf_nodes(self.db(), group_id).map_err(noted)
     }
 
     fn append_own_leaf_node<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
         &self,
         group_id: &GroupId,
         leaf_node: &LeafNode,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::append_own_leaf_node(self.sql(), group_id, leaf_node).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::append_own_leaf_node(self.db(), group_id, leaf_node).map_err(noted)
     }
 
-    fn delete_own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::delete_own_leaf_nodes(self.sql(), group_id).map_err(noted)
+    fn delete_own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>>(&self, group_id: &GroupId) -> std::result::Result<(), DbError> {
+        keyed_rows::delete_own_leaf_nodes(self.db(), group_id).map_err(noted)
     }
 
     fn queued_proposals<
@@ -420,15 +435,15 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     >(
         &self,
         group_id: &GroupId,
-    ) -> std::result::Result<Vec<(ProposalRef, QueuedProposal)>, rusqlite::Error> {
-        keyed_rows::queued_proposals(self.sql(), group_id).map_err(noted)
+    ) -> std::result::Result<Vec<(ProposalRef, QueuedProposal)>, DbError> {
+        keyed_rows::queued_proposals(self.db(), group_id).map_err(noted)
     }
 
     fn queued_proposal_refs<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
         &self,
         group_id: &GroupId,
-    ) -> std::result::Result<Vec<ProposalRef>, rusqlite::Error> {
-        keyed_rows::queued_proposal_refs(self.sql(), group_id).map_err(noted)
+    ) -> std::result::Result<Vec<ProposalRef>, DbError> {
+        keyed_rows::queued_proposal_refs(self.db(), group_id).map_err(noted)
     }
 
     fn queue_proposal<
@@ -440,30 +455,30 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         group_id: &GroupId,
         proposal_ref: &ProposalRef,
         proposal: &QueuedProposal,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::queue_proposal(self.sql(), group_id, proposal_ref, proposal).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::queue_proposal(self.db(), group_id, proposal_ref, proposal).map_err(noted)
     }
 
     fn remove_proposal<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
         &self,
         group_id: &GroupId,
         proposal_ref: &ProposalRef,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::remove_proposal(self.sql(), group_id, proposal_ref).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::remove_proposal(self.db(), group_id, proposal_ref).map_err(noted)
     }
 
     fn clear_proposal_queue<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
         &self,
         group_id: &GroupId,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::clear_proposal_queue(self.sql(), group_id).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::clear_proposal_queue(self.db(), group_id).map_err(noted)
     }
 
     fn encryption_key_pair<HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>, EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
         &self,
         public_key: &EncryptionKey,
-    ) -> std::result::Result<Option<HpkeKeyPair>, rusqlite::Error> {
-        keyed_rows::encryption_key_pair(self.sql(), public_key).map_err(noted)
+    ) -> std::result::Result<Option<HpkeKeyPair>, DbError> {
+        keyed_rows::ENCRYPTION_KEYS.read(self.db(), public_key).map_err(noted)
     }
 
     fn write_encryption_key_pair<
@@ -473,18 +488,18 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         &self,
         public_key: &EncryptionKey,
         key_pair: &HpkeKeyPair,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::write_encryption_key_pair(self.sql(), public_key, key_pair).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::ENCRYPTION_KEYS.write(self.db(), public_key, key_pair).map_err(noted)
     }
 
     fn delete_encryption_key_pair<EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
         &self,
         public_key: &EncryptionKey,
-    ) -> std::result::Result<(), rusqlite::Error> {
-        keyed_rows::delete_encryption_key_pair(self.sql(), public_key).map_err(noted)
+    ) -> std::result::Result<(), DbError> {
+        keyed_rows::ENCRYPTION_KEYS.delete(self.db(), public_key).map_err(noted)
     }
 
-    group_data_with_cached_statements! {
+    group_data_methods! {
         write "join_group_config" fn write_mls_join_config<GroupId: GroupId, MlsGroupJoinConfig: MlsGroupJoinConfig>(group_id: &GroupId, config: &MlsGroupJoinConfig) -> ();
         write "tree" fn write_tree<GroupId: GroupId, TreeSync: TreeSync>(group_id: &GroupId, tree: &TreeSync) -> ();
         write "interim_transcript_hash" fn write_interim_transcript_hash<GroupId: GroupId, InterimTranscriptHash: InterimTranscriptHash>(group_id: &GroupId, interim_transcript_hash: &InterimTranscriptHash) -> ();
@@ -515,6 +530,18 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         delete "resumption_psk_store" fn delete_all_resumption_psk_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
         delete "own_leaf_index" fn delete_own_leaf_index<GroupId: GroupId>(group_id: &GroupId) -> ();
         delete "group_epoch_secrets" fn delete_group_epoch_secrets<GroupId: GroupId>(group_id: &GroupId) -> ();
+    }
+
+    keyed_table_methods! {
+        write SIGNATURE_KEYS fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair);
+        read SIGNATURE_KEYS fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> SignatureKeyPair;
+        delete SIGNATURE_KEYS fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey);
+        write KEY_PACKAGES fn write_key_package<HashReference: HashReference, KeyPackage: KeyPackage>(hash_ref: &HashReference, key_package: &KeyPackage);
+        read KEY_PACKAGES fn key_package<KeyPackageRef: HashReference, KeyPackage: KeyPackage>(hash_ref: &KeyPackageRef) -> KeyPackage;
+        delete KEY_PACKAGES fn delete_key_package<KeyPackageRef: HashReference>(hash_ref: &KeyPackageRef);
+        write PSKS fn write_psk<PskId: PskId, PskBundle: PskBundle>(psk_id: &PskId, psk: &PskBundle);
+        read PSKS fn psk<PskBundle: PskBundle, PskId: PskId>(psk_id: &PskId) -> PskBundle;
+        delete PSKS fn delete_psk<PskKey: PskId>(psk_id: &PskKey);
     }
 }
 
@@ -558,11 +585,13 @@ pub struct TxSlot {
     /// `Some(None)`: taking it failed (the provider was closed, or `BEGIN` failed); the fault is
     /// recorded, and every storage access of the transaction fails.
     taken: std::cell::OnceCell<Option<ConnGuard>>,
+    /// On PostgreSQL: the transaction's session, taken from the pool when the transaction began.
+    pg: Option<db::PgSession>,
 }
 
 impl TxSlot {
     fn new(shared: Arc<SharedConnection>) -> Self {
-        TxSlot { shared, taken: std::cell::OnceCell::new() }
+        TxSlot { shared, taken: std::cell::OnceCell::new(), pg: None }
     }
 
     /// The connection, taken now if this transaction has not yet (waiting for another one to end).
@@ -625,10 +654,18 @@ impl Borrow<Connection> for TxConn<'_> {
 
 impl<'t> Store<'t> {
     fn new(slot: &'t TxSlot) -> Self {
-        Store { inner: SqliteStorageProvider::new(TxConn(slot)), slot }
+        Store { slot }
     }
 
-    /// The raw connection of this transaction, for this crate's own tables.
+    /// The backend this transaction runs its statements on.
+    pub(crate) fn db(&self) -> Db<'_> {
+        match &self.slot.pg {
+            Some(session) => Db::Postgres(session),
+            None => Db::Sqlite(self.sql()),
+        }
+    }
+
+    /// The raw SQLite connection of this transaction (snapshots and SQLite's own pragmas).
     pub(crate) fn sql(&self) -> &Connection {
         self.slot.connection().unwrap_or_else(|| broken_connection())
     }
@@ -640,6 +677,9 @@ impl<'t> Store<'t> {
     /// The outer `Err` means the whole transaction is gone (SQLite rolled it back on a fault such
     /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
     pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        if self.slot.pg.is_some() {
+            return self.pg_savepoint(f);
+        }
         let gone = || Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved");
         let conn = self.sql();
         conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
@@ -667,6 +707,37 @@ impl<'t> Store<'t> {
             }
             Err(panic) => {
                 let _ = undo(conn);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+}
+
+impl Store<'_> {
+    /// [`Store::savepoint`] on PostgreSQL, where a failed statement also aborts the transaction
+    /// until the savepoint is rolled back to.
+    fn pg_savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+        let db = self.db();
+        postgres::savepoint(db, "SAVEPOINT openmls_node_item").map_err(|e| store_error(&e))?;
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        let undo = || {
+            postgres::savepoint(db, "ROLLBACK TO SAVEPOINT openmls_node_item; RELEASE SAVEPOINT openmls_node_item")
+                .map_err(|e| store_error(&e))
+        };
+        match result {
+            Ok(Ok(value)) if fault.is_none() => {
+                postgres::savepoint(db, "RELEASE SAVEPOINT openmls_node_item").map_err(|e| store_error(&e))?;
+                Ok(Ok(value))
+            }
+            Ok(result) => {
+                let item = settle(result, fault, "this item");
+                undo()?;
+                Ok(item)
+            }
+            Err(panic) => {
+                let _ = undo();
                 std::panic::resume_unwind(panic)
             }
         }
@@ -715,6 +786,9 @@ pub struct StorageOptions {
     pub max_page_count: Option<u64>,
     /// How hard a file store works to survive a crash of the machine (see [`Durability`]).
     pub durability: Durability,
+    /// A PostgreSQL database instead of a file (then `path`, `read_only`, `max_page_count` and
+    /// `durability` do not apply).
+    pub postgres: Option<postgres::PostgresOptions>,
 }
 
 /// How a file store syncs to disk. Either way every transaction is atomic, a crash of the process
@@ -753,6 +827,8 @@ pub struct Storage {
     conn: Arc<SharedConnection>,
     key: Option<Arc<CodecKey>>,
     file_backed: bool,
+    /// A PostgreSQL store: its pool (then `conn` holds no connection and only counts).
+    pg: Option<Arc<postgres::PgPool>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -826,6 +902,12 @@ fn lock_file(path: &Path) -> Result<Connection> {
 impl Storage {
     /// Opens (or creates) storage, checks it is ours and the key is right, and migrates it.
     pub fn open(options: &StorageOptions) -> Result<Self> {
+        if let Some(pg) = &options.postgres {
+            if options.path.is_some() || options.read_only || options.max_page_count.is_some() {
+                return Err(Error::invalid_argument("a PostgreSQL store takes no path, readOnly or maxPageCount"));
+            }
+            return Self::open_postgres(pg, options.key.as_deref());
+        }
         let key = options.key.as_deref().map(derive_key).transpose()?;
         let Some(path) = &options.path else {
             return Self::from_connection(open_small_in_memory()?, None, key, options);
@@ -839,6 +921,27 @@ impl Storage {
             lock_file(path)?
         };
         Self::from_connection(conn, Some(claim), key, options)
+    }
+
+    /// Opens (or creates) a store in a PostgreSQL database, checks it is ours and the key is
+    /// right, and creates what is missing.
+    pub fn open_postgres(options: &postgres::PostgresOptions, key: Option<&[u8]>) -> Result<Self> {
+        let key = key.map(derive_key).transpose()?;
+        let pool = postgres::PgPool::open(options, key.as_deref())?;
+        let shared = Arc::new(SharedConnection {
+            conn: Arc::new(parking_lot::Mutex::new(None)),
+            closed: AtomicBool::new(false),
+            running: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+            path: None,
+            claim: Mutex::new(None),
+        });
+        Ok(Storage { conn: shared, key, file_backed: true, pg: Some(Arc::new(pool)) })
+    }
+
+    /// Whether this store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
     }
 
     /// Sets up a connection and shares it. `claim` is the file's registration; none in memory.
@@ -867,7 +970,7 @@ impl Storage {
             path: claim.as_ref().map(|c| c.0.clone()),
             claim: Mutex::new(claim),
         });
-        Ok(Storage { conn: shared, key, file_backed })
+        Ok(Storage { conn: shared, key, file_backed, pg: None })
     }
 
     /// Commits (and checkpoints) on success, rolls back on error. `fault` is the first fault
@@ -923,6 +1026,9 @@ impl Storage {
         if shared.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::StorageClosed, "this provider was closed"));
         }
+        if let Some(pool) = &self.pg {
+            return self.pg_transaction(pool, f);
+        }
         // The connection is taken when `f` first touches storage (see `TxSlot`).
         let slot = TxSlot::new(shared.clone());
         let store = Store::new(&slot);
@@ -961,6 +1067,43 @@ impl Storage {
         outcome
     }
 
+    /// [`Storage::transaction`] on PostgreSQL: a connection from the pool for the whole transaction.
+    fn pg_transaction<T>(&self, pool: &postgres::PgPool, f: impl FnOnce(&Store<'_>) -> Result<(T, bool)>) -> Result<T> {
+        let shared = &self.conn;
+        let me = Arc::as_ptr(shared);
+        let mut slot = TxSlot::new(shared.clone());
+        slot.pg = Some(postgres::begin(pool)?);
+        RUNNING.with(|r| r.borrow_mut().push(me));
+        shared.started();
+        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        TX_DEPTH.with(|d| d.set(d.get() + 1));
+        let result = {
+            let store = Store::new(&slot);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)))
+        };
+        TX_DEPTH.with(|d| d.set(d.get() - 1));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        shared.stopped();
+        RUNNING.with(|r| r.borrow_mut().retain(|p| *p != me));
+        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+        let session = slot.pg.take().expect("a PostgreSQL transaction holds its session");
+        match result {
+            Err(panic) => {
+                let _ = postgres::end(pool, session, false);
+                std::panic::resume_unwind(panic)
+            }
+            Ok(Ok((value, false))) if fault.is_none() => postgres::end(pool, session, false).map(|()| value),
+            Ok(result) => match settle(result.map(|(value, _)| value), fault, "the operation") {
+                Ok(value) => postgres::end(pool, session, true).map(|()| value),
+                Err(e) => {
+                    let _ = postgres::end(pool, session, false);
+                    Err(e)
+                }
+            },
+        }
+    }
+
     /// How many operations of this provider have run at the same moment, at most, since it was
     /// opened. An operation counts while it runs, except while it waits for another operation to
     /// finish with storage. Above 1 means operations on different groups overlapped.
@@ -973,6 +1116,11 @@ impl Storage {
         let shared = &self.conn;
         if RUNNING.with(|r| r.borrow().contains(&Arc::as_ptr(shared))) {
             return Err(Error::invalid_argument("a provider cannot be closed from inside one of its own operations"));
+        }
+        if let Some(pool) = &self.pg {
+            shared.closed.store(true, Ordering::SeqCst);
+            pool.close();
+            return Ok(());
         }
         // Waits for a running transaction to give the connection back.
         let conn = {
@@ -995,6 +1143,9 @@ impl Storage {
 
     /// The whole database as bytes (an SQLite image), for backups and snapshots.
     pub fn export(&self) -> Result<Vec<u8>> {
+        if self.pg.is_some() {
+            return Err(Error::invalid_argument("snapshots are SQLite images; back a PostgreSQL store up with pg_dump"));
+        }
         let mut image = self.atomically(|store| {
             let data = store.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?;
             Ok(data.to_vec())
@@ -1282,8 +1433,8 @@ mod tests {
     use super::*;
     use rusqlite::ffi;
 
-    fn sqlite(code: std::os::raw::c_int, message: &str) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.into()))
+    fn sqlite(code: std::os::raw::c_int, message: &str) -> DbError {
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.into())))
     }
 
     fn groups(storage: &Storage) -> i64 {
@@ -1309,15 +1460,16 @@ mod tests {
         let chatty = sqlite(ffi::SQLITE_ERROR, "no such table: full_readonly_locked_busy");
         assert_eq!(store_error(&chatty).code, ErrorCode::Storage);
         let sealed = rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(CodecError::Sealed));
-        assert_eq!(store_error(&sealed).code, ErrorCode::StorageCorrupt);
+        assert_eq!(store_error(&sealed.into()).code, ErrorCode::StorageCorrupt);
+        assert_eq!(store_error(&DbError::Codec(CodecError::Sealed)).code, ErrorCode::StorageCorrupt);
         let json = serde_json::from_slice::<u8>(b"[1, 2, 3]").unwrap_err();
         let garbled = rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(CodecError::Json(json)));
-        let err = store_error(&garbled);
+        let err = store_error(&garbled.into());
         assert_eq!(err.code, ErrorCode::StorageCorrupt);
         assert!(!err.message.contains("invalid type"), "the codec's text (which may quote data) is left out: {}", err.message);
         // A codec-like text in a foreign error is not a codec error.
         let foreign = rusqlite::Error::ToSqlConversionFailure("the stored value does not open with this key".into());
-        assert_eq!(store_error(&foreign).code, ErrorCode::Storage);
+        assert_eq!(store_error(&foreign.into()).code, ErrorCode::Storage);
     }
 
     #[test]

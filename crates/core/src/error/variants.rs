@@ -32,8 +32,8 @@ impl<T: Code> Code for &T {
     }
 }
 
-/// The storage errors openmls passes through: rusqlite's, classified by their SQLite code.
-impl Code for rusqlite::Error {
+/// The storage errors openmls passes through: the store's, classified by the backend's code.
+impl Code for crate::storage::DbError {
     fn code(&self) -> Option<ErrorCode> {
         Some(crate::storage::error_code(self))
     }

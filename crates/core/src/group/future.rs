@@ -17,7 +17,7 @@ use crate::processed::Processed;
 use crate::provider::Tx;
 use crate::registry::group_key;
 use crate::storage::{decode_value, encode_value, store_error};
-use rusqlite::OptionalExtension as _;
+use crate::storage::{Arg, Cell, DbError};
 
 /// The bounds of a group's future-epoch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,10 +52,10 @@ struct Kept {
 }
 
 fn limits(tx: &Tx<'_>, group_id: &GroupId) -> Result<Option<FutureBufferLimits>> {
-    let row: Option<Vec<u8>> = tx
-        .sql()
-        .query_row("SELECT settings FROM openmls_node_group_settings WHERE group_id = ?1", [group_key(group_id)?], |r| r.get(0))
-        .optional()
+    let k = group_key(group_id)?;
+    let row = tx
+        .db()
+        .blob("SELECT settings FROM openmls_node_group_settings WHERE group_id = $1", &[Arg::Bytes(&k)])
         .map_err(|e| store_error(&e))?;
     Ok(row.map(|v| decode_value::<Settings>(&v)).transpose()?.and_then(|s| s.future_buffer))
 }
@@ -63,30 +63,29 @@ fn limits(tx: &Tx<'_>, group_id: &GroupId) -> Result<Option<FutureBufferLimits>>
 /// The kept messages of a group, in arrival order, with their row ids. The statement is cached:
 /// every merge looks here, usually to find nothing.
 fn kept(tx: &Tx<'_>, group_id: &GroupId) -> Result<Vec<(i64, Kept)>> {
-    let mut stmt = tx
-        .sql()
-        .prepare_cached("SELECT id, message FROM openmls_node_future_messages WHERE group_id = ?1 ORDER BY id")
+    let k = group_key(group_id)?;
+    let rows = tx
+        .db()
+        .rows("SELECT id, message FROM openmls_node_future_messages WHERE group_id = $1 ORDER BY id", &[Arg::Bytes(&k)])
         .map_err(|e| store_error(&e))?;
-    let rows =
-        stmt.query_map([group_key(group_id)?], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| store_error(&e))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, value) = row.map_err(|e| store_error(&e))?;
-        out.push((id, decode_value::<Kept>(&value)?));
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|row| match row.as_slice() {
+            [Cell::Int(id), Cell::Bytes(value)] => Ok((*id, decode_value::<Kept>(value)?)),
+            _ => Err(store_error(&DbError::WrongType)),
+        })
+        .collect()
 }
 
 fn forget(tx: &Tx<'_>, id: i64) -> Result<()> {
-    tx.sql().execute("DELETE FROM openmls_node_future_messages WHERE id = ?1", [id]).map_err(|e| store_error(&e))?;
+    tx.db().run("DELETE FROM openmls_node_future_messages WHERE id = $1", &[Arg::Int(id)]).map_err(|e| store_error(&e))?;
     Ok(())
 }
 
 /// Deletes a group's settings and kept messages (the group is being deleted).
 pub(crate) fn delete_all(tx: &Tx<'_>, group_id: &GroupId) -> Result<()> {
     let k = group_key(group_id)?;
-    tx.sql().execute("DELETE FROM openmls_node_future_messages WHERE group_id = ?1", [&k]).map_err(|e| store_error(&e))?;
-    tx.sql().execute("DELETE FROM openmls_node_group_settings WHERE group_id = ?1", [&k]).map_err(|e| store_error(&e))?;
+    tx.db().run("DELETE FROM openmls_node_future_messages WHERE group_id = $1", &[Arg::Bytes(&k)]).map_err(|e| store_error(&e))?;
+    tx.db().run("DELETE FROM openmls_node_group_settings WHERE group_id = $1", &[Arg::Bytes(&k)]).map_err(|e| store_error(&e))?;
     Ok(())
 }
 
@@ -102,11 +101,12 @@ impl Group {
         self.tx(|tx| {
             let group_id = self.lock()?.group_id().clone();
             let settings = encode_value(&Settings { future_buffer: limits })?;
-            tx.sql()
-                .execute(
-                    "INSERT INTO openmls_node_group_settings (group_id, settings) VALUES (?1, ?2)
+            let k = group_key(&group_id)?;
+            tx.db()
+                .run(
+                    "INSERT INTO openmls_node_group_settings (group_id, settings) VALUES ($1, $2)
                      ON CONFLICT (group_id) DO UPDATE SET settings = excluded.settings",
-                    rusqlite::params![group_key(&group_id)?, settings],
+                    &[Arg::Bytes(&k), Arg::Bytes(&settings)],
                 )
                 .map_err(|e| store_error(&e))?;
             if limits.is_some() {
@@ -159,11 +159,9 @@ impl Group {
             )));
         }
         let value = encode_value(&Kept { epoch, message: bytes.to_vec() })?;
-        tx.sql()
-            .execute(
-                "INSERT INTO openmls_node_future_messages (group_id, message) VALUES (?1, ?2)",
-                rusqlite::params![group_key(&group_id)?, value],
-            )
+        let k = group_key(&group_id)?;
+        tx.db()
+            .run("INSERT INTO openmls_node_future_messages (group_id, message) VALUES ($1, $2)", &[Arg::Bytes(&k), Arg::Bytes(&value)])
             .map_err(|e| store_error(&e))?;
         Ok(Some(Error::new(
             ErrorCode::MessageBuffered,

@@ -1,63 +1,73 @@
 //! openmls's group data (tree, context, message secrets, ...), read and written with cached
-//! statements.
+//! statements, on either backend ([`Db`]).
 //!
 //! `openmls_sqlite_storage` prepares its SQL anew on every call; for the message secrets, written
 //! once per application message sent or received, parsing the statement cost about as much as
 //! running it. These functions use the same table, rows, values and codec as
-//! `openmls_sqlite_storage`'s group data, through rusqlite's statement cache, so either can read
-//! what the other wrote (tested below).
+//! `openmls_sqlite_storage`'s group data, so on SQLite either can read what the other wrote
+//! (tested below).
 
 use openmls_traits::storage::CURRENT_VERSION;
-use rusqlite::types::Type;
-use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::db::{Arg, Db, DbError};
 use super::NodeCodec;
 use openmls_sqlite_storage::Codec as _;
 
 /// The storage provider version `openmls_sqlite_storage` writes into each row.
 pub(super) const PROVIDER_VERSION: u16 = CURRENT_VERSION;
 
-pub(super) fn encode(value: &impl Serialize) -> rusqlite::Result<Vec<u8>> {
-    NodeCodec::to_vec(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+/// A key or value through the codec of the running transaction.
+pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, DbError> {
+    NodeCodec::to_vec(value).map_err(|e| DbError::Encode(e.to_string()))
 }
+
+/// A stored key or value back.
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DbError> {
+    Ok(NodeCodec::from_slice(bytes)?)
+}
+
+const V: Arg<'static> = Arg::Int(PROVIDER_VERSION as i64);
 
 /// Writes (or replaces) one kind of a group's data.
 ///
 /// The row ends as `openmls_sqlite_storage`'s `INSERT OR REPLACE` leaves it, but an existing row
 /// is updated where it is: a replace deletes the row and its primary-key entry and inserts both
 /// again, and any insert evaluates the table's `CHECK (data_type IN (...))`, which builds a
-/// temporary table each time. An update of the value alone does neither.
-pub(super) fn write(conn: &Connection, group_id: &impl Serialize, kind: &str, value: &impl Serialize) -> rusqlite::Result<()> {
+/// temporary table each time in SQLite. An update of the value alone does neither.
+pub(super) fn write(db: Db<'_>, group_id: &impl Serialize, kind: &str, value: &impl Serialize) -> Result<(), DbError> {
     let (group_id, value) = (encode(group_id)?, encode(value)?);
-    let updated = conn
-        .prepare_cached("UPDATE openmls_group_data SET group_data = ?, provider_version = ? WHERE group_id = ? AND data_type = ?")?
-        .execute(params![value, PROVIDER_VERSION, group_id, kind])?;
+    let args = [Arg::Bytes(&value), V, Arg::Bytes(&group_id), Arg::Text(kind)];
+    let updated =
+        db.run("UPDATE openmls_group_data SET group_data = $1, provider_version = $2 WHERE group_id = $3 AND data_type = $4", &args)?;
     if updated == 0 {
-        conn.prepare_cached("INSERT INTO openmls_group_data (group_id, data_type, group_data, provider_version) VALUES (?, ?, ?, ?)")?
-            .execute(params![group_id, kind, value, PROVIDER_VERSION])?;
+        db.run(
+            "INSERT INTO openmls_group_data (group_id, data_type, group_data, provider_version) VALUES ($1, $2, $3, $4)",
+            &[Arg::Bytes(&group_id), Arg::Text(kind), Arg::Bytes(&value), V],
+        )?;
     }
     Ok(())
 }
 
 /// Reads one kind of a group's data, if stored.
-pub(super) fn read<T: DeserializeOwned>(conn: &Connection, group_id: &impl Serialize, kind: &str) -> rusqlite::Result<Option<T>> {
+pub(super) fn read<T: DeserializeOwned>(db: Db<'_>, group_id: &impl Serialize, kind: &str) -> Result<Option<T>, DbError> {
     let group_id = encode(group_id)?;
-    let mut stmt =
-        conn.prepare_cached("SELECT group_data FROM openmls_group_data WHERE group_id = ? AND data_type = ? AND provider_version = ?")?;
-    stmt.query_row(params![group_id, kind, PROVIDER_VERSION], |row| {
-        let blob = row.get_ref(0)?.as_blob()?;
-        NodeCodec::from_slice(blob).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(e)))
-    })
-    .optional()
+    db.blob(
+        "SELECT group_data FROM openmls_group_data WHERE group_id = $1 AND data_type = $2 AND provider_version = $3",
+        &[Arg::Bytes(&group_id), Arg::Text(kind), V],
+    )?
+    .map(|b| decode(&b))
+    .transpose()
 }
 
 /// Deletes one kind of a group's data.
-pub(super) fn delete(conn: &Connection, group_id: &impl Serialize, kind: &str) -> rusqlite::Result<()> {
+pub(super) fn delete(db: Db<'_>, group_id: &impl Serialize, kind: &str) -> Result<(), DbError> {
     let group_id = encode(group_id)?;
-    conn.prepare_cached("DELETE FROM openmls_group_data WHERE group_id = ? AND data_type = ? AND provider_version = ?")?
-        .execute(params![group_id, kind, PROVIDER_VERSION])?;
-    Ok(())
+    db.run(
+        "DELETE FROM openmls_group_data WHERE group_id = $1 AND data_type = $2 AND provider_version = $3",
+        &[Arg::Bytes(&group_id), Arg::Text(kind), V],
+    )
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -65,6 +75,8 @@ mod tests {
     use openmls::prelude::GroupId;
     use openmls_sqlite_storage::SqliteStorageProvider;
     use openmls_traits::storage::StorageProvider as _;
+
+    use rusqlite::Connection;
 
     use super::*;
 
@@ -79,17 +91,17 @@ mod tests {
         let tag = openmls::prelude::LeafNodeIndex::new(7);
 
         theirs.write_own_leaf_index(&group, &tag).unwrap();
-        assert_eq!(read::<openmls::prelude::LeafNodeIndex>(&conn, &group, "own_leaf_index").unwrap(), Some(tag));
+        assert_eq!(read::<openmls::prelude::LeafNodeIndex>(Db::Sqlite(&conn), &group, "own_leaf_index").unwrap(), Some(tag));
 
-        write(&conn, &group, "own_leaf_index", &openmls::prelude::LeafNodeIndex::new(9)).unwrap();
+        write(Db::Sqlite(&conn), &group, "own_leaf_index", &openmls::prelude::LeafNodeIndex::new(9)).unwrap();
         let back: Option<openmls::prelude::LeafNodeIndex> = theirs.own_leaf_index(&group).unwrap();
         assert_eq!(back, Some(openmls::prelude::LeafNodeIndex::new(9)));
         let rows: i64 = conn.query_row("SELECT count(*) FROM openmls_group_data", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1, "a write here replaces the row openmls_sqlite_storage wrote");
 
-        delete(&conn, &group, "own_leaf_index").unwrap();
+        delete(Db::Sqlite(&conn), &group, "own_leaf_index").unwrap();
         let gone: Option<openmls::prelude::LeafNodeIndex> = theirs.own_leaf_index(&group).unwrap();
         assert_eq!(gone, None);
-        assert_eq!(read::<openmls::prelude::LeafNodeIndex>(&conn, &group, "own_leaf_index").unwrap(), None);
+        assert_eq!(read::<openmls::prelude::LeafNodeIndex>(Db::Sqlite(&conn), &group, "own_leaf_index").unwrap(), None);
     }
 }
