@@ -472,8 +472,16 @@ export declare class ProcessedWelcome {
  * storage (in memory, or an SQLite file) for keys and group state.
  */
 export declare class Provider {
-  /** Creates a provider with the named crypto backend, in memory or over an SQLite file. */
+  /**
+   * Creates a provider with the named crypto backend, in memory, over an SQLite file, or on
+   * PostgreSQL (which connects on the calling thread: `open` does it off the event loop).
+   */
   constructor(crypto?: string | undefined | null, storage?: NativeStorageOptions | undefined | null)
+  /**
+   * The constructor off the event loop: opening a file or connecting to PostgreSQL runs on the
+   * libuv pool.
+   */
+  static open(crypto?: string | undefined | null, storage?: NativeStorageOptions | undefined | null): Promise<Provider>
   /** Creates an in-memory provider from a snapshot made by `exportSnapshot`. */
   static importSnapshot(snapshot: Uint8Array, crypto?: string | undefined | null, encryptionKey?: Uint8Array | undefined | null): Provider
   /** The whole state (keys, groups, identity) as bytes: an SQLite image, encrypted values included. */
@@ -986,6 +994,8 @@ export interface NativePostgresOptions {
   maxConnections?: number
   /** How long to wait for a connection or to connect, in milliseconds (default 10000). */
   connectTimeoutMs?: number
+  /** PEM certificates to trust for the server's TLS certificate, besides the Mozilla roots. */
+  tlsCa?: Uint8Array
 }
 
 /** One slot of `processMessages`: the processed message, or the error it would have thrown alone. */

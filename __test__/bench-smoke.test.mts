@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SMOKE } from '../bench/config.mjs'
 import { rows } from '../bench/rows.mjs'
+// @ts-expect-error: a plain JavaScript script without declarations
+import { postgresBinDir } from '../scripts/postgres-cluster.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -32,8 +34,17 @@ hostOnly('npm run bench -- --smoke runs every scenario and prints every row with
   const { code, stdout, stderr } = await run('npm', ['run', '--silent', 'bench', '--', '--smoke', '--out', out])
   t.is(code, 0, stderr)
 
-  const lines = stdout.split('\n').filter((l) => l.startsWith('row '))
+  const lines = stdout.split('\n').filter((l) => l.startsWith('row ') && !l.startsWith('row pg'))
   const expected = rows(SMOKE)
+  // The PostgreSQL rows: figures for 1, 2 and 4 processes, or why they were skipped.
+  const pgLines = stdout.split('\n').filter((l) => l.startsWith('row pg'))
+  if (postgresBinDir()) {
+    for (const id of ['pg.one', 'pg.many']) {
+      t.regex(pgLines.find((l) => l.startsWith(`row ${id} | `)) ?? '', /^row pg\.\w+ \| 1: [\d,]+ msg\/s \| 2: [\d,]+ msg\/s \| 4: [\d,]+ msg\/s$/, id)
+    }
+  } else {
+    t.deepEqual(pgLines.map((l) => l.split(' | ')[0]), ['row pg'])
+  }
   t.is(lines.length, expected.length, 'one line per row')
   for (const row of expected) {
     const line = lines.find((l) => l.startsWith(`row ${row.id} | `))
@@ -53,6 +64,7 @@ hostOnly('npm run bench -- --smoke runs every scenario and prints every row with
   const results = readFileSync(join(out, 'RESULTS.md'), 'utf8')
   t.true(results.includes('smoke run'), 'RESULTS.md says it is a smoke run')
   t.true(results.includes('](ratios.svg)'))
+  t.true(results.includes('## PostgreSQL storage, several processes'))
   for (const row of expected) t.true(results.includes(`| ${row.label.replace(/\*/g, '\\*')} |`), `RESULTS.md has ${row.id}`)
   const svg = readFileSync(join(out, 'ratios.svg'), 'utf8')
   t.regex(svg, /^<\?xml [^>]+>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)

@@ -3,10 +3,11 @@
 // Without PostgreSQL installed the tests are skipped (CI installs it and requires them).
 import test from 'ava'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { KeyPackage, MlsGroup, Provider, SignatureKeyPair } from 'openmls-node'
+import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair } from 'openmls-node'
 import { Client, add, applyCommit, assertAgree, assertCode } from './helpers.mjs'
 
 const URL_ = process.env.OPENMLS_NODE_TEST_PG
@@ -20,8 +21,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
 /** A SQL session for checks from outside the provider. */
 async function sql(schema: string) {
-  const m = /host=(\S+)/.exec(URL_!)
-  const client = new pg.Client({ host: m ? m[1] : undefined, user: 'postgres', database: 'postgres' })
+  const host = /host=(\S+)/.exec(URL_!)
+  const port = /port=(\d+)/.exec(URL_!)
+  const client = new pg.Client({ host: host?.[1], port: port ? Number(port[1]) : undefined, user: 'postgres', database: 'postgres' })
   await client.connect()
   await client.query(`SET search_path TO ${schema}`)
   return client
@@ -136,6 +138,58 @@ pgTest('bad options: a schema name that is not an identifier, an unreachable ser
     () => new Provider({ storage: { postgres: { connectionString: 'host=/nonexistent-socket-dir user=postgres', connectTimeoutMs: 500 } } }),
     'ERR_STORAGE_UNAVAILABLE',
   )
+})
+
+const TLS = process.env.OPENMLS_NODE_TEST_PG_TLS
+const tlsTest = URL_ && TLS ? test.serial : test.skip
+
+/** Whether this provider's connections to the server use TLS, as the server sees them. */
+async function usesTls(schema: string): Promise<boolean[]> {
+  const db = await sql(schema)
+  try {
+    const r = await db.query(
+      "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'openmls-node' AND a.client_addr IS NOT NULL",
+    )
+    return r.rows.map((row) => row.ssl)
+  } finally {
+    await db.end()
+  }
+}
+
+tlsTest('TLS: verified against the given CA, refused without it (typed), off with sslmode=disable', async (t) => {
+  const schema = freshSchema()
+  const ca = readFileSync(process.env.OPENMLS_NODE_TEST_PG_CA!)
+  const secure = await Provider.open({ storage: { postgres: { connectionString: TLS!, schema, tls: { ca } } } })
+  t.deepEqual(await usesTls(schema), [true], 'the open connection is encrypted')
+  const s = SignatureKeyPair.forCiphersuite(1)
+  const group = MlsGroup.create({ provider: secure, signer: s, credentialWithKey: { credential: new BasicCredential('tls'), signatureKey: s.publicKey } })
+  t.is(group.epoch, 0n)
+  secure.close()
+  // The CA as a PEM string works too.
+  const again = await Provider.open({ storage: { postgres: { connectionString: TLS!, schema, tls: { ca: ca.toString() } } } })
+  t.deepEqual(again.listGroups().map(hex), [hex(group.groupId)])
+  again.close()
+  // The test CA is not a public root: without it the handshake fails, with a code and a hint.
+  const refused = await t.throwsAsync(Provider.open({ storage: { postgres: { connectionString: TLS!, schema, connectTimeoutMs: 3000 } } }))
+  t.is((refused as { code?: string }).code, 'ERR_STORAGE_UNAVAILABLE')
+  t.regex(refused!.message, /TLS handshake/)
+  // Turned off explicitly, the same server is reached in plaintext.
+  const plain = new Provider({ storage: { postgres: { connectionString: TLS!.replace('sslmode=require', 'sslmode=disable'), schema } } })
+  t.deepEqual(await usesTls(schema), [false])
+  plain.close()
+  await assertCode(t, () => new Provider({ storage: { postgres: { connectionString: TLS!, schema, tls: { ca: 'not a certificate' } } } }), 'ERR_INVALID_ARGUMENT')
+})
+
+pgTest('Provider.open connects off the event loop, and rejects with a code', async (t) => {
+  const schema = freshSchema()
+  const provider = await Provider.open({ storage: { postgres: { connectionString: URL_!, schema } } })
+  t.true(provider.persistent)
+  t.deepEqual(provider.listGroups(), [])
+  provider.close()
+  const err = await t.throwsAsync(Provider.open({ storage: { postgres: { connectionString: 'host=/nonexistent-socket-dir user=postgres', connectTimeoutMs: 500 } } }))
+  t.is((err as { code?: string }).code, 'ERR_STORAGE_UNAVAILABLE')
+  const bad = await t.throwsAsync(Provider.open({ storage: { postgres: { connectionString: URL_!, schema: '1bad' } } }))
+  t.is((bad as { code?: string }).code, 'ERR_INVALID_ARGUMENT')
 })
 
 interface Run {

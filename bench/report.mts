@@ -110,7 +110,7 @@ const OVERHEAD_NOTES = [
 const escape = (s: string) => s.replace(/\|/g, '\\|').replace(/\*/g, '\\*')
 
 /** bench/RESULTS.md. */
-export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes): string {
+export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes, extra: string[] = []): string {
   const ratios = evaluated.flatMap((e) => (e.ratio !== undefined && !e.row.id.startsWith('rss.') && !e.row.id.startsWith('lag.') ? [e.ratio] : []))
   const sorted = [...ratios].sort((a, b) => a - b)
   const mid = sorted.length ? (sorted.length % 2 ? sorted[sorted.length >> 1] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2) : NaN
@@ -156,6 +156,7 @@ export function markdown(evaluated: Evaluated[], machine: Machine, sizes: Sizes)
     out.push(`| ${[c.scenario, c.node, c.ts, c.ratio, c.native, c.overhead, c.target, c.met].map(escape).join(' | ')} |`)
   }
   out.push('')
+  out.push(...extra)
   out.push('## How it is measured')
   out.push('')
   out.push(

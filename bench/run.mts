@@ -18,6 +18,7 @@ import { buildNative, runNative, runNativeRss } from './native.mjs'
 import { markdown, rowLines } from './report.mjs'
 import { evaluate, rows } from './rows.mjs'
 import { runRss } from './rss.mjs'
+import { pgMarkdown, pgRowLines, runPostgres } from './postgres.mjs'
 import { runOpenmls } from './scenarios-openmls.mjs'
 import { runTsMls } from './scenarios-tsmls.mjs'
 
@@ -42,11 +43,14 @@ const rssTs = runRss('ts-mls', sizes)
 const node = { ...(await runOpenmls(sizes, log)), ...rssNode }
 const ts = { ...(await runTsMls(sizes, log)), ...rssTs }
 
+log('postgres: several processes on one database')
+const pg = await runPostgres(sizes.smoke, log)
+
 const evaluated = evaluate(rows(sizes), node, ts, native, 'skipped' in built ? `native skipped: ${built.skipped}` : 'not measured on this platform')
-for (const line of rowLines(evaluated)) console.log(line)
+for (const line of [...rowLines(evaluated), ...pgRowLines(pg)]) console.log(line)
 if (outDir) {
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, 'RESULTS.md'), markdown(evaluated, host, sizes))
+  writeFileSync(join(outDir, 'RESULTS.md'), markdown(evaluated, host, sizes, pgMarkdown(pg)))
   writeFileSync(join(outDir, 'ratios.svg'), ratioChart(evaluated, `openmls-node ${host.openmlsNode} vs ts-mls ${host.tsmls}: how many times better, per row`))
   log(`wrote ${join(outDir, 'RESULTS.md')} and ratios.svg`)
 }

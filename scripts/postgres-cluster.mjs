@@ -12,11 +12,15 @@
 // OPENMLS_NODE_TEST_PG (the tests that need it skip themselves). With OPENMLS_NODE_REQUIRE_PG=1
 // (CI), a missing PostgreSQL is an error instead.
 //
+// With the `openssl` command at hand, the cluster also listens on 127.0.0.1 (a free port) with TLS,
+// its certificate issued by a throwaway CA: OPENMLS_NODE_TEST_PG_TLS is a connection string for it
+// (sslmode=require) and OPENMLS_NODE_TEST_PG_CA the CA's PEM file.
+//
 // initdb and postgres refuse to run as root: as root, the cluster runs as the unprivileged system
 // user `openmls_pg`, created if missing.
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -47,6 +51,26 @@ function ensureUser() {
   execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER])
 }
 
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort() {
+  const script = "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+  return Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim())
+}
+
+/** A throwaway CA and a server certificate for localhost and 127.0.0.1, in `dir`; null without openssl. */
+function makeCertificates(dir) {
+  if (spawnSync('sh', ['-c', 'command -v openssl']).status !== 0) return null
+  const ssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  ssl(['req', '-x509', ...ec, '-days', '2', '-subj', '/CN=openmls-node test CA', '-keyout', 'ca.key', '-out', 'ca.pem'])
+  ssl(['req', ...ec, '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr'])
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n')
+  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', 'server.crt', '-extfile', 'san.ext'])
+  chmodSync(join(dir, 'server.key'), 0o600)
+  if (isRoot()) execFileSync('chown', [USER, join(dir, 'server.key'), join(dir, 'server.crt')])
+  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') }
+}
+
 /**
  * Starts a cluster. Returns `{ dir, connectionString, stop() }`; `stop` is idempotent and also
  * deletes the directory.
@@ -59,12 +83,19 @@ export function startCluster(bin = postgresBinDir()) {
   const data = join(dir, 'data')
   if (isRoot()) execFileSync('chown', [USER, dir])
   asOwner(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8'])
-  const options = `-k ${dir} -c listen_addresses='' -c max_connections=60 -c fsync=on`
+  const certs = makeCertificates(dir)
+  const port = certs ? freePort() : null
+  const listen = certs
+    ? `-c listen_addresses=127.0.0.1 -p ${port} -c ssl=on -c ssl_cert_file=${certs.cert} -c ssl_key_file=${certs.key}`
+    : "-c listen_addresses=''"
+  const options = `-k ${dir} ${listen} -c max_connections=60 -c fsync=on`
   asOwner(join(bin, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', 'start'])
   let stopped = false
+  const socket = certs ? `host=${dir} port=${port}` : `host=${dir}`
   return {
     dir,
-    connectionString: `host=${dir} user=postgres dbname=postgres`,
+    connectionString: `${socket} user=postgres dbname=postgres`,
+    tls: certs && { connectionString: `host=localhost port=${port} user=postgres dbname=postgres sslmode=require`, ca: certs.ca, port },
     stop() {
       if (stopped) return
       stopped = true
@@ -95,8 +126,17 @@ function main() {
     console.log('postgres-cluster: PostgreSQL is not installed: the PostgreSQL tests are skipped (apt-get install postgresql runs them)')
   } else {
     cluster = startCluster(bin)
+    if (!cluster.tls && process.env.OPENMLS_NODE_REQUIRE_PG === '1') {
+      cluster.stop()
+      console.error('postgres-cluster: openssl is not installed, and OPENMLS_NODE_REQUIRE_PG=1 requires the TLS test (apt-get install openssl)')
+      process.exit(1)
+    }
     env.OPENMLS_NODE_TEST_PG = cluster.connectionString
-    console.log(`postgres-cluster: started a throwaway cluster on the Unix socket in ${cluster.dir}`)
+    if (cluster.tls) {
+      env.OPENMLS_NODE_TEST_PG_TLS = cluster.tls.connectionString
+      env.OPENMLS_NODE_TEST_PG_CA = cluster.tls.ca
+    }
+    console.log(`postgres-cluster: started a throwaway cluster on the Unix socket in ${cluster.dir}${cluster.tls ? ` and with TLS on 127.0.0.1:${cluster.tls.port}` : " (no openssl: the TLS test is skipped)"}`)
   }
   const stop = () => cluster?.stop()
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { stop(); process.exit(130) })

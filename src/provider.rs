@@ -45,6 +45,8 @@ pub struct NativePostgresOptions {
     pub max_connections: Option<u32>,
     /// How long to wait for a connection or to connect, in milliseconds (default 10000).
     pub connect_timeout_ms: Option<u32>,
+    /// PEM certificates to trust for the server's TLS certificate, besides the Mozilla roots.
+    pub tls_ca: Option<Uint8Array>,
 }
 
 /// The stored identity of a client.
@@ -78,39 +80,55 @@ pub struct Provider {
     pub(crate) inner: Arc<CoreProvider>,
 }
 
+/// The core's storage options from JavaScript's (copied: they cross to the thread pool).
+fn storage_options(storage: Option<NativeStorageOptions>) -> openmls_node_core::Result<StorageOptions> {
+    let Some(s) = storage else { return Ok(StorageOptions::default()) };
+    Ok(StorageOptions {
+        path: s.path.map(Into::into),
+        key: s.encryption_key.as_ref().map(|k| k.to_vec()),
+        read_only: s.read_only.unwrap_or(false),
+        max_page_count: s.max_page_count.map(u64::from),
+        durability: match s.durability.as_deref() {
+            Some(name) => Durability::parse(name)?,
+            None => Durability::default(),
+        },
+        postgres: s.postgres.map(|pg| {
+            let mut options = PostgresOptions::new(pg.connection_string);
+            options.schema = pg.schema;
+            if let Some(n) = pg.max_connections {
+                options.max_connections = n;
+            }
+            if let Some(ms) = pg.connect_timeout_ms {
+                options.connect_timeout = std::time::Duration::from_millis(ms.into());
+            }
+            options.tls_ca = pg.tls_ca.map(|ca| ca.to_vec());
+            options
+        }),
+    })
+}
+
 fn kind(crypto: Option<&str>) -> openmls_node_core::Result<CryptoProviderKind> {
     CryptoProviderKind::parse(crypto.unwrap_or("rustcrypto"))
 }
 
 #[napi]
 impl Provider {
-    /// Creates a provider with the named crypto backend, in memory or over an SQLite file.
+    /// Creates a provider with the named crypto backend, in memory, over an SQLite file, or on
+    /// PostgreSQL (which connects on the calling thread: `open` does it off the event loop).
     #[napi(constructor)]
     pub fn new(crypto: Option<String>, storage: Option<NativeStorageOptions>) -> Result<Self> {
         run(|| {
-            let options = StorageOptions {
-                path: storage.as_ref().and_then(|s| s.path.clone()).map(Into::into),
-                key: storage.as_ref().and_then(|s| s.encryption_key.as_ref()).map(|k| k.to_vec()),
-                read_only: storage.as_ref().and_then(|s| s.read_only).unwrap_or(false),
-                max_page_count: storage.as_ref().and_then(|s| s.max_page_count).map(u64::from),
-                durability: match storage.as_ref().and_then(|s| s.durability.as_deref()) {
-                    Some(name) => Durability::parse(name)?,
-                    None => Durability::default(),
-                },
-                postgres: storage.as_ref().and_then(|s| s.postgres.as_ref()).map(|pg| {
-                    let mut options = PostgresOptions::new(pg.connection_string.clone());
-                    options.schema = pg.schema.clone();
-                    if let Some(n) = pg.max_connections {
-                        options.max_connections = n;
-                    }
-                    if let Some(ms) = pg.connect_timeout_ms {
-                        options.connect_timeout = std::time::Duration::from_millis(ms.into());
-                    }
-                    options
-                }),
-            };
+            let options = storage_options(storage)?;
             Ok(Self { inner: Arc::new(CoreProvider::open(kind(crypto.as_deref())?, &options)?) })
         })
+    }
+
+    /// The constructor off the event loop: opening a file or connecting to PostgreSQL runs on the
+    /// libuv pool.
+    #[napi(ts_return_type = "Promise<Provider>")]
+    pub fn open(crypto: Option<String>, storage: Option<NativeStorageOptions>) -> Result<AsyncTask<Job<CoreProvider, Provider>>> {
+        let (kind, options) = run(|| Ok((kind(crypto.as_deref())?, storage_options(storage)?)))?;
+        Ok(AsyncTask::new(Job::new(move || CoreProvider::open(kind, &options), |p| Ok(Provider { inner: Arc::new(p) }))))
     }
 
     /// Creates an in-memory provider from a snapshot made by `exportSnapshot`.

@@ -66,6 +66,13 @@ export interface PostgresStorageOptions {
     maxConnections?: number
     /** How long an operation waits to connect or for a free connection, in ms (default 10000). */
     connectTimeoutMs?: number
+    /**
+     * TLS, used over TCP when the server offers it (`sslmode=prefer`, the default) or must
+     * (`sslmode=require`). The server's certificate and name are always verified, against the
+     * Mozilla roots plus `ca`: PEM certificates of a private CA (or a self-signed server).
+     * `sslmode=disable` in the connection string turns TLS off. Unix sockets never use it.
+     */
+    tls?: { ca?: Uint8Array | string }
   }
   /** As for a file: 32 random bytes that encrypt every key and value before it leaves the process. */
   encryptionKey?: Uint8Array
@@ -97,6 +104,20 @@ export interface StoredIdentity {
   credential: Credential
 }
 
+/** The native storage options, checked: a file's, PostgreSQL's, or none (in memory). */
+function nativeStorage(storage: StorageOptions | undefined) {
+  if (!storage) return undefined
+  if ('postgres' in storage) return postgresOptions(storage)
+  if (typeof storage.path !== 'string' || storage.path.length === 0) {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.path must be a non-empty string')
+  }
+  if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
+  if (storage.durability !== undefined && storage.durability !== 'full' && storage.durability !== 'normal') {
+    throw new OpenMlsError('ERR_INVALID_ARGUMENT', "storage.durability must be 'full' or 'normal'")
+  }
+  return { ...storage, maxPageCount: optionalInteger(storage.maxPageCount, 'storage.maxPageCount', 1, U32) }
+}
+
 function postgresOptions(storage: PostgresStorageOptions) {
   const pg = storage.postgres
   if (typeof pg !== 'object' || pg === null || typeof pg.connectionString !== 'string' || pg.connectionString.length === 0) {
@@ -106,6 +127,8 @@ function postgresOptions(storage: PostgresStorageOptions) {
     throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.postgres.schema must be 1 to 63 letters, digits or underscores, not starting with a digit')
   }
   if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
+  const ca = pg.tls?.ca
+  if (ca !== undefined && typeof ca !== 'string') assertBytes(ca, 'storage.postgres.tls.ca')
   return {
     encryptionKey: storage.encryptionKey,
     postgres: {
@@ -113,6 +136,7 @@ function postgresOptions(storage: PostgresStorageOptions) {
       schema: pg.schema,
       maxConnections: optionalInteger(pg.maxConnections, 'storage.postgres.maxConnections', 1, 1000),
       connectTimeoutMs: optionalInteger(pg.connectTimeoutMs, 'storage.postgres.connectTimeoutMs', 1, U32),
+      tlsCa: typeof ca === 'string' ? new TextEncoder().encode(ca) : ca,
     },
   }
 }
@@ -139,22 +163,17 @@ export class Provider {
       this.native = internal[1]
       return
     }
-    const storage = options.storage
-    if (storage && 'postgres' in storage) {
-      this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', postgresOptions(storage)))
-      return
-    }
-    if (storage) {
-      if (typeof storage.path !== 'string' || storage.path.length === 0) {
-        throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'storage.path must be a non-empty string')
-      }
-      if (storage.encryptionKey !== undefined) assertBytes(storage.encryptionKey, 'storage.encryptionKey')
-      if (storage.durability !== undefined && storage.durability !== 'full' && storage.durability !== 'normal') {
-        throw new OpenMlsError('ERR_INVALID_ARGUMENT', "storage.durability must be 'full' or 'normal'")
-      }
-    }
-    const nativeStorage = storage && { ...storage, maxPageCount: optionalInteger(storage.maxPageCount, 'storage.maxPageCount', 1, U32) }
-    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', nativeStorage))
+    this.native = call(() => new native.Provider(options.crypto ?? 'rustcrypto', nativeStorage(options.storage)))
+  }
+
+  /**
+   * The constructor off the event loop: opening (and migrating) a file, or connecting to
+   * PostgreSQL and checking its tables, runs on the libuv pool. Prefer it on a server.
+   */
+  static async open(options: ProviderOptions = {}): Promise<Provider> {
+    const storage = nativeStorage(options.storage)
+    const handle = await callAsync(() => native.Provider.open(options.crypto ?? 'rustcrypto', storage))
+    return new Provider({}, FROM_NATIVE, handle)
   }
 
   /** Creates an in-memory provider from a snapshot made by {@link Provider.exportSnapshot}. */

@@ -8,6 +8,8 @@
 //!   processes never act on one group at once ([`claim_group`]).
 //! - **Stale copies reload.** Each committed operation on a group stores a fresh random token; a
 //!   handle whose last token differs from the stored one reloads the group before it acts.
+//! - **TLS** where the server offers or requires it, with rustls: the server's certificate is
+//!   verified (Mozilla roots, plus the application's CA).
 //! - **Connection loss.** A connection that breaks rolls its transaction back on the server; the
 //!   call fails with `ERR_STORAGE_UNAVAILABLE`, the broken connection is dropped, and the next
 //!   call connects again.
@@ -16,8 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 use sha2::{Digest, Sha256};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::db::{Arg, Db, DbError, PgSession};
 use super::{open as open_sealed, seal, CodecKey, FORMAT_NAME, FORMAT_VERSION, KEY_CHECK};
@@ -34,6 +37,9 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// How long an operation waits for a connection, or to connect (default 10 s).
     pub connect_timeout: Duration,
+    /// Certificates (PEM) to trust for the server's TLS certificate, besides the Mozilla roots:
+    /// a private CA, or the server's own self-signed certificate.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 impl PostgresOptions {
@@ -44,6 +50,7 @@ impl PostgresOptions {
             schema: None,
             max_connections: 4,
             connect_timeout: Duration::from_secs(10),
+            tls_ca: None,
         }
     }
 }
@@ -51,6 +58,7 @@ impl PostgresOptions {
 /// A provider's connections to one PostgreSQL database.
 pub(crate) struct PgPool {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     schema: String,
     max: u32,
     wait: Duration,
@@ -93,6 +101,55 @@ pub(super) fn classify(err: &postgres::Error) -> (Error, bool) {
     // The server's message names the statement's problem, never a value.
     let message = err.as_db_error().map_or_else(|| err.to_string(), |db| db.message().to_string());
     (Error::new(mapped, format!("storage: {message}")), mapped != ErrorCode::Storage)
+}
+
+/// Why a connection could not be made, without the connection string (it may hold a password).
+fn connect_failure(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("storage: PostgreSQL refused the connection ({})", db.message());
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return format!("storage: the TLS handshake with PostgreSQL failed ({tls}); give the server's CA in tls.ca, or sslmode=disable on a trusted network");
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return format!("storage: the TLS handshake with PostgreSQL failed ({tls}); give the server's CA in tls.ca, or sslmode=disable on a trusted network");
+            }
+            return format!("storage: cannot connect to PostgreSQL ({io})");
+        }
+        source = inner.source();
+    }
+    "storage: cannot connect to PostgreSQL".into()
+}
+
+/// TLS for connections whose server offers it (`sslmode=prefer`, the default) or must
+/// (`sslmode=require`): rustls, verifying the server's certificate and name against the Mozilla
+/// roots and `ca`. A Unix-socket connection does not use TLS.
+fn tls_connector(ca: Option<&[u8]>) -> Result<MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(pem) = ca {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|_| Error::invalid_argument("tls.ca must be PEM certificates"))?;
+            roots.add(cert).map_err(|e| Error::invalid_argument(format!("tls.ca holds a certificate rustls cannot use ({e})")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Error::invalid_argument("tls.ca holds no PEM certificate"));
+        }
+    }
+    // ring rather than aws-lc-rs: it cross-builds for every target of the matrix without cmake.
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 fn pg_error(err: postgres::Error) -> Error {
@@ -152,8 +209,10 @@ impl PgPool {
             .map_err(|_| Error::invalid_argument("the PostgreSQL connection string does not parse"))?;
         config.connect_timeout(options.connect_timeout);
         config.application_name("openmls-node");
+        let tls = tls_connector(options.tls_ca.as_deref())?;
         let pool = PgPool {
             config,
+            tls,
             schema,
             max: options.max_connections,
             wait: options.connect_timeout,
@@ -170,12 +229,8 @@ impl PgPool {
     }
 
     fn connect(&self) -> Result<Client> {
-        let mut client = self.config.connect(NoTls).map_err(|e| {
-            Error::new(
-                ErrorCode::StorageUnavailable,
-                format!("storage: cannot connect to PostgreSQL ({})", e.as_db_error().map_or("no connection", |d| d.message())),
-            )
-        })?;
+        let mut client =
+            self.config.connect(self.tls.clone()).map_err(|e| Error::new(ErrorCode::StorageUnavailable, connect_failure(&e)))?;
         client.batch_execute(&format!("SET search_path TO {}", self.schema)).map_err(pg_error)?;
         Ok(client)
     }
