@@ -1,5 +1,6 @@
 // Shared fixtures: clients with their own provider, and helpers that move bytes between them.
 import type { ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
 import {
   BasicCredential,
   KeyPackage,
@@ -120,4 +121,37 @@ export async function assertCode(t: ExecutionContext, fn: () => unknown, code: E
   t.true(error instanceof OpenMlsError, `expected an OpenMlsError, got ${error?.name}: ${error?.message}`)
   t.is((error as OpenMlsError).code, code, error?.message)
   return error as OpenMlsError
+}
+
+/** What a worker process printed (one JSON object per line) and how it ended. */
+export interface WorkerRun {
+  code: number | null
+  signal: NodeJS.Signals | null
+  lines: Record<string, string>[]
+  stderr: string
+}
+
+/**
+ * Runs a worker script in a separate Node process; with `killAfterReady`, SIGKILLs it that many ms
+ * after it prints a line with `ready`.
+ */
+export function runWorker(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; killAfterReady?: number } = {}): Promise<WorkerRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env })
+    const lines: Record<string, string>[] = []
+    let out = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      let nl
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = JSON.parse(out.slice(0, nl))
+        out = out.slice(nl + 1)
+        lines.push(line)
+        if (line.ready !== undefined && options.killAfterReady !== undefined) setTimeout(() => child.kill('SIGKILL'), options.killAfterReady)
+      }
+    })
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('exit', (code, signal) => resolve({ code, signal, lines, stderr }))
+  })
 }

@@ -1,13 +1,12 @@
 // Persistence: restart and continue across processes, SIGKILL at random moments, forward secrecy
 // and encryption on disk, full and read-only databases, locking, snapshots, key package inventory.
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type Durability } from 'openmls-node'
-import { Client, add, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
+import { Client, add, assertAgree, assertCode, assertRoundTrip, runWorker, type WorkerRun } from './helpers.mjs'
 
 const worker = fileURLToPath(new URL('./fixtures/storage-worker.mjs', import.meta.url))
 const KILLS = Number(process.env.OPENMLS_NODE_KILLS ?? 50)
@@ -15,34 +14,9 @@ const KILLS = Number(process.env.OPENMLS_NODE_KILLS ?? 50)
 const tempDir = () => mkdtempSync(join(tmpdir(), 'openmls-node-'))
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
-interface Run {
-  code: number | null
-  signal: NodeJS.Signals | null
-  lines: Record<string, string>[]
-  stderr: string
-}
-
 /** Runs the worker; with `killAfterReady`, SIGKILLs it that many ms after it reports ready. */
-function run(args: string[], killAfterReady?: number, durability: Durability = 'full'): Promise<Run> {
-  return new Promise((resolve) => {
-    const env = { ...process.env, OPENMLS_NODE_DURABILITY: durability }
-    const child = spawn(process.execPath, [worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-    const lines: Record<string, string>[] = []
-    let out = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      out += d
-      let nl
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = JSON.parse(out.slice(0, nl))
-        out = out.slice(nl + 1)
-        lines.push(line)
-        if (line.ready !== undefined && killAfterReady !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterReady)
-      }
-    })
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('exit', (code, signal) => resolve({ code, signal, lines, stderr }))
-  })
+function run(args: string[], killAfterReady?: number, durability: Durability = 'full'): Promise<WorkerRun> {
+  return runWorker(worker, args, { env: { ...process.env, OPENMLS_NODE_DURABILITY: durability }, killAfterReady })
 }
 
 /** A deterministic PRNG for kill delays, so a failure reproduces. */

@@ -2,13 +2,12 @@
 // scripts/postgres-cluster.mjs, which starts a throwaway cluster and sets OPENMLS_NODE_TEST_PG.
 // Without PostgreSQL installed the tests are skipped (CI installs it and requires them).
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair } from 'openmls-node'
-import { Client, add, applyCommit, assertAgree, assertCode } from './helpers.mjs'
+import { Client, add, applyCommit, assertAgree, assertCode, runWorker } from './helpers.mjs'
 
 const URL_ = process.env.OPENMLS_NODE_TEST_PG
 const pgTest = URL_ ? test.serial : test.skip
@@ -192,32 +191,7 @@ pgTest('Provider.open connects off the event loop, and rejects with a code', asy
   t.is((bad as { code?: string }).code, 'ERR_INVALID_ARGUMENT')
 })
 
-interface Run {
-  code: number | null
-  lines: Record<string, string>[]
-  stderr: string
-}
-
-function runWorker(args: string[], killAfterReady?: number): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
-    const lines: Record<string, string>[] = []
-    let out = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      out += d
-      let nl
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = JSON.parse(out.slice(0, nl))
-        out = out.slice(nl + 1)
-        lines.push(line)
-        if (line.ready && killAfterReady !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterReady)
-      }
-    })
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('exit', (code) => resolve({ code, lines, stderr }))
-  })
-}
+const runPgWorker = (args: string[], killAfterReady?: number) => runWorker(worker, args, { killAfterReady })
 
 /** Alice's group in `schema` with Bob (in memory) as the other member. */
 async function sharedGroup(schema: string) {
@@ -238,7 +212,7 @@ pgTest('two processes drive one group at once: no fork, no lost or repeated comm
   const start = alice.g.epoch
   alice.provider.close()
   const N = 15
-  const runs = await Promise.all([0, 1].map(() => runWorker(['updates', schema, hex(groupId), String(N)])))
+  const runs = await Promise.all([0, 1].map(() => runPgWorker(['updates', schema, hex(groupId), String(N)])))
   for (const r of runs) t.is(r.code, 0, r.stderr)
   const commits = runs.flatMap((r) => r.lines.filter((l) => l.commit))
   t.is(commits.length, 2 * N, 'every operation completed once')
@@ -326,7 +300,7 @@ pgTest(`kill test: SIGKILL a process mid-operation ${KILLS} times; the database 
   let lastEpoch = (await reader.loadGroup(groupId)).epoch
   reader.close()
   for (let i = 0; i < KILLS; i++) {
-    const r = await runWorker(['loop', schema, hex(groupId)], Math.floor(rand() * 60))
+    const r = await runPgWorker(['loop', schema, hex(groupId)], Math.floor(rand() * 60))
     const done = r.lines.filter((l) => l.done).map((l) => BigInt(l.done))
     const reported = done.length > 0 ? done[done.length - 1] : lastEpoch
     const check = new Provider({ storage: { postgres: { connectionString: URL_!, schema } } })
@@ -337,7 +311,7 @@ pgTest(`kill test: SIGKILL a process mid-operation ${KILLS} times; the database 
     check.close()
   }
   // The survivor goes on from whatever the last kill left (a pending commit included).
-  const r = await runWorker(['updates', schema, hex(groupId), '2'])
+  const r = await runPgWorker(['updates', schema, hex(groupId), '2'])
   t.is(r.code, 0, r.stderr)
   t.is(r.lines.filter((l) => l.commit).length, 2)
 })
