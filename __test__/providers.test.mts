@@ -1,4 +1,7 @@
 import test from 'ava'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Ciphersuite, OpenMlsError, Provider, ciphersuiteName } from 'openmls-node'
 import { Client, add, applyCommit, assertAgree, assertRoundTrip } from './helpers.mjs'
 
@@ -67,4 +70,22 @@ test('a suite the provider lacks is ERR_UNSUPPORTED_CIPHERSUITE, for groups and 
     const e = t.throws(attempt)
     t.is((e as OpenMlsError).code, 'ERR_UNSUPPORTED_CIPHERSUITE')
   }
+})
+
+test('Provider.open: the constructor as a Promise, in memory and over a file; bad options reject with a code', async (t) => {
+  const inMemory = await Provider.open({ crypto: 'libcrux' })
+  t.is(inMemory.crypto, 'libcrux')
+  t.false(inMemory.persistent)
+  const dir = mkdtempSync(join(tmpdir(), 'openmls-node-open-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const onFile = await Provider.open({ storage: { path: join(dir, 'a.db') } })
+  t.true(onFile.persistent)
+  // The file is open: a second open of it is refused, as with the constructor.
+  const locked = await t.throwsAsync(Provider.open({ storage: { path: join(dir, 'a.db') } }))
+  t.is((locked as OpenMlsError).code, 'ERR_STORAGE_LOCKED')
+  onFile.close()
+  const bad = await t.throwsAsync(Provider.open({ storage: { path: '' } }))
+  t.is((bad as OpenMlsError).code, 'ERR_INVALID_ARGUMENT')
+  const unknown = await t.throwsAsync(Provider.open({ crypto: 'nope' as 'libcrux' }))
+  t.is((unknown as OpenMlsError).code, 'ERR_INVALID_ARGUMENT')
 })
