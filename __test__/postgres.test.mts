@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { BasicCredential, KeyPackage, MlsGroup, Provider, SignatureKeyPair } from 'openmls-node'
+import { BasicCredential, KeyPackage, MlsGroup, Provider, PublicGroup, SignatureKeyPair } from 'openmls-node'
 import { Client, add, applyCommit, assertAgree, assertCode, runWorker } from './helpers.mjs'
 
 const URL_ = process.env.OPENMLS_NODE_TEST_PG
@@ -250,6 +250,47 @@ pgTest('a process that is behind reloads before it acts', async (t) => {
   assertAgree(t, [{ name: 'alice', g: alice.g } as unknown as Client, bob])
   other.close()
   alice.provider.close()
+})
+
+pgTest('two delivery-service processes share a PublicGroup: each reloads what the other merged', async (t) => {
+  const schema = freshSchema()
+  const alice = new Client('alice')
+  const bob = new Client('bob')
+  // Handshakes in the clear, so the delivery service can validate them.
+  alice.group = MlsGroup.create({
+    provider: alice.provider,
+    signer: alice.signer,
+    credentialWithKey: alice.credentialWithKey,
+    config: { wireFormatPolicy: 'purePlaintext', useRatchetTreeExtension: true },
+  })
+  const { welcome } = await alice.g.addMembers([KeyPackage.fromBytes(alice.provider, bob.keyPackageBytes())])
+  await alice.g.mergePendingCommit()
+  bob.group = await MlsGroup.joinFromWelcome({ provider: bob.provider, signer: bob.signer, welcome, config: { wireFormatPolicy: 'purePlaintext' } })
+  const open = () => new Provider({ storage: { postgres: { connectionString: URL_!, schema } } })
+  const [dsA, dsB] = [open(), open()]
+  const first = await PublicGroup.fromExternal({ provider: dsA, groupInfo: alice.g.exportGroupInfo() })
+  const second = PublicGroup.load(dsB, alice.g.groupId)
+  // Commits alternate between the two DS processes; each one's copy is behind every other time.
+  for (let i = 0; i < 4; i++) {
+    const [committer, other] = i % 2 ? [bob, alice] : [alice, bob]
+    const { commit } = await committer.g.selfUpdate()
+    await committer.g.mergePendingCommit()
+    const ds = i % 2 ? second : first
+    const seen = await ds.processMessage(commit)
+    t.is(seen.type, 'commit')
+    if (seen.type === 'commit') await ds.mergeStagedCommit(seen.stagedCommit)
+    await applyCommit(other, commit)
+    t.is(ds.epoch, alice.g.epoch, `round ${i}: the DS that merged is in the members' epoch`)
+  }
+  // A copy that fell behind shows the old epoch until its next operation brings it up to date.
+  const { commit } = await alice.g.selfUpdate()
+  await alice.g.mergePendingCommit()
+  const seen = await second.processMessage(commit)
+  t.is(seen.type, 'commit', 'the second DS reloaded the first one\'s merge before validating')
+  if (seen.type === 'commit') await second.mergeStagedCommit(seen.stagedCommit)
+  t.deepEqual(Buffer.from(second.confirmationTag()), Buffer.from(alice.g.confirmationTag()))
+  dsA.close()
+  dsB.close()
 })
 
 pgTest('connection loss mid-operation: a typed error, nothing half-written, and the next call reconnects', async (t) => {

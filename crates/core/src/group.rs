@@ -308,6 +308,10 @@ impl Group {
     /// another process changed it since this handle last saw it. Nothing to do on SQLite, which
     /// one process holds.
     pub(crate) fn claim(&self, tx: &Tx<'_>) -> Result<()> {
+        // The message path runs this for every message: on SQLite, return before any work.
+        if !tx.db().is_shared() {
+            return Ok(());
+        }
         let key = crate::registry::group_key(self.lock()?.group_id())?;
         let Some(claim) = crate::storage::postgres::claim_group(tx.db(), &key).map_err(|e| crate::storage::store_error(&e))? else {
             return Ok(());

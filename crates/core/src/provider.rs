@@ -337,6 +337,11 @@ impl Provider {
         self.storage.is_file()
     }
 
+    /// Whether other processes share this provider's storage (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.storage.is_postgres()
+    }
+
     /// Which crypto library backs this provider.
     pub fn kind(&self) -> CryptoProviderKind {
         self.crypto.kind()

@@ -158,8 +158,11 @@ impl PublicGroupHandle {
         let mut next = 0;
         let result = self.provider.atomically(|tx| {
             // On PostgreSQL: one process at a time acts on the group, from its latest state.
-            let key = group_key(&self.group_id)?;
-            if let Some(claim) = crate::storage::postgres::claim_group(tx.db(), &key).map_err(|e| store_error(&e))? {
+            let claim = match tx.db().is_shared() {
+                true => crate::storage::postgres::claim_group(tx.db(), &group_key(&self.group_id)?).map_err(|e| store_error(&e))?,
+                false => None,
+            };
+            if let Some(claim) = claim {
                 if self.seen.load(Ordering::SeqCst) != claim.seen {
                     *group = PublicGroup::load(tx.storage(), &self.group_id)
                         .map_err(|e| store_error(&e))?
@@ -177,6 +180,27 @@ impl PublicGroupHandle {
             *guard = reloaded;
         }
         result
+    }
+
+    /// On PostgreSQL, before an operation that only reads the state (validating a message, checking
+    /// a GroupInfo): reloads it if another process merged something since this handle last saw it.
+    fn refresh_if_shared(&self) -> Result<()> {
+        if !self.provider.is_shared() {
+            return Ok(());
+        }
+        let mut guard = self.lock()?;
+        self.provider.atomically(|tx| {
+            let token = crate::storage::postgres::stored_token(tx.db(), &group_key(&self.group_id)?).map_err(|e| store_error(&e))?;
+            if token != self.seen.load(Ordering::SeqCst) {
+                *guard = Some(
+                    PublicGroup::load(tx.storage(), &self.group_id)
+                        .map_err(|e| store_error(&e))?
+                        .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "the public group was deleted from storage"))?,
+                );
+                self.seen.store(token, Ordering::SeqCst);
+            }
+            Ok(())
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&PublicGroup) -> Result<T>) -> Result<T> {
@@ -224,6 +248,7 @@ impl PublicGroupHandle {
     /// commit with [`Self::merge_staged_commit`].
     pub fn process_message(&self, bytes: &[u8]) -> Result<Processed> {
         let message = codec::decode_protocol_message(bytes)?;
+        self.refresh_if_shared()?;
         self.read(|g| {
             if message.group_id() != g.group_id() {
                 return Err(Error::new(ErrorCode::WrongGroup, "the message belongs to another group"));
@@ -274,6 +299,7 @@ impl PublicGroupHandle {
     /// and the one kept before (if any) stays.
     pub fn set_group_info(&self, group_info: &[u8]) -> Result<()> {
         let info = decode_group_info(group_info)?;
+        self.refresh_if_shared()?;
         // Held to the end: no commit is merged between the check and the write.
         let guard = self.lock()?;
         let g = guard.as_ref().ok_or_else(|| Error::internal("checked above"))?;

@@ -26,7 +26,7 @@
 //!   refuses a second open in this process. Processes that open a free file at the same moment
 //!   cannot lock each other out: see [`lock_file`].
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -641,15 +641,6 @@ fn broken_connection() -> &'static Connection {
             Box::leak(Box::new(conn))
         })
     })
-}
-
-/// The connection as `openmls_sqlite_storage` wants it: borrowed from a transaction's slot.
-pub struct TxConn<'t>(&'t TxSlot);
-
-impl Borrow<Connection> for TxConn<'_> {
-    fn borrow(&self) -> &Connection {
-        self.0.connection().unwrap_or_else(|| broken_connection())
-    }
 }
 
 impl<'t> Store<'t> {

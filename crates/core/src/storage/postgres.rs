@@ -78,7 +78,7 @@ impl std::fmt::Debug for PgPool {
 /// The error code and whether it is a fault, for an error of the PostgreSQL client.
 pub(super) fn classify(err: &postgres::Error) -> (Error, bool) {
     use postgres::error::SqlState;
-    if err.is_closed() || err.as_db_error().is_none() && err.code().is_none() {
+    if lost_connection(err) {
         return (
             Error::new(ErrorCode::StorageUnavailable, "storage: the connection to PostgreSQL was lost; nothing of the operation was saved"),
             true,
@@ -103,6 +103,23 @@ pub(super) fn classify(err: &postgres::Error) -> (Error, bool) {
     (Error::new(mapped, format!("storage: {message}")), mapped != ErrorCode::Storage)
 }
 
+/// Whether the error is the connection's (closed, or an I/O failure) rather than a statement's.
+fn lost_connection(err: &postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}
+
+const TLS_HINT: &str = "give the server's CA in tls.ca, or sslmode=disable on a trusted network";
+
 /// Why a connection could not be made, without the connection string (it may hold a password).
 fn connect_failure(err: &postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {
@@ -110,13 +127,13 @@ fn connect_failure(err: &postgres::Error) -> String {
     }
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return format!("storage: the TLS handshake with PostgreSQL failed ({tls}); give the server's CA in tls.ca, or sslmode=disable on a trusted network");
+        let tls = inner
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|e| e.downcast_ref::<rustls::Error>()));
+        if let Some(tls) = tls {
+            return format!("storage: the TLS handshake with PostgreSQL failed ({tls}); {TLS_HINT}");
         }
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return format!("storage: the TLS handshake with PostgreSQL failed ({tls}); give the server's CA in tls.ca, or sslmode=disable on a trusted network");
-            }
             return format!("storage: cannot connect to PostgreSQL ({io})");
         }
         source = inner.source();
@@ -343,6 +360,16 @@ pub(crate) struct Claim {
     pub(crate) next: i64,
 }
 
+/// The token the group's last committed operation stored (0 if none), without taking its lock:
+/// for an operation that only reads, to bring a stale copy up to date first.
+pub(crate) fn stored_token(db: Db<'_>, group_key: &[u8]) -> std::result::Result<i64, DbError> {
+    let rows = db.rows("SELECT token FROM openmls_node_group_tokens WHERE group_id = $1", &[Arg::Bytes(group_key)])?;
+    Ok(match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+        Some(super::db::Cell::Int(t)) => t,
+        _ => 0,
+    })
+}
+
 /// On PostgreSQL, takes the group's lock for the rest of the transaction and swaps its token;
 /// on SQLite (one process per file) there is nothing to claim.
 pub(crate) fn claim_group(db: Db<'_>, group_key: &[u8]) -> std::result::Result<Option<Claim>, DbError> {
@@ -350,11 +377,7 @@ pub(crate) fn claim_group(db: Db<'_>, group_key: &[u8]) -> std::result::Result<O
     let digest = Sha256::digest(group_key);
     let lock = i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"));
     db.run("SELECT pg_advisory_xact_lock($1)", &[Arg::Int(lock)])?;
-    let seen = db.rows("SELECT token FROM openmls_node_group_tokens WHERE group_id = $1", &[Arg::Bytes(group_key)])?;
-    let seen = match seen.into_iter().next().and_then(|r| r.into_iter().next()) {
-        Some(super::db::Cell::Int(t)) => t,
-        _ => 0,
-    };
+    let seen = stored_token(db, group_key)?;
     let next = loop {
         let mut b = [0u8; 8];
         getrandom_bytes(&mut b);
