@@ -126,6 +126,8 @@ export function build(requested) {
   if (t.darwin) {
     env.CARGO_PROFILE_RELEASE_STRIP = 'false' // else cargo-zigbuild wants rust-objcopy
     env.MACOSX_DEPLOYMENT_TARGET = t.darwin
+    // A real SDK, if one is given, else link stubs of the frameworks a dependency links.
+    env.SDKROOT ??= stubSdk(join(crossDir, 'macos-sdk'))
   }
   if (t.mingw) {
     env[`CARGO_TARGET_${envName}_LINKER`] = `${t.mingw}-gcc-posix`
@@ -143,6 +145,46 @@ export function build(requested) {
   copyFileSync(lib, out)
   log(`${triple}: ${out} (${Math.round((Date.now() - started) / 1000)} s)`)
   return out
+}
+
+/**
+ * The frameworks the addon links on Apple targets beyond libSystem, as TAPI stubs in an SDK-shaped
+ * directory that cargo-zigbuild searches (`-F $SDKROOT/System/Library/Frameworks`): `whoami` (via
+ * `tokio-postgres`) links CoreFoundation and SystemConfiguration. Each stub exports the symbols the
+ * addon uses, under the framework's real install name, so the result loads the system's on macOS.
+ * A dependency that starts using another symbol fails the link here, naming it: add it below.
+ */
+function stubSdk(sdk) {
+  const frameworks = {
+    CoreFoundation: {
+      version: '1953.300',
+      compat: '150',
+      symbols: ['_CFCopyDescription', '_CFErrorCopyDescription', '_CFGetRetainCount', '_CFRelease', '_CFStringGetBytes', '_CFStringGetCStringPtr', '_CFStringGetLength'],
+    },
+    SystemConfiguration: { version: '1241.100.11', compat: '1', symbols: ['_SCDynamicStoreCopyComputerName'] },
+  }
+  for (const [name, f] of Object.entries(frameworks)) {
+    const dir = join(sdk, 'System', 'Library', 'Frameworks', `${name}.framework`)
+    mkdirSync(dir, { recursive: true })
+    const targets = '[ x86_64-macos, arm64-macos, arm64e-macos ]'
+    writeFileSync(
+      join(dir, `${name}.tbd`),
+      [
+        '--- !tapi-tbd',
+        'tbd-version:     4',
+        `targets:         ${targets}`,
+        `install-name:    '/System/Library/Frameworks/${name}.framework/Versions/A/${name}'`,
+        `current-version: ${f.version}`,
+        `compatibility-version: ${f.compat}`,
+        'exports:',
+        `  - targets:         ${targets}`,
+        `    symbols:         [ ${f.symbols.join(', ')} ]`,
+        '...',
+        '',
+      ].join('\n'),
+    )
+  }
+  return sdk
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
