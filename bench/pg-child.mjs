@@ -19,12 +19,16 @@ const warmupEnd = performance.now() + Number(warmupArg)
 const end = warmupEnd + Number(runArg)
 let sent = 0
 let i = 0
+let cpuStart
 for (;;) {
   const now = performance.now()
   if (now >= end) break
+  if (now >= warmupEnd && !cpuStart) cpuStart = process.cpuUsage()
   await groups[i++ % groups.length].createMessage(plaintext)
   if (now >= warmupEnd) sent++
 }
-process.stdout.write(JSON.stringify({ sent, ms: Number(runArg) }) + '\n')
+// CPU time of this process during the timed window, in ms (all its threads).
+const cpu = process.cpuUsage(cpuStart)
+process.stdout.write(JSON.stringify({ sent, ms: Number(runArg), cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
 provider.close()
 process.exit(0)

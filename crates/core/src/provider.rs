@@ -374,9 +374,15 @@ pub struct Tx<'t> {
 }
 
 impl Tx<'_> {
-    /// The transaction's backend, for this crate's own tables.
+    /// The transaction's backend, for this crate's own tables. On SQLite, the first call takes
+    /// the provider's connection for the rest of the transaction.
     pub(crate) fn db(&self) -> crate::storage::Db<'_> {
         self.store.db()
+    }
+
+    /// Whether other processes share the storage (PostgreSQL), without touching it.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.is_shared()
     }
 
     /// Runs `f` as one item of a batch: its writes are kept if it succeeds, rolled back otherwise

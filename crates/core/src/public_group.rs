@@ -158,7 +158,7 @@ impl PublicGroupHandle {
         let mut next = 0;
         let result = self.provider.atomically(|tx| {
             // On PostgreSQL: one process at a time acts on the group, from its latest state.
-            let claim = match tx.db().is_shared() {
+            let claim = match tx.is_shared() {
                 true => crate::storage::postgres::claim_group(tx.db(), &group_key(&self.group_id)?).map_err(|e| store_error(&e))?,
                 false => None,
             };

@@ -648,6 +648,11 @@ impl<'t> Store<'t> {
         Store { slot }
     }
 
+    /// Whether this transaction runs on PostgreSQL (shared with other processes). Takes nothing.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.slot.pg.is_some()
+    }
+
     /// The backend this transaction runs its statements on.
     pub(crate) fn db(&self) -> Db<'_> {
         match &self.slot.pg {

@@ -122,11 +122,6 @@ fn sqlite_cell(row: &rusqlite::Row<'_>, i: usize) -> Result<Cell, DbError> {
 }
 
 impl Db<'_> {
-    /// Whether other processes share this database (PostgreSQL), so groups must be claimed.
-    pub(crate) fn is_shared(&self) -> bool {
-        matches!(self, Db::Postgres(_))
-    }
-
     /// Runs a statement; returns how many rows it changed.
     pub(crate) fn run(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, DbError> {
         match self {
