@@ -48,7 +48,8 @@ pub enum DbError {
     WrongType,
 }
 
-/// A PostgreSQL connection inside a transaction, with its prepared statements.
+/// A PostgreSQL connection with the statements it has prepared: kept in the provider's pool
+/// between transactions, so each statement is parsed once per connection.
 pub(crate) struct PgSession {
     pub(crate) client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<&'static str, postgres::Statement>>,

@@ -62,7 +62,8 @@ pub(crate) struct PgPool {
     schema: String,
     max: u32,
     wait: Duration,
-    idle: Mutex<Vec<Client>>,
+    /// Idle connections, each with the statements it has prepared (kept across transactions).
+    idle: Mutex<Vec<PgSession>>,
     open: AtomicU32,
     freed: Condvar,
     closed: std::sync::atomic::AtomicBool,
@@ -238,9 +239,9 @@ impl PgPool {
             freed: Condvar::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
         };
-        let mut client = pool.take()?;
-        let set_up = pool.set_up(&mut client, key);
-        pool.give_back(client);
+        let mut session = pool.take()?;
+        let set_up = pool.set_up(session.client.get_mut(), key);
+        pool.give_back(session);
         set_up?;
         Ok(pool)
     }
@@ -254,20 +255,20 @@ impl PgPool {
 
     /// A connection: an idle one, a new one while fewer than the maximum are open, or the next
     /// one given back.
-    pub(crate) fn take(&self) -> Result<Client> {
+    pub(crate) fn take(&self) -> Result<PgSession> {
         let deadline = std::time::Instant::now() + self.wait;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            while let Some(client) = idle.pop() {
-                if !client.is_closed() {
-                    return Ok(client);
+            while let Some(session) = idle.pop() {
+                if !session.client.borrow().is_closed() {
+                    return Ok(session);
                 }
                 self.open.fetch_sub(1, Ordering::SeqCst);
             }
             if self.open.load(Ordering::SeqCst) < self.max {
                 self.open.fetch_add(1, Ordering::SeqCst);
                 drop(idle);
-                return self.connect().inspect_err(|_| {
+                return self.connect().map(PgSession::new).inspect_err(|_| {
                     self.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -280,11 +281,11 @@ impl PgPool {
     }
 
     /// Gives a connection back; a broken one is dropped, and the next take connects anew.
-    pub(crate) fn give_back(&self, client: Client) {
-        if client.is_closed() || self.closed.load(Ordering::SeqCst) {
+    pub(crate) fn give_back(&self, session: PgSession) {
+        if session.client.borrow().is_closed() || self.closed.load(Ordering::SeqCst) {
             self.open.fetch_sub(1, Ordering::SeqCst);
         } else {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(client);
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(session);
         }
         self.freed.notify_one();
     }
@@ -402,18 +403,27 @@ fn getrandom_bytes(out: &mut [u8]) {
 
 /// Starts a transaction on a connection taken from the pool.
 pub(crate) fn begin(pool: &PgPool) -> Result<PgSession> {
-    let mut client = pool.take()?;
-    if let Err(e) = client.batch_execute("BEGIN") {
-        pool.give_back(client);
+    let session = pool.take()?;
+    let begun = session.client.borrow_mut().batch_execute("BEGIN");
+    if let Err(e) = begun {
+        pool.give_back(session);
         return Err(pg_error(e));
     }
-    Ok(PgSession::new(client))
+    Ok(session)
 }
 
 /// Ends a transaction: commits it (`commit`) or rolls it back, and gives the connection back.
 pub(crate) fn end(pool: &PgPool, session: PgSession, commit: bool) -> Result<()> {
-    let mut client = session.client.into_inner();
-    let result = if commit {
+    let result = {
+        let mut client = session.client.borrow_mut();
+        end_on(&mut client, commit)
+    };
+    pool.give_back(session);
+    result
+}
+
+fn end_on(client: &mut Client, commit: bool) -> Result<()> {
+    if commit {
         client.batch_execute("COMMIT").map_err(|e| {
             let mut error = pg_error(e);
             if error.code == ErrorCode::StorageUnavailable {
@@ -425,9 +435,7 @@ pub(crate) fn end(pool: &PgPool, session: PgSession, commit: bool) -> Result<()>
         // Fails harmlessly on a broken connection: the server rolled back already.
         let _ = client.batch_execute("ROLLBACK");
         Ok(())
-    };
-    pool.give_back(client);
-    result
+    }
 }
 
 /// The savepoint statements of a batch item, on either backend.
