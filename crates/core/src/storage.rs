@@ -346,6 +346,19 @@ macro_rules! group_data_methods {
     };
 }
 
+/// Implements the methods of openmls's other rows ([`keyed_rows`]): `fn name<Param: Bound, ...>(arg:
+/// Type, ...) -> Output => keyed_rows::function;`, each `Bound` a trait of
+/// `openmls_traits::storage::traits`; the function takes the transaction's backend, then the arguments.
+macro_rules! keyed_rows_methods {
+    ($( fn $name:ident<$($param:ident: $bound:ident),+>($($arg:ident: $ty:ty),*) -> $out:ty => $target:path; )+) => {
+        $(
+            fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, $($arg: $ty),*) -> std::result::Result<$out, DbError> {
+                $target(self.db(), $($arg),*).map_err(noted)
+            }
+        )+
+    };
+}
+
 /// Implements the methods of a table of one value per key ([`keyed_rows::KeyedTable`]):
 /// `write TABLE fn ...;`, `read TABLE fn ...;`, `delete TABLE fn ...;`.
 macro_rules! keyed_table_methods {
@@ -373,130 +386,18 @@ macro_rules! keyed_table_methods {
 impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     type Error = DbError;
 
-    fn encryption_epoch_key_pairs<
-        GroupId: traits::GroupId<CURRENT_VERSION>,
-        EpochKey: traits::EpochKey<CURRENT_VERSION>,
-        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
-    >(
-        &self,
-        group_id: &GroupId,
-        epoch: &EpochKey,
-        leaf_index: u32,
-    ) -> std::result::Result<Vec<HpkeKeyPair>, DbError> {
-        keyed_rows::epoch_key_pairs(self.db(), group_id, epoch, leaf_index).map_err(noted)
-    }
-
-    fn write_encryption_epoch_key_pairs<
-        GroupId: traits::GroupId<CURRENT_VERSION>,
-        EpochKey: traits::EpochKey<CURRENT_VERSION>,
-        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
-    >(
-        &self,
-        group_id: &GroupId,
-        epoch: &EpochKey,
-        leaf_index: u32,
-        key_pairs: &[HpkeKeyPair],
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::write_epoch_key_pairs(self.db(), group_id, epoch, leaf_index, &key_pairs).map_err(noted)
-    }
-
-    fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<CURRENT_VERSION>, EpochKey: traits::EpochKey<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-        epoch: &EpochKey,
-        leaf_index: u32,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::delete_epoch_key_pairs(self.db(), group_id, epoch, leaf_index).map_err(noted)
-    }
-
-    fn own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-    ) -> std::result::Result<Vec<LeafNode>, DbError> {
-        keyed_rows::own_leaf_nodes(self.db(), group_id).map_err(noted)
-    }
-
-    fn append_own_leaf_node<GroupId: traits::GroupId<CURRENT_VERSION>, LeafNode: traits::LeafNode<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-        leaf_node: &LeafNode,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::append_own_leaf_node(self.db(), group_id, leaf_node).map_err(noted)
-    }
-
-    fn delete_own_leaf_nodes<GroupId: traits::GroupId<CURRENT_VERSION>>(&self, group_id: &GroupId) -> std::result::Result<(), DbError> {
-        keyed_rows::delete_own_leaf_nodes(self.db(), group_id).map_err(noted)
-    }
-
-    fn queued_proposals<
-        GroupId: traits::GroupId<CURRENT_VERSION>,
-        ProposalRef: traits::ProposalRef<CURRENT_VERSION>,
-        QueuedProposal: traits::QueuedProposal<CURRENT_VERSION>,
-    >(
-        &self,
-        group_id: &GroupId,
-    ) -> std::result::Result<Vec<(ProposalRef, QueuedProposal)>, DbError> {
-        keyed_rows::queued_proposals(self.db(), group_id).map_err(noted)
-    }
-
-    fn queued_proposal_refs<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-    ) -> std::result::Result<Vec<ProposalRef>, DbError> {
-        keyed_rows::queued_proposal_refs(self.db(), group_id).map_err(noted)
-    }
-
-    fn queue_proposal<
-        GroupId: traits::GroupId<CURRENT_VERSION>,
-        ProposalRef: traits::ProposalRef<CURRENT_VERSION>,
-        QueuedProposal: traits::QueuedProposal<CURRENT_VERSION>,
-    >(
-        &self,
-        group_id: &GroupId,
-        proposal_ref: &ProposalRef,
-        proposal: &QueuedProposal,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::queue_proposal(self.db(), group_id, proposal_ref, proposal).map_err(noted)
-    }
-
-    fn remove_proposal<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-        proposal_ref: &ProposalRef,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::remove_proposal(self.db(), group_id, proposal_ref).map_err(noted)
-    }
-
-    fn clear_proposal_queue<GroupId: traits::GroupId<CURRENT_VERSION>, ProposalRef: traits::ProposalRef<CURRENT_VERSION>>(
-        &self,
-        group_id: &GroupId,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::clear_proposal_queue(self.db(), group_id).map_err(noted)
-    }
-
-    fn encryption_key_pair<HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>, EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
-        &self,
-        public_key: &EncryptionKey,
-    ) -> std::result::Result<Option<HpkeKeyPair>, DbError> {
-        keyed_rows::ENCRYPTION_KEYS.read(self.db(), public_key).map_err(noted)
-    }
-
-    fn write_encryption_key_pair<
-        EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>,
-        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
-    >(
-        &self,
-        public_key: &EncryptionKey,
-        key_pair: &HpkeKeyPair,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::ENCRYPTION_KEYS.write(self.db(), public_key, key_pair).map_err(noted)
-    }
-
-    fn delete_encryption_key_pair<EncryptionKey: traits::EncryptionKey<CURRENT_VERSION>>(
-        &self,
-        public_key: &EncryptionKey,
-    ) -> std::result::Result<(), DbError> {
-        keyed_rows::ENCRYPTION_KEYS.delete(self.db(), public_key).map_err(noted)
+    keyed_rows_methods! {
+        fn encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> Vec<HpkeKeyPair> => keyed_rows::epoch_key_pairs;
+        fn write_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32, key_pairs: &[HpkeKeyPair]) -> () => keyed_rows::write_epoch_key_pairs;
+        fn delete_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> () => keyed_rows::delete_epoch_key_pairs;
+        fn own_leaf_nodes<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId) -> Vec<LeafNode> => keyed_rows::own_leaf_nodes;
+        fn append_own_leaf_node<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId, leaf_node: &LeafNode) -> () => keyed_rows::append_own_leaf_node;
+        fn delete_own_leaf_nodes<GroupId: GroupId>(group_id: &GroupId) -> () => keyed_rows::delete_own_leaf_nodes;
+        fn queued_proposals<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId) -> Vec<(ProposalRef, QueuedProposal)> => keyed_rows::queued_proposals;
+        fn queued_proposal_refs<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> Vec<ProposalRef> => keyed_rows::queued_proposal_refs;
+        fn queue_proposal<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId, proposal_ref: &ProposalRef, proposal: &QueuedProposal) -> () => keyed_rows::queue_proposal;
+        fn remove_proposal<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId, proposal_ref: &ProposalRef) -> () => keyed_rows::remove_proposal;
+        fn clear_proposal_queue<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> () => keyed_rows::clear_proposal_queue;
     }
 
     group_data_methods! {
@@ -533,6 +434,9 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     }
 
     keyed_table_methods! {
+        write ENCRYPTION_KEYS fn write_encryption_key_pair<EncryptionKey: EncryptionKey, HpkeKeyPair: HpkeKeyPair>(public_key: &EncryptionKey, key_pair: &HpkeKeyPair);
+        read ENCRYPTION_KEYS fn encryption_key_pair<HpkeKeyPair: HpkeKeyPair, EncryptionKey: EncryptionKey>(public_key: &EncryptionKey) -> HpkeKeyPair;
+        delete ENCRYPTION_KEYS fn delete_encryption_key_pair<EncryptionKey: EncryptionKey>(public_key: &EncryptionKey);
         write SIGNATURE_KEYS fn write_signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey, signature_key_pair: &SignatureKeyPair);
         read SIGNATURE_KEYS fn signature_key_pair<SignaturePublicKey: SignaturePublicKey, SignatureKeyPair: SignatureKeyPair>(public_key: &SignaturePublicKey) -> SignatureKeyPair;
         delete SIGNATURE_KEYS fn delete_signature_key_pair<SignaturePublicKey: SignaturePublicKey>(public_key: &SignaturePublicKey);

@@ -34,9 +34,9 @@ pub(super) fn write_epoch_key_pairs(
     group_id: &impl Serialize,
     epoch: &impl Serialize,
     leaf: u32,
-    key_pairs: &impl Serialize,
+    key_pairs: &[impl Serialize],
 ) -> Result<(), DbError> {
-    let (g, e, k) = (encode(group_id)?, encode(epoch)?, encode(key_pairs)?);
+    let (g, e, k) = (encode(group_id)?, encode(epoch)?, encode(&key_pairs)?);
     db.run(
         "INSERT INTO openmls_epoch_keys_pairs (group_id, epoch_id, leaf_index, key_pairs, provider_version) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (group_id, epoch_id, leaf_index) DO UPDATE SET key_pairs = excluded.key_pairs, provider_version = excluded.provider_version",
