@@ -1292,27 +1292,35 @@ fn check_meta(conn: &Connection, key: Option<&CodecKey>) -> Result<()> {
     }
     match get("format_version")? {
         Some(rusqlite::types::Value::Integer(v)) if v == FORMAT_VERSION => {}
-        Some(rusqlite::types::Value::Integer(v)) if v > FORMAT_VERSION => {
-            return Err(Error::new(
-                ErrorCode::StorageVersion,
-                format!("the database has format version {v}; this openmls-node reads up to {FORMAT_VERSION}"),
-            ))
-        }
+        Some(rusqlite::types::Value::Integer(v)) if v > FORMAT_VERSION => return Err(newer_format(v)),
         _ => return Err(Error::new(ErrorCode::StorageCorrupt, "the database's format version is unreadable")),
     }
     let check = match get("key_check")? {
         Some(rusqlite::types::Value::Blob(b)) => b,
         _ => return Err(Error::new(ErrorCode::StorageCorrupt, "the database's key check is missing")),
     };
+    check_key(key, &check)
+}
+
+/// Checks the stored key check (empty: an unencrypted database) against the key given at open.
+fn check_key(key: Option<&CodecKey>, check: &[u8]) -> Result<()> {
     match (key, check.is_empty()) {
         (None, true) => Ok(()),
         (None, false) => Err(Error::new(ErrorCode::WrongStorageKey, "this database is encrypted: open it with its key")),
         (Some(_), true) => Err(Error::new(ErrorCode::WrongStorageKey, "this database is not encrypted: open it without a key")),
-        (Some(key), false) => match open(key, &check) {
+        (Some(key), false) => match open(key, check) {
             Some(p) if p == KEY_CHECK => Ok(()),
             _ => Err(Error::new(ErrorCode::WrongStorageKey, "wrong storage key")),
         },
     }
+}
+
+/// The error for a database of a newer format than this version reads.
+fn newer_format(version: i64) -> Error {
+    Error::new(
+        ErrorCode::StorageVersion,
+        format!("the database has format version {version}; this openmls-node reads up to {FORMAT_VERSION}"),
+    )
 }
 
 fn canonical(path: &Path) -> Result<PathBuf> {

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::db::{Arg, Db, DbError, PgSession};
-use super::{open as open_sealed, seal, CodecKey, FORMAT_NAME, FORMAT_VERSION, KEY_CHECK};
+use super::{check_key, newer_format, seal, CodecKey, FORMAT_NAME, FORMAT_VERSION, KEY_CHECK};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Where a PostgreSQL store lives.
@@ -324,26 +324,11 @@ impl PgPool {
                     .map(i64::from_be_bytes)
                     .ok_or_else(|| Error::new(ErrorCode::StorageCorrupt, "the database's format version is unreadable"))?;
                 if version > FORMAT_VERSION {
-                    return Err(Error::new(
-                        ErrorCode::StorageVersion,
-                        format!("the database has format version {version}; this openmls-node reads up to {FORMAT_VERSION}"),
-                    ));
+                    return Err(newer_format(version));
                 }
                 let check = get(&mut tx, "key_check")?
                     .ok_or_else(|| Error::new(ErrorCode::StorageCorrupt, "the database's key check is missing"))?;
-                match (key, check.is_empty()) {
-                    (None, true) => {}
-                    (None, false) => {
-                        return Err(Error::new(ErrorCode::WrongStorageKey, "this database is encrypted: open it with its key"))
-                    }
-                    (Some(_), true) => {
-                        return Err(Error::new(ErrorCode::WrongStorageKey, "this database is not encrypted: open it without a key"))
-                    }
-                    (Some(key), false) => match open_sealed(key, &check) {
-                        Some(p) if p == KEY_CHECK => {}
-                        _ => return Err(Error::new(ErrorCode::WrongStorageKey, "wrong storage key")),
-                    },
-                }
+                check_key(key, &check)?;
             }
             Some(_) => {
                 return Err(Error::new(ErrorCode::StorageCorrupt, "this schema belongs to another application (no openmls-node metadata)"))
