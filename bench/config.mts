@@ -9,8 +9,14 @@ export interface Repetitions {
   warmup: number
   /** Repetitions of the add-N case (each with a fresh group) and of the event-loop lag case. */
   commits: number
-  /** Self-updates in the group of `groupSize` (each one a new epoch). */
+  /** Self-updates in the group of `groupSize` (each one a new epoch); blocks of them with `updateBlock`. */
   updates: number
+  /**
+   * Self-updates per repetition, run back to back; the repetition's figure is their median. A
+   * self-update takes about a millisecond: a repetition paired with a native one (see measure.mts)
+   * would otherwise time the switch from one process to the other more than the operation.
+   */
+  updateBlock?: number
   /** Batches of `messages` messages, and batches of `keyPackages` key packages. */
   batches: number
   /** Messages per batch. */
@@ -33,6 +39,10 @@ export interface Sizes {
   largeMessage: number
   openmls: Repetitions
   tsmls: Repetitions
+  /**
+   * The native binary's own flags (its standalone mode and the `--rss` run). The native figures of
+   * the report come from repetitions paired with openmls-node's, with openmls-node's counts.
+   */
   native: Repetitions
 }
 
@@ -42,7 +52,7 @@ export const FULL: Sizes = {
   groupSize: 100,
   smallMessage: 100,
   largeMessage: 10 * 1024,
-  openmls: { warmup: 1, commits: 5, updates: 20, batches: 7, messages: 1000, keyPackages: 300, fileMessages: 100 },
+  openmls: { warmup: 1, commits: 5, updates: 16, updateBlock: 5, batches: 11, messages: 1000, keyPackages: 300, fileMessages: 100 },
   tsmls: { warmup: 1, commits: 3, updates: 7, batches: 5, messages: 100, keyPackages: 40, fileMessages: 0 },
   native: { warmup: 1, commits: 5, updates: 20, batches: 7, messages: 2000, keyPackages: 500, fileMessages: 0 },
 }

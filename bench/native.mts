@@ -1,9 +1,13 @@
 /**
  * The native floor: builds `crates/bench` (openmls directly, openmls's in-memory storage) and runs
- * it with the benchmark's sizes. It prints one JSON object of medians, keyed like ours.
+ * it with the benchmark's sizes. Its repetitions run beside ours ({@link NativePeer}): each of our
+ * repetitions is paired with a native one of the same scenario, run right before or after it, so
+ * that an overhead compares two measurements taken under the same load of a shared machine.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Metrics, Sizes } from './config.mjs'
 
@@ -57,9 +61,35 @@ function run(binary: string, args: string[]): Metrics {
   return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === 'number'))
 }
 
-/** Runs the native scenarios: medians in milliseconds per operation. */
-export function runNative(binary: string, sizes: Sizes): Metrics {
-  return run(binary, flags(sizes))
+/**
+ * The native binary in `--serve` mode: one repetition per request (`kp N`, `add`, `update`,
+ * `msg SIZE PAYLOAD COUNT`), answered with that repetition's measurements, in milliseconds per
+ * operation, keyed like ours.
+ */
+export class NativePeer {
+  readonly #child: ChildProcessByStdio<Writable, Readable, null>
+  readonly #answers: AsyncIterator<string>
+
+  constructor(binary: string, sizes: Sizes) {
+    this.#child = spawn(binary, [...flags(sizes), '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] })
+    this.#answers = createInterface({ input: this.#child.stdout })[Symbol.asyncIterator]()
+  }
+
+  /** Runs one repetition. */
+  async request(line: string): Promise<Metrics> {
+    this.#child.stdin.write(`${line}\n`)
+    const answer = await this.#answers.next()
+    if (answer.done) throw new Error(`the native benchmark ended without answering "${line}" (${this.#child.exitCode ?? this.#child.signalCode})`)
+    return JSON.parse(answer.value) as Metrics
+  }
+
+  /** Lets the binary exit. */
+  async close(): Promise<void> {
+    if (this.#child.exitCode !== null) return
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve))
+    this.#child.stdin.end('quit\n')
+    await exited
+  }
 }
 
 /** Runs the add case alone in a fresh process: its peak RSS before and after the add, in MB. */

@@ -172,14 +172,18 @@ export function evaluate(all: Row[], node: Metrics, ts: Metrics, native: Metrics
     const e: Evaluated = { row, nativeMissing }
     const raw = row.metric ? node[row.metric] : undefined
     const tsRaw = 'metric' in row.ts ? ts[row.ts.metric] : undefined
-    const nativeRaw = 'metric' in row.native ? native[row.native.metric] : undefined
+    // Measured beside this row's own repetitions, where it was (see measure.mts); otherwise the
+    // native figure of the same scenario.
+    const paired = row.metric ? node[`native:${row.metric}`] : undefined
+    const nativeRaw = paired ?? ('metric' in row.native ? native[row.native.metric] : undefined)
     if (raw !== undefined) e.node = display(row, raw)
     if (tsRaw !== undefined) e.ts = display(row, tsRaw)
     if (nativeRaw !== undefined) e.native = display(row, nativeRaw)
     if (raw !== undefined && tsRaw !== undefined && raw > 0) e.ratio = tsRaw / raw
     if (raw !== undefined && nativeRaw !== undefined && nativeRaw > 0) {
-      e.overhead = raw / nativeRaw
-      if (row.unit === 'msg/s' || row.unit === 'MB/s') e.overheadMicros = (raw - nativeRaw) * 1000
+      // The median of the per-pair figures where the row was paired: each pair ran under one load.
+      e.overhead = node[`pair:${row.metric}`] ?? raw / nativeRaw
+      if (row.unit === 'msg/s' || row.unit === 'MB/s') e.overheadMicros = (node[`pairdiff:${row.metric}`] ?? raw - nativeRaw) * 1000
     }
     if (row.target && e.node !== undefined) {
       e.met = meets(row.target, e.node)

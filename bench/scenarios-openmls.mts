@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult, type Durability } from 'openmls-node'
 import type { Metrics, Repetitions, Sizes } from './config.mjs'
-import { check, now, repeat } from './measure.mjs'
+import { check, median, now, repeat, type Beside } from './measure.mjs'
+import type { NativePeer } from './native.mjs'
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 
@@ -62,13 +63,12 @@ class Store {
   }
 
   client(name: string): Client {
-    if (!this.#dir) return new Client(name)
-    const provider = new Provider({ storage: { path: join(this.#dir, `${name}.db`), durability: this.durability } })
+    const provider = this.#dir ? new Provider({ storage: { path: join(this.#dir, `${name}.db`), durability: this.durability } }) : new Provider()
     this.#providers.push(provider)
     return new Client(name, provider)
   }
 
-  /** Closes the files and deletes them. */
+  /** Closes the providers (their memory goes at once, not at the next collection) and deletes the files. */
   close(): void {
     for (const p of this.#providers) p.close()
     if (this.#dir) rmSync(this.#dir, { recursive: true, force: true })
@@ -121,8 +121,9 @@ async function groupOf(size: number, pool: Uint8Array[], store: Store) {
 
 /** One add of `n` members to a fresh group with one existing member, and a fresh joiner. */
 async function addCase(api: Api, n: number, pool: Uint8Array[]): Promise<Metrics> {
-  const { a, ga, gb } = await groupOf(2, pool, new Store('memory'))
-  const joiner = new Client('joiner')
+  const store = new Store('memory')
+  const { a, ga, gb } = await groupOf(2, pool, store)
+  const joiner = store.client('joiner')
   const keyPackages = [joiner.keyPackageBytes(), ...pool.slice(0, n - 1)]
   let t = now()
   const added = await add(api, a, ga, keyPackages)
@@ -134,24 +135,33 @@ async function addCase(api: Api, n: number, pool: Uint8Array[]): Promise<Metrics
   const gj = await joiner.join(api, added.welcome, added.ratchetTree)
   const joinMs = now() - t
   check(gj.epoch === gb.epoch && ga.members().length === n + 2, 'everyone is in the same epoch')
+  store.close()
   const p = api === 'sync' ? '' : 'promise.'
   return { [`${p}add.parse`]: added.parseMs, [`${p}add.create`]: create, [`${p}add.process`]: processMs, [`${p}add.join`]: joinMs }
 }
 
-/** Self-updates of `a` in a group of `size`, processed by `b`. */
-async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repetitions): Promise<Metrics> {
-  const { ga, gb } = await groupOf(size, pool, new Store('memory'))
+/** Self-updates of `a` in a group of `size`, processed by `b`, in blocks of `reps.updateBlock`. */
+async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repetitions, beside?: Beside): Promise<Metrics> {
+  const store = new Store('memory')
+  const { ga, gb } = await groupOf(size, pool, store)
   const p = api === 'sync' ? '' : 'promise.'
-  return repeat(reps.warmup, reps.updates, async () => {
-    let t = now()
-    const { commit } = api === 'sync' ? ga.selfUpdateSync() : await ga.selfUpdate()
-    if (api === 'sync') ga.mergePendingCommitSync()
-    else await ga.mergePendingCommit()
-    const create = now() - t
-    t = now()
-    await applyCommit(api, gb, commit)
-    return { [`${p}update.create`]: create, [`${p}update.process`]: now() - t }
-  })
+  const metrics = await repeat(reps.warmup, reps.updates, async () => {
+    const create: number[] = []
+    const process: number[] = []
+    for (let i = 0; i < (reps.updateBlock ?? 1); i++) {
+      let t = now()
+      const { commit } = api === 'sync' ? ga.selfUpdateSync() : await ga.selfUpdate()
+      if (api === 'sync') ga.mergePendingCommitSync()
+      else await ga.mergePendingCommit()
+      create.push(now() - t)
+      t = now()
+      await applyCommit(api, gb, commit)
+      process.push(now() - t)
+    }
+    return { [`${p}update.create`]: median(create), [`${p}update.process`]: median(process) }
+  }, beside)
+  store.close()
+  return metrics
 }
 
 /** How a messages scenario drives openmls-node: one call per message, or batch calls. */
@@ -162,7 +172,7 @@ type MessageApi = Api | 'batch'
  * `'batch'`, `createMessages` and `processMessages` take `batch` messages per call (one storage
  * transaction each).
  */
-async function messagesCase(api: MessageApi, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions, batch = 100): Promise<Metrics> {
+async function messagesCase(api: MessageApi, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions, beside?: Beside, batch = 100): Promise<Metrics> {
   const { ga, gb } = await groupOf(size, pool, store)
   const plaintext = new Uint8Array(payload).fill(0x5a)
   const metrics = await repeat(reps.warmup, reps.batches, async () => {
@@ -194,7 +204,7 @@ async function messagesCase(api: MessageApi, id: string, size: number, payload: 
     }
     const dec = (now() - t) / count
     return { [`${id}.enc`]: enc, [`${id}.dec`]: dec }
-  })
+  }, beside)
   store.close()
   return metrics
 }
@@ -238,12 +248,18 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
   }
 }
 
-/** Runs every openmls-node scenario; `log` hears about progress. */
-export async function runOpenmls(sizes: Sizes, log: (line: string) => void): Promise<Metrics> {
+/**
+ * Runs every openmls-node scenario; `log` hears about progress. With `peer`, each repetition of a
+ * scenario native openmls also runs is paired with a native one (see `repeat`).
+ */
+export async function runOpenmls(sizes: Sizes, log: (line: string) => void, peer?: NativePeer): Promise<Metrics> {
+  const beside = (request: string): Beside | undefined => (peer ? { peer, request } : undefined)
   const r = sizes.openmls
   const results: Metrics = {}
   const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
   const section = async (name: string, run: () => Promise<Metrics>) => {
+    // Each section starts on a collected heap: none pays for the garbage of the ones before it.
+    ;(globalThis as { gc?: () => void }).gc?.()
     const start = now()
     Object.assign(results, await run())
     log(`openmls-node: ${name} (${((now() - start) / 1000).toFixed(1)} s)`)
@@ -255,21 +271,22 @@ export async function runOpenmls(sizes: Sizes, log: (line: string) => void): Pro
       const t = now()
       for (let i = 0; i < r.keyPackages; i++) kp.keyPackageBytes()
       return { kp: (now() - t) / r.keyPackages }
-    })
+    }, beside(`kp ${r.keyPackages}`))
   })
   for (const api of ['sync', 'promise'] as const) {
-    await section(`add ${sizes.addCount} (${api})`, () => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool)))
-    await section(`self-update in ${sizes.groupSize} (${api})`, () => updateCase(api, sizes.groupSize, pool, r))
+    await section(`add ${sizes.addCount} (${api})`, () => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside('add')))
+    await section(`self-update in ${sizes.groupSize} (${api})`, () => updateCase(api, sizes.groupSize, pool, r, beside(`update ${r.updateBlock ?? 1}`)))
   }
   for (const [size, group] of [[2, '2'], [sizes.groupSize, 'group']] as const) {
     for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
       const id = `msg.${group}.${kind}`
-      await section(id, () => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r))
+      const native = beside(`msg ${size} ${payload} ${r.messages}`)
+      await section(id, () => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r, native))
       if (size !== 2) continue
       await section(`file.${id}`, () => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
       await section(`file-normal.${id}`, () => messagesCase('sync', `file-normal.${id}`, size, payload, pool, new Store('file', 'normal'), r.fileMessages, r))
       await section(`file-batch.${id}`, () => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
-      await section(`promise.${id}`, () => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r))
+      await section(`promise.${id}`, () => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, native))
     }
   }
   await section('event-loop lag', () => repeat(0, r.commits, () => lagCase(sizes.addCount, pool)))

@@ -10,8 +10,10 @@
 //! tree for the joiner, so no commit carries a GroupInfo (ts-mls's commits do not either).
 //!
 //! Usage: `openmls-node-bench [--add N] [--group N] [--small B] [--large B] [--kp-batch N]
-//! [--messages N] [--commit-reps N] [--update-reps N] [--message-reps N] [--warmup N] [--rss]`.
+//! [--messages N] [--commit-reps N] [--update-reps N] [--message-reps N] [--warmup N] [--rss] [--serve]`.
 //! With `--rss` it runs only the add-1000 case once and prints its peak RSS (Linux: `VmHWM`).
+//! With `--serve` it answers requests for single repetitions on stdin (see [`serve`]): the Node
+//! runner alternates them with its own, so that each pair of repetitions runs under the same load.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -41,6 +43,7 @@ struct Sizes {
     message_reps: usize,
     warmup: usize,
     rss: bool,
+    serve: bool,
 }
 
 impl Sizes {
@@ -57,11 +60,16 @@ impl Sizes {
             message_reps: 7,
             warmup: 1,
             rss: false,
+            serve: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             if flag == "--rss" {
                 s.rss = true;
+                continue;
+            }
+            if flag == "--serve" {
+                s.serve = true;
                 continue;
             }
             let value: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| die(&format!("{flag} needs a number")));
@@ -265,32 +273,131 @@ fn add_case(n: usize, pool: &[Vec<u8>]) -> Vec<(&'static str, f64)> {
     vec![("add.parse", parse), ("add.create", create), ("add.process", process), ("add.join", join)]
 }
 
-fn messages_case(size: usize, payload: usize, s: &Sizes, pool: &[Vec<u8>], out: &mut BTreeMap<String, f64>) {
-    let (a, mut ga, b, mut gb) = group_of(size, pool);
-    let plaintext = vec![0x5a; payload];
-    let (enc, dec): (&'static str, &'static str) = match (size == 2, payload == s.small) {
+/// The metric ids of a messages scenario: encrypt and decrypt, by group size and payload.
+fn message_ids(size: usize, payload: usize, s: &Sizes) -> (&'static str, &'static str) {
+    match (size == 2, payload == s.small) {
         (true, true) => ("msg.2.small.enc", "msg.2.small.dec"),
         (true, false) => ("msg.2.large.enc", "msg.2.large.dec"),
         (false, true) => ("msg.group.small.enc", "msg.group.small.dec"),
         (false, false) => ("msg.group.large.enc", "msg.group.large.dec"),
-    };
+    }
+}
+
+/// Two members with real state in a group: `a` (leaf 0) sends or commits, `b` (leaf 1) receives.
+struct Pair {
+    a: Client,
+    ga: MlsGroup,
+    b: Client,
+    gb: MlsGroup,
+}
+
+impl Pair {
+    fn new(size: usize, pool: &[Vec<u8>]) -> Self {
+        let (a, ga, b, gb) = group_of(size, pool);
+        Pair { a, ga, b, gb }
+    }
+
+    /// One round of `count` messages from `a` to `b`: milliseconds per message, each way.
+    fn messages(&mut self, plaintext: &[u8], count: usize) -> (f64, f64) {
+        let t = Instant::now();
+        let wire: Vec<Vec<u8>> =
+            (0..count).map(|_| encode(&self.ga.create_message(&self.a.provider, &self.a.signer, plaintext).expect("encrypt"))).collect();
+        let e = ms(t) / count as f64;
+        let t = Instant::now();
+        for bytes in &wire {
+            assert_eq!(decrypt(&self.b, &mut self.gb, bytes).len(), plaintext.len());
+        }
+        (e, ms(t) / count as f64)
+    }
+
+    /// One self-update of `a`, processed by `b`: milliseconds to create (and merge) and to process
+    /// (and merge).
+    fn update(&mut self) -> Vec<(&'static str, f64)> {
+        let t = Instant::now();
+        let bundle = self.ga.self_update(&self.a.provider, &self.a.signer, LeafNodeParameters::default()).expect("self-update");
+        let (commit, _, group_info) = bundle.into_messages();
+        assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
+        let commit = encode(&commit);
+        self.ga.merge_pending_commit(&self.a.provider).expect("merge");
+        let create = ms(t);
+        let t = Instant::now();
+        apply_commit(&self.b, &mut self.gb, &commit);
+        vec![("update.create", create), ("update.process", ms(t))]
+    }
+}
+
+/// One batch of `n` key packages: milliseconds per key package.
+fn key_packages(kp: &Client, n: usize) -> Vec<(&'static str, f64)> {
+    let t = Instant::now();
+    for _ in 0..n {
+        kp.key_package_bytes();
+    }
+    vec![("kp", ms(t) / n as f64)]
+}
+
+fn messages_case(size: usize, payload: usize, s: &Sizes, pool: &[Vec<u8>], out: &mut BTreeMap<String, f64>) {
+    let mut pair = Pair::new(size, pool);
+    let plaintext = vec![0x5a; payload];
+    let (enc, dec) = message_ids(size, payload, s);
     repeat(
         s.warmup,
         s.message_reps,
         || {
-            let t = Instant::now();
-            let wire: Vec<Vec<u8>> =
-                (0..s.messages).map(|_| encode(&ga.create_message(&a.provider, &a.signer, &plaintext).expect("encrypt"))).collect();
-            let e = ms(t) / s.messages as f64;
-            let t = Instant::now();
-            for bytes in &wire {
-                assert_eq!(decrypt(&b, &mut gb, bytes).len(), payload);
-            }
-            let d = ms(t) / s.messages as f64;
+            let (e, d) = pair.messages(&plaintext, s.messages);
             vec![(enc, e), (dec, d)]
         },
         out,
     );
+}
+
+/// One JSON object of measurements on one line.
+fn json(fields: &[(&'static str, f64)]) -> String {
+    let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v:.6}")).collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+/// `--serve`: one repetition per request, so that the Node runner can alternate its own
+/// repetitions with these and compare the two under the same load. Reads one request per line on
+/// stdin and answers each with one JSON line of measurements:
+///
+/// - `kp N`: a batch of N key packages;
+/// - `add`: one add of `--add` members (fresh groups each time);
+/// - `update N`: N self-updates in a row in the group of `--group` (the same group every time: each
+///   one a new epoch), answered with their medians;
+/// - `msg SIZE PAYLOAD COUNT`: COUNT messages of PAYLOAD bytes in a group of SIZE (one group per
+///   SIZE and PAYLOAD, kept between requests, as the Node side keeps its own).
+fn serve(s: &Sizes, pool: &[Vec<u8>]) {
+    use std::io::{BufRead as _, Write as _};
+    let kp = Client::new("kp");
+    let mut update: Option<Pair> = None;
+    let mut talks: BTreeMap<(usize, usize), Pair> = BTreeMap::new();
+    let number = |w: Option<&str>| -> usize { w.and_then(|v| v.parse().ok()).unwrap_or_else(|| die("a request needs numbers")) };
+    let stdout = std::io::stdout();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap_or_else(|e| die(&format!("stdin: {e}")));
+        let mut words = line.split_whitespace();
+        let answer = match words.next() {
+            Some("kp") => key_packages(&kp, number(words.next())),
+            Some("add") => add_case(s.add, pool),
+            Some("update") => {
+                let pair = update.get_or_insert_with(|| Pair::new(s.group, pool));
+                let block: Vec<Vec<(&'static str, f64)>> = (0..number(words.next()).max(1)).map(|_| pair.update()).collect();
+                let of = |i: usize| median(block.iter().map(|r| r[i].1).collect());
+                vec![("update.create", of(0)), ("update.process", of(1))]
+            }
+            Some("msg") => {
+                let (size, payload, count) = (number(words.next()), number(words.next()), number(words.next()));
+                let pair = talks.entry((size, payload)).or_insert_with(|| Pair::new(size, pool));
+                let (enc, dec) = message_ids(size, payload, s);
+                let (e, d) = pair.messages(&vec![0x5a; payload], count);
+                vec![(enc, e), (dec, d)]
+            }
+            Some("quit") | None => break,
+            Some(other) => die(&format!("unknown request {other}")),
+        };
+        let mut out = stdout.lock();
+        writeln!(out, "{}", json(&answer)).and_then(|()| out.flush()).unwrap_or_else(|e| die(&format!("stdout: {e}")));
+    }
 }
 
 /// The peak resident set size of this process, in MB (Linux; `None` elsewhere).
@@ -314,40 +421,18 @@ fn main() {
         return;
     }
 
+    if s.serve {
+        serve(&s, &pool);
+        return;
+    }
+
     let kp = Client::new("kp");
-    repeat(
-        s.warmup,
-        s.message_reps,
-        || {
-            let t = Instant::now();
-            for _ in 0..s.kp_batch {
-                kp.key_package_bytes();
-            }
-            vec![("kp", ms(t) / s.kp_batch as f64)]
-        },
-        &mut out,
-    );
+    repeat(s.warmup, s.message_reps, || key_packages(&kp, s.kp_batch), &mut out);
 
     repeat(s.warmup, s.commit_reps, || add_case(s.add, &pool), &mut out);
 
-    let (a, mut ga, b, mut gb) = group_of(s.group, &pool);
-    repeat(
-        s.warmup,
-        s.update_reps,
-        || {
-            let t = Instant::now();
-            let bundle = ga.self_update(&a.provider, &a.signer, LeafNodeParameters::default()).expect("self-update");
-            let (commit, _, group_info) = bundle.into_messages();
-            assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
-            let commit = encode(&commit);
-            ga.merge_pending_commit(&a.provider).expect("merge");
-            let create = ms(t);
-            let t = Instant::now();
-            apply_commit(&b, &mut gb, &commit);
-            vec![("update.create", create), ("update.process", ms(t))]
-        },
-        &mut out,
-    );
+    let mut pair = Pair::new(s.group, &pool);
+    repeat(s.warmup, s.update_reps, || pair.update(), &mut out);
 
     for size in [2, s.group] {
         for payload in [s.small, s.large] {

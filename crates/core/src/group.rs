@@ -76,6 +76,18 @@ impl From<&Member> for MemberInfo {
     }
 }
 
+impl From<Member> for MemberInfo {
+    /// Takes the keys over: what openmls's member iterators hand out is already a copy.
+    fn from(m: Member) -> Self {
+        Self {
+            index: m.index.u32(),
+            credential: CredentialInfo::from(&m.credential),
+            signature_key: m.signature_key,
+            encryption_key: m.encryption_key,
+        }
+    }
+}
+
 impl CommitOutput {
     /// Encodes the messages openmls returns for a commit.
     fn encode(commit: &MlsMessageOut, welcome: Option<&MlsMessageOut>, group_info: Option<&MlsMessageOut>) -> Result<Self> {
@@ -769,7 +781,7 @@ impl Group {
 
     /// The group's members, in leaf order.
     pub fn members(&self) -> Result<Vec<MemberInfo>> {
-        self.read(|g| Ok(g.members().map(|m| MemberInfo::from(&m)).collect()), |v| v.members.as_ref().clone())
+        self.read(|g| Ok(g.members().map(MemberInfo::from).collect()), |v| v.members.as_ref().clone())
     }
 
     /// This member's leaf index.

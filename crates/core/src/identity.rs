@@ -143,12 +143,10 @@ pub struct CredentialInfo {
 }
 
 impl From<&Credential> for CredentialInfo {
+    /// A basic credential's content is its identity as it is (openmls's `BasicCredential` wraps
+    /// the same bytes), so no credential type needs a copy of the credential first.
     fn from(credential: &Credential) -> Self {
-        let serialized_content = match BasicCredential::try_from(credential.clone()) {
-            Ok(basic) => basic.identity().to_vec(),
-            Err(_) => credential.serialized_content().to_vec(),
-        };
-        Self { credential_type: u16::from(credential.credential_type()), serialized_content }
+        Self { credential_type: u16::from(credential.credential_type()), serialized_content: credential.serialized_content().to_vec() }
     }
 }
 

@@ -225,7 +225,7 @@ impl PublicGroupHandle {
 
     /// The members, in leaf order.
     pub fn members(&self) -> Result<Vec<MemberInfo>> {
-        self.read(|g| Ok(g.members().map(|m| MemberInfo::from(&m)).collect()))
+        self.read(|g| Ok(g.members().map(MemberInfo::from).collect()))
     }
 
     /// The ratchet tree, TLS-encoded, for joiners whose GroupInfo does not carry it.

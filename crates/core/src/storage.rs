@@ -11,6 +11,9 @@
 //! - **Cached statements.** openmls's group data, written on every message, and the rows every
 //!   commit touches go through the statement cache ([`group_data`], [`keyed_rows`]), on the rows
 //!   `openmls_sqlite_storage` uses.
+//! - **In memory, group data in a map.** An in-memory provider keeps openmls's group data (the
+//!   tree, the message secrets, …) in a map with an undo log that follows the SQLite transaction,
+//!   not in SQLite pages ([`memory`]); snapshots still hold it as rows.
 //! - **Typed faults.** [`Store`] wraps openmls's store and records the first fault SQLite or the
 //!   codec reports during a transaction (full disk, read-only file, I/O error, damaged value), by
 //!   its typed SQLite code. openmls reports some failed writes as library errors; the transaction
@@ -48,6 +51,7 @@ use crate::error::{Error, ErrorCode, Result};
 mod db;
 mod group_data;
 mod keyed_rows;
+mod memory;
 pub mod postgres;
 
 pub use db::DbError;
@@ -328,19 +332,19 @@ macro_rules! group_data_methods {
     () => {};
     (write $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident, $arg:ident: &$v:ident) -> (); $($rest:tt)*) => {
         fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g, $arg: &$v) -> std::result::Result<(), DbError> {
-            group_data::write(self.db(), group_id, $kind, $arg).map_err(noted)
+            self.write_group_data(group_id, $kind, $arg).map_err(noted)
         }
         group_data_methods!($($rest)*);
     };
     (read $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> Option<$v:ident>; $($rest:tt)*) => {
         fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<Option<$v>, DbError> {
-            group_data::read(self.db(), group_id, $kind).map_err(noted)
+            self.read_group_data(group_id, $kind).map_err(noted)
         }
         group_data_methods!($($rest)*);
     };
     (delete $kind:literal fn $name:ident<$($param:ident: $bound:ident),+>(group_id: &$g:ident) -> (); $($rest:tt)*) => {
         fn $name<$($param: traits::$bound<CURRENT_VERSION>),+>(&self, group_id: &$g) -> std::result::Result<(), DbError> {
-            group_data::delete(self.db(), group_id, $kind).map_err(noted)
+            self.delete_group_data(group_id, $kind).map_err(noted)
         }
         group_data_methods!($($rest)*);
     };
@@ -467,6 +471,9 @@ pub struct SharedConnection {
     peak: AtomicU32,
     path: Option<PathBuf>,
     claim: Mutex<Option<PathClaim>>,
+    /// In memory: openmls's group data, outside SQLite ([`memory`]); reached only by the
+    /// transaction that holds `conn`.
+    group_data: Option<memory::GroupDataMap>,
 }
 
 impl SharedConnection {
@@ -491,11 +498,31 @@ pub struct TxSlot {
     taken: std::cell::OnceCell<Option<ConnGuard>>,
     /// On PostgreSQL: the transaction's session, taken from the pool when the transaction began.
     pg: Option<db::PgSession>,
+    /// In memory: what this transaction changed in the group-data map, undone when the slot is
+    /// dropped unless SQLite committed the transaction.
+    undo: memory::Undo,
+}
+
+impl Drop for TxSlot {
+    fn drop(&mut self) {
+        // Before the connection goes back: the next transaction sees the map as SQLite's pages.
+        if let Some(map) = &self.shared.group_data {
+            self.undo.rollback_to(map, 0);
+        }
+    }
 }
 
 impl TxSlot {
     fn new(shared: Arc<SharedConnection>) -> Self {
-        TxSlot { shared, taken: std::cell::OnceCell::new(), pg: None }
+        TxSlot { shared, taken: std::cell::OnceCell::new(), pg: None, undo: memory::Undo::default() }
+    }
+
+    /// The group-data map, if this storage keeps one and this transaction holds the connection
+    /// (taking it now if needed). `None` on a broken transaction: the SQL path then fails as
+    /// every other access does.
+    fn group_data_map(&self) -> Option<&memory::GroupDataMap> {
+        let map = self.shared.group_data.as_ref()?;
+        self.connection().map(|_| map)
     }
 
     /// The connection, taken now if this transaction has not yet (waiting for another one to end).
@@ -570,6 +597,45 @@ impl<'t> Store<'t> {
         self.slot.connection().unwrap_or_else(|| broken_connection())
     }
 
+    /// Writes one kind of a group's data: into the map in memory, a row otherwise.
+    fn write_group_data(
+        &self,
+        group_id: &impl serde::Serialize,
+        kind: &'static str,
+        value: &impl serde::Serialize,
+    ) -> std::result::Result<(), DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => {
+                map.write(&self.slot.undo, group_data::encode(group_id)?, kind, group_data::encode(value)?);
+                Ok(())
+            }
+            None => group_data::write(self.db(), group_id, kind, value),
+        }
+    }
+
+    /// Reads one kind of a group's data, if stored.
+    fn read_group_data<T: serde::de::DeserializeOwned>(
+        &self,
+        group_id: &impl serde::Serialize,
+        kind: &'static str,
+    ) -> std::result::Result<Option<T>, DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => map.read(group_data::encode(group_id)?, kind).map(|v| group_data::decode(&v)).transpose(),
+            None => group_data::read(self.db(), group_id, kind),
+        }
+    }
+
+    /// Deletes one kind of a group's data.
+    fn delete_group_data(&self, group_id: &impl serde::Serialize, kind: &'static str) -> std::result::Result<(), DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => {
+                map.delete(&self.slot.undo, group_data::encode(group_id)?, kind);
+                Ok(())
+            }
+            None => group_data::delete(self.db(), group_id, kind),
+        }
+    }
+
     /// Inside this transaction, runs `f` under an SQLite savepoint: one item of a batch. Its writes
     /// are kept if it succeeds and no fault was recorded during it; otherwise they are rolled back
     /// to the savepoint and the transaction goes on with the next item.
@@ -583,10 +649,14 @@ impl<'t> Store<'t> {
         let gone = || Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved");
         let conn = self.sql();
         conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
+        let mark = self.slot.undo.mark();
         let outer_fault = TX_FAULT.with(|slot| slot.take());
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
         let undo = |conn: &Connection| -> Result<()> {
+            if let Some(map) = &self.slot.shared.group_data {
+                self.slot.undo.rollback_to(map, mark);
+            }
             if conn.is_autocommit() {
                 return Err(gone());
             }
@@ -835,6 +905,7 @@ impl Storage {
             peak: AtomicU32::new(0),
             path: None,
             claim: Mutex::new(None),
+            group_data: None,
         });
         Ok(Storage { conn: shared, key, file_backed: true, pg: Some(Arc::new(pool)) })
     }
@@ -869,6 +940,7 @@ impl Storage {
             peak: AtomicU32::new(0),
             path: claim.as_ref().map(|c| c.0.clone()),
             claim: Mutex::new(claim),
+            group_data: (!file_backed).then(memory::GroupDataMap::default),
         });
         Ok(Storage { conn: shared, key, file_backed, pg: None })
     }
@@ -956,7 +1028,14 @@ impl Storage {
                 Ok((value, false)) if fault.is_none() => conn.execute_batch("ROLLBACK").map(|()| value).map_err(sql_error),
                 // A discarded transaction that saw a fault fails with it: its value was computed
                 // over a failed write.
-                r => self.finish(conn, r.map(|(value, _)| value), fault),
+                r => {
+                    let done = self.finish(conn, r.map(|(value, _)| value), fault);
+                    if done.is_ok() {
+                        // SQLite committed: so does the map (the slot's drop undoes it otherwise).
+                        slot.undo.commit();
+                    }
+                    done
+                }
             },
             // Nothing was written: there is nothing to commit or roll back.
             (Ok(result), None) => settle(result.map(|(value, _)| value), fault, "the operation"),
@@ -1030,6 +1109,9 @@ impl Storage {
             }
             guard.take()
         };
+        if let Some(map) = &shared.group_data {
+            map.clear();
+        }
         // The file's lock first (a failed close still drops the connection), then the path.
         let closed = conn.map(|c| c.close().map_err(|(_, e)| sql_error(e))).unwrap_or(Ok(()));
         drop(shared.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -1046,9 +1128,9 @@ impl Storage {
         if self.pg.is_some() {
             return Err(Error::invalid_argument("snapshots are SQLite images; back a PostgreSQL store up with pg_dump"));
         }
-        let mut image = self.atomically(|store| {
-            let data = store.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?;
-            Ok(data.to_vec())
+        let mut image = self.atomically(|store| match &self.conn.group_data {
+            Some(map) => map.export_image(store.sql()).map_err(|e| store_error(&e)),
+            None => Ok(store.sql().serialize(rusqlite::MAIN_DB).map_err(sql_error)?.to_vec()),
         })?;
         // A file's header says WAL (bytes 18 and 19 are 2). The image holds every committed page
         // but has no WAL beside it: mark it as a rollback-journal database, which opens anywhere.
@@ -1074,7 +1156,14 @@ impl Storage {
         if has_meta != 1 {
             return Err(Error::new(ErrorCode::StorageCorrupt, "not an openmls-node snapshot"));
         }
-        Self::from_connection(conn, None, key, options)
+        let storage = Self::from_connection(conn, None, key, options)?;
+        if let Some(map) = &storage.conn.group_data {
+            // Checked and migrated: the group data moves from its rows into the map.
+            let guard = storage.conn.conn.lock();
+            let conn = guard.as_ref().ok_or_else(|| Error::internal("an imported store has its connection"))?;
+            map.import_rows(conn).map_err(|e| store_error(&e))?;
+        }
+        Ok(storage)
     }
 }
 

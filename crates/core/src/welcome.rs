@@ -123,7 +123,7 @@ impl PendingWelcome {
                 encryption_key: codec::vl_content(sender.encryption_key()).unwrap_or_default(),
             },
             own_leaf_index: staged.own_leaf_index().u32(),
-            members: staged.members().map(|m| MemberInfo::from(&m)).collect(),
+            members: staged.members().map(MemberInfo::from).collect(),
             group_context: GroupContextInfo::from(staged.group_context()),
         };
         // Without an explicit choice, a joiner's Welcomes carry the tree when the one it got did.

@@ -55,7 +55,7 @@ impl GroupView {
                 v.confirmation_tag.clone(),
             ),
             None => (
-                Arc::new(group.members().map(|m| MemberInfo::from(&m)).collect()),
+                Arc::new(group.members().map(MemberInfo::from).collect()),
                 Arc::new(extensions::describe(group.extensions().iter())),
                 Arc::new(GroupContextInfo::from(group.public_group().group_context())),
                 group.epoch_authenticator().as_slice().to_vec(),

@@ -29,6 +29,20 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DbError> {
 
 const V: Arg<'static> = Arg::Int(PROVIDER_VERSION as i64);
 
+/// Every kind of group data openmls stores (the `data_type` column).
+pub(super) const KINDS: [&str; 10] = [
+    "join_group_config",
+    "tree",
+    "interim_transcript_hash",
+    "context",
+    "confirmation_tag",
+    "group_state",
+    "message_secrets",
+    "resumption_psk_store",
+    "own_leaf_index",
+    "group_epoch_secrets",
+];
+
 /// Writes (or replaces) one kind of a group's data.
 ///
 /// The row ends as `openmls_sqlite_storage`'s `INSERT OR REPLACE` leaves it, but an existing row

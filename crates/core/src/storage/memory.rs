@@ -1,0 +1,235 @@
+//! openmls's group data of an in-memory provider, in a map instead of SQLite pages.
+//!
+//! openmls rewrites a group's data on every operation: the message secrets after each message,
+//! the whole ratchet tree (about 100 KB in a group of 100) after each commit. Written into the
+//! in-memory SQLite database, the tree alone cost about 65 µs per commit (a hundred 1 KiB overflow
+//! pages to allocate, journal and zero), a tenth of processing a self-update, against an insert
+//! into a map for openmls's own in-memory storage. An in-memory provider has no file to be
+//! consistent with, so its group data lives here, under the same rules as the rest of its state:
+//!
+//! - **Atomic.** A transaction's changes are logged ([`Undo`]) and undone unless SQLite commits
+//!   the transaction ([`Undo::commit`]); a savepoint undoes back to its mark. The map is only
+//!   reached by a transaction that holds the provider's connection, so one transaction at a time.
+//! - **The same bytes.** Keys and values are the codec's output, exactly what the SQLite row would
+//!   hold (sealed when the provider has a key), so a snapshot puts them back into
+//!   `openmls_group_data` ([`GroupDataMap::export_image`]) and an import takes them out again
+//!   ([`GroupDataMap::import_rows`]): snapshots keep their format.
+//! - **Forward secrecy in memory.** A value that is replaced or deleted is zeroed when it is
+//!   dropped, as `secure_delete` zeroes freed pages.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use zeroize::Zeroizing;
+
+use super::db::DbError;
+use super::group_data::PROVIDER_VERSION;
+
+/// A row's key: the encoded group id and the kind of data (`"tree"`, `"message_secrets"`, …).
+type Key = (Vec<u8>, &'static str);
+/// A stored value (the codec's output), zeroed when dropped.
+type Value = Zeroizing<Vec<u8>>;
+
+/// The group data of one in-memory provider.
+#[derive(Default)]
+pub(crate) struct GroupDataMap {
+    rows: parking_lot::Mutex<HashMap<Key, Value>>,
+}
+
+/// What a transaction changed in the map, to undo: each key with the value it had before.
+#[derive(Default)]
+pub(crate) struct Undo {
+    log: RefCell<Vec<(Key, Option<Value>)>>,
+}
+
+impl Undo {
+    /// Where a savepoint starts.
+    pub(crate) fn mark(&self) -> usize {
+        self.log.borrow().len()
+    }
+
+    /// Keeps every change (the transaction committed): the old values are zeroed and dropped.
+    pub(crate) fn commit(&self) {
+        self.log.borrow_mut().clear();
+    }
+
+    /// Undoes the changes made since `mark`, newest first.
+    pub(crate) fn rollback_to(&self, map: &GroupDataMap, mark: usize) {
+        let mut log = self.log.borrow_mut();
+        if log.len() <= mark {
+            return;
+        }
+        let mut rows = map.rows.lock();
+        for (key, old) in log.drain(mark..).rev() {
+            match old {
+                Some(value) => rows.insert(key, value),
+                None => rows.remove(&key),
+            };
+        }
+    }
+}
+
+impl GroupDataMap {
+    /// Writes (or replaces) one kind of a group's data.
+    pub(crate) fn write(&self, undo: &Undo, group_id: Vec<u8>, kind: &'static str, mut value: Vec<u8>) {
+        // The codec's buffer grew by doubling; what is kept should take what it holds (glibc's
+        // realloc shrinks in place).
+        value.shrink_to_fit();
+        let key = (group_id, kind);
+        let old = self.rows.lock().insert(key.clone(), Zeroizing::new(value));
+        undo.log.borrow_mut().push((key, old));
+    }
+
+    /// One kind of a group's data, as stored.
+    pub(crate) fn read(&self, group_id: Vec<u8>, kind: &'static str) -> Option<Value> {
+        self.rows.lock().get(&(group_id, kind)).cloned()
+    }
+
+    /// Deletes one kind of a group's data.
+    pub(crate) fn delete(&self, undo: &Undo, group_id: Vec<u8>, kind: &'static str) {
+        let key = (group_id, kind);
+        if let Some(old) = self.rows.lock().remove(&key) {
+            undo.log.borrow_mut().push((key, Some(old)));
+        }
+    }
+
+    /// Forgets everything (the provider was closed); the values are zeroed.
+    pub(crate) fn clear(&self) {
+        self.rows.lock().clear();
+    }
+
+    /// Moves the group data rows of a database that was just imported into this map, and deletes
+    /// them from the database (`secure_delete` zeroes their pages).
+    pub(crate) fn import_rows(&self, conn: &Connection) -> Result<(), DbError> {
+        let mut rows = self.rows.lock();
+        {
+            let mut stmt = conn.prepare("SELECT group_id, data_type, group_data FROM openmls_group_data WHERE provider_version = ?1")?;
+            let mut found = stmt.query([PROVIDER_VERSION])?;
+            while let Some(row) = found.next()? {
+                let kind: String = row.get(1)?;
+                let Some(kind) = super::group_data::KINDS.iter().find(|k| **k == kind) else { continue };
+                rows.insert((row.get(0)?, kind), Zeroizing::new(row.get(2)?));
+            }
+        }
+        conn.execute("DELETE FROM openmls_group_data WHERE provider_version = ?1", [PROVIDER_VERSION])?;
+        Ok(())
+    }
+
+    /// The image of `conn` (an SQLite database serialized) with this map's rows put back into
+    /// `openmls_group_data`, where `openmls_sqlite_storage` keeps them: a snapshot in the format
+    /// of a file. `conn` itself is not changed.
+    pub(crate) fn export_image(&self, conn: &Connection) -> Result<Vec<u8>, DbError> {
+        let image = conn.serialize(rusqlite::MAIN_DB)?;
+        let rows = self.rows.lock();
+        if rows.is_empty() {
+            return Ok(image.to_vec());
+        }
+        let mut copy = Connection::open_in_memory()?;
+        copy.deserialize_read_exact(rusqlite::MAIN_DB, &image[..], image.len(), false)?;
+        {
+            let tx = copy.transaction()?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO openmls_group_data (group_id, data_type, group_data, provider_version) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for ((group_id, kind), value) in rows.iter() {
+                    insert.execute(rusqlite::params![group_id, kind, &value[..], PROVIDER_VERSION])?;
+                }
+            }
+            tx.commit()?;
+        }
+        let out = copy.serialize(rusqlite::MAIN_DB)?.to_vec();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{store_error, Storage, StorageOptions};
+    use super::*;
+    use crate::error::{Error, Result};
+
+    fn rows_in_sqlite(image: &[u8]) -> i64 {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), false).unwrap();
+        conn.query_row("SELECT count(*) FROM openmls_group_data", [], |r| r.get(0)).unwrap()
+    }
+
+    /// Through the store, as openmls reaches it: a failed transaction and a failed batch item leave
+    /// the map as it was, and a snapshot carries the map's rows in `openmls_group_data`, from
+    /// which an import takes them back.
+    #[test]
+    fn an_in_memory_store_keeps_group_data_transactional_and_in_its_snapshots() {
+        let storage = Storage::open(&StorageOptions::default()).unwrap();
+        let group = b"group".to_vec();
+        let tree = |s: &Storage| -> Option<Vec<u8>> {
+            s.atomically(|st| st.read_group_data(&group, "tree").map_err(|e| store_error(&e))).unwrap()
+        };
+        storage.atomically(|st| st.write_group_data(&group, "tree", &vec![1u8, 2, 3]).map_err(|e| store_error(&e))).unwrap();
+
+        let failed: Result<()> = storage.atomically(|st| {
+            st.write_group_data(&group, "tree", &vec![9u8]).map_err(|e| store_error(&e))?;
+            st.write_group_data(&group, "context", &vec![9u8]).map_err(|e| store_error(&e))?;
+            Err(Error::internal("the operation fails after its writes"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(tree(&storage), Some(vec![1, 2, 3]), "a failed transaction changed nothing");
+
+        storage
+            .atomically(|st| {
+                let item = st.savepoint(|| {
+                    st.delete_group_data(&group, "tree").map_err(|e| store_error(&e))?;
+                    Err::<(), _>(Error::internal("this item fails"))
+                })?;
+                assert!(item.is_err());
+                st.write_group_data(&group, "context", &vec![5u8]).map_err(|e| store_error(&e))
+            })
+            .unwrap();
+        assert_eq!(tree(&storage), Some(vec![1, 2, 3]), "a failed item changed nothing");
+
+        let image = storage.export().unwrap();
+        assert_eq!(rows_in_sqlite(&image), 2, "the snapshot holds the group data as rows");
+        let back = Storage::import(&StorageOptions::default(), &image).unwrap();
+        assert_eq!(tree(&back), Some(vec![1, 2, 3]));
+        let context: Option<Vec<u8>> = back.atomically(|st| st.read_group_data(&group, "context").map_err(|e| store_error(&e))).unwrap();
+        assert_eq!(context, Some(vec![5]));
+        assert_eq!(rows_in_sqlite(&back.export().unwrap()), 2, "and gives them back in its own snapshot");
+        let left: i64 = back
+            .atomically(|st| {
+                st.sql().query_row("SELECT count(*) FROM openmls_group_data", [], |r| r.get(0)).map_err(|e| Error::internal(e.to_string()))
+            })
+            .unwrap();
+        assert_eq!(left, 0, "an imported store keeps its group data in the map only");
+    }
+
+    fn value(map: &GroupDataMap, kind: &'static str) -> Option<Vec<u8>> {
+        map.read(b"g".to_vec(), kind).map(|v| v.to_vec())
+    }
+
+    #[test]
+    fn a_rollback_restores_what_the_transaction_changed_and_a_commit_keeps_it() {
+        let map = GroupDataMap::default();
+        let undo = Undo::default();
+        map.write(&undo, b"g".to_vec(), "tree", vec![1]);
+        undo.commit();
+
+        map.write(&undo, b"g".to_vec(), "tree", vec![2]);
+        map.write(&undo, b"g".to_vec(), "context", vec![3]);
+        let mark = undo.mark();
+        map.delete(&undo, b"g".to_vec(), "tree");
+        map.write(&undo, b"g".to_vec(), "context", vec![4]);
+        assert_eq!(value(&map, "tree"), None);
+        undo.rollback_to(&map, mark);
+        assert_eq!(value(&map, "tree"), Some(vec![2]), "back to the savepoint");
+        assert_eq!(value(&map, "context"), Some(vec![3]));
+        undo.rollback_to(&map, 0);
+        assert_eq!(value(&map, "tree"), Some(vec![1]), "back to the start of the transaction");
+        assert_eq!(value(&map, "context"), None);
+
+        map.write(&undo, b"g".to_vec(), "tree", vec![5]);
+        undo.commit();
+        undo.rollback_to(&map, 0);
+        assert_eq!(value(&map, "tree"), Some(vec![5]), "a committed change stays");
+    }
+}
