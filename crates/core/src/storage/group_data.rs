@@ -86,6 +86,25 @@ pub(super) fn delete(db: Db<'_>, group_id: &impl Serialize, kind: &str) -> Resul
 
 #[cfg(test)]
 mod tests {
+    /// [`KINDS`] is every kind the store's group-data methods name (storage.rs), no more: an
+    /// in-memory store's snapshot import moves exactly these rows into its map.
+    #[test]
+    fn kinds_are_the_kinds_the_store_implements() {
+        let mut named: Vec<&str> = include_str!("../storage.rs")
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let rest = ["write \"", "read \"", "delete \""].iter().find_map(|p| line.strip_prefix(p))?;
+                rest.split('"').next()
+            })
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let mut kinds = super::KINDS.to_vec();
+        kinds.sort_unstable();
+        assert_eq!(named, kinds);
+    }
+
     use openmls::prelude::GroupId;
     use openmls_sqlite_storage::SqliteStorageProvider;
     use openmls_traits::storage::StorageProvider as _;

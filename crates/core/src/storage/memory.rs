@@ -112,7 +112,11 @@ impl GroupDataMap {
                 rows.insert((row.get(0)?, kind), Zeroizing::new(row.get(2)?));
             }
         }
-        conn.execute("DELETE FROM openmls_group_data WHERE provider_version = ?1", [PROVIDER_VERSION])?;
+        // Only what moved: a kind this version does not know (a snapshot of a later one) stays a row.
+        let mut delete = conn.prepare("DELETE FROM openmls_group_data WHERE provider_version = ?1 AND data_type = ?2")?;
+        for kind in super::group_data::KINDS {
+            delete.execute(rusqlite::params![PROVIDER_VERSION, kind])?;
+        }
         Ok(())
     }
 
