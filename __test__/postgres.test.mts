@@ -252,6 +252,33 @@ pgTest('a process that is behind reloads before it acts', async (t) => {
   alice.provider.close()
 })
 
+pgTest('a batch on PostgreSQL: a bad message gets its typed error under its savepoint, the good ones land and stay', async (t) => {
+  const schema = freshSchema()
+  const alice = new Client('alice')
+  const bob = pgClient('bob', schema)
+  alice.createGroup()
+  await add(alice, [bob])
+  const wires = ['one', 'two', 'three'].map((s) => alice.g.createMessageSync(s))
+  const tampered = Uint8Array.from(wires[1])
+  tampered[tampered.length - 1] ^= 1
+  // Each failed item is rolled back to its savepoint (on PostgreSQL a failed statement would also
+  // abort the transaction until then): the items after it must still land.
+  const results = await bob.g.processMessages([wires[0], tampered, wires[1], new Uint8Array([1, 2, 3]), wires[2]])
+  t.deepEqual(
+    results.map((r) => (!r.ok ? r.error.code : r.value.type === 'application' ? Buffer.from(r.value.data).toString() : r.value.type)),
+    ['one', 'ERR_DECRYPTION_FAILED', 'two', 'ERR_MALFORMED_MESSAGE', 'three'],
+  )
+  // What the batch consumed is consumed in the database: a second provider refuses a replay.
+  bob.provider.close()
+  const again = new Provider({ storage: { postgres: { connectionString: URL_!, schema } } })
+  const copy = await again.loadGroup(alice.g.groupId)
+  const [replay] = await copy.processMessages([wires[2]])
+  t.false(replay.ok, 'a message the batch consumed stays consumed')
+  const after = await copy.processMessage(alice.g.createMessageSync('after the batch'))
+  t.is(after.type === 'application' && Buffer.from(after.data).toString(), 'after the batch')
+  again.close()
+})
+
 pgTest('two delivery-service processes share a PublicGroup: each reloads what the other merged', async (t) => {
   const schema = freshSchema()
   const alice = new Client('alice')

@@ -644,72 +644,61 @@ impl<'t> Store<'t> {
     /// as a full disk), so the batch must fail as a whole; the inner one is the item's own result.
     pub fn savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
         if self.slot.pg.is_some() {
-            return self.pg_savepoint(f);
+            // On PostgreSQL a failed statement also aborts the transaction until the savepoint is
+            // rolled back to; the savepoint's commands are the same otherwise.
+            let db = self.db();
+            let run = |sql: &'static str| postgres::savepoint(db, sql).map_err(|e| store_error(&e));
+            run("SAVEPOINT openmls_node_item")?;
+            return item(
+                f,
+                || run("RELEASE SAVEPOINT openmls_node_item"),
+                || run("ROLLBACK TO SAVEPOINT openmls_node_item; RELEASE SAVEPOINT openmls_node_item"),
+            );
         }
         let gone = || Error::new(ErrorCode::Storage, "storage: SQLite rolled the transaction back; nothing of it was saved");
         let conn = self.sql();
         conn.execute_batch("SAVEPOINT openmls_node_item").map_err(sql_error)?;
         let mark = self.slot.undo.mark();
-        let outer_fault = TX_FAULT.with(|slot| slot.take());
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        let undo = |conn: &Connection| -> Result<()> {
-            if let Some(map) = &self.slot.shared.group_data {
-                self.slot.undo.rollback_to(map, mark);
-            }
-            if conn.is_autocommit() {
-                return Err(gone());
-            }
-            conn.execute_batch("ROLLBACK TO openmls_node_item; RELEASE openmls_node_item").map_err(sql_error)
-        };
-        match result {
-            Ok(Ok(value)) if fault.is_none() => {
-                if conn.is_autocommit() {
-                    return Err(gone());
+        // SQLite rolls a whole transaction back on some faults (a full disk): then there is no
+        // savepoint left, and the batch fails as a whole.
+        let live = || if conn.is_autocommit() { Err(gone()) } else { Ok(()) };
+        item(
+            f,
+            || {
+                live()?;
+                conn.execute_batch("RELEASE openmls_node_item").map_err(sql_error)
+            },
+            || {
+                if let Some(map) = &self.slot.shared.group_data {
+                    self.slot.undo.rollback_to(map, mark);
                 }
-                conn.execute_batch("RELEASE openmls_node_item").map_err(sql_error)?;
-                Ok(Ok(value))
-            }
-            Ok(result) => {
-                let item = settle(result, fault, "this item");
-                undo(conn)?;
-                Ok(item)
-            }
-            Err(panic) => {
-                let _ = undo(conn);
-                std::panic::resume_unwind(panic)
-            }
-        }
+                live()?;
+                conn.execute_batch("ROLLBACK TO openmls_node_item; RELEASE openmls_node_item").map_err(sql_error)
+            },
+        )
     }
 }
 
-impl Store<'_> {
-    /// [`Store::savepoint`] on PostgreSQL, where a failed statement also aborts the transaction
-    /// until the savepoint is rolled back to.
-    fn pg_savepoint<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-        let db = self.db();
-        postgres::savepoint(db, "SAVEPOINT openmls_node_item").map_err(|e| store_error(&e))?;
-        let outer_fault = TX_FAULT.with(|slot| slot.take());
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        let undo = || {
-            postgres::savepoint(db, "ROLLBACK TO SAVEPOINT openmls_node_item; RELEASE SAVEPOINT openmls_node_item")
-                .map_err(|e| store_error(&e))
-        };
-        match result {
-            Ok(Ok(value)) if fault.is_none() => {
-                postgres::savepoint(db, "RELEASE SAVEPOINT openmls_node_item").map_err(|e| store_error(&e))?;
-                Ok(Ok(value))
-            }
-            Ok(result) => {
-                let item = settle(result, fault, "this item");
-                undo()?;
-                Ok(item)
-            }
-            Err(panic) => {
-                let _ = undo();
-                std::panic::resume_unwind(panic)
-            }
+/// One item of a batch, under a savepoint the caller opened: runs `f` with a fault slot of its
+/// own, then `release`s the savepoint if `f` succeeded and no fault was recorded, or `undo`es to it
+/// (the item's result then carries the fault). A panic undoes and goes on unwinding.
+fn item<T>(f: impl FnOnce() -> Result<T>, release: impl FnOnce() -> Result<()>, undo: impl FnOnce() -> Result<()>) -> Result<Result<T>> {
+    let outer_fault = TX_FAULT.with(|slot| slot.take());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+    match result {
+        Ok(Ok(value)) if fault.is_none() => {
+            release()?;
+            Ok(Ok(value))
+        }
+        Ok(result) => {
+            let item = settle(result, fault, "this item");
+            undo()?;
+            Ok(item)
+        }
+        Err(panic) => {
+            let _ = undo();
+            std::panic::resume_unwind(panic)
         }
     }
 }
@@ -791,6 +780,9 @@ impl Durability {
         }
     }
 }
+
+/// What a transaction's body returned (or its panic), and the first fault recorded while it ran.
+type BodyOutcome<T> = (std::thread::Result<Result<(T, bool)>>, Option<Error>);
 
 /// A provider's storage: openmls's store, the connection, and the transaction lock.
 pub struct Storage {
@@ -1003,25 +995,12 @@ impl Storage {
         }
         // The connection is taken when `f` first touches storage (see `TxSlot`).
         let slot = TxSlot::new(shared.clone());
-        let store = Store::new(&slot);
-        RUNNING.with(|r| r.borrow_mut().push(me));
-        shared.started();
-        // Another provider's transaction may be running on this thread around this one: keep its
-        // key, and its fault is its own.
-        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
-        let outer_fault = TX_FAULT.with(|slot| slot.take());
-        TX_DEPTH.with(|d| d.set(d.get() + 1));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)));
-        TX_DEPTH.with(|d| d.set(d.get() - 1));
-        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        shared.stopped();
-        RUNNING.with(|r| r.borrow_mut().retain(|p| *p != me));
+        let (result, fault) = self.body(&slot, f);
         let outcome = match (result, slot.taken()) {
             (Err(panic), conn) => {
                 if let Some(conn) = conn {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
-                CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
                 std::panic::resume_unwind(panic)
             }
             (Ok(result), Some(conn)) => match result {
@@ -1040,7 +1019,6 @@ impl Storage {
             // Nothing was written: there is nothing to commit or roll back.
             (Ok(result), None) => settle(result.map(|(value, _)| value), fault, "the operation"),
         };
-        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
         // Dropping the slot (the store only borrowed it) gives the connection back.
         drop(slot);
         outcome
@@ -1048,24 +1026,9 @@ impl Storage {
 
     /// [`Storage::transaction`] on PostgreSQL: a connection from the pool for the whole transaction.
     fn pg_transaction<T>(&self, pool: &postgres::PgPool, f: impl FnOnce(&Store<'_>) -> Result<(T, bool)>) -> Result<T> {
-        let shared = &self.conn;
-        let me = Arc::as_ptr(shared);
-        let mut slot = TxSlot::new(shared.clone());
+        let mut slot = TxSlot::new(self.conn.clone());
         slot.pg = Some(postgres::begin(pool)?);
-        RUNNING.with(|r| r.borrow_mut().push(me));
-        shared.started();
-        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
-        let outer_fault = TX_FAULT.with(|slot| slot.take());
-        TX_DEPTH.with(|d| d.set(d.get() + 1));
-        let result = {
-            let store = Store::new(&slot);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)))
-        };
-        TX_DEPTH.with(|d| d.set(d.get() - 1));
-        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
-        shared.stopped();
-        RUNNING.with(|r| r.borrow_mut().retain(|p| *p != me));
-        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+        let (result, fault) = self.body(&slot, f);
         let session = slot.pg.take().expect("a PostgreSQL transaction holds its session");
         match result {
             Err(panic) => {
@@ -1081,6 +1044,31 @@ impl Storage {
                 }
             },
         }
+    }
+
+    /// Runs `f`, the body of a transaction of this storage, on this thread: counts it as running,
+    /// gives it this storage's codec key and a fault slot of its own, and catches a panic. Returns
+    /// what `f` returned (or its panic) and the first fault recorded meanwhile. The thread's state
+    /// is as before afterwards: another provider's transaction may be running around this one, and
+    /// its key and its fault are its own.
+    fn body<T>(&self, slot: &TxSlot, f: impl FnOnce(&Store<'_>) -> Result<(T, bool)>) -> BodyOutcome<T> {
+        let shared = &self.conn;
+        let me = Arc::as_ptr(shared);
+        RUNNING.with(|r| r.borrow_mut().push(me));
+        shared.started();
+        let outer_key = CODEC_KEY.with(|k| k.replace(self.key.clone()));
+        let outer_fault = TX_FAULT.with(|slot| slot.take());
+        TX_DEPTH.with(|d| d.set(d.get() + 1));
+        let result = {
+            let store = Store::new(slot);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)))
+        };
+        TX_DEPTH.with(|d| d.set(d.get() - 1));
+        let fault = TX_FAULT.with(|slot| slot.replace(outer_fault));
+        shared.stopped();
+        RUNNING.with(|r| r.borrow_mut().retain(|p| *p != me));
+        CODEC_KEY.with(|k| *k.borrow_mut() = outer_key);
+        (result, fault)
     }
 
     /// How many operations of this provider have run at the same moment, at most, since it was
