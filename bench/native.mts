@@ -62,7 +62,7 @@ function run(binary: string, args: string[]): Metrics {
 }
 
 /**
- * The native binary in `--serve` mode: one repetition per request (`kp N`, `add`, `update`,
+ * The native binary in `--serve` mode: one repetition per request (`kp N`, `add`, `update N`,
  * `msg SIZE PAYLOAD COUNT`), answered with that repetition's measurements, in milliseconds per
  * operation, keyed like ours.
  */
