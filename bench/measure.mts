@@ -12,7 +12,7 @@ export interface Beside {
 }
 
 /** Our metric id without the API prefix: the id of the same measurement in the native binary. */
-export const nativeId = (metric: string): string => metric.replace(/^promise\./, '')
+const nativeId = (metric: string): string => metric.replace(/^promise\./, '')
 
 /** Milliseconds on a monotonic clock. */
 export const now = (): number => performance.now()

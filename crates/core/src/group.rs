@@ -320,14 +320,8 @@ impl Group {
     /// another process changed it since this handle last saw it. Nothing to do on SQLite, which
     /// one process holds.
     pub(crate) fn claim(&self, tx: &Tx<'_>) -> Result<()> {
-        // The message path runs this for every message: on SQLite, return before any work, and
-        // before taking the connection (a transaction takes it at its first statement, so that
-        // the crypto before that runs beside other groups' operations).
-        if !tx.is_shared() {
-            return Ok(());
-        }
-        let key = crate::registry::group_key(self.lock()?.group_id())?;
-        let Some(claim) = crate::storage::postgres::claim_group(tx.db(), &key).map_err(|e| crate::storage::store_error(&e))? else {
+        // The message path runs this for every message: on SQLite it returns before any work.
+        let Some(claim) = tx.claim_group(|| crate::registry::group_key(self.lock()?.group_id()))? else {
             return Ok(());
         };
         if self.seen.load(Ordering::SeqCst) != claim.seen {

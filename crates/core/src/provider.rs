@@ -380,9 +380,16 @@ impl Tx<'_> {
         self.store.db()
     }
 
-    /// Whether other processes share the storage (PostgreSQL), without touching it.
-    pub(crate) fn is_shared(&self) -> bool {
-        self.store.is_shared()
+    /// On a shared store (PostgreSQL), at the start of an operation on a group: takes the group's
+    /// lock for the rest of the transaction and swaps its token (see
+    /// [`crate::storage::postgres::claim_group`]). On SQLite, which one process holds, there is
+    /// nothing to claim: `None`, without touching storage (the connection stays free for the
+    /// crypto before the operation's first write) and without asking for the group's `key`.
+    pub(crate) fn claim_group(&self, key: impl FnOnce() -> Result<Vec<u8>>) -> Result<Option<crate::storage::postgres::Claim>> {
+        if !self.store.is_shared() {
+            return Ok(None);
+        }
+        crate::storage::postgres::claim_group(self.db(), &key()?).map(Some).map_err(|e| crate::storage::store_error(&e))
     }
 
     /// Runs `f` as one item of a batch: its writes are kept if it succeeds, rolled back otherwise

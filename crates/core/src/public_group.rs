@@ -158,15 +158,9 @@ impl PublicGroupHandle {
         let mut next = 0;
         let result = self.provider.atomically(|tx| {
             // On PostgreSQL: one process at a time acts on the group, from its latest state.
-            let claim = match tx.is_shared() {
-                true => crate::storage::postgres::claim_group(tx.db(), &group_key(&self.group_id)?).map_err(|e| store_error(&e))?,
-                false => None,
-            };
-            if let Some(claim) = claim {
+            if let Some(claim) = tx.claim_group(|| group_key(&self.group_id))? {
                 if self.seen.load(Ordering::SeqCst) != claim.seen {
-                    *group = PublicGroup::load(tx.storage(), &self.group_id)
-                        .map_err(|e| store_error(&e))?
-                        .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "the public group was deleted from storage"))?;
+                    *group = self.stored(tx)?;
                 }
                 next = claim.next;
             }
@@ -182,6 +176,13 @@ impl PublicGroupHandle {
         result
     }
 
+    /// The group as storage holds it (another process may have changed it).
+    fn stored(&self, tx: &Tx<'_>) -> Result<PublicGroup> {
+        PublicGroup::load(tx.storage(), &self.group_id)
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "the public group was deleted from storage"))
+    }
+
     /// On PostgreSQL, before an operation that only reads the state (validating a message, checking
     /// a GroupInfo): reloads it if another process merged something since this handle last saw it.
     fn refresh_if_shared(&self) -> Result<()> {
@@ -192,11 +193,7 @@ impl PublicGroupHandle {
         self.provider.atomically(|tx| {
             let token = crate::storage::postgres::stored_token(tx.db(), &group_key(&self.group_id)?).map_err(|e| store_error(&e))?;
             if token != self.seen.load(Ordering::SeqCst) {
-                *guard = Some(
-                    PublicGroup::load(tx.storage(), &self.group_id)
-                        .map_err(|e| store_error(&e))?
-                        .ok_or_else(|| Error::new(ErrorCode::UnknownGroup, "the public group was deleted from storage"))?,
-                );
+                *guard = Some(self.stored(tx)?);
                 self.seen.store(token, Ordering::SeqCst);
             }
             Ok(())

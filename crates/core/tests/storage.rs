@@ -163,24 +163,38 @@ fn files_that_are_not_databases_are_refused_whatever_their_size_and_an_empty_fil
     provider.close().unwrap();
 }
 
+/// SQL for `column` with its byte at (1-based) position `at` changed: set to 0, or to 1 where it
+/// was 0 already (sealed values are random bytes, so a fixed replacement would sometimes change
+/// nothing).
+fn changed_byte(column: &str, at: u32) -> String {
+    format!(
+        "CAST(substr({column}, 1, {before}) || CASE WHEN substr({column}, {at}, 1) = x'00' THEN x'01' ELSE x'00' END || substr({column}, {after}) AS BLOB)",
+        before = at - 1,
+        after = at + 1
+    )
+}
+
 #[test]
 fn a_stored_value_that_does_not_open_with_the_right_key_is_corruption_not_a_wrong_key() {
     let dir = tempfile::tempdir().unwrap();
     for key in [Some([5u8; 32]), None] {
         let path = dir.path().join(format!("tampered-{}.db", key.is_some()));
         let id = file_with_group(&path, key);
-        // Overwrite one byte in the middle of the stored tree and identity (the values stay blobs).
+        // Change one byte in the middle of the stored tree and identity (the values stay blobs).
         sql(
             &path,
-            "UPDATE openmls_group_data SET group_data = CAST(substr(group_data, 1, 40) || x'00' || substr(group_data, 42) AS BLOB) WHERE data_type = 'tree';
-             UPDATE openmls_node_identity SET identity = CAST(substr(identity, 1, 40) || x'00' || substr(identity, 42) AS BLOB);",
+            &format!(
+                "UPDATE openmls_group_data SET group_data = {} WHERE data_type = 'tree'; UPDATE openmls_node_identity SET identity = {};",
+                changed_byte("group_data", 41),
+                changed_byte("identity", 41)
+            ),
         );
         let provider = Arc::new(open(&path, key).unwrap());
         let err = openmls_node_core::group::Group::load(provider.clone(), &id).unwrap_err();
         assert_eq!(err.code, ErrorCode::StorageCorrupt, "{key:?}: {err}");
         assert_eq!(registry::identity(&provider).unwrap_err().code, ErrorCode::StorageCorrupt);
         provider.close().unwrap();
-        sql(&path, "UPDATE openmls_node_groups SET group_id = CAST(substr(group_id, 1, 10) || x'00' || substr(group_id, 12) AS BLOB)");
+        sql(&path, &format!("UPDATE openmls_node_groups SET group_id = {}", changed_byte("group_id", 11)));
         let provider = Arc::new(open(&path, key).unwrap());
         assert_eq!(registry::list_groups(&provider).unwrap_err().code, ErrorCode::StorageCorrupt);
         provider.close().unwrap();

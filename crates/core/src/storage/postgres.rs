@@ -356,10 +356,9 @@ pub(crate) fn stored_token(db: Db<'_>, group_key: &[u8]) -> std::result::Result<
     })
 }
 
-/// On PostgreSQL, takes the group's lock for the rest of the transaction and swaps its token;
-/// on SQLite (one process per file) there is nothing to claim.
-pub(crate) fn claim_group(db: Db<'_>, group_key: &[u8]) -> std::result::Result<Option<Claim>, DbError> {
-    let Db::Postgres(_) = db else { return Ok(None) };
+/// Takes the group's lock for the rest of the transaction and swaps its token (callers go through
+/// `Tx::claim_group`, which does nothing on SQLite).
+pub(crate) fn claim_group(db: Db<'_>, group_key: &[u8]) -> std::result::Result<Claim, DbError> {
     let digest = Sha256::digest(group_key);
     let lock = i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"));
     db.run("SELECT pg_advisory_xact_lock($1)", &[Arg::Int(lock)])?;
@@ -376,7 +375,7 @@ pub(crate) fn claim_group(db: Db<'_>, group_key: &[u8]) -> std::result::Result<O
         "INSERT INTO openmls_node_group_tokens (group_id, token) VALUES ($1, $2) ON CONFLICT (group_id) DO UPDATE SET token = excluded.token",
         &[Arg::Bytes(group_key), Arg::Int(next)],
     )?;
-    Ok(Some(Claim { seen, next }))
+    Ok(Claim { seen, next })
 }
 
 fn getrandom_bytes(out: &mut [u8]) {
