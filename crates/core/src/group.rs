@@ -775,7 +775,7 @@ impl Group {
 
     /// The group's members, in leaf order.
     pub fn members(&self) -> Result<Vec<MemberInfo>> {
-        self.read(|g| Ok(g.members().map(MemberInfo::from).collect()), |v| v.members.as_ref().clone())
+        self.read(|g| Ok(g.members().map(MemberInfo::from).collect()), |v| v.members.iter().map(|m| m.info.clone()).collect())
     }
 
     /// This member's leaf index.

@@ -620,7 +620,7 @@ impl<'t> Store<'t> {
         kind: &'static str,
     ) -> std::result::Result<Option<T>, DbError> {
         match self.slot.group_data_map() {
-            Some(map) => map.read(group_data::encode(group_id)?, kind).map(|v| group_data::decode(&v)).transpose(),
+            Some(map) => map.read(group_data::encode(group_id)?, kind, group_data::decode).transpose(),
             None => group_data::read(self.db(), group_id, kind),
         }
     }

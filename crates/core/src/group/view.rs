@@ -27,8 +27,10 @@ pub(crate) struct GroupView {
     pub epoch_authenticator: Vec<u8>,
     pub confirmation_tag: Vec<u8>,
     pub configuration: JoinConfigSpec,
+    /// The configuration `configuration` describes, to tell whether it changed.
+    raw_configuration: MlsGroupJoinConfig,
     /// What changes only with the epoch, shared between views of the same epoch.
-    pub members: Arc<Vec<MemberInfo>>,
+    pub members: Arc<Vec<Arc<ViewMember>>>,
     pub extensions: Arc<Vec<ExtensionSpec>>,
     pub group_context: Arc<GroupContextInfo>,
     /// The proposal queue (described only when it is not empty).
@@ -36,6 +38,57 @@ pub(crate) struct GroupView {
     /// The pending commit, described once: kept by its new confirmed transcript hash, which no
     /// other commit shares, while it stays pending.
     pub pending_commit: Option<(Vec<u8>, Arc<StagedCommitView>)>,
+}
+
+/// A member in a view, with the signature of its leaf: a leaf whose signature did not change
+/// is the same leaf (the signature covers every field of it), so its entry is shared with the
+/// earlier view instead of being built again.
+#[derive(Debug)]
+pub(crate) struct ViewMember {
+    pub info: MemberInfo,
+    leaf_signature: Signature,
+}
+
+/// The members of `group` in leaf order. An entry of `earlier` is kept when its leaf is the
+/// same (index, signature key, credential and leaf signature): a commit changes a few leaves,
+/// so the list after it costs a comparison per member, not a copy of every key and credential.
+fn members(group: &MlsGroup, earlier: Option<&[Arc<ViewMember>]>) -> Result<Vec<Arc<ViewMember>>> {
+    let earlier = earlier.unwrap_or_default();
+    let mut at = 0;
+    group
+        .public_group()
+        .treesync()
+        .full_leaves()
+        .map(|(index, leaf)| {
+            let index = index.u32();
+            while earlier.get(at).is_some_and(|m| m.info.index < index) {
+                at += 1;
+            }
+            match earlier.get(at) {
+                Some(m) if m.info.index == index && same_leaf(m, leaf) => Ok(m.clone()),
+                _ => Ok(Arc::new(ViewMember { info: member_of(index, leaf)?, leaf_signature: leaf.signature().clone() })),
+            }
+        })
+        .collect()
+}
+
+fn same_leaf(m: &ViewMember, leaf: &LeafNode) -> bool {
+    m.leaf_signature == *leaf.signature()
+        && m.info.signature_key == leaf.signature_key().as_slice()
+        && m.info.credential.credential_type == u16::from(leaf.credential().credential_type())
+        && m.info.credential.serialized_content == leaf.credential().serialized_content()
+}
+
+/// What openmls's `Member` says about a leaf (its encryption key is only public encoded).
+fn member_of(index: u32, leaf: &LeafNode) -> Result<MemberInfo> {
+    let encoded = leaf.encryption_key().tls_serialize_detached().map_err(Error::from)?;
+    let (encryption_key, _) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded)?;
+    Ok(MemberInfo {
+        index,
+        credential: leaf.credential().into(),
+        signature_key: leaf.signature_key().as_slice().to_vec(),
+        encryption_key: encryption_key.as_slice().to_vec(),
+    })
 }
 
 impl GroupView {
@@ -55,7 +108,7 @@ impl GroupView {
                 v.confirmation_tag.clone(),
             ),
             None => (
-                Arc::new(group.members().map(MemberInfo::from).collect()),
+                Arc::new(members(group, earlier.map(|v| v.members.as_slice()))?),
                 Arc::new(extensions::describe(group.extensions().iter())),
                 Arc::new(GroupContextInfo::from(group.public_group().group_context())),
                 group.epoch_authenticator().as_slice().to_vec(),
@@ -69,6 +122,11 @@ impl GroupView {
             let described = known.unwrap_or_else(|| Arc::new(describe_staged_commit(staged, Some(group), crypto)));
             (key, described)
         });
+        let raw_configuration = group.configuration();
+        let configuration = match earlier.filter(|v| v.raw_configuration == *raw_configuration) {
+            Some(v) => v.configuration.clone(),
+            None => describe_join_config(raw_configuration)?,
+        };
         Ok(GroupView {
             epoch,
             own_leaf_index,
@@ -78,7 +136,8 @@ impl GroupView {
             has_pending_commit: group.pending_commit().is_some(),
             epoch_authenticator,
             confirmation_tag,
-            configuration: describe_join_config(group.configuration())?,
+            configuration,
+            raw_configuration: raw_configuration.clone(),
             members,
             extensions,
             group_context,
@@ -127,5 +186,98 @@ impl Group {
         if let Ok(mut slot) = self.view.write() {
             *slot = fresh;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::config::{CreateConfigSpec, JoinConfigSpec};
+    use crate::group::{CreateOptions, Group, JoinOptions, LeafNodeParamsSpec, MemberInfo};
+    use crate::identity::{basic_credential_with_key, generate_signer, CredentialInfo};
+    use crate::key_package::{create_key_package, key_package_to_bytes, parse_key_package};
+    use crate::processed::ProcessedContent;
+    use crate::{CryptoProviderKind, Provider, SignatureKeyPair};
+
+    const SUITE: u16 = 1;
+
+    struct Client(Arc<Provider>, Arc<SignatureKeyPair>, &'static str);
+
+    impl Client {
+        fn new(name: &'static str) -> Self {
+            let provider = Arc::new(Provider::new(CryptoProviderKind::RustCrypto).unwrap());
+            let scheme = provider.ciphersuite(SUITE).unwrap().signature_algorithm();
+            Self(provider, Arc::new(generate_signer(scheme).unwrap()), name)
+        }
+
+        fn key_package(&self) -> Vec<u8> {
+            let cs = self.0.ciphersuite(SUITE).unwrap();
+            key_package_to_bytes(&create_key_package(&self.0, cs, &self.1, basic_credential_with_key(self.2.as_bytes(), &self.1)).unwrap())
+                .unwrap()
+        }
+    }
+
+    fn view_members(g: &Group) -> Vec<Arc<super::ViewMember>> {
+        g.view().unwrap().members.as_ref().clone()
+    }
+
+    fn infos(members: &[Arc<super::ViewMember>]) -> Vec<MemberInfo> {
+        members.iter().map(|m| m.info.clone()).collect()
+    }
+
+    fn apply(g: &Group, commit: &[u8]) {
+        let ProcessedContent::Commit(staged) = g.process_message(commit).unwrap().content else { panic!("not a commit") };
+        g.merge_staged_commit(&staged).unwrap();
+    }
+
+    /// The member list of the view equals openmls's after adds, updates (a new key, a new
+    /// credential) and removes, and shares the entries of the leaves a commit left alone.
+    #[test]
+    fn the_view_lists_the_members_as_openmls_does_and_shares_unchanged_leaves() {
+        let (alice, bob, carol) = (Client::new("alice"), Client::new("bob"), Client::new("carol"));
+        let config = CreateConfigSpec { ciphersuite: SUITE, join: JoinConfigSpec::default(), ..Default::default() };
+        let a = Group::create(
+            alice.0.clone(),
+            alice.1.clone(),
+            basic_credential_with_key(b"alice", &alice.1),
+            CreateOptions { group_id: None, config },
+        )
+        .unwrap();
+        let kps = [bob.key_package(), carol.key_package()].map(|kp| parse_key_package(&alice.0, &kp).unwrap());
+        let added = a.add_members(&kps).unwrap();
+        a.merge_pending_commit().unwrap();
+        let tree = Some(a.export_ratchet_tree().unwrap());
+        let b =
+            Group::join(bob.0.clone(), bob.1.clone(), &added.welcome.unwrap(), JoinOptions { ratchet_tree: tree, ..Default::default() })
+                .unwrap();
+        assert_eq!(infos(&view_members(&a)), a.members().unwrap());
+        assert_eq!(a.members().unwrap().len(), 3);
+
+        let before = view_members(&a);
+        let update = b.self_update().unwrap();
+        b.merge_pending_commit().unwrap();
+        apply(&a, &update.commit);
+        let after = view_members(&a);
+        assert_eq!(infos(&after), a.members().unwrap());
+        assert!(Arc::ptr_eq(&before[0], &after[0]) && Arc::ptr_eq(&before[2], &after[2]), "alice and carol are shared");
+        assert!(!Arc::ptr_eq(&before[1], &after[1]) && before[1].info.encryption_key != after[1].info.encryption_key, "bob's new key");
+
+        let renamed = LeafNodeParamsSpec {
+            credential: Some(CredentialInfo { credential_type: 1, serialized_content: b"bob, renamed".to_vec() }),
+            ..Default::default()
+        };
+        let update = b.self_update_with(&renamed).unwrap();
+        b.merge_pending_commit().unwrap();
+        apply(&a, &update.commit);
+        assert_eq!(infos(&view_members(&a)), a.members().unwrap());
+        assert_eq!(view_members(&a)[1].info.credential.serialized_content, b"bob, renamed");
+
+        a.remove_members(&[1]).unwrap();
+        a.merge_pending_commit().unwrap();
+        let left = view_members(&a);
+        assert_eq!(infos(&left), a.members().unwrap());
+        assert_eq!(left.iter().map(|m| m.info.index).collect::<Vec<_>>(), [0, 2]);
+        assert!(Arc::ptr_eq(&after[2], &left[1]), "carol is still shared after bob's leaf went blank");
     }
 }

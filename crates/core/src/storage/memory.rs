@@ -14,22 +14,48 @@
 //!   hold (sealed when the provider has a key), so a snapshot puts them back into
 //!   `openmls_group_data` ([`GroupDataMap::export_image`]) and an import takes them out again
 //!   ([`GroupDataMap::import_rows`]): snapshots keep their format.
-//! - **Forward secrecy in memory.** A value that is replaced or deleted is zeroed when it is
-//!   dropped, as `secure_delete` zeroes freed pages.
+//! - **Forward secrecy in memory.** A value that may hold a secret is zeroed when it is replaced
+//!   or deleted, as `secure_delete` zeroes freed pages. The public kinds ([`PUBLIC_KINDS`]: the
+//!   ratchet tree, the group context, ...) are not: zeroing the 100 KB tree byte by byte after
+//!   every commit cost about 20 µs and protected nothing a member does not publish.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use rusqlite::Connection;
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use super::db::DbError;
 use super::group_data::PROVIDER_VERSION;
 
 /// A row's key: the encoded group id and the kind of data (`"tree"`, `"message_secrets"`, …).
 type Key = (Vec<u8>, &'static str);
-/// A stored value (the codec's output), zeroed when dropped.
-type Value = Zeroizing<Vec<u8>>;
+/// The kinds of group data that hold nothing secret: every member of the group knows them (the
+/// tree holds public keys, credentials and signatures; the private keys are stored elsewhere).
+/// Every other kind (the message and epoch secrets, the resumption PSKs, the group state with a
+/// pending commit's secrets, and any kind this version does not know) is zeroed when dropped.
+pub(crate) const PUBLIC_KINDS: [&str; 6] =
+    ["tree", "context", "interim_transcript_hash", "confirmation_tag", "own_leaf_index", "join_group_config"];
+
+/// A stored value (the codec's output), zeroed when dropped unless its kind is public.
+struct Value {
+    bytes: Vec<u8>,
+    secret: bool,
+}
+
+impl Value {
+    fn new(kind: &str, bytes: Vec<u8>) -> Self {
+        Self { bytes, secret: !PUBLIC_KINDS.contains(&kind) }
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        if self.secret {
+            self.bytes.zeroize();
+        }
+    }
+}
 
 /// The group data of one in-memory provider.
 #[derive(Default)]
@@ -49,7 +75,7 @@ impl Undo {
         self.log.borrow().len()
     }
 
-    /// Keeps every change (the transaction committed): the old values are zeroed and dropped.
+    /// Keeps every change (the transaction committed): the old values are dropped (and zeroed).
     pub(crate) fn commit(&self) {
         self.log.borrow_mut().clear();
     }
@@ -77,13 +103,13 @@ impl GroupDataMap {
         // realloc shrinks in place).
         value.shrink_to_fit();
         let key = (group_id, kind);
-        let old = self.rows.lock().insert(key.clone(), Zeroizing::new(value));
+        let old = self.rows.lock().insert(key.clone(), Value::new(kind, value));
         undo.log.borrow_mut().push((key, old));
     }
 
-    /// One kind of a group's data, as stored.
-    pub(crate) fn read(&self, group_id: Vec<u8>, kind: &'static str) -> Option<Value> {
-        self.rows.lock().get(&(group_id, kind)).cloned()
+    /// One kind of a group's data, as stored, given to `f` (no copy: a tree is large).
+    pub(crate) fn read<T>(&self, group_id: Vec<u8>, kind: &'static str, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        self.rows.lock().get(&(group_id, kind)).map(|v| f(&v.bytes))
     }
 
     /// Deletes one kind of a group's data.
@@ -109,7 +135,7 @@ impl GroupDataMap {
             while let Some(row) = found.next()? {
                 let kind: String = row.get(1)?;
                 let Some(kind) = super::group_data::KINDS.iter().find(|k| **k == kind) else { continue };
-                rows.insert((row.get(0)?, kind), Zeroizing::new(row.get(2)?));
+                rows.insert((row.get(0)?, kind), Value::new(kind, row.get(2)?));
             }
         }
         // Only what moved: a kind this version does not know (a snapshot of a later one) stays a row.
@@ -138,7 +164,7 @@ impl GroupDataMap {
                     "INSERT INTO openmls_group_data (group_id, data_type, group_data, provider_version) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for ((group_id, kind), value) in rows.iter() {
-                    insert.execute(rusqlite::params![group_id, kind, &value[..], PROVIDER_VERSION])?;
+                    insert.execute(rusqlite::params![group_id, kind, &value.bytes[..], PROVIDER_VERSION])?;
                 }
             }
             tx.commit()?;
@@ -207,8 +233,20 @@ mod tests {
         assert_eq!(left, 0, "an imported store keeps its group data in the map only");
     }
 
+    /// The public kinds are kinds openmls stores, and what holds secrets is zeroed.
+    #[test]
+    fn only_the_public_kinds_skip_zeroing() {
+        for kind in PUBLIC_KINDS {
+            assert!(super::super::group_data::KINDS.contains(&kind), "{kind} is not a kind of group data");
+        }
+        for kind in ["message_secrets", "group_epoch_secrets", "resumption_psk_store", "group_state", "a later kind"] {
+            assert!(Value::new(kind, vec![]).secret, "{kind} must be zeroed");
+        }
+        assert!(!Value::new("tree", vec![]).secret);
+    }
+
     fn value(map: &GroupDataMap, kind: &'static str) -> Option<Vec<u8>> {
-        map.read(b"g".to_vec(), kind).map(|v| v.to_vec())
+        map.read(b"g".to_vec(), kind, <[u8]>::to_vec)
     }
 
     #[test]
