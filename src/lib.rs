@@ -1,6 +1,7 @@
 //! The thin N-API binding of openmls-node. It converts values and errors; the work is in
 //! `crates/core`. One file per exported class.
 
+mod allocator;
 mod bytes;
 mod config_types;
 mod error;
