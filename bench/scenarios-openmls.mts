@@ -164,6 +164,32 @@ async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repe
   return metrics
 }
 
+/**
+ * The thread pool's round trip, which every Promise call pays at least once: a Promise operation
+ * that does no work (`clearPendingProposals` on an empty queue) against its `*Sync` twin, the
+ * median of single calls each. Node's own `crypto.pbkdf2` with one iteration pays the same.
+ */
+async function roundTripCase(r: Repetitions): Promise<Metrics> {
+  const store = new Store('memory')
+  const group = store.client('alice').createGroup()
+  const calls = 200
+  const metrics = await repeat(r.warmup, r.batches, async () => {
+    const promise: number[] = []
+    const sync: number[] = []
+    for (let i = 0; i < calls; i++) {
+      let t = now()
+      await group.clearPendingProposals()
+      promise.push(now() - t)
+      t = now()
+      group.clearPendingProposalsSync()
+      sync.push(now() - t)
+    }
+    return { 'pool.roundtrip': median(promise) - median(sync) }
+  })
+  store.close()
+  return metrics
+}
+
 /** How a messages scenario drives openmls-node: one call per message, or batch calls. */
 type MessageApi = Api | 'batch'
 
@@ -277,6 +303,7 @@ export async function runOpenmls(sizes: Sizes, log: (line: string) => void, peer
     await section(`add ${sizes.addCount} (${api})`, () => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside('add')))
     await section(`self-update in ${sizes.groupSize} (${api})`, () => updateCase(api, sizes.groupSize, pool, r, beside(`update ${r.updateBlock ?? 1}`)))
   }
+  await section('thread-pool round trip', () => roundTripCase(r))
   for (const [size, group] of [[2, '2'], [sizes.groupSize, 'group']] as const) {
     for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
       const id = `msg.${group}.${kind}`
