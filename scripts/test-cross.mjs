@@ -261,6 +261,10 @@ function runTarget(requested) {
       env = { ...env, ...w.env, ESBUILD_BINARY_PATH: 'Z:' + w.esbuild.replaceAll('/', '\\') }
       cmd = 'wine'; args = [w.node, avaCli]; versionCmd = ['wine', w.node]
       emulated()
+      // wine 8.0's sockets fail Node's fetch() to 127.0.0.1 (`connect UNKNOWN`), with or without the
+      // addon loaded (http.get works): the delivery-service example's client cannot reach its server.
+      avaArgs.push('--match', '!the delivery service:*')
+      log(`${triple}: the delivery-service test is left out under wine (its fetch() to 127.0.0.1 fails there without the addon too)`)
       break
     }
     default:
