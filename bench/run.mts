@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { ratioChart } from './chart.mjs'
 import { FULL, SMOKE, type Metrics } from './config.mjs'
 import { machine } from './machine.mjs'
-import { buildNative, NativePeer, runNativeRss } from './native.mjs'
+import { buildNative, runNativeRss } from './native.mjs'
 import { markdown, rowLines } from './report.mjs'
 import { evaluate, rows } from './rows.mjs'
 import { runRss } from './rss.mjs'
@@ -31,19 +31,16 @@ const host = machine()
 
 const built = buildNative(sizes.smoke, log)
 let native: Metrics = {}
-let peer: NativePeer | undefined
 if ('binary' in built) {
   log('native: peak RSS; its scenarios run beside ours')
   native = runNativeRss(built.binary, sizes)
-  peer = new NativePeer(built.binary, sizes)
 } else {
   log(`native: skipped (${built.skipped})`)
 }
 log('peak RSS: openmls-node and ts-mls children')
 const rssNode = runRss('openmls-node', sizes)
 const rssTs = runRss('ts-mls', sizes)
-const node = { ...(await runOpenmls(sizes, log, peer)), ...rssNode }
-await peer?.close()
+const node = { ...(await runOpenmls(sizes, log, 'binary' in built ? built.binary : undefined)), ...rssNode }
 // The native figures are those measured beside our *Sync rows (the Promise rows pair their own).
 for (const [k, v] of Object.entries(node)) if (k.startsWith('native:') && !k.startsWith('native:promise.')) native[k.slice('native:'.length)] = v
 const ts = { ...(await runTsMls(sizes, log)), ...rssTs }

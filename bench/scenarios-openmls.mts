@@ -8,9 +8,12 @@
  * not use the ratchet tree extension, so no commit carries a GroupInfo). A receiver's region
  * includes merging the staged commit.
  */
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult, type Durability } from 'openmls-node'
 import type { Metrics, Repetitions, Sizes } from './config.mjs'
@@ -18,6 +21,8 @@ import { check, median, now, repeat, type Beside } from './measure.mjs'
 import type { NativePeer } from './native.mjs'
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const execFileAsync = promisify(execFile)
 
 /** The two ways to call openmls-node. */
 type Api = 'sync' | 'promise'
@@ -274,24 +279,18 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
   }
 }
 
-/**
- * Runs every openmls-node scenario; `log` hears about progress. With `peer`, each repetition of a
- * scenario native openmls also runs is paired with a native one (see `repeat`).
- */
-export async function runOpenmls(sizes: Sizes, log: (line: string) => void, peer?: NativePeer): Promise<Metrics> {
-  const beside = (request: string): Beside | undefined => (peer ? { peer, request } : undefined)
-  const r = sizes.openmls
-  const results: Metrics = {}
-  const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
-  const section = async (name: string, run: () => Promise<Metrics>) => {
-    // Each section starts on a collected heap: none pays for the garbage of the ones before it.
-    ;(globalThis as { gc?: () => void }).gc?.()
-    const start = now()
-    Object.assign(results, await run())
-    log(`openmls-node: ${name} (${((now() - start) / 1000).toFixed(1)} s)`)
-  }
+/** One openmls-node scenario: a name, and what it measures (paired with `peer` where native runs it too). */
+interface Section {
+  name: string
+  run: (pool: Uint8Array[], beside: (request: string) => Beside | undefined) => Promise<Metrics>
+}
 
-  await section('key packages', () => {
+/** Every openmls-node scenario, in report order. */
+function sections(sizes: Sizes): Section[] {
+  const r = sizes.openmls
+  const out: Section[] = []
+  const section = (name: string, run: Section['run']) => out.push({ name, run })
+  section('key packages', (_pool, beside) => {
     const kp = new Client('kp')
     return repeat(r.warmup, r.batches, () => {
       const t = now()
@@ -300,22 +299,55 @@ export async function runOpenmls(sizes: Sizes, log: (line: string) => void, peer
     }, beside(`kp ${r.keyPackages}`))
   })
   for (const api of ['sync', 'promise'] as const) {
-    await section(`add ${sizes.addCount} (${api})`, () => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside('add')))
-    await section(`self-update in ${sizes.groupSize} (${api})`, () => updateCase(api, sizes.groupSize, pool, r, beside(`update ${r.updateBlock ?? 1}`)))
+    section(`add ${sizes.addCount} (${api})`, (pool, beside) => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside('add')))
+    section(`self-update in ${sizes.groupSize} (${api})`, (pool, beside) => updateCase(api, sizes.groupSize, pool, r, beside(`update ${r.updateBlock ?? 1}`)))
   }
-  await section('thread-pool round trip', () => roundTripCase(r))
+  section('thread-pool round trip', () => roundTripCase(r))
   for (const [size, group] of [[2, '2'], [sizes.groupSize, 'group']] as const) {
     for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
       const id = `msg.${group}.${kind}`
-      const native = beside(`msg ${size} ${payload} ${r.messages}`)
-      await section(id, () => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r, native))
+      const request = `msg ${size} ${payload} ${r.messages}`
+      section(id, (pool, beside) => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r, beside(request)))
       if (size !== 2) continue
-      await section(`file.${id}`, () => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
-      await section(`file-normal.${id}`, () => messagesCase('sync', `file-normal.${id}`, size, payload, pool, new Store('file', 'normal'), r.fileMessages, r))
-      await section(`file-batch.${id}`, () => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
-      await section(`promise.${id}`, () => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, native))
+      section(`file.${id}`, (pool) => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
+      section(`file-normal.${id}`, (pool) => messagesCase('sync', `file-normal.${id}`, size, payload, pool, new Store('file', 'normal'), r.fileMessages, r))
+      section(`file-batch.${id}`, (pool) => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
+      section(`promise.${id}`, (pool, beside) => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, beside(request)))
     }
   }
-  await section('event-loop lag', () => repeat(0, r.commits, () => lagCase(sizes.addCount, pool)))
+  section('event-loop lag', (pool) => repeat(0, r.commits, () => lagCase(sizes.addCount, pool)))
+  return out
+}
+
+/**
+ * Runs one scenario in this process (bench/section-child.mts). With `peer`, each repetition of a
+ * scenario native openmls also runs is paired with a native one (see `repeat`).
+ */
+export async function runSection(sizes: Sizes, name: string, peer?: NativePeer): Promise<Metrics> {
+  const found = sections(sizes).find((s) => s.name === name)
+  if (!found) throw new Error(`no scenario named "${name}"`)
+  const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
+  // The scenario starts on a collected heap, its key packages made.
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return found.run(pool, (request) => (peer ? { peer, request } : undefined))
+}
+
+const CHILD = fileURLToPath(new URL('section-child.mts', import.meta.url))
+
+/**
+ * Runs every openmls-node scenario, each in a fresh Node process of its own (as JMH forks a JVM per
+ * benchmark): no scenario inherits the heap, the compiled code, the thread pool or the allocator
+ * state of the ones before it. With `binary`, each child pairs its repetitions with a native
+ * binary of its own. `log` hears about progress.
+ */
+export async function runOpenmls(sizes: Sizes, log: (line: string) => void, binary?: string): Promise<Metrics> {
+  const results: Metrics = {}
+  for (const { name } of sections(sizes)) {
+    const start = now()
+    const args = ['--expose-gc', '--import', 'tsx', CHILD, name, ...(sizes.smoke ? ['--smoke'] : []), ...(binary ? ['--native', binary] : [])]
+    const { stdout } = await execFileAsync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 })
+    Object.assign(results, JSON.parse(stdout) as Metrics)
+    log(`openmls-node: ${name} (${((now() - start) / 1000).toFixed(1)} s, own process)`)
+  }
   return results
 }

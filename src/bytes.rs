@@ -5,8 +5,9 @@
 //! holds every result until it does, and Electron 21+ forbids external buffers outright (the V8
 //! memory cage). This type copies instead: outgoing bytes go into an ArrayBuffer that V8 allocates
 //! and owns (collected like any JS object), incoming bytes are copied out of the caller's view at
-//! once. Every byte-carrying value of the binding uses it; `scripts/check-no-external-buffers.mjs`
-//! keeps it that way.
+//! once. Every byte-carrying value of the binding uses it; a test in `__test__/correctness.test.mts`
+//! keeps it that way. (A synchronous call may borrow its input as `&[u8]` instead: the caller's
+//! view cannot change while the call runs.)
 
 use std::ops::Deref;
 use std::ptr;
@@ -74,23 +75,54 @@ impl FromNapiValue for Uint8Array {
 
 impl ToNapiValue for Uint8Array {
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> Result<sys::napi_value> {
-        let len = value.0.len();
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        // SAFETY: napi_create_arraybuffer allocates `len` bytes owned by V8 and returns their address;
-        // we fill them before any JavaScript runs.
-        let status = unsafe { sys::napi_create_arraybuffer(env, len, &mut data, &mut buffer) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(Status::GenericFailure, "cannot allocate an ArrayBuffer"));
-        }
-        if len > 0 {
-            unsafe { ptr::copy_nonoverlapping(value.0.as_ptr(), data.cast::<u8>(), len) };
-        }
-        let mut array = ptr::null_mut();
-        let status = unsafe { sys::napi_create_typedarray(env, sys::TypedarrayType::uint8_array, len, buffer, 0, &mut array) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(Status::GenericFailure, "cannot create a Uint8Array"));
-        }
-        Ok(array)
+        unsafe { typed_array(env, &[&value.0]) }
     }
+}
+
+/// A large byte run and a small tail sent as one `Uint8Array`, each copied once into V8's buffer:
+/// the large one is not grown (and so copied) to append the tail first.
+#[derive(Debug)]
+pub struct Concat(pub Vec<u8>, pub Vec<u8>);
+
+impl TypeName for Concat {
+    fn type_name() -> &'static str {
+        "Uint8Array"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Concat {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> Result<sys::napi_value> {
+        unsafe { typed_array(env, &[&value.0, &value.1]) }
+    }
+}
+
+/// A `Uint8Array` over a new ArrayBuffer that V8 allocates and owns, holding `parts` one after the other.
+unsafe fn typed_array(env: sys::napi_env, parts: &[&[u8]]) -> Result<sys::napi_value> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: napi_create_arraybuffer allocates `len` bytes owned by V8 and returns their address;
+    // we fill them before any JavaScript runs.
+    let status = unsafe { sys::napi_create_arraybuffer(env, len, &mut data, &mut buffer) };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(Status::GenericFailure, "cannot allocate an ArrayBuffer"));
+    }
+    let mut at = data.cast::<u8>();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        // SAFETY: the parts add up to `len`, so each copy stays inside the buffer.
+        unsafe {
+            ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+            at = at.add(part.len());
+        }
+    }
+    let mut array = ptr::null_mut();
+    let status = unsafe { sys::napi_create_typedarray(env, sys::TypedarrayType::uint8_array, len, buffer, 0, &mut array) };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(Status::GenericFailure, "cannot create a Uint8Array"));
+    }
+    Ok(array)
 }

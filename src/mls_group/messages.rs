@@ -10,7 +10,7 @@ use openmls_node_core::processed::{Processed, ProcessedContent};
 use openmls_node_core::sender::SenderInfo;
 
 use super::{bytes_to_js, group_task, MlsGroup};
-use crate::bytes::Uint8Array;
+use crate::bytes::{Concat, Uint8Array};
 use crate::config_types::NativeCredential;
 use crate::error::{from_napi, run, NativeError, Result};
 use crate::queued_proposal::QueuedProposal;
@@ -92,12 +92,13 @@ pub(crate) fn processed_to_js(p: Processed) -> napi::Result<NativeProcessedMessa
 
 /// An application message as one byte array, which the wrapper reads into the same object
 /// `processMessage` returns: one allocation across N-API instead of a dozen. The plaintext comes
-/// first, so its buffer is reused and only the small fields are copied: the data, the group id,
-/// the AAD and the credential's serialized content, then a 31-byte trailer, little-endian:
+/// first and the small fields after it, each copied once into V8's buffer ([`Concat`]: a 10 KiB
+/// plaintext is not grown to append them): the data, the group id, the AAD and the credential's
+/// serialized content, then a 31-byte trailer, little-endian:
 /// sender kind u8 (0 member, 1 external, 2 new member proposal, 3 new member commit), sender index
 /// u32, epoch u64, credential type u16, and the lengths (u32) of the four fields in that order.
-fn packed_application(p: Processed) -> Uint8Array {
-    let ProcessedContent::Application(mut out) = p.content else { unreachable!("only application messages are packed") };
+fn packed_application(p: Processed) -> Concat {
+    let ProcessedContent::Application(data) = p.content else { unreachable!("only application messages are packed") };
     let (kind, index) = match p.sender {
         SenderInfo::Member(i) => (0u8, i),
         SenderInfo::External(i) => (1, i),
@@ -105,19 +106,19 @@ fn packed_application(p: Processed) -> Uint8Array {
         SenderInfo::NewMemberCommit => (3, 0),
     };
     let credential = &p.credential.serialized_content;
-    let lengths = [out.len(), p.group_id.len(), p.aad.len(), credential.len()];
-    out.reserve(p.group_id.len() + p.aad.len() + credential.len() + 31);
-    out.extend_from_slice(&p.group_id);
-    out.extend_from_slice(&p.aad);
-    out.extend_from_slice(credential);
-    out.push(kind);
-    out.extend_from_slice(&index.to_le_bytes());
-    out.extend_from_slice(&p.epoch.to_le_bytes());
-    out.extend_from_slice(&p.credential.credential_type.to_le_bytes());
+    let lengths = [data.len(), p.group_id.len(), p.aad.len(), credential.len()];
+    let mut tail = Vec::with_capacity(p.group_id.len() + p.aad.len() + credential.len() + 31);
+    tail.extend_from_slice(&p.group_id);
+    tail.extend_from_slice(&p.aad);
+    tail.extend_from_slice(credential);
+    tail.push(kind);
+    tail.extend_from_slice(&index.to_le_bytes());
+    tail.extend_from_slice(&p.epoch.to_le_bytes());
+    tail.extend_from_slice(&p.credential.credential_type.to_le_bytes());
     for len in lengths {
-        out.extend_from_slice(&(len as u32).to_le_bytes());
+        tail.extend_from_slice(&(len as u32).to_le_bytes());
     }
-    Uint8Array::new(out)
+    Concat(data, tail)
 }
 
 /// One slot of `processMessages`: the processed message, or the error it would have thrown alone.
@@ -232,12 +233,8 @@ impl MlsGroup {
     /// path) comes back packed in one byte array (see `packed_application`), anything else as
     /// the processed-message union.
     #[napi(ts_return_type = "Uint8Array | NativeProcessedMessage")]
-    pub fn process_message_sync(
-        &self,
-        message: Uint8Array,
-        review_commits: Option<bool>,
-    ) -> Result<Either<Uint8Array, NativeProcessedMessage>> {
-        run(|| process(&self.inner, &message, review_commits.unwrap_or(false))).and_then(|p| match p.content {
+    pub fn process_message_sync(&self, message: &[u8], review_commits: Option<bool>) -> Result<Either<Concat, NativeProcessedMessage>> {
+        run(|| process(&self.inner, message, review_commits.unwrap_or(false))).and_then(|p| match p.content {
             // X.509 chains are split into certificates natively: those take the general form.
             ProcessedContent::Application(_) if p.credential.credential_type != openmls_node_core::identity::credential_type::X509 => {
                 Ok(Either::A(packed_application(p)))

@@ -1,0 +1,19 @@
+/**
+ * One openmls-node scenario in a process of its own (see `runOpenmls`): prints its metrics as JSON
+ * on stdout. Progress and errors go to stderr.
+ *
+ *   node --expose-gc --import tsx bench/section-child.mts <scenario> [--smoke] [--native <binary>]
+ */
+import { parseArgs } from 'node:util'
+import { FULL, SMOKE } from './config.mjs'
+import { NativePeer } from './native.mjs'
+import { runSection } from './scenarios-openmls.mjs'
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { smoke: { type: 'boolean', default: false }, native: { type: 'string' } } })
+const sizes = values.smoke ? SMOKE : FULL
+const peer = values.native ? new NativePeer(values.native, sizes) : undefined
+try {
+  process.stdout.write(JSON.stringify(await runSection(sizes, positionals[0] ?? '', peer)))
+} finally {
+  await peer?.close()
+}
