@@ -35,6 +35,8 @@ export interface Row {
   overhead?: 'commit' | 'message'
   /** Promise calls in the timed region, each a round trip to the thread pool (see `pool.roundtrip`). */
   crossings?: number
+  /** Decrypt rows: the metric of V8's cost for a fresh plaintext buffer of this size (`v8.buffer.*`). */
+  v8Buffer?: string
 }
 
 /** The overhead targets of issue #11. */
@@ -118,6 +120,7 @@ export function rows(sizes: Sizes): Row[] {
           native: same(base, onFile ? 'native is in memory' : undefined),
           ...(target ? { target } : {}),
           ...(prefix === '' || prefix === 'promise.' ? { overhead: 'message' as const } : {}),
+          ...(dir === 'dec' && (prefix === '' || prefix === 'promise.') ? { v8Buffer: `v8.buffer.${kind}` } : {}),
         })
       }
     }
@@ -128,6 +131,20 @@ export function rows(sizes: Sizes): Row[] {
   messages('file-normal.', '2', 'Application messages, file store (durable)')
   messages('file-batch.', '2', 'Application messages, file store (durable)')
   messages('promise.', '2', 'Application messages, in memory (Promise API)')
+  for (const [kind, payload] of [['small', sizes.smallMessage], ['large', sizes.largeMessage]] as const) {
+    const label = kind === 'small' ? small : large
+    row({
+      id: `v8.buffer.${kind}`,
+      section: 'Application messages, in memory (Promise API)',
+      label: `V8's part of a decrypt: a fresh ${label} Uint8Array, filled (every plaintext handed to JavaScript costs it)`,
+      short: `V8 buffer, ${label}`,
+      unit: 'msg/s',
+      metric: `v8.buffer.${kind}`,
+      payload,
+      ts: { none: 'the same for any library' },
+      native: { none: 'no JavaScript' },
+    })
+  }
 
   const lagSection = `Event-loop lag during an add of ${n} (Promise API)`
   const noNative = { none: 'no event loop' }
@@ -164,6 +181,8 @@ export interface Evaluated {
   overheadMet?: boolean
   /** Promise rows: the overhead less the thread pool's round trips of the row's calls. */
   overheadBeyondPool?: number
+  /** Decrypt rows: the overhead in µs less what V8 costs for the plaintext's buffer. */
+  overheadMicrosBeyondV8?: number
   /** Why a native figure the row has a metric for is missing. */
   nativeMissing?: string
 }
@@ -211,6 +230,8 @@ export function evaluate(all: Row[], node: Metrics, ts: Metrics, native: Metrics
     if (row.crossings && roundTrip !== undefined && e.overhead !== undefined && nativeRaw !== undefined && nativeRaw > 0) {
       e.overheadBeyondPool = e.overhead - (row.crossings * roundTrip) / nativeRaw
     }
+    const buffer = row.v8Buffer ? node[row.v8Buffer] : undefined
+    if (buffer !== undefined && e.overheadMicros !== undefined) e.overheadMicrosBeyondV8 = e.overheadMicros - buffer * 1000
     if (row.overhead === 'commit' && e.overhead !== undefined) e.overheadMet = e.overhead <= OVERHEAD_TARGET.commit
     if (row.overhead === 'message' && e.overheadMicros !== undefined) e.overheadMet = e.overheadMicros <= OVERHEAD_TARGET.messageMicros
     return e

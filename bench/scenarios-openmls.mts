@@ -195,6 +195,27 @@ async function roundTripCase(r: Repetitions): Promise<Metrics> {
   return metrics
 }
 
+/**
+ * What V8 costs for each decrypted plaintext whatever the binding does: a fresh `Uint8Array` of
+ * `payload` bytes (an ArrayBuffer V8 allocates, zeroes and later collects), filled by one copy,
+ * `count` of them per batch as the decrypt rows make them. Milliseconds per buffer.
+ */
+async function plaintextBufferCase(id: string, payload: number, count: number, r: Repetitions): Promise<Metrics> {
+  const source = new Uint8Array(payload).fill(0x5a)
+  let sink = 0
+  const metrics = await repeat(r.warmup, r.batches, () => {
+    const t = now()
+    for (let i = 0; i < count; i++) {
+      const b = new Uint8Array(payload)
+      b.set(source)
+      sink += b[payload - 1]
+    }
+    return { [id]: (now() - t) / count }
+  })
+  check(sink > 0, 'the buffers were filled')
+  return metrics
+}
+
 /** How a messages scenario drives openmls-node: one call per message, or batch calls. */
 type MessageApi = Api | 'batch'
 
@@ -314,6 +335,9 @@ function sections(sizes: Sizes): Section[] {
       section(`file-batch.${id}`, (pool) => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
       section(`promise.${id}`, (pool, beside) => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, beside(request)))
     }
+  }
+  for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
+    section(`v8.buffer.${kind}`, () => plaintextBufferCase(`v8.buffer.${kind}`, payload, r.messages, r))
   }
   section('event-loop lag', (pool) => repeat(0, r.commits, () => lagCase(sizes.addCount, pool)))
   return out
