@@ -84,13 +84,14 @@ impl ToNapiValue for Uint8Array {
 #[derive(Debug)]
 pub struct Concat(pub Vec<u8>, pub Vec<u8>);
 
+/// The same JavaScript type as [`Uint8Array`].
 impl TypeName for Concat {
     fn type_name() -> &'static str {
-        "Uint8Array"
+        Uint8Array::type_name()
     }
 
     fn value_type() -> ValueType {
-        ValueType::Object
+        Uint8Array::value_type()
     }
 }
 

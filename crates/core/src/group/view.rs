@@ -81,13 +81,11 @@ fn same_leaf(m: &ViewMember, leaf: &LeafNode) -> bool {
 
 /// What openmls's `Member` says about a leaf (its encryption key is only public encoded).
 fn member_of(index: u32, leaf: &LeafNode) -> Result<MemberInfo> {
-    let encoded = leaf.encryption_key().tls_serialize_detached().map_err(Error::from)?;
-    let (encryption_key, _) = tls_codec::VLBytes::tls_deserialize_bytes(&encoded)?;
     Ok(MemberInfo {
         index,
         credential: leaf.credential().into(),
         signature_key: leaf.signature_key().as_slice().to_vec(),
-        encryption_key: encryption_key.as_slice().to_vec(),
+        encryption_key: crate::codec::vl_content(leaf.encryption_key())?,
     })
 }
 
