@@ -315,7 +315,9 @@ for (const storage of ['memory', 'file'] as const) {
   })
 }
 
-test('state getters answer at once while an operation on the group runs, with the state before it', async (t) => {
+// Serial: the read below must come within a turn of the event loop, which the other tests of this
+// file, run concurrently, can hold for longer than the add takes.
+test.serial('state getters answer at once while an operation on the group runs, with the state before it', async (t) => {
   const alice = new Client('alice')
   alice.createGroup()
   const kps = newMembers(alice, 100)
@@ -337,7 +339,8 @@ test('state getters answer at once while an operation on the group runs, with th
   t.notDeepEqual(alice.g.epochAuthenticator(), before.authenticator)
 })
 
-test('the proposal queue and the pending commit answer at once while an operation runs, as the last one left them', async (t) => {
+// Serial, as above.
+test.serial('the proposal queue and the pending commit answer at once while an operation runs, as the last one left them', async (t) => {
   const alice = new Client('alice')
   alice.createGroup()
   // One queued proposal and a pending commit that covers it.

@@ -28,14 +28,21 @@ export function aborted(signal: AbortSignal): OpenMlsError {
  * signal it is given, and the caller's signal must stay the caller's.
  * @internal
  */
-export async function withSignal<T>(signal: AbortSignal | undefined, start: (native: AbortSignal | undefined) => Promise<T>): Promise<T> {
-  if (signal === undefined) {
-    try {
-      return await start(undefined)
-    } catch (error) {
+export function withSignal<T>(signal: AbortSignal | undefined, start: (native: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  if (signal !== undefined) return withLinkedSignal(signal, start)
+  // Every Promise call without a signal comes here: no async function around it, so the caller's
+  // `await` gets the native result with as few turns of the microtask queue as it can.
+  try {
+    return start(undefined).catch((error: unknown) => {
       throw toOpenMlsError(error)
-    }
+    })
+  } catch (error) {
+    return Promise.reject(toOpenMlsError(error))
   }
+}
+
+/** {@link withSignal} with a signal. */
+async function withLinkedSignal<T>(signal: AbortSignal, start: (native: AbortSignal | undefined) => Promise<T>): Promise<T> {
   if (signal.aborted) throw aborted(signal)
   const inner = new AbortController()
   const forward = () => inner.abort()

@@ -817,7 +817,7 @@ export class MlsGroup {
     return this.#enqueue(async () => {
       const review = this.#validator !== undefined
       const processed = processedFromNative(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
-      if (processed.type === 'commit') await this.#askValidator(processed)
+      if (processed.type === 'commit' && this.#validator) await this.#askValidator(processed)
       return processed
     }, options.signal)
   }

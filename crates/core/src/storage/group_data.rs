@@ -22,6 +22,11 @@ pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, DbError> {
     NodeCodec::to_vec(value).map_err(|e| DbError::Encode(e.to_string()))
 }
 
+/// [`encode`] into a buffer with room for `capacity` bytes to start with.
+pub(super) fn encode_sized(value: &impl Serialize, capacity: usize) -> Result<Vec<u8>, DbError> {
+    NodeCodec::to_vec_sized(value, capacity).map_err(|e| DbError::Encode(e.to_string()))
+}
+
 /// A stored key or value back.
 pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DbError> {
     Ok(NodeCodec::from_slice(bytes)?)

@@ -99,12 +99,17 @@ impl Undo {
 impl GroupDataMap {
     /// Writes (or replaces) one kind of a group's data.
     pub(crate) fn write(&self, undo: &Undo, group_id: Vec<u8>, kind: &'static str, mut value: Vec<u8>) {
-        // The codec's buffer grew by doubling; what is kept should take what it holds (glibc's
-        // realloc shrinks in place).
+        // The codec's buffer may have room to spare (it grew by doubling, or was sized for the
+        // value this one replaces); what is kept should take what it holds (a shrink is in place).
         value.shrink_to_fit();
         let key = (group_id, kind);
         let old = self.rows.lock().insert(key.clone(), Value::new(kind, value));
         undo.log.borrow_mut().push((key, old));
+    }
+
+    /// How many bytes one kind of a group's data takes, if stored.
+    pub(crate) fn stored_len(&self, group_id: &[u8], kind: &'static str) -> Option<usize> {
+        self.rows.lock().get(&(group_id.to_vec(), kind)).map(|v| v.bytes.len())
     }
 
     /// One kind of a group's data, as stored, given to `f` (no copy: a tree is large).
