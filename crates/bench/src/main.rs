@@ -14,8 +14,11 @@
 //! With `--rss` it runs only the add-1000 case once and prints its peak RSS (Linux: `VmHWM`).
 //! With `--serve` it answers requests for single repetitions on stdin (see [`serve`]): the Node
 //! runner alternates them with its own, so that each pair of repetitions runs under the same load.
+//! Requests ending in `-pool` run each openmls call on a pool of worker threads and wait for it
+//! (see [`Exec`]), as openmls-node's Promise API does: the floor its Promise rows compare with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use openmls::prelude::*;
@@ -99,6 +102,72 @@ fn die(message: &str) -> ! {
     std::process::exit(2)
 }
 
+/// Where each openmls call of a scenario runs.
+///
+/// `Inline`: on the calling thread, as openmls-node's `*Sync` methods run. `Pool`: handed to one of
+/// [`POOL_THREADS`] worker threads that take jobs from one queue under a mutex and a condition
+/// variable, while the caller blocks until the result comes back: what libuv's thread pool does
+/// for a Promise call (its default size is 4), and what a Rust server does when it keeps its own
+/// thread free (tokio's `spawn_blocking`). The hand-off and the worker's colder caches are the
+/// cost of asynchrony itself, native or not: the Promise rows' floor.
+enum Exec {
+    Inline,
+    Pool(Arc<Queue>),
+}
+
+/// libuv's default pool size.
+const POOL_THREADS: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool's one queue of jobs.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<VecDeque<Job>>,
+    ready: Condvar,
+}
+
+impl Exec {
+    fn pool() -> Self {
+        let queue = Arc::new(Queue::default());
+        for _ in 0..POOL_THREADS {
+            let queue = queue.clone();
+            std::thread::spawn(move || loop {
+                let mut jobs = queue.jobs.lock().expect("queue");
+                let job = loop {
+                    match jobs.pop_front() {
+                        Some(job) => break job,
+                        None => jobs = queue.ready.wait(jobs).expect("queue"),
+                    }
+                };
+                drop(jobs);
+                job();
+            });
+        }
+        Exec::Pool(queue)
+    }
+
+    /// Runs `f` and returns its result; on the pool, waits for a worker to run it.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        match self {
+            Exec::Inline => f(),
+            Exec::Pool(queue) => {
+                let (tx, rx) = mpsc::sync_channel(1);
+                queue.jobs.lock().expect("queue").push_back(Box::new(move || tx.send(f()).expect("caller waits")));
+                queue.ready.notify_one();
+                rx.recv().expect("worker answers")
+            }
+        }
+    }
+}
+
+/// A group that a pool thread can run a call on.
+type Shared = Arc<Mutex<MlsGroup>>;
+
+fn lock(group: &Shared) -> MutexGuard<'_, MlsGroup> {
+    group.lock().expect("group")
+}
+
 /// One client: a provider (crypto plus in-memory storage), a signer and a basic credential.
 struct Client {
     provider: Provider,
@@ -122,17 +191,22 @@ impl Client {
         MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached().expect("encode")
     }
 
-    fn create_group(&self) -> MlsGroup {
+    fn create_group(&self) -> Shared {
         let config = MlsGroupCreateConfig::builder()
             .ciphersuite(SUITE)
             .use_ratchet_tree_extension(false)
             .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
             .build();
-        MlsGroup::new(&self.provider, &self.signer, &config, self.credential.clone()).expect("group")
+        Arc::new(Mutex::new(MlsGroup::new(&self.provider, &self.signer, &config, self.credential.clone()).expect("group")))
     }
 
-    /// Joins from Welcome and ratchet tree bytes: bytes to new state.
-    fn join(&self, welcome: &[u8], tree: &[u8]) -> MlsGroup {
+    /// Joins from Welcome and ratchet tree bytes: bytes to new state, in one call.
+    fn join(self: &Arc<Self>, exec: &Exec, welcome: &[u8], tree: &[u8]) -> Shared {
+        let (me, welcome, tree) = (self.clone(), welcome.to_vec(), tree.to_vec());
+        Arc::new(Mutex::new(exec.run(move || me.join_here(&welcome, &tree))))
+    }
+
+    fn join_here(&self, welcome: &[u8], tree: &[u8]) -> MlsGroup {
         let welcome = match MlsMessageIn::tls_deserialize_exact_bytes(welcome).expect("decode").extract() {
             MlsMessageBodyIn::Welcome(w) => w,
             _ => panic!("not a Welcome"),
@@ -167,26 +241,43 @@ struct Added {
 }
 
 /// Adds key packages (from bytes) as one commit, merges it, and exports the new ratchet tree.
-/// Returns the milliseconds spent parsing and validating the key packages, too.
-fn add(committer: &Client, group: &mut MlsGroup, key_packages: &[Vec<u8>]) -> (Added, f64) {
+/// Returns the milliseconds spent parsing and validating the key packages, too. As openmls-node's
+/// calls are split: parsing and the tree export on the calling thread, the add and the merge each
+/// one call.
+fn add(exec: &Exec, committer: &Arc<Client>, group: &Shared, key_packages: &[Vec<u8>]) -> (Added, f64) {
     let t = Instant::now();
     let parsed: Vec<KeyPackage> = key_packages.iter().map(|b| parse_key_package(&committer.provider, b)).collect();
     let parse = ms(t);
-    let (commit, welcome, group_info) = group.add_members(&committer.provider, &committer.signer, &parsed).expect("add");
-    assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
-    let (commit, welcome) = (encode(&commit), encode(&welcome));
-    group.merge_pending_commit(&committer.provider).expect("merge");
-    let tree = group.export_ratchet_tree().tls_serialize_detached().expect("encode tree");
+    let (c, g) = (committer.clone(), group.clone());
+    let (commit, welcome) = exec.run(move || {
+        let (commit, welcome, group_info) = lock(&g).add_members(&c.provider, &c.signer, &parsed).expect("add");
+        assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
+        (encode(&commit), encode(&welcome))
+    });
+    merge_pending(exec, committer, group);
+    let tree = lock(group).export_ratchet_tree().tls_serialize_detached().expect("encode tree");
     (Added { commit, welcome, tree }, parse)
 }
 
-/// Processes a commit from bytes and merges it: bytes to new state.
-fn apply_commit(client: &Client, group: &mut MlsGroup, bytes: &[u8]) {
-    let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").try_into_protocol_message().expect("protocol message");
-    match group.process_message(&client.provider, message).expect("process").into_content() {
-        ProcessedMessageContent::StagedCommitMessage(staged) => group.merge_staged_commit(&client.provider, *staged).expect("merge"),
-        _ => panic!("expected a commit"),
-    }
+/// Merges the group's own pending commit, in one call.
+fn merge_pending(exec: &Exec, client: &Arc<Client>, group: &Shared) {
+    let (c, g) = (client.clone(), group.clone());
+    exec.run(move || lock(&g).merge_pending_commit(&c.provider).expect("merge"));
+}
+
+/// Processes a commit from bytes and merges it: bytes to new state, in two calls (process, merge).
+fn apply_commit(exec: &Exec, client: &Arc<Client>, group: &Shared, bytes: &[u8]) {
+    let (c, g, bytes) = (client.clone(), group.clone(), bytes.to_vec());
+    let staged = exec.run(move || {
+        let message =
+            MlsMessageIn::tls_deserialize_exact_bytes(&bytes).expect("decode").try_into_protocol_message().expect("protocol message");
+        match lock(&g).process_message(&c.provider, message).expect("process").into_content() {
+            ProcessedMessageContent::StagedCommitMessage(staged) => staged,
+            _ => panic!("expected a commit"),
+        }
+    });
+    let (c, g) = (client.clone(), group.clone());
+    exec.run(move || lock(&g).merge_staged_commit(&c.provider, *staged).expect("merge"));
 }
 
 /// Decrypts an application message from bytes.
@@ -213,14 +304,14 @@ fn pool_key_packages(n: usize) -> Vec<Vec<u8>> {
 }
 
 /// A group of `size` members in which `a` (leaf 0) and `b` (leaf 1) hold real state.
-fn group_of(size: usize, pool: &[Vec<u8>]) -> (Client, MlsGroup, Client, MlsGroup) {
-    let a = Client::new("alice");
-    let b = Client::new("bob");
-    let mut ga = a.create_group();
+fn group_of(size: usize, pool: &[Vec<u8>]) -> (Arc<Client>, Shared, Arc<Client>, Shared) {
+    let a = Arc::new(Client::new("alice"));
+    let b = Arc::new(Client::new("bob"));
+    let ga = a.create_group();
     let mut adds = vec![b.key_package_bytes()];
     adds.extend_from_slice(&pool[..size - 2]);
-    let (added, _) = add(&a, &mut ga, &adds);
-    let gb = b.join(&added.welcome, &added.tree);
+    let (added, _) = add(&Exec::Inline, &a, &ga, &adds);
+    let gb = b.join(&Exec::Inline, &added.welcome, &added.tree);
     (a, ga, b, gb)
 }
 
@@ -255,21 +346,21 @@ fn repeat(warmup: usize, reps: usize, mut rep: impl FnMut() -> Vec<(&'static str
 }
 
 /// One add of `n` members: a fresh group with one existing member, a fresh joiner.
-fn add_case(n: usize, pool: &[Vec<u8>]) -> Vec<(&'static str, f64)> {
-    let (a, mut ga, b, mut gb) = group_of(2, pool);
-    let joiner = Client::new("joiner");
+fn add_case(exec: &Exec, n: usize, pool: &[Vec<u8>]) -> Vec<(&'static str, f64)> {
+    let (a, ga, b, gb) = group_of(2, pool);
+    let joiner = Arc::new(Client::new("joiner"));
     let mut adds = vec![joiner.key_package_bytes()];
     adds.extend_from_slice(&pool[..n - 1]);
     let t = Instant::now();
-    let (added, parse) = add(&a, &mut ga, &adds);
+    let (added, parse) = add(exec, &a, &ga, &adds);
     let create = ms(t);
     let t = Instant::now();
-    apply_commit(&b, &mut gb, &added.commit);
+    apply_commit(exec, &b, &gb, &added.commit);
     let process = ms(t);
     let t = Instant::now();
-    let gj = joiner.join(&added.welcome, &added.tree);
+    let gj = joiner.join(exec, &added.welcome, &added.tree);
     let join = ms(t);
-    assert_eq!(gj.epoch(), gb.epoch());
+    assert_eq!(lock(&gj).epoch(), lock(&gb).epoch());
     vec![("add.parse", parse), ("add.create", create), ("add.process", process), ("add.join", join)]
 }
 
@@ -285,10 +376,10 @@ fn message_ids(size: usize, payload: usize, s: &Sizes) -> (&'static str, &'stati
 
 /// Two members with real state in a group: `a` (leaf 0) sends or commits, `b` (leaf 1) receives.
 struct Pair {
-    a: Client,
-    ga: MlsGroup,
-    b: Client,
-    gb: MlsGroup,
+    a: Arc<Client>,
+    ga: Shared,
+    b: Arc<Client>,
+    gb: Shared,
 }
 
 impl Pair {
@@ -299,29 +390,33 @@ impl Pair {
 
     /// One round of `count` messages from `a` to `b`: milliseconds per message, each way.
     fn messages(&mut self, plaintext: &[u8], count: usize) -> (f64, f64) {
+        let (mut ga, mut gb) = (lock(&self.ga), lock(&self.gb));
         let t = Instant::now();
         let wire: Vec<Vec<u8>> =
-            (0..count).map(|_| encode(&self.ga.create_message(&self.a.provider, &self.a.signer, plaintext).expect("encrypt"))).collect();
+            (0..count).map(|_| encode(&ga.create_message(&self.a.provider, &self.a.signer, plaintext).expect("encrypt"))).collect();
         let e = ms(t) / count as f64;
         let t = Instant::now();
         for bytes in &wire {
-            assert_eq!(decrypt(&self.b, &mut self.gb, bytes).len(), plaintext.len());
+            assert_eq!(decrypt(&self.b, &mut gb, bytes).len(), plaintext.len());
         }
         (e, ms(t) / count as f64)
     }
 
     /// One self-update of `a`, processed by `b`: milliseconds to create (and merge) and to process
-    /// (and merge).
-    fn update(&mut self) -> Vec<(&'static str, f64)> {
+    /// (and merge), each side in two calls.
+    fn update(&mut self, exec: &Exec) -> Vec<(&'static str, f64)> {
         let t = Instant::now();
-        let bundle = self.ga.self_update(&self.a.provider, &self.a.signer, LeafNodeParameters::default()).expect("self-update");
-        let (commit, _, group_info) = bundle.into_messages();
-        assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
-        let commit = encode(&commit);
-        self.ga.merge_pending_commit(&self.a.provider).expect("merge");
+        let (a, ga) = (self.a.clone(), self.ga.clone());
+        let commit = exec.run(move || {
+            let bundle = lock(&ga).self_update(&a.provider, &a.signer, LeafNodeParameters::default()).expect("self-update");
+            let (commit, _, group_info) = bundle.into_messages();
+            assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
+            encode(&commit)
+        });
+        merge_pending(exec, &self.a, &self.ga);
         let create = ms(t);
         let t = Instant::now();
-        apply_commit(&self.b, &mut self.gb, &commit);
+        apply_commit(exec, &self.b, &self.gb, &commit);
         vec![("update.create", create), ("update.process", ms(t))]
     }
 }
@@ -365,11 +460,15 @@ fn json(fields: &[(&'static str, f64)]) -> String {
 /// - `update N`: N self-updates in a row in the group of `--group` (the same group every time: each
 ///   one a new epoch), answered with their medians;
 /// - `msg SIZE PAYLOAD COUNT`: COUNT messages of PAYLOAD bytes in a group of SIZE (one group per
-///   SIZE and PAYLOAD, kept between requests, as the Node side keeps its own).
+///   SIZE and PAYLOAD, kept between requests, as the Node side keeps its own);
+/// - `add-pool` and `update-pool N`: `add` and `update N` with every openmls call on the worker
+///   pool ([`Exec::Pool`]), with their own group, answered under the same ids.
 fn serve(s: &Sizes, pool: &[Vec<u8>]) {
     use std::io::{BufRead as _, Write as _};
     let kp = Client::new("kp");
-    let mut update: Option<Pair> = None;
+    let inline = Exec::Inline;
+    let mut pool_exec: Option<Exec> = None;
+    let mut updates: BTreeMap<bool, Pair> = BTreeMap::new();
     let mut talks: BTreeMap<(usize, usize), Pair> = BTreeMap::new();
     let number = |w: Option<&str>| -> usize { w.and_then(|v| v.parse().ok()).unwrap_or_else(|| die("a request needs numbers")) };
     let stdout = std::io::stdout();
@@ -378,12 +477,17 @@ fn serve(s: &Sizes, pool: &[Vec<u8>]) {
         let mut words = line.split_whitespace();
         let answer = match words.next() {
             Some("kp") => key_packages(&kp, number(words.next())),
-            Some("add") => add_case(s.add, pool),
-            Some("update") => {
-                let pair = update.get_or_insert_with(|| Pair::new(s.group, pool));
-                let block: Vec<Vec<(&'static str, f64)>> = (0..number(words.next()).max(1)).map(|_| pair.update()).collect();
-                let of = |i: usize| median(block.iter().map(|r| r[i].1).collect());
-                vec![("update.create", of(0)), ("update.process", of(1))]
+            Some(request @ ("add" | "add-pool" | "update" | "update-pool")) => {
+                let pooled = request.ends_with("-pool");
+                let exec = if pooled { &*pool_exec.get_or_insert_with(Exec::pool) } else { &inline };
+                if request.starts_with("add") {
+                    add_case(exec, s.add, pool)
+                } else {
+                    let pair = updates.entry(pooled).or_insert_with(|| Pair::new(s.group, pool));
+                    let block: Vec<Vec<(&'static str, f64)>> = (0..number(words.next()).max(1)).map(|_| pair.update(exec)).collect();
+                    let of = |i: usize| median(block.iter().map(|r| r[i].1).collect());
+                    vec![("update.create", of(0)), ("update.process", of(1))]
+                }
             }
             Some("msg") => {
                 let (size, payload, count) = (number(words.next()), number(words.next()), number(words.next()));
@@ -415,7 +519,7 @@ fn main() {
 
     if s.rss {
         let before = peak_rss_mb();
-        add_case(s.add, &pool);
+        add_case(&Exec::Inline, s.add, &pool);
         let rss = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         println!("{{\"rss.setup\":{},\"rss.peak\":{}}}", rss(before), rss(peak_rss_mb()));
         return;
@@ -429,10 +533,10 @@ fn main() {
     let kp = Client::new("kp");
     repeat(s.warmup, s.message_reps, || key_packages(&kp, s.kp_batch), &mut out);
 
-    repeat(s.warmup, s.commit_reps, || add_case(s.add, &pool), &mut out);
+    repeat(s.warmup, s.commit_reps, || add_case(&Exec::Inline, s.add, &pool), &mut out);
 
     let mut pair = Pair::new(s.group, &pool);
-    repeat(s.warmup, s.update_reps, || pair.update(), &mut out);
+    repeat(s.warmup, s.update_reps, || pair.update(&Exec::Inline), &mut out);
 
     for size in [2, s.group] {
         for payload in [s.small, s.large] {
