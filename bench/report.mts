@@ -17,7 +17,7 @@ function fmtRatio(r: number): string {
 const fmtOverhead = (r: number) => (r < 10 ? `${r.toFixed(2)}×` : fmtRatio(r))
 
 /** A Promise row's overhead against native on its calling thread, and what going off it costs native, as a note. */
-const beyondPool = (e: Evaluated) =>
+const offThreadNote = (e: Evaluated) =>
   e.overheadVsInline === undefined
     ? ''
     : `; ${fmtOverhead(e.overheadVsInline)} against native on its calling thread (the *Sync row's native figure), where native off it is ${fmtOverhead(e.nativeOffThreadCost!)}`
@@ -59,7 +59,7 @@ export function cells(e: Evaluated): Record<'scenario' | 'node' | 'ts' | 'ratio'
   }
   if (row.overhead) {
     targets.push(row.overhead === 'commit' ? `overhead ≤ ${OVERHEAD_TARGET.commit.toFixed(2)}×` : `overhead ≤ ${OVERHEAD_TARGET.messageMicros} µs/msg`)
-    if (e.overheadMet !== undefined) verdicts.push((e.overheadMet ? 'overhead met' : 'overhead unmet') + beyondPool(e) + beyondV8(e))
+    if (e.overheadMet !== undefined) verdicts.push((e.overheadMet ? 'overhead met' : 'overhead unmet') + offThreadNote(e) + beyondV8(e))
   }
   return {
     scenario: row.label,
@@ -97,7 +97,7 @@ function targetSummary(evaluated: Evaluated[]): string[] {
   const list = (es: Evaluated[], f: (e: Evaluated) => string) => es.map((e) => `${e.row.short} ${f(e)}`).join(', ')
   if (commits.length) {
     const bad = commits.filter((e) => !e.overheadMet)
-    lines.push(`- overhead over native openmls on commits and joins (target ≤ ${OVERHEAD_TARGET.commit.toFixed(2)}×): ${bad.length === 0 ? '**met** on every row' : `**unmet** on ${bad.length} of ${commits.length} rows: ${list(bad, (e) => `${fmtOverhead(e.overhead!)}${beyondPool(e) && ` (${beyondPool(e).slice(2)})`}`)}`}.`)
+    lines.push(`- overhead over native openmls on commits and joins (target ≤ ${OVERHEAD_TARGET.commit.toFixed(2)}×): ${bad.length === 0 ? '**met** on every row' : `**unmet** on ${bad.length} of ${commits.length} rows: ${list(bad, (e) => `${fmtOverhead(e.overhead!)}${offThreadNote(e) && ` (${offThreadNote(e).slice(2)})`}`)}`}.`)
   }
   if (messages.length) {
     const bad = messages.filter((e) => !e.overheadMet)

@@ -300,12 +300,15 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
   }
 }
 
-/** One openmls-node scenario: a name, and what it measures (paired with `peer` where native runs it too). */
+/**
+ * One openmls-node scenario: a name, what it measures and, where native openmls runs it too, the
+ * native request its repetitions are paired with (such a scenario runs in several processes: see
+ * `runOpenmls`).
+ */
 interface Section {
   name: string
-  run: (pool: Uint8Array[], beside: (request: string) => Beside | undefined) => Promise<Metrics>
-  /** Paired with native openmls: run in several processes (see `runOpenmls`). */
-  paired: boolean
+  request?: string
+  run: (pool: Uint8Array[], beside: Beside | undefined) => Promise<Metrics>
 }
 
 /**
@@ -319,32 +322,32 @@ const PAIRED_PROCESSES = 3
 function sections(sizes: Sizes): Section[] {
   const r = sizes.openmls
   const out: Section[] = []
-  const section = (name: string, run: Section['run'], paired = false) => out.push({ name, run, paired })
+  const section = (name: string, run: Section['run'], request?: string) => out.push({ name, run, request })
   section('key packages', (_pool, beside) => {
     const kp = new Client('kp')
     return repeat(r.warmup, r.batches, () => {
       const t = now()
       for (let i = 0; i < r.keyPackages; i++) kp.keyPackageBytes()
       return { kp: (now() - t) / r.keyPackages }
-    }, beside(`kp ${r.keyPackages}`))
-  }, true)
+    }, beside)
+  }, `kp ${r.keyPackages}`)
   for (const api of ['sync', 'promise'] as const) {
     // A Promise row's native twin hands each openmls call to a pool of threads and waits, as ours do.
     const pooled = api === 'promise' ? '-pool' : ''
-    section(`add ${sizes.addCount} (${api})`, (pool, beside) => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside(`add${pooled}`)), true)
-    section(`self-update in ${sizes.groupSize} (${api})`, (pool, beside) => updateCase(api, sizes.groupSize, pool, r, beside(`update${pooled} ${r.updateBlock ?? 1}`)), true)
+    section(`add ${sizes.addCount} (${api})`, (pool, beside) => repeat(r.warmup, r.commits, () => addCase(api, sizes.addCount, pool), beside), `add${pooled}`)
+    section(`self-update in ${sizes.groupSize} (${api})`, (pool, beside) => updateCase(api, sizes.groupSize, pool, r, beside), `update${pooled} ${r.updateBlock ?? 1}`)
   }
   section('thread-pool round trip', () => roundTripCase(r))
   for (const [size, group] of [[2, '2'], [sizes.groupSize, 'group']] as const) {
     for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
       const id = `msg.${group}.${kind}`
       const request = `msg ${size} ${payload} ${r.messages}`
-      section(id, (pool, beside) => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r, beside(request)), true)
+      section(id, (pool, beside) => messagesCase('sync', id, size, payload, pool, new Store('memory'), r.messages, r, beside), request)
       if (size !== 2) continue
       section(`file.${id}`, (pool) => messagesCase('sync', `file.${id}`, size, payload, pool, new Store('file'), r.fileMessages, r))
       section(`file-normal.${id}`, (pool) => messagesCase('sync', `file-normal.${id}`, size, payload, pool, new Store('file', 'normal'), r.fileMessages, r))
       section(`file-batch.${id}`, (pool) => messagesCase('batch', `file-batch.${id}`, size, payload, pool, new Store('file'), r.messages, r))
-      section(`promise.${id}`, (pool, beside) => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, beside(request)), true)
+      section(`promise.${id}`, (pool, beside) => messagesCase('promise', `promise.${id}`, size, payload, pool, new Store('memory'), r.messages, r, beside), request)
     }
   }
   for (const [payload, kind] of [[sizes.smallMessage, 'small'], [sizes.largeMessage, 'large']] as const) {
@@ -364,7 +367,7 @@ export async function runSection(sizes: Sizes, name: string, peer?: NativePeer):
   const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
   // The scenario starts on a collected heap, its key packages made.
   ;(globalThis as { gc?: () => void }).gc?.()
-  return found.run(pool, (request) => (peer ? { peer, request } : undefined))
+  return found.run(pool, peer && found.request ? { peer, request: found.request } : undefined)
 }
 
 const CHILD = fileURLToPath(new URL('section-child.mts', import.meta.url))
@@ -378,10 +381,10 @@ const CHILD = fileURLToPath(new URL('section-child.mts', import.meta.url))
  */
 export async function runOpenmls(sizes: Sizes, log: (line: string) => void, binary?: string): Promise<Metrics> {
   const results: Metrics = {}
-  for (const { name, paired } of sections(sizes)) {
+  for (const { name, request } of sections(sizes)) {
     const start = now()
     const args = ['--expose-gc', '--import', 'tsx', CHILD, name, ...(sizes.smoke ? ['--smoke'] : []), ...(binary ? ['--native', binary] : [])]
-    const processes = paired && binary && !sizes.smoke ? PAIRED_PROCESSES : 1
+    const processes = request && binary && !sizes.smoke ? PAIRED_PROCESSES : 1
     const runs: Metrics[] = []
     for (let i = 0; i < processes; i++) {
       const { stdout } = await execFileAsync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 })

@@ -19,7 +19,7 @@ pub(super) const PROVIDER_VERSION: u16 = CURRENT_VERSION;
 
 /// A key or value through the codec of the running transaction.
 pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, DbError> {
-    NodeCodec::to_vec(value).map_err(|e| DbError::Encode(e.to_string()))
+    encode_sized(value, 0)
 }
 
 /// [`encode`] into a buffer with room for `capacity` bytes to start with.
