@@ -52,13 +52,15 @@ hostOnly('npm run bench -- --smoke runs every scenario and prints every row with
       t.fail(`no line for ${row.id}`)
       continue
     }
-    const [, label, node, ts, , native] = line.split(' | ')
+    const [, label, node, ts, , native, , inNode] = line.split(' | ')
     t.is(label, row.label)
     // A figure where the row has a metric, "n/a (why)" where it has none.
     const figure = /^-?[\d,.]+( |$)/
     t.regex(node.replace(/^openmls-node /, ''), row.nodeNone ? /^n\/a \(/ : figure, `${row.id}: openmls-node`)
     t.regex(ts.replace(/^ts-mls /, ''), 'metric' in row.ts ? figure : /^n\/a \(/, `${row.id}: ts-mls`)
     t.regex(native.replace(/^native /, ''), 'metric' in row.native ? figure : /^n\/a \(/, `${row.id}: native`)
+    // The in-Node floor (native openmls called through N-API from the same process) where the row has it.
+    t.regex(inNode.replace(/^in Node /, ''), row.inNode ? figure : /^—$/, `${row.id}: native in Node`)
   }
 
   const results = readFileSync(join(out, 'RESULTS.md'), 'utf8')

@@ -10,31 +10,42 @@ import { createInterface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Metrics, Sizes } from './config.mjs'
+import { floorAddonPath } from './floor.mjs'
+import type { Peer } from './measure.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-/** `npm run test:rust`'s package set: building with it shares every compiled dependency with the tests. */
-const BUILD = ['build', '--release', '--workspace', '--exclude', 'openmls-node', '--bins']
+/**
+ * `npm run test:rust`'s package set: building with it shares every compiled dependency with the
+ * tests. `--bins` is the native binary, `--lib` the in-Node floor's addon (floor.mts).
+ */
+const BUILD = ['build', '--release', '--workspace', '--exclude', 'openmls-node', '--bins', '--lib']
 
-function binaryPath(): string {
+function targetDir(): string {
   const metadata = JSON.parse(execFileSync('cargo', ['metadata', '--format-version', '1', '--no-deps'], { cwd: ROOT, encoding: 'utf8' })) as { target_directory: string }
-  return join(metadata.target_directory, 'release', process.platform === 'win32' ? 'openmls-node-bench.exe' : 'openmls-node-bench')
+  return metadata.target_directory
+}
+
+/** The two floors, built: the native binary and the in-Node floor's addon. */
+export interface Floors {
+  binary: string
+  addon: string
 }
 
 /**
- * The binary, built (a no-op when it is up to date; after `npm run test:rust` only this crate
- * compiles, its dependencies are shared). Without cargo, the smoke run goes on without the native
- * rows and says why; the full run refuses.
+ * The native binary and the in-Node floor's addon, built (a no-op when they are up to date; after
+ * `npm run test:rust` only these crates compile, their dependencies are shared). Without cargo,
+ * the smoke run goes on without the native rows and says why; the full run refuses.
  */
-export function buildNative(smoke: boolean, log: (line: string) => void): { binary: string } | { skipped: string } {
+export function buildNative(smoke: boolean, log: (line: string) => void): Floors | { skipped: string } {
   if (spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status !== 0) {
     if (smoke) return { skipped: 'no cargo on PATH' }
     throw new Error('the native floor needs cargo (https://rustup.rs)')
   }
-  const binary = binaryPath()
+  const dir = targetDir()
   log(`native: cargo ${BUILD.join(' ')}`)
   const build = spawnSync('cargo', BUILD, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) throw new Error(`cargo build failed (${build.status ?? build.signal})`)
-  return { binary }
+  return { binary: join(dir, 'release', process.platform === 'win32' ? 'openmls-node-bench.exe' : 'openmls-node-bench'), addon: floorAddonPath(dir) }
 }
 
 /** The command-line flags that pass our sizes to the binary. */
@@ -66,7 +77,7 @@ function run(binary: string, args: string[]): Metrics {
  * `msg SIZE PAYLOAD COUNT`), answered with that repetition's measurements, in milliseconds per
  * operation, keyed like ours.
  */
-export class NativePeer {
+export class NativePeer implements Peer {
   readonly #child: ChildProcessByStdio<Writable, Readable, null>
   readonly #answers: AsyncIterator<string>
 

@@ -40,7 +40,7 @@ if ('binary' in built) {
 log('peak RSS: openmls-node and ts-mls children')
 const rssNode = runRss('openmls-node', sizes)
 const rssTs = runRss('ts-mls', sizes)
-const node = { ...(await runOpenmls(sizes, log, 'binary' in built ? built.binary : undefined)), ...rssNode }
+const node = { ...(await runOpenmls(sizes, log, 'binary' in built ? built : undefined)), ...rssNode }
 // The native figures are those measured beside our *Sync rows (the Promise rows pair their own).
 for (const [k, v] of Object.entries(node)) if (k.startsWith('native:') && !k.startsWith('native:promise.')) native[k.slice('native:'.length)] = v
 const ts = { ...(await runTsMls(sizes, log)), ...rssTs }

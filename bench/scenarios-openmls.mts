@@ -17,8 +17,9 @@ import { promisify } from 'node:util'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult, type Durability } from 'openmls-node'
 import type { Metrics, Repetitions, Sizes } from './config.mjs'
+import { InNodeFloor } from './floor.mjs'
 import { check, median, now, repeat, type Beside } from './measure.mjs'
-import type { NativePeer } from './native.mjs'
+import type { Floors, NativePeer } from './native.mjs'
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -146,7 +147,7 @@ async function addCase(api: Api, n: number, pool: Uint8Array[]): Promise<Metrics
 }
 
 /** Self-updates of `a` in a group of `size`, processed by `b`, in blocks of `reps.updateBlock`. */
-async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repetitions, beside?: Beside): Promise<Metrics> {
+async function updateCase(api: Api, size: number, pool: Uint8Array[], reps: Repetitions, beside: Beside[]): Promise<Metrics> {
   const store = new Store('memory')
   const { ga, gb } = await groupOf(size, pool, store)
   const p = api === 'sync' ? '' : 'promise.'
@@ -224,7 +225,7 @@ type MessageApi = Api | 'batch'
  * `'batch'`, `createMessages` and `processMessages` take `batch` messages per call (one storage
  * transaction each).
  */
-async function messagesCase(api: MessageApi, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions, beside?: Beside, batch = 100): Promise<Metrics> {
+async function messagesCase(api: MessageApi, id: string, size: number, payload: number, pool: Uint8Array[], store: Store, count: number, reps: Repetitions, beside: Beside[] = [], batch = 100): Promise<Metrics> {
   const { ga, gb } = await groupOf(size, pool, store)
   const plaintext = new Uint8Array(payload).fill(0x5a)
   const metrics = await repeat(reps.warmup, reps.batches, async () => {
@@ -302,13 +303,13 @@ async function lagCase(n: number, pool: Uint8Array[]): Promise<Metrics> {
 
 /**
  * One openmls-node scenario: a name, what it measures and, where native openmls runs it too, the
- * native request its repetitions are paired with (such a scenario runs in several processes: see
- * `runOpenmls`).
+ * request its repetitions are paired with, in the native binary and, where it runs it, in the
+ * in-Node floor (such a scenario runs in several processes: see `runOpenmls`).
  */
 interface Section {
   name: string
   request?: string
-  run: (pool: Uint8Array[], beside: Beside | undefined) => Promise<Metrics>
+  run: (pool: Uint8Array[], beside: Beside[]) => Promise<Metrics>
 }
 
 /**
@@ -358,16 +359,20 @@ function sections(sizes: Sizes): Section[] {
 }
 
 /**
- * Runs one scenario in this process (bench/section-child.mts). With `peer`, each repetition of a
- * scenario native openmls also runs is paired with a native one (see `repeat`).
+ * Runs one scenario in this process (bench/section-child.mts). With `peer` (the native binary) and
+ * `floor` (the in-Node floor), each repetition of a scenario native openmls also runs is paired
+ * with one of each that runs it (see `repeat`).
  */
-export async function runSection(sizes: Sizes, name: string, peer?: NativePeer): Promise<Metrics> {
+export async function runSection(sizes: Sizes, name: string, peer?: NativePeer, floor?: InNodeFloor): Promise<Metrics> {
   const found = sections(sizes).find((s) => s.name === name)
   if (!found) throw new Error(`no scenario named "${name}"`)
   const pool = poolKeyPackages(Math.max(sizes.addCount, sizes.groupSize))
   // The scenario starts on a collected heap, its key packages made.
   ;(globalThis as { gc?: () => void }).gc?.()
-  return found.run(pool, peer && found.request ? { peer, request: found.request } : undefined)
+  const beside: Beside[] = []
+  if (found.request && peer) beside.push({ peer, request: found.request, as: 'native' })
+  if (found.request && floor && InNodeFloor.handles(found.request)) beside.push({ peer: floor, request: found.request, as: 'floor' })
+  return found.run(pool, beside)
 }
 
 const CHILD = fileURLToPath(new URL('section-child.mts', import.meta.url))
@@ -375,16 +380,16 @@ const CHILD = fileURLToPath(new URL('section-child.mts', import.meta.url))
 /**
  * Runs every openmls-node scenario, each in a fresh Node process of its own (as JMH forks a JVM per
  * benchmark): no scenario inherits the heap, the compiled code, the thread pool or the allocator
- * state of the ones before it. With `binary`, each child pairs its repetitions with a native
- * binary of its own, and a paired scenario runs in `PAIRED_PROCESSES` processes, each figure the
+ * state of the ones before it. With `floors`, each child pairs its repetitions with a native
+ * binary of its own and with the in-Node floor, and a paired scenario runs in `PAIRED_PROCESSES` processes, each figure the
  * median over them. `log` hears about progress.
  */
-export async function runOpenmls(sizes: Sizes, log: (line: string) => void, binary?: string): Promise<Metrics> {
+export async function runOpenmls(sizes: Sizes, log: (line: string) => void, floors?: Floors): Promise<Metrics> {
   const results: Metrics = {}
   for (const { name, request } of sections(sizes)) {
     const start = now()
-    const args = ['--expose-gc', '--import', 'tsx', CHILD, name, ...(sizes.smoke ? ['--smoke'] : []), ...(binary ? ['--native', binary] : [])]
-    const processes = request && binary && !sizes.smoke ? PAIRED_PROCESSES : 1
+    const args = ['--expose-gc', '--import', 'tsx', CHILD, name, ...(sizes.smoke ? ['--smoke'] : []), ...(floors ? ['--native', floors.binary, '--floor', floors.addon] : [])]
+    const processes = request && floors && !sizes.smoke ? PAIRED_PROCESSES : 1
     const runs: Metrics[] = []
     for (let i = 0; i < processes; i++) {
       const { stdout } = await execFileAsync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 })

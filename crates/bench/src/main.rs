@@ -1,6 +1,7 @@
-//! The native floor of `npm run bench`: the benchmark's operations on openmls directly, with
-//! `openmls_rust_crypto` and openmls's own in-memory storage (`openmls_memory_storage`), the
-//! library openmls-node wraps without any of its layers (N-API, the SQLite store, the TS wrapper).
+//! The native floor of `npm run bench`: the benchmark's operations (this crate's library, which the
+//! in-Node floor in `crates/bench-addon` calls too) on openmls directly, with `openmls_rust_crypto`
+//! and openmls's own in-memory storage (`openmls_memory_storage`), in a Rust process: the library
+//! openmls-node wraps without any of its layers (N-API, the SQLite store, the TS wrapper) or Node.
 //!
 //! The Node runner (`bench/native.mts`) builds this binary, passes the sizes it uses itself, and
 //! reads one JSON object from stdout: the median of each measurement, in milliseconds per
@@ -17,21 +18,13 @@
 //! Requests ending in `-pool` run each openmls call on a pool of worker threads and wait for it
 //! (see [`Exec`]), as openmls-node's Promise API does: the floor its Promise rows compare with.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
-use tls_codec::{DeserializeBytes, Serialize as _};
-
-/// Suite 1, as every scenario of the benchmark uses.
-const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
-
-/// A provider whose storage is openmls's in-memory store, named to make the floor explicit.
-type Provider = OpenMlsRustCrypto;
-const _: fn(&Provider) -> &openmls_memory_storage::MemoryStorage = |p| p.storage();
+use openmls_node_bench::{
+    add, apply_commit, decrypt, encrypt, group_of, lock, merge_pending, ms, pool_key_packages, self_update, Client, Exec, Pair,
+};
 
 /// The sizes, as the Node runner passes them (defaults: the full benchmark).
 struct Sizes {
@@ -102,223 +95,6 @@ fn die(message: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Where each openmls call of a scenario runs.
-///
-/// `Inline`: on the calling thread, as openmls-node's `*Sync` methods run. `Pool`: handed to one of
-/// [`POOL_THREADS`] worker threads that take jobs from one queue under a mutex and a condition
-/// variable, while the caller blocks until the result comes back: what libuv's thread pool does
-/// for a Promise call (its default size is 4), and what a Rust server does when it keeps its own
-/// thread free (tokio's `spawn_blocking`). The hand-off and the worker's colder caches are the
-/// cost of asynchrony itself, native or not: the Promise rows' floor.
-enum Exec {
-    Inline,
-    Pool(Arc<Queue>),
-}
-
-/// libuv's default pool size.
-const POOL_THREADS: usize = 4;
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The pool's one queue of jobs.
-#[derive(Default)]
-struct Queue {
-    jobs: Mutex<VecDeque<Job>>,
-    ready: Condvar,
-}
-
-impl Exec {
-    fn pool() -> Self {
-        let queue = Arc::new(Queue::default());
-        for _ in 0..POOL_THREADS {
-            let queue = queue.clone();
-            std::thread::spawn(move || loop {
-                let mut jobs = queue.jobs.lock().expect("queue");
-                let job = loop {
-                    match jobs.pop_front() {
-                        Some(job) => break job,
-                        None => jobs = queue.ready.wait(jobs).expect("queue"),
-                    }
-                };
-                drop(jobs);
-                job();
-            });
-        }
-        Exec::Pool(queue)
-    }
-
-    /// Runs `f` and returns its result; on the pool, waits for a worker to run it.
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        match self {
-            Exec::Inline => f(),
-            Exec::Pool(queue) => {
-                let (tx, rx) = mpsc::sync_channel(1);
-                queue.jobs.lock().expect("queue").push_back(Box::new(move || tx.send(f()).expect("caller waits")));
-                queue.ready.notify_one();
-                rx.recv().expect("worker answers")
-            }
-        }
-    }
-}
-
-/// A group that a pool thread can run a call on.
-type Shared = Arc<Mutex<MlsGroup>>;
-
-fn lock(group: &Shared) -> MutexGuard<'_, MlsGroup> {
-    group.lock().expect("group")
-}
-
-/// One client: a provider (crypto plus in-memory storage), a signer and a basic credential.
-struct Client {
-    provider: Provider,
-    signer: SignatureKeyPair,
-    credential: CredentialWithKey,
-}
-
-impl Client {
-    fn new(name: &str) -> Self {
-        let signer = SignatureKeyPair::new(SUITE.signature_algorithm()).expect("signer");
-        let credential = CredentialWithKey {
-            credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
-            signature_key: signer.to_public_vec().into(),
-        };
-        Client { provider: Provider::default(), signer, credential }
-    }
-
-    /// A fresh key package, as the bytes another client downloads (an `MLSMessage`).
-    fn key_package_bytes(&self) -> Vec<u8> {
-        let bundle = KeyPackage::builder().build(SUITE, &self.provider, &self.signer, self.credential.clone()).expect("key package");
-        MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached().expect("encode")
-    }
-
-    fn create_group(&self) -> Shared {
-        let config = MlsGroupCreateConfig::builder()
-            .ciphersuite(SUITE)
-            .use_ratchet_tree_extension(false)
-            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
-            .build();
-        Arc::new(Mutex::new(MlsGroup::new(&self.provider, &self.signer, &config, self.credential.clone()).expect("group")))
-    }
-
-    /// Joins from Welcome and ratchet tree bytes: bytes to new state, in one call.
-    fn join(self: &Arc<Self>, exec: &Exec, welcome: &[u8], tree: &[u8]) -> Shared {
-        let (me, welcome, tree) = (self.clone(), welcome.to_vec(), tree.to_vec());
-        Arc::new(Mutex::new(exec.run(move || me.join_here(&welcome, &tree))))
-    }
-
-    fn join_here(&self, welcome: &[u8], tree: &[u8]) -> MlsGroup {
-        let welcome = match MlsMessageIn::tls_deserialize_exact_bytes(welcome).expect("decode").extract() {
-            MlsMessageBodyIn::Welcome(w) => w,
-            _ => panic!("not a Welcome"),
-        };
-        let tree = RatchetTreeIn::tls_deserialize_exact_bytes(tree).expect("decode tree");
-        let config = MlsGroupJoinConfig::builder().wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY).build();
-        StagedWelcome::new_from_welcome(&self.provider, &config, welcome, Some(tree))
-            .expect("stage welcome")
-            .into_group(&self.provider)
-            .expect("join")
-    }
-}
-
-/// Parses and validates received key package bytes, as a committer does with what it downloads.
-fn parse_key_package(provider: &Provider, bytes: &[u8]) -> KeyPackage {
-    match MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").extract() {
-        MlsMessageBodyIn::KeyPackage(kp) => kp.validate(provider.crypto(), ProtocolVersion::Mls10).expect("valid key package"),
-        _ => panic!("not a key package"),
-    }
-}
-
-fn encode(message: &MlsMessageOut) -> Vec<u8> {
-    message.tls_serialize_detached().expect("encode")
-}
-
-/// What an add puts on the wire: the commit for the group, the Welcome and the ratchet tree for
-/// the joiners.
-struct Added {
-    commit: Vec<u8>,
-    welcome: Vec<u8>,
-    tree: Vec<u8>,
-}
-
-/// Adds key packages (from bytes) as one commit, merges it, and exports the new ratchet tree.
-/// Returns the milliseconds spent parsing and validating the key packages, too. As openmls-node's
-/// calls are split: parsing and the tree export on the calling thread, the add and the merge each
-/// one call.
-fn add(exec: &Exec, committer: &Arc<Client>, group: &Shared, key_packages: &[Vec<u8>]) -> (Added, f64) {
-    let t = Instant::now();
-    let parsed: Vec<KeyPackage> = key_packages.iter().map(|b| parse_key_package(&committer.provider, b)).collect();
-    let parse = ms(t);
-    let (c, g) = (committer.clone(), group.clone());
-    let (commit, welcome) = exec.run(move || {
-        let (commit, welcome, group_info) = lock(&g).add_members(&c.provider, &c.signer, &parsed).expect("add");
-        assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
-        (encode(&commit), encode(&welcome))
-    });
-    merge_pending(exec, committer, group);
-    let tree = lock(group).export_ratchet_tree().tls_serialize_detached().expect("encode tree");
-    (Added { commit, welcome, tree }, parse)
-}
-
-/// Merges the group's own pending commit, in one call.
-fn merge_pending(exec: &Exec, client: &Arc<Client>, group: &Shared) {
-    let (c, g) = (client.clone(), group.clone());
-    exec.run(move || lock(&g).merge_pending_commit(&c.provider).expect("merge"));
-}
-
-/// Processes a commit from bytes and merges it: bytes to new state, in two calls (process, merge).
-fn apply_commit(exec: &Exec, client: &Arc<Client>, group: &Shared, bytes: &[u8]) {
-    let (c, g, bytes) = (client.clone(), group.clone(), bytes.to_vec());
-    let staged = exec.run(move || {
-        let message =
-            MlsMessageIn::tls_deserialize_exact_bytes(&bytes).expect("decode").try_into_protocol_message().expect("protocol message");
-        match lock(&g).process_message(&c.provider, message).expect("process").into_content() {
-            ProcessedMessageContent::StagedCommitMessage(staged) => staged,
-            _ => panic!("expected a commit"),
-        }
-    });
-    let (c, g) = (client.clone(), group.clone());
-    exec.run(move || lock(&g).merge_staged_commit(&c.provider, *staged).expect("merge"));
-}
-
-/// Decrypts an application message from bytes.
-fn decrypt(client: &Client, group: &mut MlsGroup, bytes: &[u8]) -> Vec<u8> {
-    let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("decode").try_into_protocol_message().expect("protocol message");
-    match group.process_message(&client.provider, message).expect("process").into_content() {
-        ProcessedMessageContent::ApplicationMessage(m) => m.into_bytes(),
-        _ => panic!("expected an application message"),
-    }
-}
-
-/// Key packages that are only ever added, never joined, each with its own signature key (a group
-/// refuses duplicates); their private keys stay in one pool provider.
-fn pool_key_packages(n: usize) -> Vec<Vec<u8>> {
-    let mut pool = Client::new("member 0");
-    (0..n)
-        .map(|i| {
-            let member = Client::new(&format!("member {i}"));
-            pool.signer = member.signer;
-            pool.credential = member.credential;
-            pool.key_package_bytes()
-        })
-        .collect()
-}
-
-/// A group of `size` members in which `a` (leaf 0) and `b` (leaf 1) hold real state.
-fn group_of(size: usize, pool: &[Vec<u8>]) -> (Arc<Client>, Shared, Arc<Client>, Shared) {
-    let a = Arc::new(Client::new("alice"));
-    let b = Arc::new(Client::new("bob"));
-    let ga = a.create_group();
-    let mut adds = vec![b.key_package_bytes()];
-    adds.extend_from_slice(&pool[..size - 2]);
-    let (added, _) = add(&Exec::Inline, &a, &ga, &adds);
-    let gb = b.join(&Exec::Inline, &added.welcome, &added.tree);
-    (a, ga, b, gb)
-}
-
-fn ms(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1e3
-}
-
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     let n = xs.len();
@@ -374,51 +150,30 @@ fn message_ids(size: usize, payload: usize, s: &Sizes) -> (&'static str, &'stati
     }
 }
 
-/// Two members with real state in a group: `a` (leaf 0) sends or commits, `b` (leaf 1) receives.
-struct Pair {
-    a: Arc<Client>,
-    ga: Shared,
-    b: Arc<Client>,
-    gb: Shared,
+/// One round of `count` messages from `a` to `b`: milliseconds per message, each way.
+fn messages(pair: &Pair, plaintext: &[u8], count: usize) -> (f64, f64) {
+    let (mut ga, mut gb) = (lock(&pair.ga), lock(&pair.gb));
+    let t = Instant::now();
+    let wire: Vec<Vec<u8>> = (0..count).map(|_| encrypt(&pair.a, &mut ga, plaintext)).collect();
+    let e = ms(t) / count as f64;
+    let t = Instant::now();
+    for bytes in &wire {
+        assert_eq!(decrypt(&pair.b, &mut gb, bytes).len(), plaintext.len());
+    }
+    (e, ms(t) / count as f64)
 }
 
-impl Pair {
-    fn new(size: usize, pool: &[Vec<u8>]) -> Self {
-        let (a, ga, b, gb) = group_of(size, pool);
-        Pair { a, ga, b, gb }
-    }
-
-    /// One round of `count` messages from `a` to `b`: milliseconds per message, each way.
-    fn messages(&mut self, plaintext: &[u8], count: usize) -> (f64, f64) {
-        let (mut ga, mut gb) = (lock(&self.ga), lock(&self.gb));
-        let t = Instant::now();
-        let wire: Vec<Vec<u8>> =
-            (0..count).map(|_| encode(&ga.create_message(&self.a.provider, &self.a.signer, plaintext).expect("encrypt"))).collect();
-        let e = ms(t) / count as f64;
-        let t = Instant::now();
-        for bytes in &wire {
-            assert_eq!(decrypt(&self.b, &mut gb, bytes).len(), plaintext.len());
-        }
-        (e, ms(t) / count as f64)
-    }
-
-    /// One self-update of `a`, processed by `b`: milliseconds to create (and merge) and to process
-    /// (and merge), each side in two calls.
-    fn update(&mut self, exec: &Exec) -> Vec<(&'static str, f64)> {
-        let t = Instant::now();
-        let (a, ga) = (self.a.clone(), self.ga.clone());
-        let commit = exec.run(move || {
-            let bundle = lock(&ga).self_update(&a.provider, &a.signer, LeafNodeParameters::default()).expect("self-update");
-            let (commit, _, group_info) = bundle.into_messages();
-            assert!(group_info.is_none(), "no GroupInfo without the ratchet tree extension");
-            encode(&commit)
-        });
-        merge_pending(exec, &self.a, &self.ga);
-        let create = ms(t);
-        let t = Instant::now();
-        apply_commit(exec, &self.b, &self.gb, &commit);
-        vec![("update.create", create), ("update.process", ms(t))]
-    }
+/// One self-update of `a`, processed by `b`: milliseconds to create (and merge) and to process
+/// (and merge), each side in two calls.
+fn update(pair: &Pair, exec: &Exec) -> Vec<(&'static str, f64)> {
+    let t = Instant::now();
+    let (a, ga) = (pair.a.clone(), pair.ga.clone());
+    let commit = exec.run(move || self_update(&a, &ga));
+    merge_pending(exec, &pair.a, &pair.ga);
+    let create = ms(t);
+    let t = Instant::now();
+    apply_commit(exec, &pair.b, &pair.gb, &commit);
+    vec![("update.create", create), ("update.process", ms(t))]
 }
 
 /// One batch of `n` key packages: milliseconds per key package.
@@ -431,14 +186,14 @@ fn key_packages(kp: &Client, n: usize) -> Vec<(&'static str, f64)> {
 }
 
 fn messages_case(size: usize, payload: usize, s: &Sizes, pool: &[Vec<u8>], out: &mut BTreeMap<String, f64>) {
-    let mut pair = Pair::new(size, pool);
+    let pair = Pair::new(size, pool);
     let plaintext = vec![0x5a; payload];
     let (enc, dec) = message_ids(size, payload, s);
     repeat(
         s.warmup,
         s.message_reps,
         || {
-            let (e, d) = pair.messages(&plaintext, s.messages);
+            let (e, d) = messages(&pair, &plaintext, s.messages);
             vec![(enc, e), (dec, d)]
         },
         out,
@@ -484,7 +239,7 @@ fn serve(s: &Sizes, pool: &[Vec<u8>]) {
                     add_case(exec, s.add, pool)
                 } else {
                     let pair = updates.entry(pooled).or_insert_with(|| Pair::new(s.group, pool));
-                    let block: Vec<Vec<(&'static str, f64)>> = (0..number(words.next()).max(1)).map(|_| pair.update(exec)).collect();
+                    let block: Vec<Vec<(&'static str, f64)>> = (0..number(words.next()).max(1)).map(|_| update(pair, exec)).collect();
                     let of = |i: usize| median(block.iter().map(|r| r[i].1).collect());
                     vec![("update.create", of(0)), ("update.process", of(1))]
                 }
@@ -493,7 +248,7 @@ fn serve(s: &Sizes, pool: &[Vec<u8>]) {
                 let (size, payload, count) = (number(words.next()), number(words.next()), number(words.next()));
                 let pair = talks.entry((size, payload)).or_insert_with(|| Pair::new(size, pool));
                 let (enc, dec) = message_ids(size, payload, s);
-                let (e, d) = pair.messages(&vec![0x5a; payload], count);
+                let (e, d) = messages(pair, &vec![0x5a; payload], count);
                 vec![(enc, e), (dec, d)]
             }
             Some("quit") | None => break,
@@ -535,8 +290,8 @@ fn main() {
 
     repeat(s.warmup, s.commit_reps, || add_case(&Exec::Inline, s.add, &pool), &mut out);
 
-    let mut pair = Pair::new(s.group, &pool);
-    repeat(s.warmup, s.update_reps, || pair.update(&Exec::Inline), &mut out);
+    let pair = Pair::new(s.group, &pool);
+    repeat(s.warmup, s.update_reps, || update(&pair, &Exec::Inline), &mut out);
 
     for size in [2, s.group] {
         for payload in [s.small, s.large] {

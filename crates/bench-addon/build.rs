@@ -1,0 +1,5 @@
+//! napi-rs's build setup.
+
+fn main() {
+    napi_build::setup();
+}
