@@ -46,6 +46,15 @@ export interface Sizes {
   native: Repetitions
 }
 
+/**
+ * Processes a scenario paired with native openmls runs in, its figures the median over them: on this
+ * shared machine, one process in four read a self-update 1.15× native while the others read
+ * 1.01–1.05× (the same code, minutes apart), so that one process is one sample, not a measurement.
+ * Three were not enough: two full runs an hour apart read the self-update row 1.06× and 1.12× the
+ * in-Node floor.
+ */
+export const PAIRED_PROCESSES = 5
+
 export const FULL: Sizes = {
   smoke: false,
   addCount: 1000,

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { BasicCredential, Ciphersuite, KeyPackage, MlsGroup, Provider, SignatureKeyPair, type AddMembersResult, type Durability } from 'openmls-node'
-import type { Metrics, Repetitions, Sizes } from './config.mjs'
+import { PAIRED_PROCESSES, type Metrics, type Repetitions, type Sizes } from './config.mjs'
 import { InNodeFloor } from './floor.mjs'
 import { check, median, now, repeat, type Beside } from './measure.mjs'
 import type { Floors, NativePeer } from './native.mjs'
@@ -312,12 +312,6 @@ interface Section {
   run: (pool: Uint8Array[], beside: Beside[]) => Promise<Metrics>
 }
 
-/**
- * Processes a scenario paired with native openmls runs in, its figures the median over them: on this
- * shared machine, one process in four read a self-update 1.15× native while the others read
- * 1.01–1.05× (the same code, minutes apart), so that one process is one sample, not a measurement.
- */
-const PAIRED_PROCESSES = 3
 
 /** Every openmls-node scenario, in report order. */
 function sections(sizes: Sizes): Section[] {
