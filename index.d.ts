@@ -207,9 +207,10 @@ export declare class MlsGroup {
   createMessage(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Uint8Array
   /**
    * Processes a received message, on the libuv thread pool. With `reviewCommits`, a commit is
-   * staged without using up its key, for the application's credential check.
+   * staged without using up its key, for the application's credential check. An application
+   * message or a commit comes back packed (see `ProcessedForJs`), anything else as the union.
    */
-  processMessage(message: Uint8Array, reviewCommits?: boolean | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeProcessedMessage>
+  processMessage(message: Uint8Array, reviewCommits?: boolean | undefined | null, signal?: AbortSignal | undefined | null): Promise<Uint8Array | [Uint8Array, StagedCommit] | NativeProcessedMessage>
   /**
    * Processes many received messages in one storage transaction (one sync to disk), in order,
    * on the libuv thread pool. Each message is all-or-nothing on its own: a bad one gets its
@@ -228,11 +229,10 @@ export declare class MlsGroup {
   /** Encrypts an application message, on the libuv thread pool. */
   createMessageAsync(plaintext: Uint8Array, aad?: Uint8Array | undefined | null): Promise<Uint8Array>
   /**
-   * Processes a received message, on the calling thread. An application message (the hot
-   * path) comes back packed in one byte array (see `packed_application`), anything else as
-   * the processed-message union.
+   * Processes a received message, on the calling thread. An application message or a commit
+   * comes back packed (see `ProcessedForJs`), anything else as the processed-message union.
    */
-  processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): Uint8Array | NativeProcessedMessage
+  processMessageSync(message: Uint8Array, reviewCommits?: boolean | undefined | null): Uint8Array | [Uint8Array, StagedCommit] | NativeProcessedMessage
   /**
    * Proposes adding a member (by reference unless `byValue`).
    *

@@ -15,7 +15,7 @@ import {
   SignatureKeyPair,
   type Extension,
 } from 'openmls-node'
-import { Client, applyCommit, pair, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
+import { Client, add, applyCommit, pair, assertAgree, assertCode, assertRoundTrip } from './helpers.mjs'
 
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -205,6 +205,37 @@ test('a rejected message reloads nothing: state set in memory survives it', asyn
   t.deepEqual([...bob.g.aad], [7, 7, 7])
   const p = await bob.g.processMessage(valid)
   t.is(p.type === 'application' && text(p.data), 'real')
+})
+
+test('a processed commit carries its sender, epoch, group, AAD and credential, from processMessage and processMessageSync alike', async (t) => {
+  // A commit crosses N-API packed (one byte array beside its staged commit's handle): every field
+  // must come back as the union's fields would have, whichever call processed it.
+  const alice = new Client('alice')
+  const bob = new Client('bob')
+  const carol = new Client('carol')
+  alice.createGroup()
+  await add(alice, [bob, carol])
+  const groupId = Buffer.from(alice.g.groupId)
+  alice.g.setAad(new Uint8Array([1, 2, 3]))
+  const { commit } = alice.g.selfUpdateSync()
+  alice.g.mergePendingCommitSync()
+  const sync = bob.g.processMessageSync(commit)
+  const promise = await carol.g.processMessage(commit)
+  for (const [p, who] of [[sync, 'sync'], [promise, 'promise']] as const) {
+    if (p.type !== 'commit') return t.fail(`${who}: ${p.type}`)
+    t.is(p.kind, 'commit', who)
+    t.deepEqual(p.sender, { type: 'member', leafIndex: 0 }, who)
+    t.is(p.epoch, 1n, `${who}: sent in epoch 1`)
+    t.deepEqual(Buffer.from(p.groupId), groupId, who)
+    t.deepEqual([...p.authenticatedData], [1, 2, 3], who)
+    t.true(p.credential instanceof BasicCredential, who)
+    t.is(text((p.credential as BasicCredential).identity), 'alice', who)
+    t.is(p.stagedCommit.epoch, 2n, who)
+  }
+  if (sync.type !== 'commit' || promise.type !== 'commit') return
+  bob.g.mergeStagedCommitSync(sync.stagedCommit)
+  await carol.g.mergeStagedCommit(promise.stagedCommit)
+  assertAgree(t, [alice, bob, carol])
 })
 
 // 8. Numbers.

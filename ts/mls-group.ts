@@ -35,7 +35,7 @@ import { fingerprint, toHex } from './hex.js'
 import { looksLikeApplicationMessage } from './wire.js'
 import { OperationQueue } from './operation-queue.js'
 import { joinConfigToNative, type MlsGroupCreateConfig, type MlsGroupJoinConfig, type MlsGroupJoinConfigValues, type WireFormatPolicy } from './group-config.js'
-import { processedFromNative, processedFromSync, type ProcessedMessage } from './processed-message.js'
+import { processedFromAddon, processedFromNative, type ProcessedMessage } from './processed-message.js'
 import { QueuedProposal } from './queued-proposal.js'
 import { StagedCommit } from './staged-commit.js'
 
@@ -812,11 +812,11 @@ export class MlsGroup {
     if (this.#runsInline(message.length, options.signal) && looksLikeApplicationMessage(message)) {
       // The header's content type is authenticated and decides how openmls reads the content,
       // so this is an application message or an error: no credential check applies.
-      return processedFromSync(call(() => this.native.processMessageSync(message, this.#validator !== undefined)))
+      return processedFromAddon(call(() => this.native.processMessageSync(message, this.#validator !== undefined)))
     }
     return this.#enqueue(async () => {
       const review = this.#validator !== undefined
-      const processed = processedFromNative(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
+      const processed = processedFromAddon(await withSignal(options.signal, (s) => this.native.processMessage(message, review, s)))
       if (processed.type === 'commit' && this.#validator) await this.#askValidator(processed)
       return processed
     }, options.signal)
@@ -830,7 +830,7 @@ export class MlsGroup {
       throw new OpenMlsError('ERR_INVALID_ARGUMENT', 'processMessageSync needs a synchronous credential validator; use processMessage')
     }
     const review = this.#validator !== undefined
-    const processed = processedFromSync(call(() => this.native.processMessageSync(message, review)))
+    const processed = processedFromAddon(call(() => this.native.processMessageSync(message, review)))
     if (processed.type === 'commit') this.#askValidatorSync(processed, 'processMessageSync needs a synchronous credential validator; use processMessage')
     return processed
   }

@@ -331,6 +331,12 @@ pub struct Store<'t> {
     slot: &'t TxSlot,
 }
 
+/// The group-data map's key of one epoch's key pairs: the same encoded group id and epoch as the
+/// row's columns (`keyed_rows::epoch_key_pairs`), so a snapshot writes the row a file would hold.
+fn epoch_map_key(group_id: &impl serde::Serialize, epoch: &impl serde::Serialize, leaf: u32) -> std::result::Result<Vec<u8>, DbError> {
+    Ok(memory::epoch_key(&group_data::encode(group_id)?, &group_data::encode(epoch)?, leaf))
+}
+
 fn noted(err: DbError) -> DbError {
     store_error(&err);
     err
@@ -402,9 +408,6 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
     type Error = DbError;
 
     keyed_rows_methods! {
-        fn encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> Vec<HpkeKeyPair> => keyed_rows::epoch_key_pairs;
-        fn write_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey, HpkeKeyPair: HpkeKeyPair>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32, key_pairs: &[HpkeKeyPair]) -> () => keyed_rows::write_epoch_key_pairs;
-        fn delete_encryption_epoch_key_pairs<GroupId: GroupId, EpochKey: EpochKey>(group_id: &GroupId, epoch: &EpochKey, leaf_index: u32) -> () => keyed_rows::delete_epoch_key_pairs;
         fn own_leaf_nodes<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId) -> Vec<LeafNode> => keyed_rows::own_leaf_nodes;
         fn append_own_leaf_node<GroupId: GroupId, LeafNode: LeafNode>(group_id: &GroupId, leaf_node: &LeafNode) -> () => keyed_rows::append_own_leaf_node;
         fn delete_own_leaf_nodes<GroupId: GroupId>(group_id: &GroupId) -> () => keyed_rows::delete_own_leaf_nodes;
@@ -413,6 +416,65 @@ impl StorageProvider<CURRENT_VERSION> for Store<'_> {
         fn queue_proposal<GroupId: GroupId, ProposalRef: ProposalRef, QueuedProposal: QueuedProposal>(group_id: &GroupId, proposal_ref: &ProposalRef, proposal: &QueuedProposal) -> () => keyed_rows::queue_proposal;
         fn remove_proposal<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId, proposal_ref: &ProposalRef) -> () => keyed_rows::remove_proposal;
         fn clear_proposal_queue<GroupId: GroupId, ProposalRef: ProposalRef>(group_id: &GroupId) -> () => keyed_rows::clear_proposal_queue;
+    }
+
+    // In memory, an epoch's key pairs sit in the group-data map (see `memory`); a row otherwise.
+    fn encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        EpochKey: traits::EpochKey<CURRENT_VERSION>,
+        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> std::result::Result<Vec<HpkeKeyPair>, DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => {
+                let key = epoch_map_key(group_id, epoch, leaf_index)?;
+                map.read(key, memory::EPOCH_KEY_PAIRS, group_data::decode).transpose().map(Option::unwrap_or_default)
+            }
+            None => keyed_rows::epoch_key_pairs(self.db(), group_id, epoch, leaf_index),
+        }
+        .map_err(noted)
+    }
+
+    fn write_encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        EpochKey: traits::EpochKey<CURRENT_VERSION>,
+        HpkeKeyPair: traits::HpkeKeyPair<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+        key_pairs: &[HpkeKeyPair],
+    ) -> std::result::Result<(), DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => {
+                let key = epoch_map_key(group_id, epoch, leaf_index)?;
+                map.write(&self.slot.undo, key, memory::EPOCH_KEY_PAIRS, group_data::encode(&key_pairs)?);
+                Ok(())
+            }
+            None => keyed_rows::write_epoch_key_pairs(self.db(), group_id, epoch, leaf_index, key_pairs),
+        }
+        .map_err(noted)
+    }
+
+    fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<CURRENT_VERSION>, EpochKey: traits::EpochKey<CURRENT_VERSION>>(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> std::result::Result<(), DbError> {
+        match self.slot.group_data_map() {
+            Some(map) => {
+                map.delete(&self.slot.undo, epoch_map_key(group_id, epoch, leaf_index)?, memory::EPOCH_KEY_PAIRS);
+                Ok(())
+            }
+            None => keyed_rows::delete_epoch_key_pairs(self.db(), group_id, epoch, leaf_index),
+        }
+        .map_err(noted)
     }
 
     group_data_methods! {
