@@ -563,16 +563,22 @@ impl SharedConnection {
 type ConnGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<Connection>>;
 
 /// One transaction's hold on the connection: empty until the transaction first touches storage,
-/// then the locked connection inside `BEGIN IMMEDIATE` until the transaction ends.
+/// then the locked connection until the transaction ends, inside `BEGIN IMMEDIATE` from its first
+/// SQL statement on. An in-memory transaction that only touches the group-data map (an
+/// application message: its message secrets) never begins one: `BEGIN` and `COMMIT` on the
+/// in-memory database cost about 4 µs per operation, and the map's undo log is its transaction.
 pub struct TxSlot {
     shared: Arc<SharedConnection>,
-    /// `Some(None)`: taking it failed (the provider was closed, or `BEGIN` failed); the fault is
-    /// recorded, and every storage access of the transaction fails.
+    /// `Some(None)`: taking it failed (the provider was closed); the fault is recorded, and every
+    /// storage access of the transaction fails.
     taken: std::cell::OnceCell<Option<ConnGuard>>,
+    /// `Some(true)`: `BEGIN IMMEDIATE` ran on the taken connection; `Some(false)`: it failed (the
+    /// fault is recorded, and every SQL statement of the transaction fails).
+    begun: std::cell::OnceCell<bool>,
     /// On PostgreSQL: the transaction's session, taken from the pool when the transaction began.
     pg: Option<db::PgSession>,
     /// In memory: what this transaction changed in the group-data map, undone when the slot is
-    /// dropped unless SQLite committed the transaction.
+    /// dropped unless the transaction committed.
     undo: memory::Undo,
 }
 
@@ -587,39 +593,50 @@ impl Drop for TxSlot {
 
 impl TxSlot {
     fn new(shared: Arc<SharedConnection>) -> Self {
-        TxSlot { shared, taken: std::cell::OnceCell::new(), pg: None, undo: memory::Undo::default() }
+        TxSlot { shared, taken: std::cell::OnceCell::new(), begun: std::cell::OnceCell::new(), pg: None, undo: memory::Undo::default() }
     }
 
     /// The group-data map, if this storage keeps one and this transaction holds the connection
-    /// (taking it now if needed). `None` on a broken transaction: the SQL path then fails as
-    /// every other access does.
+    /// (taking it now if needed, without beginning an SQL transaction). `None` on a broken
+    /// transaction: the SQL path then fails as every other access does.
     fn group_data_map(&self) -> Option<&memory::GroupDataMap> {
         let map = self.shared.group_data.as_ref()?;
-        self.connection().map(|_| map)
+        self.locked().map(|_| map)
     }
 
-    /// The connection, taken now if this transaction has not yet (waiting for another one to end).
+    /// The connection, inside `BEGIN IMMEDIATE`: taken now if this transaction has not yet
+    /// (waiting for another one to end), and begun if it has not yet.
     fn connection(&self) -> Option<&Connection> {
+        let conn = self.locked()?;
+        let begun = *self.begun.get_or_init(|| match run_cached(conn, "BEGIN IMMEDIATE").map_err(sql_error) {
+            Ok(()) => true,
+            Err(fault) => {
+                record_fault(&fault);
+                false
+            }
+        });
+        begun.then_some(conn)
+    }
+
+    /// The locked connection, taken now if this transaction has not yet; no SQL transaction.
+    fn locked(&self) -> Option<&Connection> {
         self.taken.get_or_init(|| self.take()).as_ref().and_then(|guard| guard.as_ref())
     }
 
-    /// The connection, if this transaction took it.
-    fn taken(&self) -> Option<&Connection> {
-        self.taken.get().and_then(|t| t.as_ref()).and_then(|guard| guard.as_ref())
+    /// The connection, if this transaction took it, and whether it began an SQL transaction on it.
+    fn taken(&self) -> Option<(&Connection, bool)> {
+        let conn = self.taken.get().and_then(|t| t.as_ref()).and_then(|guard| guard.as_ref())?;
+        Some((conn, self.begun.get().copied().unwrap_or(false)))
     }
 
     fn take(&self) -> Option<ConnGuard> {
         self.shared.stopped();
         let guard = self.shared.conn.lock_arc();
         self.shared.started();
-        let begun = match guard.as_ref() {
-            Some(conn) if !self.shared.closed.load(Ordering::SeqCst) => run_cached(conn, "BEGIN IMMEDIATE").map_err(sql_error),
-            _ => Err(Error::new(ErrorCode::StorageClosed, "this provider was closed")),
-        };
-        match begun {
-            Ok(()) => Some(guard),
-            Err(fault) => {
-                record_fault(&fault);
+        match guard.as_ref() {
+            Some(_) if !self.shared.closed.load(Ordering::SeqCst) => Some(guard),
+            _ => {
+                record_fault(&Error::new(ErrorCode::StorageClosed, "this provider was closed"));
                 None
             }
         }
@@ -1075,12 +1092,23 @@ impl Storage {
         let (result, fault) = self.body(&slot, f);
         let outcome = match (result, slot.taken()) {
             (Err(panic), conn) => {
-                if let Some(conn) = conn {
+                if let Some((conn, true)) = conn {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
                 std::panic::resume_unwind(panic)
             }
-            (Ok(result), Some(conn)) => match result {
+            // Only the map was touched (no SQL transaction began): its undo log is the transaction.
+            (Ok(result), Some((_, false))) => match result {
+                Ok((value, false)) if fault.is_none() => Ok(value),
+                r => {
+                    let done = settle(r.map(|(value, _)| value), fault, "the operation");
+                    if done.is_ok() {
+                        slot.undo.commit();
+                    }
+                    done
+                }
+            },
+            (Ok(result), Some((conn, true))) => match result {
                 Ok((value, false)) if fault.is_none() => conn.execute_batch("ROLLBACK").map(|()| value).map_err(sql_error),
                 // A discarded transaction that saw a fault fails with it: its value was computed
                 // over a failed write.

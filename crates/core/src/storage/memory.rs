@@ -357,6 +357,59 @@ mod tests {
         assert!(Value::new(EPOCH_KEY_PAIRS, vec![]).secret, "key pairs are zeroed when dropped");
     }
 
+    /// A transaction that only touches the map (an application message) begins no SQL
+    /// transaction, yet commits, fails and is discarded as one; one that also runs SQL begins it
+    /// then, and both commit together.
+    #[test]
+    fn a_transaction_of_the_map_alone_runs_no_sql_and_is_still_atomic() {
+        let storage = Storage::open(&StorageOptions::default()).unwrap();
+        let group = b"group".to_vec();
+        let secrets = |s: &Storage| -> Option<Vec<u8>> {
+            s.atomically(|st| st.read_group_data(&group, "message_secrets").map_err(|e| store_error(&e))).unwrap()
+        };
+        storage
+            .atomically(|st| {
+                st.write_group_data(&group, "message_secrets", &vec![1u8]).map_err(|e| store_error(&e))?;
+                assert!(matches!(st.slot.taken(), Some((_, false))), "the map alone begins no SQL transaction");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(secrets(&storage), Some(vec![1]), "committed");
+
+        let failed: Result<()> = storage.atomically(|st| {
+            st.write_group_data(&group, "message_secrets", &vec![2u8]).map_err(|e| store_error(&e))?;
+            Err(Error::internal("the operation fails after its write"))
+        });
+        assert!(failed.is_err());
+        let discarded = storage.transaction(|st| {
+            st.write_group_data(&group, "message_secrets", &vec![3u8]).map_err(|e| store_error(&e))?;
+            Ok(((), false))
+        });
+        assert!(discarded.is_ok());
+        assert_eq!(secrets(&storage), Some(vec![1]), "a failed or discarded transaction changed nothing");
+
+        storage
+            .atomically(|st| {
+                st.write_group_data(&group, "message_secrets", &vec![4u8]).map_err(|e| store_error(&e))?;
+                st.sql().execute_batch("CREATE TABLE t (x)").map_err(|e| Error::internal(e.to_string()))?;
+                assert!(matches!(st.slot.taken(), Some((_, true))), "SQL begins the transaction");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(secrets(&storage), Some(vec![4]));
+        let failed: Result<()> = storage.atomically(|st| {
+            st.write_group_data(&group, "message_secrets", &vec![5u8]).map_err(|e| store_error(&e))?;
+            st.sql().execute_batch("INSERT INTO t VALUES (1)").map_err(|e| Error::internal(e.to_string()))?;
+            Err(Error::internal("the operation fails after both writes"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(secrets(&storage), Some(vec![4]), "the map rolled back with SQLite");
+        let rows: i64 = storage
+            .atomically(|st| st.sql().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(|e| Error::internal(e.to_string())))
+            .unwrap();
+        assert_eq!(rows, 0, "and SQLite with the map");
+    }
+
     #[test]
     fn an_epoch_key_splits_into_its_parts() {
         let key = epoch_key(b"group id", b"", 7);
