@@ -125,19 +125,12 @@ pub(crate) fn processed_for_js(p: Processed) -> napi::Result<ProcessedForJs> {
     if p.credential.credential_type == openmls_node_core::identity::credential_type::X509 {
         return processed_to_js(p).map(Either3::C);
     }
-    match p.content {
-        ProcessedContent::Application(_) => {
-            let Processed { group_id, epoch, sender, aad, credential, content } = p;
-            let ProcessedContent::Application(data) = content else { unreachable!("matched above") };
-            Ok(Either3::A(packed(data, &group_id, epoch, sender, &aad, &credential)))
-        }
-        ProcessedContent::Commit(_) => {
-            let Processed { group_id, epoch, sender, aad, credential, content } = p;
-            let ProcessedContent::Commit(handle) = content else { unreachable!("matched above") };
-            let fields = packed(Vec::new(), &group_id, epoch, sender, &aad, &credential);
-            Ok(Either3::B(PackedCommit(fields, StagedCommit { inner: Arc::new(handle) })))
-        }
-        _ => processed_to_js(p).map(Either3::C),
+    let Processed { group_id, epoch, sender, aad, credential, content } = p;
+    let fields = |data: Vec<u8>| packed(data, &group_id, epoch, &sender, &aad, &credential);
+    match content {
+        ProcessedContent::Application(data) => Ok(Either3::A(fields(data))),
+        ProcessedContent::Commit(handle) => Ok(Either3::B(PackedCommit(fields(Vec::new()), StagedCommit { inner: Arc::new(handle) }))),
+        content => processed_to_js(Processed { group_id, epoch, sender, aad, credential, content }).map(Either3::C),
     }
 }
 
@@ -147,8 +140,8 @@ pub(crate) fn processed_for_js(p: Processed) -> napi::Result<ProcessedForJs> {
 /// external, 2 new member proposal, 3 new member commit), sender index u32, epoch u64, credential
 /// type u16, and the lengths (u32) of the four fields in that order. Each part is copied once into
 /// V8's buffer ([`Concat`]: a 10 KiB plaintext is not grown to append the rest).
-fn packed(data: Vec<u8>, group_id: &[u8], epoch: u64, sender: SenderInfo, aad: &[u8], credential: &CredentialInfo) -> Concat {
-    let (kind, index) = match sender {
+fn packed(data: Vec<u8>, group_id: &[u8], epoch: u64, sender: &SenderInfo, aad: &[u8], credential: &CredentialInfo) -> Concat {
+    let (kind, index) = match *sender {
         SenderInfo::Member(i) => (0u8, i),
         SenderInfo::External(i) => (1, i),
         SenderInfo::NewMemberProposal => (2, 0),
